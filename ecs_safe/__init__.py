@@ -1,0 +1,1 @@
+"""ecs-safe: take container instances out of an Amazon ECS cluster safely."""

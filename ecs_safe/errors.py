@@ -1,0 +1,220 @@
+"""Every exception ecs-safe raises.
+
+The whole tree, so that a reader sees it at once::
+
+    EcsSafeError
+    ├── InvalidInputError (also a ValueError)  bad arguments; raised before any network call
+    ├── PolicyViolationError                   refused by the policy, before any mutating call
+    ├── DrainTimeoutError                      the drain did not finish before its deadline
+    └── EcsApiError                            the ECS API (or the way to it) failed
+        ├── ServerException                    (retryable)
+        ├── ClientException
+        │   └── ContainerInstanceNotFoundError
+        ├── InvalidParameterException
+        ├── ClusterNotFoundException
+        ├── AccessDeniedException
+        ├── ThrottlingException                (retryable)
+        └── EcsConnectionError                 connection failures and timeouts (retryable)
+
+botocore and aiohttp errors become these in exactly one place, `ecs_safe._error_mapping`, which
+keeps the original exception as ``__cause__``. Messages never carry credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ecs_safe.models import ContainerInstance, Task
+    from ecs_safe.policy import Decision
+
+__all__ = [
+    "AccessDeniedException",
+    "ClientException",
+    "ClusterNotFoundException",
+    "ContainerInstanceNotFoundError",
+    "DrainTimeoutError",
+    "EcsApiError",
+    "EcsConnectionError",
+    "EcsSafeError",
+    "InvalidInputError",
+    "InvalidParameterException",
+    "PolicyViolationError",
+    "ServerException",
+    "ThrottlingException",
+]
+
+
+class EcsSafeError(Exception):
+    """Base class of every error ecs-safe raises; catch this to catch them all."""
+
+    #: A short machine-readable name of what went wrong (the AWS code for API errors).
+    code: str = "EcsSafeError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInputError(EcsSafeError, ValueError):
+    """An argument is malformed; raised before any network call, with the fix in the message."""
+
+    code = "InvalidInput"
+
+
+class PolicyViolationError(EcsSafeError):
+    """The policy refused the operation; raised before any mutating call.
+
+    Attributes:
+        decision: the refusing `Decision`, with every violation.
+        container_instance: the pre-flight `ContainerInstance` snapshot the decision was made on
+            (``None`` only when the pre-flight describe itself failed).
+        tasks: the tasks seen at decision time (empty when no rule needed them).
+    """
+
+    code = "PolicyViolation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: Decision,
+        container_instance: ContainerInstance | None,
+        tasks: Sequence[Task] = (),
+    ) -> None:
+        super().__init__(message)
+        self.decision = decision
+        self.container_instance = container_instance
+        self.tasks = list(tasks)
+
+
+class DrainTimeoutError(EcsSafeError):
+    """A drain did not empty the instance before its deadline.
+
+    Attributes:
+        container_instance: the `ContainerInstance` as described at the deadline.
+        remaining_tasks: the tasks (not STOPPED) still on it.
+    """
+
+    code = "DrainTimeout"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        container_instance: ContainerInstance,
+        remaining_tasks: Sequence[Task],
+    ) -> None:
+        super().__init__(message)
+        self.container_instance = container_instance
+        self.remaining_tasks = list(remaining_tasks)
+
+
+class EcsApiError(EcsSafeError):
+    """A call to the ECS API failed.
+
+    Attributes:
+        code: the AWS error code (``"ServerException"``, ...), or the HTTP status where none came.
+        message: the service's message.
+        operation: the API operation, e.g. ``"DeregisterContainerInstance"``.
+        request_id: the AWS request ID, when the service sent one.
+        http_status: the HTTP status code, when a response arrived.
+        retryable: whether ecs-safe retries this error.
+    """
+
+    #: Whether errors of this class are retried.
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        operation: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code or type(self).__name__
+        self.operation = operation
+        self.request_id = request_id
+        self.http_status = http_status
+        self.retryable = self.default_retryable if retryable is None else retryable
+
+    def __str__(self) -> str:
+        where = f" during {self.operation}" if self.operation else ""
+        rid = f" (request ID {self.request_id})" if self.request_id else ""
+        return f"{self.code}{where}: {self.message}{rid}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"operation={self.operation!r}, request_id={self.request_id!r}, "
+            f"http_status={self.http_status!r}, retryable={self.retryable!r})"
+        )
+
+
+class ServerException(EcsApiError):
+    """A server-side fault (AWS ``ServerException``, or an HTTP 5xx without an AWS code); retried."""
+
+    default_retryable = True
+
+
+class ClientException(EcsApiError):
+    """The request was refused because of something about the caller or the resource."""
+
+
+class ContainerInstanceNotFoundError(ClientException):
+    """Container instances that the service reports missing.
+
+    Attributes:
+        container_instances: the IDs or ARNs (as given) that were not found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        container_instances: Sequence[str],
+        code: str | None = "ContainerInstanceNotFound",
+        operation: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            code=code,
+            operation=operation,
+            request_id=request_id,
+            http_status=http_status,
+        )
+        self.container_instances = list(container_instances)
+
+
+class InvalidParameterException(EcsApiError):
+    """ECS rejected a parameter (also how it refuses an unforced deregistration with running tasks)."""
+
+
+class ClusterNotFoundException(EcsApiError):
+    """The named cluster does not exist in this account and Region."""
+
+
+class AccessDeniedException(EcsApiError):
+    """The credentials in use are not allowed to make this call."""
+
+
+class ThrottlingException(EcsApiError):
+    """ECS throttled the request ("Rate exceeded", or an HTTP 429); retried."""
+
+    default_retryable = True
+
+
+class EcsConnectionError(EcsApiError):
+    """The endpoint could not be reached or did not answer in time; retried."""
+
+    default_retryable = True
