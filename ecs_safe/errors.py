@@ -4,6 +4,7 @@ The whole tree, so that a reader sees it at once::
 
     EcsSafeError
     ├── InvalidInputError (also a ValueError)  bad arguments; raised before any network call
+    ├── ClientStateError (also a RuntimeError) the client was used before opening or after closing
     ├── PolicyViolationError                   refused by the policy, before any mutating call
     ├── DrainTimeoutError                      the drain did not finish before its deadline
     └── EcsApiError                            the ECS API (or the way to it) failed
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDeniedException",
     "ClientException",
+    "ClientStateError",
     "ClusterNotFoundException",
     "ContainerInstanceNotFoundError",
     "DrainTimeoutError",
@@ -64,6 +66,12 @@ class InvalidInputError(EcsSafeError, ValueError):
     """An argument is malformed; raised before any network call, with the fix in the message."""
 
     code = "InvalidInput"
+
+
+class ClientStateError(EcsSafeError, RuntimeError):
+    """The client was used before ``async with`` opened it, or after it was closed."""
+
+    code = "ClientState"
 
 
 class PolicyViolationError(EcsSafeError):
@@ -160,7 +168,7 @@ class EcsApiError(EcsSafeError):
 
 
 class ServerException(EcsApiError):
-    """A server-side fault (AWS ``ServerException``, or an HTTP 5xx without an AWS code); retried."""
+    """A server-side fault (AWS ``ServerException``, or an HTTP 5xx without AWS code); retried."""
 
     default_retryable = True
 
@@ -197,7 +205,7 @@ class ContainerInstanceNotFoundError(ClientException):
 
 
 class InvalidParameterException(EcsApiError):
-    """ECS rejected a parameter (also how it refuses an unforced deregistration with running tasks)."""
+    """ECS rejected a parameter (also its refusal of an unforced deregistration with tasks)."""
 
 
 class ClusterNotFoundException(EcsApiError):

@@ -7,10 +7,10 @@ import typing
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import botocore.session  # type: ignore[import-untyped]
+import botocore.session
 import pytest
-from botocore.model import ListShape, Shape, StructureShape  # type: ignore[import-untyped]
-from botocore.utils import parse_timestamp  # type: ignore[import-untyped]
+from botocore.model import ListShape, Shape, StructureShape
+from botocore.utils import parse_timestamp
 from pydantic import ValidationError
 
 from ecs_safe import models

@@ -1,0 +1,169 @@
+"""The one place where botocore, aiohttp and socket errors become ecs-safe errors.
+
+Everything that talks to the network goes through `map_errors`, so the choice of class, the
+``retryable`` flag and the redaction of anything secret-looking happen here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import botocore.exceptions as bce
+
+from ecs_safe.errors import (
+    AccessDeniedException,
+    ClientException,
+    ClusterNotFoundException,
+    EcsApiError,
+    EcsConnectionError,
+    EcsSafeError,
+    InvalidInputError,
+    InvalidParameterException,
+    ServerException,
+    ThrottlingException,
+)
+
+__all__ = ["api_error_from_exception", "map_errors", "redact"]
+
+# AWS codes, ECS's own and the generic ones every AWS JSON service may return.
+_CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
+    "ServerException": ServerException,
+    "InternalFailure": ServerException,
+    "ServiceUnavailable": ServerException,
+    "ServiceUnavailableException": ServerException,
+    "ClientException": ClientException,
+    "InvalidParameterException": InvalidParameterException,
+    "ValidationException": InvalidParameterException,
+    "ClusterNotFoundException": ClusterNotFoundException,
+    "AccessDeniedException": AccessDeniedException,
+    "AccessDenied": AccessDeniedException,
+    "UnauthorizedOperation": AccessDeniedException,
+    "UnrecognizedClientException": AccessDeniedException,
+    "InvalidSignatureException": AccessDeniedException,
+    "ExpiredTokenException": AccessDeniedException,
+    "ThrottlingException": ThrottlingException,
+    "Throttling": ThrottlingException,
+    "TooManyRequestsException": ThrottlingException,
+    "RequestLimitExceeded": ThrottlingException,
+}
+
+# Anything that looks like `secret=...`, `token: ...` or a SigV4 signature is cut out of
+# messages before they reach an exception or a log event. AWS never echoes a secret key, but a
+# proxy's error page or a credential provider's message might.
+_SECRET_PATTERNS = (
+    re.compile(
+        r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*\s*[=:]\s*)"
+        r"(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+    ),
+    re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)[^\s&]+"),
+)
+_MAX_MESSAGE = 500
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with secret-looking values replaced by ``***`` and its length bounded."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    text = " ".join(text.split())
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "…"
+    return text
+
+
+def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
+    response: Mapping[str, Any] = exc.response or {}
+    error: Mapping[str, Any] = response.get("Error") or {}
+    meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
+    raw_status = meta.get("HTTPStatusCode")
+    status = raw_status if isinstance(raw_status, int) else None
+    code = str(error.get("Code") or "")
+    message = redact(str(error.get("Message") or "") or "no message in the response")
+    request_id = meta.get("RequestId") or None
+
+    cls: type[EcsApiError] | None = _CODE_TO_CLASS.get(code)
+    # botocore reports an HTML error page (proxy, load balancer) with the status as the code.
+    has_aws_code = bool(code) and not code.isdigit()
+    retryable: bool | None = None
+    if cls is None:
+        if not has_aws_code and status is not None and status >= 500:
+            cls = ServerException
+        elif not has_aws_code and status == 429:
+            cls = ThrottlingException
+        else:
+            cls = EcsApiError
+            # An unknown code on a 5xx is still a server fault: worth another attempt.
+            retryable = status is not None and status >= 500
+    return cls(
+        message,
+        code=code or (str(status) if status else None),
+        operation=operation,
+        request_id=str(request_id) if request_id else None,
+        http_status=status,
+        retryable=retryable,
+    )
+
+
+def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError | None:
+    """Translate one lower-level exception into ours, or return ``None`` if it is not ours to map.
+
+    Args:
+        exc: what botocore, aiohttp or the socket layer raised.
+        operation: the ECS operation being called, e.g. ``"DescribeTasks"``.
+    """
+    if isinstance(exc, EcsSafeError):
+        return exc
+    if isinstance(exc, bce.ClientError):
+        return _from_client_error(exc, operation)
+    if isinstance(exc, bce.ParamValidationError):
+        return InvalidInputError(f"{operation}: {redact(str(exc))}")
+    if isinstance(exc, bce.SSLError):
+        # A certificate problem does not heal by itself; retrying only delays the bad news.
+        return EcsConnectionError(
+            redact(str(exc)), code="SSLError", operation=operation, retryable=False
+        )
+    if isinstance(
+        exc,
+        bce.ConnectionError | bce.HTTPClientError | aiohttp.ClientError | asyncio.TimeoutError,
+    ):
+        return EcsConnectionError(
+            redact(str(exc)) or type(exc).__name__,
+            code=type(exc).__name__,
+            operation=operation,
+        )
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return EcsApiError(
+            "no AWS credentials found: configure the standard AWS credential chain "
+            "(environment, ~/.aws, SSO, instance role) or pass profile_name=/session=",
+            code=type(exc).__name__,
+            operation=operation,
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return EcsApiError(redact(str(exc)), code=type(exc).__name__, operation=operation)
+    if isinstance(exc, OSError):
+        return EcsConnectionError(
+            redact(str(exc)) or type(exc).__name__, code=type(exc).__name__, operation=operation
+        )
+    return None
+
+
+@contextmanager
+def map_errors(operation: str) -> Iterator[None]:
+    """Re-raise botocore/aiohttp/socket errors inside the block as typed ecs-safe errors.
+
+    The original exception is kept as ``__cause__``. Exceptions that are not about talking to
+    ECS (programming errors, cancellation) pass through untouched.
+    """
+    try:
+        yield
+    except EcsSafeError:
+        raise
+    except Exception as exc:
+        mapped = api_error_from_exception(exc, operation)
+        if mapped is None:
+            raise
+        raise mapped from exc

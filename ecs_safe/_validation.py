@@ -1,0 +1,207 @@
+"""Input validation: every public argument is checked here before any network call.
+
+Messages say what was wrong and how to fix it. Nothing here talks to the network.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from ecs_safe.errors import InvalidInputError
+
+__all__ = [
+    "ContainerInstanceRef",
+    "check_bool",
+    "check_choice",
+    "check_positive_number",
+    "cluster_name_of",
+    "instance_id_of",
+    "validate_cluster",
+    "validate_container_instance",
+    "validate_container_instances",
+]
+
+_T = TypeVar("_T", bound=str)
+
+# ECS container instance IDs are 32 hex digits today and were UUIDs before; ARNs end in one of
+# them. Only letters, digits and hyphens ever appear, so anything else is a typo or an injection.
+_ID = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
+_ID_RE = re.compile(rf"^{_ID}$")
+_CLUSTER_NAME = r"[A-Za-z0-9_-]{1,255}"
+_CLUSTER_NAME_RE = re.compile(rf"^{_CLUSTER_NAME}$")
+_ARN_PREFIX = r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:"
+_INSTANCE_ARN_RE = re.compile(
+    rf"^{_ARN_PREFIX}container-instance/(?:(?P<cluster>{_CLUSTER_NAME})/)?(?P<id>{_ID})$"
+)
+_CLUSTER_ARN_RE = re.compile(rf"^{_ARN_PREFIX}cluster/(?P<name>{_CLUSTER_NAME})$")
+_ANY_ARN_RE = re.compile(r"^arn:[^:]*:(?P<service>[^:]*):[^:]*:[^:]*:(?P<resource>[^/:]*)")
+_EC2_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
+_MAX_ARN = 2048
+
+
+class ContainerInstanceRef(str):
+    """A validated container instance ID or ARN (a ``str``), with its ID and cluster parsed."""
+
+    __slots__ = ()
+
+    @property
+    def instance_id(self) -> str:
+        """The instance ID (the ARN's last path segment)."""
+        return instance_id_of(self)
+
+    @property
+    def cluster_in_arn(self) -> str | None:
+        """The cluster name a long-form ARN embeds, if any."""
+        match = _INSTANCE_ARN_RE.match(self)
+        return match.group("cluster") if match else None
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def instance_id_of(ref: str) -> str:
+    """The container instance ID of an ID or ARN (its last path segment)."""
+    return ref.rsplit("/", 1)[-1]
+
+
+def cluster_name_of(cluster: str | None) -> str:
+    """The short name of a cluster given by name or ARN (``None`` is the ``default`` cluster)."""
+    if cluster is None:
+        return "default"
+    match = _CLUSTER_ARN_RE.match(cluster)
+    return match.group("name") if match else cluster
+
+
+def validate_container_instance(value: Any, *, argument: str = "container_instance") -> str:
+    """Check one container instance ID or full ARN and return it unchanged.
+
+    Raises:
+        InvalidInputError: wrong type, empty, too long, an ARN of another service or resource
+            type, an EC2 instance ID, or characters ECS never uses.
+    """
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{argument} must be a container instance ID or ARN (str), got {_type_name(value)}"
+        )
+    if not value.strip():
+        raise InvalidInputError(
+            f"{argument} must not be empty: pass a container instance ID or ARN"
+        )
+    if len(value) > _MAX_ARN:
+        raise InvalidInputError(
+            f"{argument} is {len(value)} characters long; ECS IDs and ARNs are at most {_MAX_ARN}"
+        )
+    if value != value.strip():
+        raise InvalidInputError(f"{argument} {value.strip()!r} has surrounding whitespace")
+    if value.startswith("arn:"):
+        if _INSTANCE_ARN_RE.match(value):
+            return ContainerInstanceRef(value)
+        other = _ANY_ARN_RE.match(value)
+        if other and (
+            other.group("service") != "ecs" or other.group("resource") != "container-instance"
+        ):
+            raise InvalidInputError(
+                f"{argument} {value!r} is an ARN of {other.group('service')}:"
+                f"{other.group('resource') or '?'}, not of an ECS container instance "
+                "(arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
+            )
+        raise InvalidInputError(
+            f"{argument} {value!r} is not a valid container instance ARN "
+            "(expected arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
+        )
+    if _EC2_ID_RE.match(value):
+        raise InvalidInputError(
+            f"{argument} {value!r} looks like an EC2 instance ID; ECS needs the container "
+            "instance ID or ARN (see `ecs-safe describe` or ListContainerInstances)"
+        )
+    if not _ID_RE.match(value):
+        raise InvalidInputError(
+            f"{argument} {value!r} is not a container instance ID: IDs hold only letters, "
+            "digits and hyphens (at most 64)"
+        )
+    return ContainerInstanceRef(value)
+
+
+def validate_cluster(value: Any) -> str | None:
+    """Check a cluster short name or ARN (``None`` means the default cluster)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"cluster must be a cluster name or ARN (str) or None, got {_type_name(value)}"
+        )
+    if not value:
+        raise InvalidInputError("cluster must not be empty: pass None for the default cluster")
+    if value.startswith("arn:"):
+        if _CLUSTER_ARN_RE.match(value):
+            return value
+        raise InvalidInputError(
+            f"cluster {value!r} is not an ECS cluster ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME)"
+        )
+    if not _CLUSTER_NAME_RE.match(value):
+        raise InvalidInputError(
+            f"cluster {value!r} is not a valid cluster name: up to 255 letters, digits, "
+            "hyphens and underscores"
+        )
+    return value
+
+
+def check_same_cluster(instance: str, cluster: str | None) -> None:
+    """Refuse a long-form instance ARN whose embedded cluster contradicts ``cluster``."""
+    match = _INSTANCE_ARN_RE.match(instance)
+    embedded = match.group("cluster") if match else None
+    if embedded is not None and embedded != cluster_name_of(cluster):
+        raise InvalidInputError(
+            f"container instance {instance!r} belongs to cluster {embedded!r}, but cluster="
+            f"{cluster!r} was given; pass cluster={embedded!r}"
+        )
+
+
+def validate_container_instances(value: Any, *, cluster: str | None) -> list[str]:
+    """Check a non-empty collection of IDs/ARNs (not a bare string) and return them as a list."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInputError(
+            "container_instances must be a list of container instance IDs or ARNs, got "
+            f"{_type_name(value)}; for one instance pass [instance]"
+        )
+    items = list(value)
+    if not items:
+        raise InvalidInputError("container_instances must not be empty")
+    refs = [validate_container_instance(item, argument="container_instances[]") for item in items]
+    for ref in refs:
+        check_same_cluster(ref, cluster)
+    return refs
+
+
+def check_bool(value: Any, argument: str) -> bool:
+    """Require a real ``bool``: ``force="false"`` is truthy and must never force anything."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{argument} must be True or False, got {value!r}")
+    return value
+
+
+def check_choice(value: Any, argument: str, choices: tuple[_T, ...]) -> _T:
+    """Require ``value`` to be one of ``choices``."""
+    for choice in choices:
+        if value == choice and isinstance(value, str):
+            return choice
+    allowed = ", ".join(repr(c) for c in choices)
+    raise InvalidInputError(f"{argument} must be one of {allowed}, got {value!r}")
+
+
+def check_positive_number(
+    value: Any, argument: str, *, allow_zero: bool = False, integer: bool = False
+) -> float:
+    """Require a finite number > 0 (or >= 0), optionally an int."""
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
+        kind = "an int" if integer else "a finite number"
+        raise InvalidInputError(f"{argument} must be {kind}, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidInputError(f"{argument} must be {bound}, got {value!r}")
+    return float(value)

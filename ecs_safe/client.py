@@ -1,0 +1,697 @@
+"""`EcsSafeClient`: the async client, and the policy-checked deregistration at its core.
+
+Every method validates its input before any network call, and every request goes through
+`ecs_safe._transport.EcsTransport` (rate limits, retries, error mapping). A deregistration is:
+validate → describe the instance (and list its tasks when a rule needs them) → evaluate the
+policy → refuse with `PolicyViolationError` *before any mutating call*, or deregister → log the
+returned model → return a `DeregistrationResult`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+
+from ecs_safe import _events
+from ecs_safe._error_mapping import map_errors
+from ecs_safe._transport import EcsTransport, Response, request_id_of
+from ecs_safe._validation import (
+    check_bool,
+    check_positive_number,
+    check_same_cluster,
+    instance_id_of,
+    validate_cluster,
+    validate_container_instance,
+    validate_container_instances,
+)
+from ecs_safe.errors import (
+    ClientException,
+    ClientStateError,
+    ClusterNotFoundException,
+    ContainerInstanceNotFoundError,
+    EcsApiError,
+    EcsSafeError,
+    InvalidInputError,
+    InvalidParameterException,
+    PolicyViolationError,
+    ServerException,
+)
+from ecs_safe.models import ContainerInstance, Task, service_name
+from ecs_safe.policy import Decision, Policy, PolicyContext, Violation, default_policy
+from ecs_safe.ratelimit import RateLimiter, RateLimits
+from ecs_safe.results import DeregistrationResult
+from ecs_safe.retry import RetryConfig
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ecs import ECSClient
+
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "EcsSafeClient", "ProgressCallback"]
+
+#: Seconds to wait for a TCP/TLS connection to the endpoint.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+#: Seconds to wait for a response once the request is sent.
+DEFAULT_READ_TIMEOUT = 30.0
+
+# ECS's documented batch sizes.
+DESCRIBE_INSTANCES_BATCH = 100
+DESCRIBE_TASKS_BATCH = 100
+DESCRIBE_SERVICES_BATCH = 10
+UPDATE_STATE_BATCH = 10
+
+#: A progress callback: receives one event dictionary; may be a plain or an async function.
+ProgressCallback = Callable[[Mapping[str, Any]], Awaitable[None] | None]
+
+# The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
+_SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _refusal_message(instance: str, decision: Decision) -> str:
+    reasons = "; ".join(f"{v.rule}: {v.message}" for v in decision.violations)
+    return f"refused to deregister container instance {instance}: {reasons}"
+
+
+class EcsSafeClient:
+    """The async ecs-safe client: policy-checked, rate-limited, retried ECS operations.
+
+    Use it as an async context manager; it creates one aiobotocore ECS client for its whole
+    lifetime (client creation is expensive and bound to the event loop)::
+
+        async with EcsSafeClient(region_name="eu-west-1") as ecs:
+            result = await ecs.deregister_container_instance("0123abcd...", cluster="prod")
+
+    Args:
+        region_name: the AWS Region; ``None`` uses the standard configuration chain.
+        endpoint_url: any ECS-compatible endpoint (e.g. `ecs_safe.local.LocalEcs`).
+        profile_name: a profile of the shared AWS config files.
+        session: an existing `aiobotocore.session.AioSession` (not with ``profile_name``).
+        policy: the rules every deregistration must pass; defaults to `default_policy()`.
+        retry: how retryable errors are retried; defaults to `RetryConfig()`.
+        rate_limits: client-side token buckets; defaults to ECS's documented buckets.
+        connect_timeout: seconds to establish each HTTP connection.
+        read_timeout: seconds to wait for each HTTP response.
+    """
+
+    def __init__(
+        self,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        profile_name: str | None = None,
+        session: AioSession | None = None,
+        policy: Policy | None = None,
+        retry: RetryConfig | None = None,
+        rate_limits: RateLimits | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+    ) -> None:
+        for name, value in (
+            ("region_name", region_name),
+            ("endpoint_url", endpoint_url),
+            ("profile_name", profile_name),
+        ):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InvalidInputError(f"{name} must be a non-empty str or None, got {value!r}")
+        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
+            raise InvalidInputError(
+                f"endpoint_url must start with http:// or https://, got {endpoint_url!r}"
+            )
+        if session is not None and not isinstance(session, AioSession):
+            raise InvalidInputError(
+                f"session must be an aiobotocore.session.AioSession, got {type(session).__name__}"
+            )
+        if session is not None and profile_name is not None:
+            raise InvalidInputError(
+                "pass either session= or profile_name=, not both: a session already "
+                "carries its profile"
+            )
+        self._region_name = region_name
+        self._endpoint_url = endpoint_url
+        self._profile_name = profile_name
+        self._session = session
+        self._connect_timeout = check_positive_number(connect_timeout, "connect_timeout")
+        self._read_timeout = check_positive_number(read_timeout, "read_timeout")
+        self.policy = self._check_policy(policy)
+        self.retry = self._check_type(retry, RetryConfig, "retry") or RetryConfig()
+        self.rate_limits = self._check_type(rate_limits, RateLimits, "rate_limits") or RateLimits()
+        self._state = _State.UNOPENED
+        self._owns_client = True
+        self._exit_stack: AsyncExitStack | None = None
+        self._transport: EcsTransport | None = None
+        # A service's scheduling strategy never changes after creation, so one lookup per
+        # (cluster, service) serves the client's whole lifetime.
+        self._daemon_cache: dict[tuple[str | None, str], bool] = {}
+
+    @staticmethod
+    def _check_policy(policy: Any) -> Policy:
+        if policy is None:
+            return default_policy()
+        if not isinstance(policy, Policy):
+            raise InvalidInputError(
+                f"policy must be an ecs_safe.Policy, got {type(policy).__name__}; "
+                "wrap your rules: Policy([rule, ...])"
+            )
+        return policy
+
+    @staticmethod
+    def _check_type(value: Any, cls: type[Any], name: str) -> Any:
+        if value is not None and not isinstance(value, cls):
+            raise InvalidInputError(
+                f"{name} must be an ecs_safe.{cls.__name__}, got {type(value).__name__}"
+            )
+        return value
+
+    @classmethod
+    def from_client(
+        cls,
+        ecs_client: ECSClient | Any,
+        *,
+        policy: Policy | None = None,
+        retry: RetryConfig | None = None,
+        rate_limits: RateLimits | None = None,
+    ) -> Self:
+        """Wrap an aiobotocore ECS client that the caller already owns.
+
+        The wrapper is usable at once (no ``async with`` needed) and never closes
+        ``ecs_client``. Note that the caller's client keeps its own botocore retry settings:
+        create it with ``AioConfig(retries={"total_max_attempts": 1})`` so that attempts do
+        not multiply with ecs-safe's retries.
+        """
+        if not callable(getattr(ecs_client, "deregister_container_instance", None)):
+            raise InvalidInputError(
+                "from_client() needs an aiobotocore ECS client "
+                "(session.create_client('ecs', ...)), got " + type(ecs_client).__name__
+            )
+        self = cls(policy=policy, retry=retry, rate_limits=rate_limits)
+        self._owns_client = False
+        self._open(ecs_client)
+        return self
+
+    def _open(self, ecs_client: Any) -> None:
+        self._transport = EcsTransport(
+            ecs_client, retry=self.retry, limiter=RateLimiter(self.rate_limits)
+        )
+        self._state = _State.OPENED
+
+    async def __aenter__(self) -> Self:
+        if self._state is _State.CLOSED:
+            raise ClientStateError(
+                "this EcsSafeClient is closed; create a new one (clients are not reusable)"
+            )
+        if self._state is _State.OPENED:
+            if self._owns_client:
+                raise ClientStateError("this EcsSafeClient is already open")
+            return self
+        stack = AsyncExitStack()
+        session = self._session or (
+            AioSession(profile=self._profile_name) if self._profile_name else get_session()
+        )
+        config = AioConfig(
+            # tenacity owns retries: botocore's would multiply every attempt (5 x 5).
+            retries={"total_max_attempts": 1},
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+            max_pool_connections=64,
+        )
+        try:
+            with map_errors("CreateClient"):
+                ecs_client = await stack.enter_async_context(
+                    session.create_client(
+                        "ecs",
+                        region_name=self._region_name,
+                        endpoint_url=self._endpoint_url,
+                        config=config,
+                    )
+                )
+        except EcsSafeError as exc:
+            await stack.aclose()
+            if exc.code == "NoRegionError":
+                raise InvalidInputError(
+                    "no AWS Region configured: pass region_name= or set AWS_REGION"
+                ) from exc
+            raise
+        self._exit_stack = stack
+        self._open(ecs_client)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the underlying aiobotocore client (if this client created it). Idempotent."""
+        stack, self._exit_stack = self._exit_stack, None
+        self._state = _State.CLOSED
+        self._transport = None
+        if stack is not None:
+            await stack.aclose()
+
+    @property
+    def _api(self) -> EcsTransport:
+        if self._state is _State.UNOPENED or self._transport is None:
+            if self._state is _State.CLOSED:
+                raise ClientStateError(
+                    "this EcsSafeClient is closed; create a new one inside `async with`"
+                )
+            raise ClientStateError(
+                "this EcsSafeClient is not open; use it as "
+                "`async with EcsSafeClient(...) as ecs:` (or EcsSafeClient.from_client(...))"
+            )
+        return self._transport
+
+    # ------------------------------------------------------------------ describe
+
+    async def _describe_raw(
+        self, refs: Sequence[str], cluster: str | None
+    ) -> tuple[dict[str, ContainerInstance], dict[str, str]]:
+        """Describe instances in batches of 100.
+
+        Returns the instances found and the failure reasons of the others, both keyed by
+        instance ID (moto drops the cluster from failure ARNs, so IDs are the reliable key).
+        """
+        api = self._api
+        wanted = list(dict.fromkeys(instance_id_of(ref) for ref in refs))
+        by_id = {instance_id_of(ref): ref for ref in refs}
+        found: dict[str, ContainerInstance] = {}
+        missing: dict[str, str] = {}
+        for batch in _chunks(wanted, DESCRIBE_INSTANCES_BATCH):
+            request = [by_id[i] for i in batch]
+
+            def check(response: Response, batch: Sequence[str] = batch) -> None:
+                seen = {
+                    instance_id_of(str(ci.get("containerInstanceArn") or ""))
+                    for ci in response.get("containerInstances") or []
+                    if isinstance(ci, Mapping)
+                }
+                seen |= {
+                    instance_id_of(str(f.get("arn") or ""))
+                    for f in response.get("failures") or []
+                    if isinstance(f, Mapping)
+                }
+                lost = [i for i in batch if i not in seen]
+                if lost:
+                    # A 200 that neither returns nor reports an instance is not an answer.
+                    raise ServerException(
+                        f"the response neither returned nor reported {len(lost)} requested "
+                        f"instance(s), e.g. {lost[0]}",
+                        code="IncompleteResponse",
+                        operation="DescribeContainerInstances",
+                        request_id=request_id_of(response),
+                        http_status=200,
+                    )
+
+            response = await api.call(
+                "DescribeContainerInstances",
+                {"cluster": cluster, "containerInstances": request},
+                check=check,
+            )
+            for raw in response.get("containerInstances") or []:
+                instance = ContainerInstance.model_validate(raw)
+                found[instance_id_of(instance.container_instance_arn or "")] = instance
+            for failure in response.get("failures") or []:
+                key = instance_id_of(str(failure.get("arn") or ""))
+                if key in by_id and key not in found:
+                    missing[key] = str(failure.get("reason") or "MISSING")
+        return found, missing
+
+    async def describe_container_instances(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Describe container instances (batched 100 per call), in input order.
+
+        Raises:
+            ContainerInstanceNotFoundError: some instances are reported missing; its
+                ``container_instances`` names every one of them.
+        """
+        cluster = validate_cluster(cluster)
+        refs = validate_container_instances(container_instances, cluster=cluster)
+        found, missing = await self._describe_raw(refs, cluster)
+        absent = [ref for ref in refs if instance_id_of(ref) in missing]
+        if absent:
+            reasons = sorted({missing[instance_id_of(r)] for r in absent})
+            raise ContainerInstanceNotFoundError(
+                f"{len(absent)} container instance(s) not found in cluster "
+                f"{cluster or 'default'} ({', '.join(reasons)}): {', '.join(absent[:10])}"
+                + (" ..." if len(absent) > 10 else ""),
+                container_instances=absent,
+                operation="DescribeContainerInstances",
+            )
+        return [found[instance_id_of(ref)] for ref in refs]
+
+    async def _describe_one(self, ref: str, cluster: str | None) -> ContainerInstance:
+        return (await self.describe_container_instances([ref], cluster=cluster))[0]
+
+    # ------------------------------------------------------------------ tasks
+
+    async def list_tasks(
+        self, container_instance: str, *, cluster: str | None = None
+    ) -> list[Task]:
+        """Every task on the instance whose ``lastStatus`` is not STOPPED, classified.
+
+        Lists tasks whose desired status is RUNNING and those already told to stop (STOPPED
+        desired status, which includes tasks still STOPPING/DEACTIVATING), paginated, then
+        describes them in batches of 100. Each task's ``kind`` is ``"service"``,
+        ``"daemon"`` (a service with the DAEMON strategy) or ``"standalone"``.
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        return await self._list_tasks(ref, cluster)
+
+    async def _list_tasks(self, ref: str, cluster: str | None) -> list[Task]:
+        api = self._api
+        arns: list[str] = []
+        for desired in ("RUNNING", "STOPPED"):
+            token: str | None = None
+            while True:
+                page = await api.call(
+                    "ListTasks",
+                    {
+                        "cluster": cluster,
+                        "containerInstance": ref,
+                        "desiredStatus": desired,
+                        "nextToken": token,
+                    },
+                )
+                arns.extend(str(a) for a in page.get("taskArns") or [])
+                token = page.get("nextToken") or None
+                if token is None:
+                    break
+        arns = list(dict.fromkeys(arns))
+        raw_tasks: list[Mapping[str, Any]] = []
+        for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
+            response = await api.call("DescribeTasks", {"cluster": cluster, "tasks": list(batch)})
+            raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
+        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        daemons = await self._daemon_services(cluster, live)
+        return [Task.from_api(t, daemon_services=daemons) for t in live]
+
+    async def _daemon_services(
+        self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]
+    ) -> frozenset[str]:
+        names = {n for t in tasks if (n := service_name(t.get("group")))}
+        unknown = sorted(n for n in names if (cluster, n) not in self._daemon_cache)
+        for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
+            response = await self._api.call(
+                "DescribeServices", {"cluster": cluster, "services": list(batch)}
+            )
+            for service in response.get("services") or []:
+                name = service.get("serviceName")
+                if name:
+                    strategy = service.get("schedulingStrategy")
+                    self._daemon_cache[(cluster, name)] = strategy == "DAEMON"
+            # A service that no longer exists cannot be a daemon that replaces anything.
+            for name in batch:
+                self._daemon_cache.setdefault((cluster, name), False)
+        return frozenset(n for n in names if self._daemon_cache.get((cluster, n)))
+
+    # ------------------------------------------------------------------ deregister
+
+    async def deregister_container_instance(
+        self,
+        container_instance: str,
+        *,
+        cluster: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> DeregistrationResult:
+        """Deregister one container instance, if the policy allows it.
+
+        Args:
+            container_instance: the container instance ID or full ARN.
+            cluster: the cluster's short name or ARN; ``None`` is the default cluster.
+            force: deregister even with tasks running (they are orphaned; the policy decides
+                whether that is acceptable).
+            dry_run: decide and log, but make no mutating call.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PolicyViolationError: the policy refused (before any mutating call), or the
+                pre-flight describe failed (the policy fails closed).
+            ContainerInstanceNotFoundError: the instance is not in the cluster.
+            EcsApiError: the deregistration call failed (after retries).
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        force = check_bool(force, "force")
+        dry_run = check_bool(dry_run, "dry_run")
+        self._api  # noqa: B018 - fail on a closed client before anything else
+        try:
+            snapshot = await self._describe_one(ref, cluster)
+        except (ContainerInstanceNotFoundError, ClusterNotFoundException) as exc:
+            _events.log_failed(exc, cluster=cluster, container_instance=ref)
+            raise
+        except EcsApiError as exc:
+            raise self._preflight_refusal(ref, cluster, exc, force=force, dry_run=dry_run) from exc
+        return await self._decide_and_deregister(
+            ref, cluster, snapshot, force=force, dry_run=dry_run
+        )
+
+    def _preflight_refusal(
+        self, ref: str, cluster: str | None, exc: EcsApiError, *, force: bool, dry_run: bool
+    ) -> PolicyViolationError:
+        """A failed pre-flight describe refuses: nothing is deregistered blind."""
+        decision = Decision(
+            allowed=False,
+            violations=(
+                Violation(
+                    rule="preflight",
+                    message=f"could not describe the instance, so it cannot be judged safe: {exc}",
+                ),
+            ),
+        )
+        _events.log_refused(
+            None,
+            cluster=cluster,
+            container_instance=ref,
+            decision=decision,
+            forced=force,
+            dry_run=dry_run,
+        )
+        return PolicyViolationError(
+            _refusal_message(ref, decision), decision=decision, container_instance=None
+        )
+
+    async def _evaluate(
+        self,
+        ref: str,
+        cluster: str | None,
+        snapshot: ContainerInstance,
+        *,
+        force: bool,
+        dry_run: bool,
+        policy: Policy | None = None,
+    ) -> tuple[Decision, list[Task]]:
+        """Fetch what the rules need and evaluate the policy; refuse (raise) if not allowed."""
+        policy = policy or self.policy
+        tasks: list[Task] | None = None
+        if policy.needs_tasks:
+            try:
+                tasks = await self._list_tasks(ref, cluster)
+            except EcsApiError as exc:
+                raise self._preflight_refusal(
+                    ref, cluster, exc, force=force, dry_run=dry_run
+                ) from exc
+        context = PolicyContext(
+            cluster=cluster,
+            container_instance=snapshot,
+            force=force,
+            dry_run=dry_run,
+            tasks=tuple(tasks) if tasks is not None else None,
+        )
+        decision = policy.evaluate(context)
+        if not decision.allowed:
+            _events.log_refused(
+                snapshot,
+                cluster=cluster,
+                container_instance=ref,
+                decision=decision,
+                forced=force,
+                dry_run=dry_run,
+            )
+            raise PolicyViolationError(
+                _refusal_message(ref, decision),
+                decision=decision,
+                container_instance=snapshot,
+                tasks=tasks or (),
+            )
+        return decision, tasks or []
+
+    async def _decide_and_deregister(
+        self,
+        ref: str,
+        cluster: str | None,
+        snapshot: ContainerInstance,
+        *,
+        force: bool,
+        dry_run: bool,
+    ) -> DeregistrationResult:
+        decision, tasks = await self._evaluate(ref, cluster, snapshot, force=force, dry_run=dry_run)
+        if dry_run:
+            _events.log_succeeded(
+                snapshot, cluster=cluster, forced=force, dry_run=True, request_id=None
+            )
+            return DeregistrationResult(
+                container_instance=snapshot,
+                decision=decision,
+                forced=force,
+                dry_run=True,
+                request_id=None,
+                tasks=tasks,
+            )
+        try:
+            instance, request_id, verified = await self._deregister_call(
+                ref, cluster, snapshot, force=force
+            )
+        except EcsApiError as exc:
+            refusal = self._server_refusal(ref, snapshot, exc, force=force, tasks=tasks)
+            if refusal is not None:
+                _events.log_refused(
+                    snapshot,
+                    cluster=cluster,
+                    container_instance=ref,
+                    decision=refusal.decision,
+                    forced=force,
+                    dry_run=False,
+                )
+                raise refusal from exc
+            _events.log_failed(exc, cluster=cluster, container_instance=ref)
+            raise
+        _events.log_succeeded(
+            instance,
+            cluster=cluster,
+            forced=force,
+            dry_run=False,
+            request_id=request_id,
+            **({"verified_after_lost_response": True} if verified else {}),
+        )
+        return DeregistrationResult(
+            container_instance=instance,
+            decision=decision,
+            forced=force,
+            dry_run=False,
+            request_id=request_id,
+            tasks=tasks,
+            verified=verified,
+        )
+
+    @staticmethod
+    def _server_refusal(
+        ref: str,
+        snapshot: ContainerInstance,
+        exc: EcsApiError,
+        *,
+        force: bool,
+        tasks: Sequence[Task],
+    ) -> PolicyViolationError | None:
+        """ECS's own refusal of an unforced deregistration (a task arrived after our check)."""
+        if force or not isinstance(exc, InvalidParameterException | ClientException):
+            return None
+        if not any(hint in exc.message.lower() for hint in _SERVER_REFUSAL_HINTS):
+            return None
+        decision = Decision(
+            allowed=False,
+            violations=(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"),),
+        )
+        return PolicyViolationError(
+            _refusal_message(ref, decision),
+            decision=decision,
+            container_instance=snapshot,
+            tasks=tasks,
+        )
+
+    async def _confirm_gone(self, ref: str, cluster: str | None) -> ContainerInstance | None:
+        """After a lost response: the instance as described if it is gone, else ``None``.
+
+        Gone means reported missing (moto, and AWS after a while) or INACTIVE (AWS right after
+        deregistration). A describe that itself fails proves nothing.
+        """
+        try:
+            found, missing = await self._describe_raw([ref], cluster)
+        except EcsApiError:
+            return None
+        key = instance_id_of(ref)
+        if key in missing:
+            return ContainerInstance.model_validate(
+                {"containerInstanceArn": ref, "status": "INACTIVE"}
+            )
+        instance = found.get(key)
+        if instance is not None and instance.status == "INACTIVE":
+            return instance
+        return None
+
+    async def _deregister_call(
+        self, ref: str, cluster: str | None, snapshot: ContainerInstance, *, force: bool
+    ) -> tuple[ContainerInstance, str | None, bool]:
+        """DeregisterContainerInstance, with lost responses verified instead of re-sent blind.
+
+        Returns the returned (or verified) instance, the request ID and whether it was verified.
+        """
+        verified: list[ContainerInstance] = []
+        suspect_lost = False
+
+        def check(response: Response) -> None:
+            if not isinstance(response.get("containerInstance"), Mapping):
+                # The call may well have worked; a retryable error sends us to verification.
+                raise ServerException(
+                    "the DeregisterContainerInstance response held no containerInstance",
+                    code="MalformedResponse",
+                    operation="DeregisterContainerInstance",
+                    request_id=request_id_of(response),
+                    http_status=200,
+                )
+
+        async def before_retry(_exc: EcsApiError) -> Response | None:
+            nonlocal suspect_lost
+            suspect_lost = True
+            gone = await self._confirm_gone(ref, cluster)
+            if gone is None:
+                return None
+            verified.append(gone)
+            return {}
+
+        try:
+            response = await self._api.call(
+                "DeregisterContainerInstance",
+                {"cluster": cluster, "containerInstance": ref, "force": force},
+                check=check,
+                before_retry=before_retry,
+            )
+        except EcsApiError:
+            # A retry after a lost response may be refused because the first attempt worked.
+            if suspect_lost and (gone := await self._confirm_gone(ref, cluster)) is not None:
+                return self._merge_verified(snapshot, gone), None, True
+            raise
+        if verified:
+            return self._merge_verified(snapshot, verified[0]), None, True
+        instance = ContainerInstance.model_validate(response["containerInstance"])
+        return instance, request_id_of(response), False
+
+    @staticmethod
+    def _merge_verified(snapshot: ContainerInstance, gone: ContainerInstance) -> ContainerInstance:
+        # The describe of a vanished instance says little; the pre-flight snapshot fills in
+        # what it knew (ARN, EC2 ID), the describe decides the status.
+        if gone.ec2_instance_id is not None:
+            return gone
+        return snapshot.model_copy(update={"status": gone.status})

@@ -1,0 +1,87 @@
+"""What ecs-safe operations return: `DeregistrationResult`, `BatchResult`, `InstanceOutcome`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ecs_safe.errors import EcsSafeError
+from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.policy import Decision
+
+__all__ = ["BatchResult", "DeregistrationResult", "InstanceOutcome", "OutcomeStatus"]
+
+#: What happened to one instance of a batch.
+OutcomeStatus = Literal["deregistered", "would_deregister", "refused", "failed"]
+
+
+class DeregistrationResult(BaseModel):
+    """The outcome of one allowed deregistration (or of a dry run that would be allowed)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    container_instance: ContainerInstance = Field(
+        description="The model DeregisterContainerInstance returned; in a dry run, the "
+        "pre-flight snapshot."
+    )
+    decision: Decision = Field(description="The policy decision the call was made under.")
+    forced: bool = Field(description="Whether the deregistration used force.")
+    dry_run: bool = Field(description="True when nothing was changed (a dry run).")
+    request_id: str | None = Field(
+        default=None, description="The AWS request ID of the deregistration call, if any."
+    )
+    tasks: list[Task] = Field(
+        default_factory=list,
+        description="The tasks seen at decision time (empty when no rule needed them).",
+    )
+    verified: bool = Field(
+        default=False,
+        description="True when the response was lost and a describe proved the instance gone.",
+    )
+
+
+class InstanceOutcome(BaseModel):
+    """What happened to one instance of a `deregister_many` batch."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    container_instance: str = Field(description="The ID or ARN, exactly as given.")
+    status: OutcomeStatus = Field(
+        description='"deregistered", "would_deregister" (dry run), "refused" or "failed".'
+    )
+    result: DeregistrationResult | None = Field(
+        default=None, description="The result, for deregistered and would_deregister."
+    )
+    error: EcsSafeError | None = Field(
+        default=None,
+        description="The error, for refused (a PolicyViolationError) and failed outcomes.",
+    )
+
+
+class BatchResult(BaseModel):
+    """The outcomes of a `deregister_many` run, one per instance, in input order."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    outcomes: list[InstanceOutcome] = Field(description="One outcome per instance, in input order.")
+
+    @property
+    def succeeded(self) -> list[InstanceOutcome]:
+        """Outcomes that deregistered (or would, in a dry run)."""
+        return [o for o in self.outcomes if o.status in ("deregistered", "would_deregister")]
+
+    @property
+    def refused(self) -> list[InstanceOutcome]:
+        """Outcomes the policy refused."""
+        return [o for o in self.outcomes if o.status == "refused"]
+
+    @property
+    def failed(self) -> list[InstanceOutcome]:
+        """Outcomes that failed with an error other than a refusal."""
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was refused and nothing failed."""
+        return not self.refused and not self.failed

@@ -1,0 +1,178 @@
+"""Retry settings and the one retry loop every ECS call goes through.
+
+tenacity owns retries; botocore's own retries are switched off when ecs-safe creates its client
+(see `ecs_safe.client`), so one logical call is at most ``max_attempts`` HTTP requests.
+Only errors whose ``retryable`` flag is set are retried; after the last attempt the last typed
+error is raised (never tenacity's ``RetryError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from ecs_safe.errors import EcsApiError, InvalidInputError
+
+__all__ = [
+    "DEFAULT_INITIAL_DELAY",
+    "DEFAULT_JITTER",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_DELAY",
+    "RetryConfig",
+    "is_retryable",
+    "retrying",
+    "set_testing",
+]
+
+#: Attempts per logical call, the first one included.
+DEFAULT_MAX_ATTEMPTS = 5
+#: Seconds before the first retry; doubles each time.
+DEFAULT_INITIAL_DELAY = 0.2
+#: Upper bound, in seconds, of one wait between attempts.
+DEFAULT_MAX_DELAY = 20.0
+#: Whether waits are randomised, so that many clients do not retry in lock step.
+DEFAULT_JITTER = True
+
+_logger = structlog.get_logger("ecs_safe")
+_T = TypeVar("_T")
+_testing = False
+
+
+def set_testing(testing: bool) -> None:
+    """Make every retry wait zero seconds (for test suites), or restore real waits.
+
+    Attempts are still counted and logged; only the sleeping goes away.
+    """
+    global _testing  # noqa: PLW0603 - a process-wide switch is the point, as in stamina.
+    _testing = bool(testing)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    """How often and how patiently ecs-safe retries a retryable error.
+
+    Args:
+        max_attempts: attempts per call, the first included; 1 disables retries.
+        initial_delay: seconds before the first retry (exponential backoff doubles it).
+        max_delay: the longest single wait in seconds.
+        jitter: randomise waits (recommended: fleet runs share one account's rate limits).
+    """
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    initial_delay: float = DEFAULT_INITIAL_DELAY
+    max_delay: float = DEFAULT_MAX_DELAY
+    jitter: bool = DEFAULT_JITTER
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise InvalidInputError(
+                f"max_attempts must be an int, got {type(self.max_attempts).__name__}. "
+                "To disable retries, pass max_attempts=1"
+            )
+        if self.max_attempts < 1:
+            raise InvalidInputError(
+                f"max_attempts must be at least 1, got {self.max_attempts}. "
+                "To disable retries, pass max_attempts=1"
+            )
+        for name in ("initial_delay", "max_delay"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise InvalidInputError(
+                    f"{name} must be a finite number of seconds >= 0, got {value!r}"
+                )
+        if self.max_delay < self.initial_delay:
+            raise InvalidInputError(
+                f"max_delay ({self.max_delay}) must not be smaller than "
+                f"initial_delay ({self.initial_delay})"
+            )
+
+    @classmethod
+    def disabled(cls) -> RetryConfig:
+        """A config that makes exactly one attempt per call."""
+        return cls(max_attempts=1)
+
+    def _wait(self) -> wait_base:
+        if self.jitter:
+            return wait_exponential_jitter(
+                initial=self.initial_delay, max=self.max_delay, jitter=self.initial_delay
+            )
+        return wait_exponential(multiplier=self.initial_delay, max=self.max_delay)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ecs-safe API error marked retryable."""
+    return isinstance(exc, EcsApiError) and exc.retryable
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+async def retrying(
+    attempt: Callable[[int], Awaitable[_T]],
+    *,
+    operation: str,
+    config: RetryConfig,
+    before_retry: Callable[[EcsApiError], Awaitable[_T | None]] | None = None,
+) -> _T:
+    """Run ``attempt(n)`` (n = 1, 2, ...) until it succeeds or a non-retryable error occurs.
+
+    Args:
+        attempt: makes one attempt; receives its 1-based number.
+        operation: the ECS operation, for the ``ecs_safe.retry.scheduled`` event.
+        config: how many attempts and how long to wait.
+        before_retry: called after a retryable failure, before sleeping; a non-``None`` return
+            value ends the loop as the result. This is how a lost deregistration response is
+            verified (the instance turns out to be gone) instead of being sent again.
+    """
+
+    def _log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        _logger.warning(
+            "ecs_safe.retry.scheduled",
+            operation=operation,
+            attempt=state.attempt_number,
+            wait_s=round(state.upcoming_sleep, 3),
+            error_code=getattr(error, "code", type(error).__name__),
+        )
+
+    retryer = AsyncRetrying(
+        stop=stop_after_attempt(config.max_attempts),
+        wait=config._wait(),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=_log_retry,
+        reraise=True,
+        sleep=_no_sleep if _testing else asyncio.sleep,
+    )
+    async for try_ in retryer:
+        with try_:
+            number = try_.retry_state.attempt_number
+            try:
+                return await attempt(number)
+            except EcsApiError as exc:
+                if before_retry is None or not exc.retryable:
+                    raise
+                verified = await before_retry(exc)
+                if verified is not None:
+                    return verified
+                raise
+    raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
