@@ -113,7 +113,7 @@ class RetryConfig:
     def _wait(self) -> wait_base:
         if self.jitter:
             return wait_exponential_jitter(
-                initial=self.initial_delay, max=self.max_delay, jitter=self.initial_delay
+                multiplier=self.initial_delay, max=self.max_delay, jitter=self.initial_delay
             )
         return wait_exponential(multiplier=self.initial_delay, max=self.max_delay)
 

@@ -1,0 +1,508 @@
+"""The policy-checked deregistration, end to end over HTTP against the local ECS endpoint."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from typing import Any
+
+import pytest
+from aiobotocore.config import AioConfig
+from structlog.testing import capture_logs
+
+from ecs_safe import (
+    AccessDeniedException,
+    ClientException,
+    ClientStateError,
+    ClusterNotFoundException,
+    ContainerInstanceNotFoundError,
+    EcsApiError,
+    EcsConnectionError,
+    EcsSafeClient,
+    InvalidInputError,
+    InvalidParameterException,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    ProtectStandaloneTasks,
+    RetryConfig,
+    ServerException,
+    ThrottlingException,
+    Violation,
+    default_policy,
+)
+from ecs_safe.local import LocalEcs
+from ecs_safe.retry import set_testing
+
+DEREGISTER = "DeregisterContainerInstance"
+DESCRIBE = "DescribeContainerInstances"
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    set_testing(True)
+    yield
+    set_testing(False)
+
+
+@pytest.fixture
+async def ecs(ecs_env: LocalEcs) -> AsyncIterator[EcsSafeClient]:
+    async with EcsSafeClient(**ecs_env.client_kwargs()) as client:
+        yield client
+
+
+@pytest.fixture
+def cluster(ecs_env: LocalEcs) -> str:
+    ecs_env.create_cluster("prod")
+    return "prod"
+
+
+def events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
+    return [e for e in logs if e["event"] == name]
+
+
+# --------------------------------------------------------------------------- the core rule
+
+
+async def test_refuses_running_tasks_before_any_mutating_call(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.start_standalone_task(cluster, arn, count=2)
+    ecs_env.reset_calls()
+    with capture_logs() as logs, pytest.raises(PolicyViolationError) as info:
+        await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert ecs_env.calls(DEREGISTER) == 0
+    err = info.value
+    assert not err.decision.allowed
+    assert [v.rule for v in err.decision.violations] == ["no-running-tasks-unless-forced"]
+    assert err.container_instance is not None
+    assert err.container_instance.running_tasks_count == 2
+    (event,) = events(logs, "ecs_safe.deregister.refused")
+    assert event["container_instance_arn"] == arn
+    assert event["running_tasks_count"] == 2
+    assert event["cluster"] == cluster
+    assert event["violations"][0]["rule"] == "no-running-tasks-unless-forced"
+    assert "2 running tasks" in event["violations"][0]["message"]
+    # Still registered and untouched.
+    (still,) = await ecs.describe_container_instances([arn], cluster=cluster)
+    assert still.status == "ACTIVE"
+
+
+async def test_deregisters_an_idle_instance_and_logs_the_returned_model(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.reset_calls()
+    with capture_logs() as logs:
+        result = await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert ecs_env.calls(DEREGISTER) == 1
+    assert ecs_env.calls(DESCRIBE) == 1
+    assert result.container_instance.container_instance_arn == arn
+    assert result.decision.allowed
+    assert result.forced is False
+    assert result.dry_run is False
+    assert result.request_id
+    assert result.tasks == []
+    (event,) = events(logs, "ecs_safe.deregister.succeeded")
+    assert event["request_id"] == result.request_id
+    assert event["container_instance_arn"] == arn
+    assert event["ec2_instance_id"] == result.container_instance.ec2_instance_id
+    assert event["running_tasks_count"] == 0
+    assert event["agent_connected"] is True
+    assert event["forced"] is False
+    assert event["dry_run"] is False
+    assert event["status"] == result.container_instance.status
+    with pytest.raises(ContainerInstanceNotFoundError):
+        await ecs.describe_container_instances([arn], cluster=cluster)
+
+
+async def test_id_and_default_cluster(ecs: EcsSafeClient, ecs_env: LocalEcs) -> None:
+    ecs_env.create_cluster("default")
+    (arn,) = ecs_env.register_instances("default")
+    instance_id = arn.rsplit("/", 1)[-1]
+    result = await ecs.deregister_container_instance(instance_id)
+    assert result.container_instance.container_instance_arn == arn
+
+
+async def test_dry_run_makes_no_mutating_call(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.reset_calls()
+    with capture_logs() as logs:
+        result = await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
+    assert ecs_env.calls(DEREGISTER) == 0
+    assert result.dry_run is True
+    assert result.request_id is None
+    assert result.container_instance.status == "ACTIVE"
+    (event,) = events(logs, "ecs_safe.deregister.succeeded")
+    assert event["dry_run"] is True
+    # A dry run of a refused deregistration refuses too, still without a mutating call.
+    ecs_env.start_standalone_task(cluster, arn)
+    with pytest.raises(PolicyViolationError):
+        await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
+    assert ecs_env.calls(DEREGISTER) == 0
+
+
+async def test_force_is_allowed_by_the_default_policy(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.start_standalone_task(cluster, arn)
+    result = await ecs.deregister_container_instance(arn, cluster=cluster, force=True)
+    assert result.forced is True
+    assert result.container_instance.container_instance_arn == arn
+
+
+async def test_protect_standalone_tasks_lists_them_and_refuses_force(
+    ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    (task,) = ecs_env.start_standalone_task(cluster, arn)
+    policy = default_policy().with_rules(ProtectStandaloneTasks())
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
+        ecs_env.reset_calls()
+        with pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster, force=True)
+    assert ecs_env.calls(DEREGISTER) == 0
+    assert [t.task_arn for t in info.value.tasks] == [task]
+    assert info.value.tasks[0].kind == "standalone"
+    assert task in info.value.decision.violations[0].message
+
+
+async def test_not_found_is_typed_and_never_mutates(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    ecs_env.register_instances(cluster)
+    ghost = "0123456789abcdef0123456789abcdef"
+    ecs_env.reset_calls()
+    with capture_logs() as logs, pytest.raises(ContainerInstanceNotFoundError) as info:
+        await ecs.deregister_container_instance(ghost, cluster=cluster)
+    assert info.value.container_instances == [ghost]
+    assert ecs_env.calls(DEREGISTER) == 0
+    (event,) = events(logs, "ecs_safe.deregister.failed")
+    assert event["container_instance"] == ghost
+    assert event["error_code"] == "ContainerInstanceNotFound"
+
+
+async def test_describe_batches_100_and_keeps_input_order(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    arns = ecs_env.register_instances(cluster, count=250)
+    wanted = list(reversed(arns))
+    ecs_env.reset_calls()
+    described = await ecs.describe_container_instances(wanted, cluster=cluster)
+    assert [d.container_instance_arn for d in described] == wanted
+    assert ecs_env.calls(DESCRIBE) == 3
+
+
+async def test_describe_names_every_missing_instance(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    arns = ecs_env.register_instances(cluster, count=3)
+    ghosts = ["0" * 32, "f" * 32]
+    with pytest.raises(ContainerInstanceNotFoundError) as info:
+        await ecs.describe_container_instances(
+            [arns[0], ghosts[0], arns[1], ghosts[1]], cluster=cluster
+        )
+    assert info.value.container_instances == ghosts
+    assert info.value.operation == DESCRIBE
+
+
+# --------------------------------------------------------------------------- errors & retries
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "cls"),
+    [
+        ("ClientException", 400, ClientException),
+        ("InvalidParameterException", 400, InvalidParameterException),
+        ("ClusterNotFoundException", 400, ClusterNotFoundException),
+        ("AccessDeniedException", 400, AccessDeniedException),
+        ("SomethingAwsAddsLater", 400, EcsApiError),
+    ],
+)
+async def test_non_retryable_errors_are_typed_and_not_retried(
+    ecs: EcsSafeClient,
+    ecs_env: LocalEcs,
+    cluster: str,
+    code: str,
+    status: int,
+    cls: type[EcsApiError],
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DEREGISTER, code=code, http_status=status, message="nope")
+    ecs_env.reset_calls()
+    with capture_logs() as logs, pytest.raises(cls) as info:
+        await ecs.deregister_container_instance(arn, cluster=cluster)
+    err = info.value
+    assert type(err) is cls
+    assert err.code == code
+    assert err.message == "nope"
+    assert err.operation == DEREGISTER
+    assert err.http_status == status
+    assert err.request_id
+    assert err.retryable is False
+    assert err.__cause__ is not None
+    assert ecs_env.calls(DEREGISTER) == 1
+    assert events(logs, "ecs_safe.retry.scheduled") == []
+    (failed,) = events(logs, "ecs_safe.deregister.failed")
+    assert failed["error_code"] == code
+    assert failed["request_id"] == err.request_id
+
+
+@pytest.mark.parametrize(
+    ("fault", "cls"),
+    [
+        ({"code": "ThrottlingException", "http_status": 400}, ThrottlingException),
+        ({"code": "ServerException", "http_status": 500}, ServerException),
+        ({"html": True, "http_status": 503}, ServerException),
+        ({"html": True, "http_status": 429}, ThrottlingException),
+    ],
+)
+async def test_retryable_errors_are_retried_then_succeed(
+    ecs: EcsSafeClient,
+    ecs_env: LocalEcs,
+    cluster: str,
+    fault: dict[str, Any],
+    cls: type[EcsApiError],
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DESCRIBE, times=2, **fault)
+    ecs_env.reset_calls()
+    with capture_logs() as logs:
+        result = await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert result.container_instance.container_instance_arn == arn
+    assert ecs_env.calls(DESCRIBE) == 3
+    retries = events(logs, "ecs_safe.retry.scheduled")
+    assert [r["attempt"] for r in retries] == [1, 2]
+    assert {r["operation"] for r in retries} == {DESCRIBE}
+    expected_code = fault.get("code") or str(fault["http_status"])
+    assert retries[0]["error_code"] == expected_code
+    assert all(r["wait_s"] >= 0 for r in retries)
+    _ = cls
+
+
+async def test_retries_run_out_with_the_last_typed_error(ecs_env: LocalEcs, cluster: str) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DEREGISTER, code="ThrottlingException", times=10)
+    retry = RetryConfig(max_attempts=3, initial_delay=0.0, max_delay=0.0)
+    async with EcsSafeClient(**ecs_env.client_kwargs(), retry=retry) as ecs:
+        ecs_env.reset_calls()
+        with pytest.raises(ThrottlingException) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert info.value.retryable
+    assert ecs_env.calls(DEREGISTER) == 3
+
+
+async def test_botocore_retries_are_off(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DESCRIBE, code="ThrottlingException", times=1)
+    ecs_env.reset_calls()
+    await ecs.describe_container_instances([arn], cluster=cluster)
+    # One failed + one successful attempt: botocore did not add its own retries.
+    assert ecs_env.calls(DESCRIBE) == 2
+
+
+async def test_lost_response_is_verified_not_resent(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DEREGISTER, html=True, http_status=502, after_acting=True)
+    ecs_env.reset_calls()
+    with capture_logs() as logs:
+        result = await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert result.verified is True
+    assert result.container_instance.container_instance_arn == arn
+    assert ecs_env.calls(DEREGISTER) == 1  # verified by a describe, never sent twice
+    assert ecs_env.calls(DESCRIBE) == 2  # pre-flight + verification
+    (event,) = events(logs, "ecs_safe.deregister.succeeded")
+    assert event["verified_after_lost_response"] is True
+
+
+async def test_lost_response_then_instance_still_there_retries(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    # The server fails *without* acting: the describe finds the instance, so it is re-sent.
+    ecs_env.inject_fault(DEREGISTER, code="ServerException", http_status=500)
+    ecs_env.reset_calls()
+    result = await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert result.verified is False
+    assert result.request_id
+    assert ecs_env.calls(DEREGISTER) == 2
+
+
+async def test_failed_preflight_refuses(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.inject_fault(DESCRIBE, code="AccessDeniedException", message="not allowed")
+    ecs_env.reset_calls()
+    with pytest.raises(PolicyViolationError) as info:
+        await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert ecs_env.calls(DEREGISTER) == 0
+    assert info.value.decision.violations[0].rule == "preflight"
+    assert isinstance(info.value.__cause__, AccessDeniedException)
+    assert info.value.container_instance is None
+
+
+async def test_a_raising_rule_refuses(ecs_env: LocalEcs, cluster: str) -> None:
+    class Broken:
+        name = "broken"
+
+        def check(self, context: PolicyContext) -> Violation | None:
+            raise RuntimeError("bug in my rule")
+
+    (arn,) = ecs_env.register_instances(cluster)
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=Policy([Broken()])) as ecs:
+        ecs_env.reset_calls()
+        with pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert ecs_env.calls(DEREGISTER) == 0
+    assert info.value.decision.violations[0].rule == "broken"
+    assert "bug in my rule" in info.value.decision.violations[0].message
+
+
+async def test_task_placed_after_the_check_comes_back_as_a_refusal(
+    ecs_env: LocalEcs, cluster: str
+) -> None:
+    """ECS's own refusal (a task arrived between check and call) is a typed refusal."""
+    (arn,) = ecs_env.register_instances(cluster)
+
+    class PlaceTaskDuringCheck:
+        name = "race"
+
+        def check(self, context: PolicyContext) -> Violation | None:
+            ecs_env.start_standalone_task(cluster, arn)
+            return None
+
+    policy = Policy([*default_policy().rules, PlaceTaskDuringCheck()])
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
+        with pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert info.value.decision.violations[0].rule == "ecs-service"
+    assert isinstance(info.value.__cause__, InvalidParameterException)
+    (still,) = await _describe(ecs_env, arn, cluster)
+    assert still.running_tasks_count == 1
+
+
+async def _describe(local: LocalEcs, arn: str, cluster: str) -> list[Any]:
+    async with EcsSafeClient(**local.client_kwargs()) as ecs:
+        return await ecs.describe_container_instances([arn], cluster=cluster)
+
+
+async def test_connection_refused_is_a_retryable_connection_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    local = LocalEcs()
+    retry = RetryConfig(max_attempts=2, initial_delay=0.0, max_delay=0.0)
+    async with EcsSafeClient(
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        session=local.session(),
+        retry=retry,
+        connect_timeout=0.5,
+    ) as ecs:
+        with capture_logs() as logs, pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance("0" * 32)
+        assert isinstance(info.value.__cause__, EcsConnectionError)
+        assert info.value.__cause__.retryable
+        assert len(events(logs, "ecs_safe.retry.scheduled")) == 1
+        with pytest.raises(EcsConnectionError):
+            await ecs.describe_container_instances(["0" * 32])
+
+
+# --------------------------------------------------------------------------- input & lifecycle
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("",), {}),
+        (("i-0123456789abcdef0",), {}),
+        (("arn:aws:ec2:us-east-1:123456789012:instance/i-0123",), {}),
+        (("abc; rm -rf /",), {}),
+        ((["a"],), {}),
+        (("0" * 32,), {"force": "false"}),
+        (("0" * 32,), {"dry_run": 1}),
+        (("0" * 32,), {"cluster": ""}),
+        (
+            ("arn:aws:ecs:us-east-1:123456789012:container-instance/other/" + "0" * 32,),
+            {"cluster": "prod"},
+        ),
+    ],
+)
+async def test_bad_input_is_refused_before_any_network_call(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError):
+        await ecs.deregister_container_instance(*args, **kwargs)
+    assert ecs_env.call_log == []
+
+
+async def test_client_refuses_use_outside_its_lifetime(ecs_env: LocalEcs) -> None:
+    client = EcsSafeClient(**ecs_env.client_kwargs())
+    with pytest.raises(ClientStateError, match="async with"):
+        await client.describe_container_instances(["0" * 32])
+    async with client:
+        pass
+    with pytest.raises(ClientStateError, match="closed"):
+        await client.deregister_container_instance("0" * 32)
+    with pytest.raises(ClientStateError):
+        async with client:
+            pass
+
+
+async def test_from_client_does_not_close_the_callers_client(
+    ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    session = ecs_env.session()
+    config = AioConfig(retries={"total_max_attempts": 1})
+    async with session.create_client(
+        "ecs", endpoint_url=ecs_env.endpoint_url, region_name=ecs_env.region_name, config=config
+    ) as raw:
+        async with EcsSafeClient.from_client(raw) as ecs:
+            (described,) = await ecs.describe_container_instances([arn], cluster=cluster)
+            assert described.container_instance_arn == arn
+        # Still usable: ecs-safe did not close it.
+        response = await raw.list_clusters()
+        assert response["clusterArns"]
+    with pytest.raises(InvalidInputError):
+        EcsSafeClient.from_client(object())
+
+
+async def test_no_secret_reaches_logs_or_errors(ecs_env: LocalEcs, cluster: str) -> None:
+    marker = "SECRETMARKERxyz0123456789abcdefABCDEF0123"
+    session = ecs_env.session()
+    session.set_credentials("AKIDTESTMARKER", marker, "TOKENMARKER0123456789")
+    (busy, idle) = ecs_env.register_instances(cluster, count=2)
+    ecs_env.start_standalone_task(cluster, busy)
+    seen: list[str] = []
+    async with EcsSafeClient(
+        endpoint_url=ecs_env.endpoint_url, region_name=ecs_env.region_name, session=session
+    ) as ecs:
+        with capture_logs() as logs:
+            for fault in ("AccessDeniedException", "ThrottlingException"):
+                ecs_env.inject_fault(DEREGISTER, code=fault, times=5)
+                try:
+                    await ecs.deregister_container_instance(idle, cluster=cluster)
+                except EcsApiError as exc:
+                    seen += [str(exc), repr(exc), exc.message]
+                ecs_env.clear_faults()
+            for target in (busy, "0" * 32):
+                try:
+                    await ecs.deregister_container_instance(target, cluster=cluster)
+                except (PolicyViolationError, ContainerInstanceNotFoundError) as exc:
+                    seen += [str(exc), repr(exc)]
+            await ecs.deregister_container_instance(idle, cluster=cluster)
+    text = "\n".join(seen) + "\n" + "\n".join(repr(e) for e in logs)
+    assert len(logs) >= 5
+    assert marker not in text
+    assert "TOKENMARKER0123456789" not in text
