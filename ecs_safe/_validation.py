@@ -28,17 +28,19 @@ _T = TypeVar("_T", bound=str)
 
 # ECS container instance IDs are 32 hex digits today and were UUIDs before; ARNs end in one of
 # them. Only letters, digits and hyphens ever appear, so anything else is a typo or an injection.
+# `\Z`, not `$` (which also matches before a trailing newline), and `[0-9]`, not `\d` (which
+# matches any Unicode digit).
 _ID = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
-_ID_RE = re.compile(rf"^{_ID}$")
+_ID_RE = re.compile(rf"^{_ID}\Z")
 _CLUSTER_NAME = r"[A-Za-z0-9_-]{1,255}"
-_CLUSTER_NAME_RE = re.compile(rf"^{_CLUSTER_NAME}$")
-_ARN_PREFIX = r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:"
+_CLUSTER_NAME_RE = re.compile(rf"^{_CLUSTER_NAME}\Z")
+_ARN_PREFIX = r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:"
 _INSTANCE_ARN_RE = re.compile(
-    rf"^{_ARN_PREFIX}container-instance/(?:(?P<cluster>{_CLUSTER_NAME})/)?(?P<id>{_ID})$"
+    rf"^{_ARN_PREFIX}container-instance/(?:(?P<cluster>{_CLUSTER_NAME})/)?(?P<id>{_ID})\Z"
 )
-_CLUSTER_ARN_RE = re.compile(rf"^{_ARN_PREFIX}cluster/(?P<name>{_CLUSTER_NAME})$")
+_CLUSTER_ARN_RE = re.compile(rf"^{_ARN_PREFIX}cluster/(?P<name>{_CLUSTER_NAME})\Z")
 _ANY_ARN_RE = re.compile(r"^arn:[^:]*:(?P<service>[^:]*):[^:]*:[^:]*:(?P<resource>[^/:]*)")
-_EC2_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
+_EC2_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}\Z")
 _MAX_ARN = 2048
 
 
@@ -198,10 +200,17 @@ def check_positive_number(
 ) -> float:
     """Require a finite number > 0 (or >= 0), optionally an int."""
     ok_type = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
-        kind = "an int" if integer else "a finite number"
+    kind = "an int" if integer else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, ok_type):
+        raise InvalidInputError(f"{argument} must be {kind}, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        # An int beyond float range (and too long to print safely).
+        raise InvalidInputError(f"{argument} is far too large a number") from None
+    if not math.isfinite(number):
         raise InvalidInputError(f"{argument} must be {kind}, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidInputError(f"{argument} must be {bound}, got {value!r}")
-    return float(value)
+    return number
