@@ -57,10 +57,12 @@ _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
 # proxy's error page or a credential provider's message might.
 _SECRET_PATTERNS = (
     re.compile(
-        r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*\s*[=:]\s*)"
+        # The optional quote after the key catches JSON and dict reprs: {"SessionToken": "..."}.
+        r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*[\"']?\s*[=:]\s*)"
         r"(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
     ),
     re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)[^\s&]+"),
+    re.compile(r"(?i)(Bearer\s+)[^\s,;&\"']+"),
 )
 _MAX_MESSAGE = 500
 
