@@ -1,0 +1,303 @@
+"""Tests for ecs_safe._error_mapping: the one place lower-level errors become ours."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import botocore.exceptions as bce
+import pytest
+
+from ecs_safe._error_mapping import api_error_from_exception, map_errors, redact
+from ecs_safe.errors import (
+    AccessDeniedException,
+    ClientException,
+    ClusterNotFoundException,
+    EcsApiError,
+    EcsConnectionError,
+    EcsSafeError,
+    InvalidInputError,
+    InvalidParameterException,
+    ServerException,
+    ThrottlingException,
+)
+
+OPERATION = "DeregisterContainerInstance"
+REQUEST_ID = "8f9e0d1c-aaaa-bbbb-cccc-0123456789ab"
+ENDPOINT = "https://ecs.eu-west-1.amazonaws.com/"
+
+
+def client_error(
+    code: str | None,
+    message: str | None = "something went wrong",
+    *,
+    status: int | None = 400,
+    request_id: str | None = REQUEST_ID,
+    operation: str = OPERATION,
+) -> bce.ClientError:
+    """A ClientError shaped the way botocore builds one from a parsed response."""
+    error: dict[str, Any] = {}
+    if code is not None:
+        error["Code"] = code
+    if message is not None:
+        error["Message"] = message
+    meta: dict[str, Any] = {"HTTPHeaders": {}, "RetryAttempts": 0}
+    if status is not None:
+        meta["HTTPStatusCode"] = status
+    if request_id is not None:
+        meta["RequestId"] = request_id
+    response: Any = {"Error": error, "ResponseMetadata": meta}
+    return bce.ClientError(response, operation)
+
+
+def mapped(exc: BaseException, operation: str = OPERATION) -> EcsSafeError:
+    """Map through the context manager, as production code does, and check the cause."""
+    with pytest.raises(EcsSafeError) as exc_info, map_errors(operation):
+        raise exc
+    assert exc_info.value.__cause__ is exc
+    direct = api_error_from_exception(exc, operation)
+    assert type(direct) is type(exc_info.value)
+    return exc_info.value
+
+
+# ------------------------------------------------------------------ AWS error codes
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "cls", "retryable"),
+    [
+        ("ServerException", 500, ServerException, True),
+        ("ClientException", 400, ClientException, False),
+        ("InvalidParameterException", 400, InvalidParameterException, False),
+        ("ClusterNotFoundException", 400, ClusterNotFoundException, False),
+        ("AccessDeniedException", 400, AccessDeniedException, False),
+        ("ThrottlingException", 400, ThrottlingException, True),
+        # Generic codes every AWS JSON service may send.
+        ("InternalFailure", 500, ServerException, True),
+        ("ServiceUnavailable", 503, ServerException, True),
+        ("ValidationException", 400, InvalidParameterException, False),
+        ("UnrecognizedClientException", 403, AccessDeniedException, False),
+        ("ExpiredTokenException", 400, AccessDeniedException, False),
+        ("Throttling", 400, ThrottlingException, True),
+        ("TooManyRequestsException", 429, ThrottlingException, True),
+        ("RequestLimitExceeded", 400, ThrottlingException, True),
+    ],
+)
+def test_aws_code_maps_to_class_with_every_field(
+    code: str, status: int, cls: type[EcsApiError], retryable: bool
+) -> None:
+    exc = client_error(code, "the service says no", status=status)
+    err = mapped(exc)
+    assert type(err) is cls
+    assert isinstance(err, EcsApiError)
+    assert err.code == code
+    assert err.message == "the service says no"
+    assert err.operation == OPERATION
+    assert err.request_id == REQUEST_ID
+    assert err.http_status == status
+    assert err.retryable is retryable
+    text = str(err)
+    assert code in text
+    assert OPERATION in text
+    assert REQUEST_ID in text
+    assert "the service says no" in text
+
+
+def test_missing_message_and_request_id() -> None:
+    err = mapped(client_error("ClientException", None, request_id=None))
+    assert isinstance(err, ClientException)
+    assert err.message  # never empty
+    assert err.request_id is None
+    assert "request ID" not in str(err)
+
+
+def test_response_without_metadata_still_maps() -> None:
+    exc = bce.ClientError({"Error": {"Code": "ServerException", "Message": "x"}}, OPERATION)
+    err = mapped(exc)
+    assert isinstance(err, ServerException)
+    assert err.http_status is None
+    assert err.request_id is None
+    assert err.retryable
+
+
+# ------------------------------------------------------------------ no AWS code
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_html_5xx_without_aws_code_is_a_retryable_server_exception(status: int) -> None:
+    # botocore reports a proxy's or load balancer's HTML page with the status as the code.
+    exc = client_error(str(status), "Service Unavailable", status=status, request_id=None)
+    err = mapped(exc)
+    assert type(err) is ServerException
+    assert err.retryable
+    assert err.http_status == status
+    assert err.code == str(status)
+
+
+def test_5xx_with_empty_error_is_a_server_exception() -> None:
+    err = mapped(client_error(None, None, status=503, request_id=None))
+    assert type(err) is ServerException
+    assert err.retryable
+    assert err.code == "503"
+
+
+@pytest.mark.parametrize("code", ["429", None, ""])
+def test_429_without_aws_code_is_throttling(code: str | None) -> None:
+    err = mapped(client_error(code, "Too Many Requests", status=429))
+    assert type(err) is ThrottlingException
+    assert err.retryable
+    assert err.http_status == 429
+
+
+def test_4xx_html_without_aws_code_is_a_plain_non_retryable_error() -> None:
+    err = mapped(client_error("404", "Not Found", status=404))
+    assert type(err) is EcsApiError
+    assert not err.retryable
+    assert err.code == "404"
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (403, False), (500, True)])
+def test_unknown_aws_code_is_a_plain_ecs_api_error(status: int, retryable: bool) -> None:
+    err = mapped(client_error("BrandNewException", "new in 2030", status=status))
+    assert type(err) is EcsApiError
+    assert err.code == "BrandNewException"
+    assert err.message == "new in 2030"
+    assert err.retryable is retryable
+    assert err.http_status == status
+
+
+# ------------------------------------------------------------------ transport errors
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        pytest.param(bce.EndpointConnectionError(endpoint_url=ENDPOINT), id="endpoint"),
+        pytest.param(bce.ConnectTimeoutError(endpoint_url=ENDPOINT), id="connect-timeout"),
+        pytest.param(bce.ReadTimeoutError(endpoint_url=ENDPOINT), id="read-timeout"),
+        pytest.param(bce.ConnectionClosedError(endpoint_url=ENDPOINT), id="closed"),
+        pytest.param(aiohttp.ClientConnectionError("connection reset"), id="aiohttp"),
+        pytest.param(aiohttp.ServerDisconnectedError(), id="aiohttp-disconnected"),
+        # asyncio.TimeoutError is the builtin TimeoutError since Python 3.11.
+        pytest.param(TimeoutError(), id="asyncio-timeout"),
+        pytest.param(ConnectionResetError(104, "Connection reset by peer"), id="socket-reset"),
+    ],
+)
+def test_connection_problems_are_retryable_connection_errors(exc: Exception) -> None:
+    err = mapped(exc)
+    assert type(err) is EcsConnectionError
+    assert isinstance(err, EcsApiError)
+    assert err.retryable
+    assert err.operation == OPERATION
+    assert err.code  # the lower error's class name
+    assert err.message  # never empty, even for asyncio.TimeoutError()
+    assert err.http_status is None
+
+
+def test_ssl_error_is_not_retryable() -> None:
+    exc = bce.SSLError(endpoint_url=ENDPOINT, error=OSError("certificate verify failed"))
+    err = mapped(exc)
+    assert isinstance(err, EcsConnectionError)
+    assert not err.retryable
+    assert err.code == "SSLError"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [bce.NoCredentialsError(), bce.PartialCredentialsError(provider="env", cred_var="secret")],
+)
+def test_missing_credentials_explains_the_fix(exc: Exception) -> None:
+    err = mapped(exc)
+    assert isinstance(err, EcsApiError)
+    assert not isinstance(err, EcsConnectionError)
+    assert not err.retryable
+    assert err.code == type(exc).__name__
+    assert "credential" in err.message
+
+
+def test_param_validation_error_is_invalid_input() -> None:
+    exc = bce.ParamValidationError(report="Invalid type for parameter force, value: 1")
+    err = mapped(exc)
+    assert isinstance(err, InvalidInputError)
+    assert isinstance(err, ValueError)
+    assert "force" in str(err)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [KeyError("x"), ValueError("y"), TypeError("z"), RuntimeError("w"), AttributeError("v")],
+)
+def test_non_network_exceptions_pass_through_unmapped(exc: Exception) -> None:
+    assert api_error_from_exception(exc, OPERATION) is None
+    with pytest.raises(type(exc)) as exc_info, map_errors(OPERATION):
+        raise exc
+    assert exc_info.value is exc
+
+
+def test_cancellation_passes_through() -> None:
+    with pytest.raises(asyncio.CancelledError), map_errors(OPERATION):
+        raise asyncio.CancelledError
+
+
+def test_our_own_errors_pass_through_untouched() -> None:
+    ours = ThrottlingException("slow down", operation="DescribeTasks")
+    with pytest.raises(ThrottlingException) as exc_info, map_errors(OPERATION):
+        raise ours
+    assert exc_info.value is ours
+    assert exc_info.value.operation == "DescribeTasks"
+    assert api_error_from_exception(ours, OPERATION) is ours
+
+
+def test_map_errors_without_error_does_nothing() -> None:
+    with map_errors(OPERATION):
+        value = 1
+    assert value == 1
+
+
+# ------------------------------------------------------------------ redaction
+
+SECRET = "SECRETMARKER123"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        f"aws_secret_access_key={SECRET}",
+        f"bad config: aws_secret_access_key = {SECRET}, region=eu-west-1",
+        f"https://ecs.amazonaws.com/?X-Amz-Signature={SECRET}&X-Amz-Date=20240101",
+        f"X-Amz-Security-Token={SECRET}",
+        f"token: {SECRET}",
+        f"Token:{SECRET}",
+        f'{{"aws_secret_access_key": "{SECRET}"}}',
+        f"{{'SessionToken': '{SECRET}', 'x': 1}}",
+        f"Authorization: AWS4-HMAC-SHA256 Credential=AKIA/{SECRET}, Signature={SECRET}",
+        f"Authorization: Bearer {SECRET}",
+        f"password={SECRET}",
+    ],
+)
+def test_secrets_never_reach_str_repr_or_message(message: str) -> None:
+    for exc in (
+        client_error("ServerException", message, status=500),
+        client_error("503", message, status=503),
+        bce.EndpointConnectionError(endpoint_url=message),
+        bce.ParamValidationError(report=message),
+    ):
+        err = mapped(exc)
+        assert SECRET not in str(err), str(err)
+        assert SECRET not in repr(err), repr(err)
+        assert SECRET not in err.message
+        assert SECRET not in str(err.args)
+
+
+def test_redact_keeps_the_rest_of_the_message() -> None:
+    text = redact(f"could not sign: aws_secret_access_key={SECRET} is wrong")
+    assert SECRET not in text
+    assert text.startswith("could not sign: aws_secret_access_key=")
+    assert text.endswith("is wrong")
+
+
+def test_long_messages_are_bounded_and_single_line() -> None:
+    err = mapped(client_error("ServerException", "line\n" * 1000, status=500))
+    assert len(err.message) <= 501
+    assert "\n" not in err.message
