@@ -99,6 +99,8 @@ class RetryConfig:
                 raise InvalidInputError(
                     f"{name} must be a finite number of seconds >= 0, got {value!r}"
                 )
+        if not isinstance(self.jitter, bool):
+            raise InvalidInputError(f"jitter must be True or False, got {self.jitter!r}")
         if self.max_delay < self.initial_delay:
             raise InvalidInputError(
                 f"max_delay ({self.max_delay}) must not be smaller than "
