@@ -10,7 +10,7 @@ returned model → return a `DeregistrationResult`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -18,13 +18,16 @@ from typing import TYPE_CHECKING, Any, Self
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from ecs_safe import _events
+from ecs_safe import _events, fleet
+from ecs_safe import drain as _drain
 from ecs_safe._error_mapping import map_errors
+from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import EcsTransport, Response, request_id_of
 from ecs_safe._validation import (
     check_bool,
     check_positive_number,
     check_same_cluster,
+    cluster_name_of,
     instance_id_of,
     validate_cluster,
     validate_container_instance,
@@ -45,7 +48,7 @@ from ecs_safe.errors import (
 from ecs_safe.models import ContainerInstance, Task, service_name
 from ecs_safe.policy import Decision, Policy, PolicyContext, Violation, default_policy
 from ecs_safe.ratelimit import RateLimiter, RateLimits
-from ecs_safe.results import DeregistrationResult
+from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
 
 if TYPE_CHECKING:
@@ -62,10 +65,6 @@ DEFAULT_READ_TIMEOUT = 30.0
 DESCRIBE_INSTANCES_BATCH = 100
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
-UPDATE_STATE_BATCH = 10
-
-#: A progress callback: receives one event dictionary; may be a plain or an async function.
-ProgressCallback = Callable[[Mapping[str, Any]], Awaitable[None] | None]
 
 # The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
 _SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
@@ -284,17 +283,32 @@ class EcsSafeClient:
     async def _describe_raw(
         self, refs: Sequence[str], cluster: str | None
     ) -> tuple[dict[str, ContainerInstance], dict[str, str]]:
-        """Describe instances in batches of 100.
+        """Describe instances in batches of 100; see `_instances_call`."""
+        return await self._instances_call(
+            "DescribeContainerInstances", refs, cluster, batch_size=DESCRIBE_INSTANCES_BATCH
+        )
 
-        Returns the instances found and the failure reasons of the others, both keyed by
-        instance ID (moto drops the cluster from failure ARNs, so IDs are the reliable key).
+    async def _instances_call(
+        self,
+        operation: str,
+        refs: Sequence[str],
+        cluster: str | None,
+        *,
+        batch_size: int,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, ContainerInstance], dict[str, str]]:
+        """Call a batched container-instance operation (Describe, UpdateState) for ``refs``.
+
+        Both operations answer with ``containerInstances`` and ``failures[]``. Returns the
+        instances returned and the failure reasons of the others, both keyed by instance ID
+        (moto drops the cluster from failure ARNs, so IDs are the reliable key).
         """
         api = self._api
         wanted = list(dict.fromkeys(instance_id_of(ref) for ref in refs))
         by_id = {instance_id_of(ref): ref for ref in refs}
         found: dict[str, ContainerInstance] = {}
         missing: dict[str, str] = {}
-        for batch in _chunks(wanted, DESCRIBE_INSTANCES_BATCH):
+        for batch in _chunks(wanted, batch_size):
             request = [by_id[i] for i in batch]
 
             def check(response: Response, batch: Sequence[str] = batch) -> None:
@@ -315,14 +329,14 @@ class EcsSafeClient:
                         f"the response neither returned nor reported {len(lost)} requested "
                         f"instance(s), e.g. {lost[0]}",
                         code="IncompleteResponse",
-                        operation="DescribeContainerInstances",
+                        operation=operation,
                         request_id=request_id_of(response),
                         http_status=200,
                     )
 
             response = await api.call(
-                "DescribeContainerInstances",
-                {"cluster": cluster, "containerInstances": request},
+                operation,
+                {"cluster": cluster, "containerInstances": request, **(params or {})},
                 check=check,
             )
             for raw in response.get("containerInstances") or []:
@@ -348,15 +362,30 @@ class EcsSafeClient:
         found, missing = await self._describe_raw(refs, cluster)
         absent = [ref for ref in refs if instance_id_of(ref) in missing]
         if absent:
-            reasons = sorted({missing[instance_id_of(r)] for r in absent})
-            raise ContainerInstanceNotFoundError(
-                f"{len(absent)} container instance(s) not found in cluster "
-                f"{cluster or 'default'} ({', '.join(reasons)}): {', '.join(absent[:10])}"
-                + (" ..." if len(absent) > 10 else ""),
-                container_instances=absent,
-                operation="DescribeContainerInstances",
+            raise self._not_found_error(
+                absent, missing, cluster, operation="DescribeContainerInstances"
             )
         return [found[instance_id_of(ref)] for ref in refs]
+
+    @staticmethod
+    def _not_found_error(
+        absent: Sequence[str],
+        reasons: Mapping[str, str],
+        cluster: str | None,
+        *,
+        operation: str,
+    ) -> ContainerInstanceNotFoundError:
+        """The error naming every instance (as given) the service reported missing.
+
+        ``reasons`` maps instance IDs to the service's failure reason (``MISSING``, ...).
+        """
+        why = sorted({reasons.get(instance_id_of(ref), "MISSING") for ref in absent})
+        return ContainerInstanceNotFoundError(
+            f"{len(absent)} container instance(s) not found in cluster {cluster_name_of(cluster)} "
+            f"({', '.join(why)}): {', '.join(absent[:10])}" + (" ..." if len(absent) > 10 else ""),
+            container_instances=absent,
+            operation=operation,
+        )
 
     async def _describe_one(self, ref: str, cluster: str | None) -> ContainerInstance:
         return (await self.describe_container_instances([ref], cluster=cluster))[0]
@@ -425,6 +454,167 @@ class EcsSafeClient:
                 self._daemon_cache.setdefault((cluster, name), False)
         return frozenset(n for n in names if self._daemon_cache.get((cluster, n)))
 
+    # ------------------------------------------------------------------ drain
+
+    async def drain(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Set container instances to DRAINING (UpdateContainerInstancesState, 10 per call).
+
+        ECS then stops placing tasks on them and replaces their service tasks elsewhere;
+        standalone tasks are left alone. Setting an instance that is already DRAINING again is
+        harmless. Nothing is deregistered: see `drain_and_deregister` for the whole workflow.
+
+        Returns:
+            The instances as ECS returned them, in input order.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PartialDrainError: ECS reported some instances in ``failures[]``; the others *are*
+                DRAINING and stay so (the error's ``drained``). It is a
+                `ContainerInstanceNotFoundError` naming the missing instances
+                (`ecs_safe.drain.DrainNotFoundError`) when some are missing.
+            EcsApiError: a call failed (after retries); a note names the instances that were
+                set DRAINING by earlier calls.
+        """
+        return await _drain.drain(self, container_instances, cluster=cluster)
+
+    async def drain_and_deregister(
+        self,
+        container_instance: str,
+        *,
+        cluster: str | None = None,
+        # Not asyncio.timeout: at the deadline the drain acts (on_timeout), it is not cancelled.
+        timeout: float = _drain.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
+        on_timeout: _drain.OnTimeout = "raise",
+        standalone_tasks: _drain.StandaloneTasks = "refuse",
+        progress: ProgressCallback | None = None,
+    ) -> DeregistrationResult:
+        """Drain an instance, wait until no task is left on it, then deregister it without force.
+
+        The steps (see `ecs_safe.drain` and the docs' drain page):
+
+        1. Pre-flight: describe the instance and list its tasks. Refuse before any change
+           when the policy would refuse the instance even once drained, or (with
+           ``standalone_tasks="refuse"``) when tasks that no service manages are on it.
+        2. Set DRAINING (an instance already DRAINING is carried on with).
+        3. Poll until no task on it is anything but STOPPED, judged by the task list, not
+           only the counters; back off between polls; give up at the deadline.
+        4. Deregister without force, through the same policy check as
+           `deregister_container_instance`.
+
+        Args:
+            container_instance: the container instance ID or full ARN.
+            cluster: the cluster's short name or ARN; ``None`` is the default cluster.
+            timeout: seconds the instance may take to empty, from the moment it is DRAINING.
+            poll_interval: seconds before the second poll; later waits grow 1.5 times up to
+                30 s (or ``poll_interval``, if longer).
+            on_timeout: at the deadline, ``"raise"`` `DrainTimeoutError` and leave the
+                instance DRAINING; ``"reactivate"``: set it ACTIVE again, then raise;
+                ``"force"``: deregister with force, if the policy allows it.
+            standalone_tasks: tasks no service manages are never moved by draining:
+                ``"refuse"`` up front, ``"wait"`` for them within the timeout, or ``"stop"``
+                them (StopTask).
+            progress: called with each ``ecs_safe.drain.progress`` event (a dict with
+                ``event``, ``container_instance_arn``, ``remaining_tasks``, ``elapsed_s`` and
+                more); a plain or an async callable. Its exceptions are logged, not raised.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PolicyViolationError: refused before DRAINING was set, naming every blocker; or
+                the final check refused (the instance is then left DRAINING).
+            DrainTimeoutError: tasks were left at the deadline (``"raise"``/``"reactivate"``).
+            ContainerInstanceNotFoundError: the instance is missing or INACTIVE, or someone
+                else deregistered it during the drain (the message says so).
+            EcsApiError: a call failed after retries; once DRAINING is set, a note says the
+                instance was left DRAINING. A second call carries on from there.
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        options = _drain.DrainOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_timeout=on_timeout,
+            standalone_tasks=standalone_tasks,
+        )
+        callback = check_progress(progress)
+        self._api  # noqa: B018 - fail on a closed client before anything else
+        return await _drain.drain_and_deregister(self, ref, cluster, options, callback)
+
+    async def deregister_many(
+        self,
+        container_instances: Iterable[str],
+        *,
+        cluster: str | None = None,
+        force: bool = False,
+        drain: bool = False,
+        dry_run: bool = False,
+        concurrency: int = fleet.DEFAULT_CONCURRENCY,
+        progress: ProgressCallback | None = None,
+        # Not asyncio.timeout: at the deadline the drain acts (on_timeout), it is not cancelled.
+        timeout: float = _drain.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: _drain.StandaloneTasks = "refuse",
+    ) -> BatchResult:
+        """Deregister many instances concurrently, each under the same checks as one.
+
+        Never raises for one instance: each input gets exactly one `InstanceOutcome`, in
+        input order (``"deregistered"``, ``"would_deregister"``, ``"refused"`` or
+        ``"failed"``, with a typed ``error``). A bad ID fails its own outcome only. An
+        instance named twice (as ID and ARN, say) is processed once and each position gets
+        that outcome. The pre-flight describes are batched 100 per call across the whole
+        fleet, and every call is paced by the client's `RateLimits`.
+
+        Args:
+            container_instances: container instance IDs or full ARNs.
+            cluster: the cluster's short name or ARN; ``None`` is the default cluster.
+            force: deregister with force (the policy decides). With ``drain``: drain first
+                and force only what is left at the deadline (``on_timeout="force"``).
+            drain: drain each instance first (DRAINING set 10 instances per call), as
+                `drain_and_deregister` does; ``timeout``, ``poll_interval`` and
+                ``standalone_tasks`` apply per instance.
+            dry_run: make no mutating call; the outcomes are the plan: what would be
+                deregistered, what would be refused and why, and each instance's tasks
+                (``outcome.result.tasks``).
+            concurrency: instances processed at once (an int >= 1); a draining instance
+                holds its slot while it waits.
+            progress: called once per finished instance with an ``ecs_safe.batch.progress``
+                event (``container_instance``, ``index``, ``status``, ``done``, ``total``),
+                and with each drain poll's event when draining.
+            timeout: see `drain_and_deregister` (only with ``drain``).
+            poll_interval: see `drain_and_deregister` (only with ``drain``).
+            standalone_tasks: see `drain_and_deregister` (only with ``drain``).
+
+        Raises:
+            InvalidInputError: the call itself is malformed (not a list, empty, bad options).
+        """
+        cluster = validate_cluster(cluster)
+        force = check_bool(force, "force")
+        drain = check_bool(drain, "drain")
+        dry_run = check_bool(dry_run, "dry_run")
+        options = _drain.DrainOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_timeout="force" if force else "raise",
+            standalone_tasks=standalone_tasks,
+        )
+        limit = fleet.check_concurrency(concurrency)
+        callback = check_progress(progress)
+        self._api  # noqa: B018 - fail on a closed client before anything else
+        return await fleet.deregister_many(
+            self,
+            container_instances,
+            cluster=cluster,
+            force=force,
+            drain=drain,
+            dry_run=dry_run,
+            concurrency=limit,
+            options=options,
+            progress=callback,
+        )
+
     # ------------------------------------------------------------------ deregister
 
     async def deregister_container_instance(
@@ -457,16 +647,35 @@ class EcsSafeClient:
         force = check_bool(force, "force")
         dry_run = check_bool(dry_run, "dry_run")
         self._api  # noqa: B018 - fail on a closed client before anything else
-        try:
-            snapshot = await self._describe_one(ref, cluster)
-        except (ContainerInstanceNotFoundError, ClusterNotFoundException) as exc:
-            _events.log_failed(exc, cluster=cluster, container_instance=ref)
-            raise
-        except EcsApiError as exc:
-            raise self._preflight_refusal(ref, cluster, exc, force=force, dry_run=dry_run) from exc
+        snapshot = await self._preflight_snapshot(ref, cluster, force=force, dry_run=dry_run)
         return await self._decide_and_deregister(
             ref, cluster, snapshot, force=force, dry_run=dry_run
         )
+
+    async def _preflight_snapshot(
+        self, ref: str, cluster: str | None, *, force: bool, dry_run: bool
+    ) -> ContainerInstance:
+        """Describe the instance before deciding; a describe that fails refuses (fail closed)."""
+        try:
+            return await self._describe_one(ref, cluster)
+        except EcsApiError as exc:
+            error = self._preflight_error(ref, cluster, exc, force=force, dry_run=dry_run)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _preflight_error(
+        self, ref: str, cluster: str | None, exc: EcsApiError, *, force: bool, dry_run: bool
+    ) -> EcsSafeError:
+        """What a failed pre-flight describe means, logged.
+
+        An instance or cluster that does not exist is a plain failure (there is nothing to
+        judge); any other failure refuses, because nothing is deregistered blind.
+        """
+        if isinstance(exc, ContainerInstanceNotFoundError | ClusterNotFoundException):
+            _events.log_failed(exc, cluster=cluster, container_instance=ref)
+            return exc
+        return self._preflight_refusal(ref, cluster, exc, force=force, dry_run=dry_run)
 
     def _preflight_refusal(
         self, ref: str, cluster: str | None, exc: EcsApiError, *, force: bool, dry_run: bool
@@ -493,7 +702,7 @@ class EcsSafeClient:
             _refusal_message(ref, decision), decision=decision, container_instance=None
         )
 
-    async def _evaluate(
+    async def _judge(
         self,
         ref: str,
         cluster: str | None,
@@ -501,12 +710,15 @@ class EcsSafeClient:
         *,
         force: bool,
         dry_run: bool,
-        policy: Policy | None = None,
+        tasks: Sequence[Task] | None = None,
     ) -> tuple[Decision, list[Task]]:
-        """Fetch what the rules need and evaluate the policy; refuse (raise) if not allowed."""
-        policy = policy or self.policy
-        tasks: list[Task] | None = None
-        if policy.needs_tasks:
+        """Fetch what the rules need and evaluate the policy, without raising on a refusal.
+
+        ``tasks``, when the caller already holds the task list, saves fetching it again. Rules
+        see the task list exactly when the policy asks for it (`Policy.needs_tasks`), so a
+        decision does not depend on whether the caller happened to hold the list.
+        """
+        if self.policy.needs_tasks and tasks is None:
             try:
                 tasks = await self._list_tasks(ref, cluster)
             except EcsApiError as exc:
@@ -518,25 +730,56 @@ class EcsSafeClient:
             container_instance=snapshot,
             force=force,
             dry_run=dry_run,
-            tasks=tuple(tasks) if tasks is not None else None,
+            tasks=tuple(tasks or ()) if self.policy.needs_tasks else None,
         )
-        decision = policy.evaluate(context)
+        return self.policy.evaluate(context), list(tasks or ())
+
+    def _refusal(
+        self,
+        ref: str,
+        cluster: str | None,
+        snapshot: ContainerInstance,
+        decision: Decision,
+        tasks: Sequence[Task],
+        *,
+        force: bool,
+        dry_run: bool,
+    ) -> PolicyViolationError:
+        """Log a refusal and build the error that carries it."""
+        _events.log_refused(
+            snapshot,
+            cluster=cluster,
+            container_instance=ref,
+            decision=decision,
+            forced=force,
+            dry_run=dry_run,
+        )
+        return PolicyViolationError(
+            _refusal_message(ref, decision),
+            decision=decision,
+            container_instance=snapshot,
+            tasks=tasks,
+        )
+
+    async def _evaluate(
+        self,
+        ref: str,
+        cluster: str | None,
+        snapshot: ContainerInstance,
+        *,
+        force: bool,
+        dry_run: bool,
+        tasks: Sequence[Task] | None = None,
+    ) -> tuple[Decision, list[Task]]:
+        """Fetch what the rules need and evaluate the policy; refuse (raise) if not allowed."""
+        decision, seen = await self._judge(
+            ref, cluster, snapshot, force=force, dry_run=dry_run, tasks=tasks
+        )
         if not decision.allowed:
-            _events.log_refused(
-                snapshot,
-                cluster=cluster,
-                container_instance=ref,
-                decision=decision,
-                forced=force,
-                dry_run=dry_run,
+            raise self._refusal(
+                ref, cluster, snapshot, decision, seen, force=force, dry_run=dry_run
             )
-            raise PolicyViolationError(
-                _refusal_message(ref, decision),
-                decision=decision,
-                container_instance=snapshot,
-                tasks=tasks or (),
-            )
-        return decision, tasks or []
+        return decision, seen
 
     async def _decide_and_deregister(
         self,
@@ -546,8 +789,12 @@ class EcsSafeClient:
         *,
         force: bool,
         dry_run: bool,
+        tasks: Sequence[Task] | None = None,
     ) -> DeregistrationResult:
-        decision, tasks = await self._evaluate(ref, cluster, snapshot, force=force, dry_run=dry_run)
+        """Evaluate the policy on ``snapshot`` and deregister (or, in a dry run, only log)."""
+        decision, tasks = await self._evaluate(
+            ref, cluster, snapshot, force=force, dry_run=dry_run, tasks=tasks
+        )
         if dry_run:
             _events.log_succeeded(
                 snapshot, cluster=cluster, forced=force, dry_run=True, request_id=None

@@ -1,0 +1,630 @@
+"""Drain, then deregister: the ECS counterpart of ``kubectl drain``.
+
+`EcsSafeClient.drain_and_deregister` runs these steps, and `EcsSafeClient.deregister_many` runs
+them for a fleet (`ecs_safe.fleet`):
+
+1. **Pre-flight** (`prepare`): describe the instance and list its tasks. Refuse *before*
+   anything changes when the policy would refuse the instance even once drained (it is judged
+   on a projection: DRAINING, no task left), and, with ``standalone_tasks="refuse"``, when a
+   task no service manages is on it: draining never moves such a task. One
+   `PolicyViolationError` names every blocker.
+2. **Cordon** (`start_draining`): UpdateContainerInstancesState to DRAINING, 10 instances a
+   call. ECS moves service tasks elsewhere (within each service's deployment limits) and
+   places nothing new there. An instance that is already DRAINING (another tool, an earlier
+   run) is carried on with.
+3. **Wait** (`wait_and_deregister`): poll until no task on the instance is anything but
+   STOPPED, judged by the task list (ListTasks + DescribeTasks), and the counters agree; the
+   counters alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). Polls back
+   off from ``poll_interval`` up to `MAX_POLL_INTERVAL`, stop at a hard deadline and report
+   each round as an ``ecs_safe.drain.progress`` event and to the ``progress`` callback.
+4. **Deregister** without force, through the client's policy-checked path, on a fresh
+   snapshot. At the deadline, ``on_timeout`` decides: raise (leave it DRAINING), reactivate
+   (set it ACTIVE again, then raise) or force (deregister with force, if the policy allows).
+
+When something fails after step 2, the instance stays DRAINING (safe: nothing new lands on it)
+and the error says so in a note; calling `drain_and_deregister` again carries on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from ecs_safe import _events
+from ecs_safe._progress import ProgressCallback, report
+from ecs_safe._validation import (
+    check_choice,
+    check_positive_number,
+    cluster_name_of,
+    instance_id_of,
+    validate_cluster,
+    validate_container_instances,
+)
+from ecs_safe.errors import (
+    ClientException,
+    ContainerInstanceNotFoundError,
+    DrainTimeoutError,
+    EcsApiError,
+    EcsSafeError,
+)
+from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.policy import Decision, Violation
+
+if TYPE_CHECKING:
+    from ecs_safe.client import EcsSafeClient
+    from ecs_safe.results import DeregistrationResult
+
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_TIMEOUT",
+    "MAX_POLL_INTERVAL",
+    "POLL_BACKOFF",
+    "STANDALONE_TASKS_RULE",
+    "UPDATE_STATE_BATCH",
+    "DrainNotFoundError",
+    "DrainOptions",
+    "DrainPlan",
+    "DrainRejectedError",
+    "OnTimeout",
+    "PartialDrainError",
+    "StandaloneTasks",
+]
+
+#: What `drain_and_deregister` does when tasks are left at the deadline.
+OnTimeout = Literal["raise", "reactivate", "force"]
+#: What `drain_and_deregister` does about tasks that no service manages.
+StandaloneTasks = Literal["refuse", "wait", "stop"]
+_ON_TIMEOUT: Final[tuple[OnTimeout, ...]] = ("raise", "reactivate", "force")
+_STANDALONE: Final[tuple[StandaloneTasks, ...]] = ("refuse", "wait", "stop")
+
+#: Seconds a drain may take, counted from the moment the instance is DRAINING.
+DEFAULT_TIMEOUT = 600.0
+#: Seconds between the first polls of a drain.
+DEFAULT_POLL_INTERVAL = 5.0
+#: Each wait between polls is this much longer than the one before ...
+POLL_BACKOFF = 1.5
+#: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
+#: minutes to be replaced; polling faster than this only spends the account's read budget.
+MAX_POLL_INTERVAL = 30.0
+#: UpdateContainerInstancesState takes at most 10 instances a call.
+UPDATE_STATE_BATCH = 10
+#: The `Violation.rule` of the refusal for standalone tasks (``standalone_tasks="refuse"``).
+STANDALONE_TASKS_RULE = "standalone-tasks"
+
+# Failure reasons meaning the instance is not (or no longer) in the cluster.
+_GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
+_UPDATE = "UpdateContainerInstancesState"
+# The code of the error raised when something else sets the instance ACTIVE mid-drain.
+_INTERRUPTED = "DrainInterrupted"
+
+
+def unique_refs(refs: Iterable[str]) -> list[str]:
+    """``refs`` without repeats of an instance (an ID and its ARN are one), first kept."""
+    first: dict[str, str] = {}
+    for ref in refs:
+        first.setdefault(instance_id_of(ref), ref)
+    return list(first.values())
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class PartialDrainError(EcsSafeError):
+    """`EcsSafeClient.drain` could not set every instance DRAINING; ECS said why in ``failures[]``.
+
+    The instances that were set DRAINING stay DRAINING: draining only stops new placements and
+    moves service tasks, and undoing it would be another mutating call that may fail in turn.
+    The error says what happened to every instance instead. The raised class is
+    `DrainNotFoundError` (also a `ContainerInstanceNotFoundError`) when some instances are
+    missing, `DrainRejectedError` (a `ClientException`) for any other reason.
+
+    Attributes:
+        drained: the instances that are DRAINING now, as ECS returned them, in input order.
+        failures: every instance (as given) that was not changed, with ECS's reason.
+    """
+
+    drained: list[ContainerInstance]
+    failures: dict[str, str]
+
+
+class DrainNotFoundError(PartialDrainError, ContainerInstanceNotFoundError):
+    """Some instances to drain are not in the cluster (``MISSING``, or ``INACTIVE``).
+
+    ``container_instances`` names them; ``drained`` lists the ones set DRAINING anyway.
+    """
+
+
+class DrainRejectedError(PartialDrainError, ClientException):
+    """ECS refused to change some instances for a reason other than missing (it is ``code``)."""
+
+
+def state_failure(
+    refs: Sequence[str],
+    updated: Mapping[str, ContainerInstance],
+    failures: Mapping[str, str],
+    cluster: str | None,
+    status: str,
+) -> PartialDrainError:
+    """The error for instances ECS reported in ``failures[]`` (both mappings keyed by ID)."""
+    unique = unique_refs(refs)
+    failed = {
+        ref: failures[instance_id_of(ref)] for ref in unique if instance_id_of(ref) in failures
+    }
+    changed = [updated[i] for ref in unique if (i := instance_id_of(ref)) in updated]
+    listed = ", ".join(f"{ref} ({reason})" for ref, reason in list(failed.items())[:10])
+    more = " ..." if len(failed) > 10 else ""
+    message = (
+        f"{len(failed)} of {len(unique)} container instance(s) in cluster "
+        f"{cluster_name_of(cluster)} could not be set {status}: {listed}{more}"
+    )
+    if changed:
+        message += f"; the other {len(changed)} were set {status} (see .drained)"
+    gone = [ref for ref, reason in failed.items() if reason in _GONE_REASONS]
+    error: PartialDrainError
+    if gone:
+        error = DrainNotFoundError(message, container_instances=gone, operation=_UPDATE)
+    else:
+        error = DrainRejectedError(message, code=next(iter(failed.values())), operation=_UPDATE)
+    error.drained = changed
+    error.failures = failed
+    return error
+
+
+# ----------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True)
+class DrainOptions:
+    """The knobs of one drain, validated once (`drain_and_deregister`'s keyword arguments).
+
+    Args:
+        timeout: seconds the instance may take to empty, counted from the moment it is
+            DRAINING.
+        poll_interval: seconds before the second poll; later waits grow by `POLL_BACKOFF`.
+        on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
+        standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
+
+    Raises:
+        InvalidInputError: a value is out of range or not one of the choices.
+    """
+
+    timeout: float = DEFAULT_TIMEOUT
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    on_timeout: OnTimeout = "raise"
+    standalone_tasks: StandaloneTasks = "refuse"
+
+    def __post_init__(self) -> None:
+        checked = {
+            "timeout": check_positive_number(self.timeout, "timeout"),
+            "poll_interval": check_positive_number(self.poll_interval, "poll_interval"),
+            "on_timeout": check_choice(self.on_timeout, "on_timeout", _ON_TIMEOUT),
+            "standalone_tasks": check_choice(
+                self.standalone_tasks, "standalone_tasks", _STANDALONE
+            ),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+
+# ----------------------------------------------------------------------------- cordon
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """What UpdateContainerInstancesState did, all keyed by instance ID.
+
+    Attributes:
+        updated: the instances ECS changed, as it returned them.
+        failures: the instances ECS reported in ``failures[]``, with its reason.
+        errors: the instances whose call failed as a whole (only with ``keep_going``).
+    """
+
+    updated: dict[str, ContainerInstance]
+    failures: dict[str, str]
+    errors: dict[str, EcsSafeError]
+
+
+async def set_state(
+    client: EcsSafeClient,
+    refs: Sequence[str],
+    cluster: str | None,
+    status: Literal["DRAINING", "ACTIVE"],
+    *,
+    keep_going: bool,
+) -> StateUpdate:
+    """Set ``refs`` to ``status``, `UPDATE_STATE_BATCH` instances a call.
+
+    With ``keep_going`` a call that fails (after retries) fails its batch only; without, its
+    error is raised at once, with a note naming the instances already changed.
+    """
+    update = StateUpdate({}, {}, {})
+    unique = unique_refs(refs)
+    for start in range(0, len(unique), UPDATE_STATE_BATCH):
+        batch = unique[start : start + UPDATE_STATE_BATCH]
+        try:
+            updated, failures = await client._instances_call(
+                _UPDATE, batch, cluster, batch_size=UPDATE_STATE_BATCH, params={"status": status}
+            )
+        except EcsSafeError as exc:
+            if not keep_going:
+                if update.updated:
+                    done = ", ".join(update.updated)
+                    exc.add_note(f"these container instances were set {status} already: {done}")
+                raise
+            update.errors.update(dict.fromkeys((instance_id_of(r) for r in batch), exc))
+            continue
+        update.updated.update(updated)
+        update.failures.update(failures)
+    return update
+
+
+def _log_draining(cluster: str | None, instance: ContainerInstance, *, already: bool) -> None:
+    _events.logger.info(
+        "ecs_safe.drain.started",
+        cluster=cluster,
+        **_events.instance_fields(instance),
+        already_draining=already,
+    )
+
+
+async def drain(
+    client: EcsSafeClient, container_instances: Iterable[str], *, cluster: str | None
+) -> list[ContainerInstance]:
+    """`EcsSafeClient.drain`: set instances DRAINING; ``failures[]`` raise `PartialDrainError`."""
+    cluster = validate_cluster(cluster)
+    refs = validate_container_instances(container_instances, cluster=cluster)
+    client._api  # noqa: B018 - fail on a closed client before anything else
+    update = await set_state(client, refs, cluster, "DRAINING", keep_going=False)
+    for instance in update.updated.values():
+        _log_draining(cluster, instance, already=False)
+    if update.failures:
+        raise state_failure(refs, update.updated, update.failures, cluster, "DRAINING")
+    return [update.updated[instance_id_of(ref)] for ref in refs]
+
+
+# ----------------------------------------------------------------------------- pre-flight
+
+
+@dataclass(frozen=True, slots=True)
+class DrainPlan:
+    """What the pre-flight of one drain found, and the decision the instance passed.
+
+    Attributes:
+        ref: the container instance ID or ARN, as given.
+        cluster: the cluster, as given.
+        snapshot: the instance as described before anything changed.
+        tasks: the tasks (not STOPPED) on it then: what the drain will move, stop or wait for.
+        decision: the policy's decision on the drained projection of the instance.
+    """
+
+    ref: str
+    cluster: str | None
+    snapshot: ContainerInstance
+    tasks: list[Task]
+    decision: Decision
+
+    @property
+    def label(self) -> str:
+        """The instance's ARN when known (for events), else the reference as given."""
+        return self.snapshot.container_instance_arn or self.ref
+
+
+def check_drainable(ref: str, cluster: str | None, snapshot: ContainerInstance) -> None:
+    """Refuse an instance ECS cannot drain: only ACTIVE (or already DRAINING) ones qualify."""
+    status = snapshot.status
+    if status in ("ACTIVE", "DRAINING"):
+        return
+    if status == "INACTIVE":
+        raise ContainerInstanceNotFoundError(
+            f"container instance {ref} is INACTIVE in cluster {cluster_name_of(cluster)}: "
+            "it has already been deregistered",
+            container_instances=[ref],
+            operation="DescribeContainerInstances",
+        )
+    raise ClientException(
+        f"container instance {ref} is {status or 'of unknown status'}; ECS sets DRAINING "
+        "only from ACTIVE. Wait until it is ACTIVE, or deregister it directly",
+        code="InvalidInstanceState",
+        operation="DescribeContainerInstances",
+    )
+
+
+def drained_projection(snapshot: ContainerInstance) -> ContainerInstance:
+    """The instance as it will look once drained: DRAINING, nothing running or pending."""
+    return snapshot.model_copy(
+        update={"status": "DRAINING", "running_tasks_count": 0, "pending_tasks_count": 0}
+    )
+
+
+def standalone_violation(ref: str, standalone: Sequence[Task]) -> Violation:
+    """The refusal naming every standalone task (``standalone_tasks="refuse"``)."""
+    arns = ", ".join(task.task_arn or "(task without ARN)" for task in standalone)
+    return Violation(
+        STANDALONE_TASKS_RULE,
+        f"{len(standalone)} task(s) on container instance {ref} belong to no service, and "
+        f"draining never moves or stops them: {arns}. Pass standalone_tasks='wait' to wait "
+        "for them to finish or standalone_tasks='stop' to stop them",
+    )
+
+
+async def prepare(
+    client: EcsSafeClient,
+    ref: str,
+    cluster: str | None,
+    *,
+    standalone_tasks: StandaloneTasks,
+    dry_run: bool = False,
+    snapshot: ContainerInstance | None = None,
+) -> DrainPlan:
+    """Pre-flight one drain; refuse (raise) before any mutating call.
+
+    ``snapshot``, when the caller already described the instance (a fleet run describes
+    100 per call), saves describing it again.
+
+    Raises:
+        PolicyViolationError: the policy would refuse the drained instance, standalone tasks
+            are on it (with ``"refuse"``), or the pre-flight could not be done (fail closed).
+        ContainerInstanceNotFoundError: the instance is missing or INACTIVE.
+        ClientException: the instance is in a state ECS cannot drain from.
+    """
+    if snapshot is None:
+        snapshot = await client._preflight_snapshot(ref, cluster, force=False, dry_run=dry_run)
+    try:
+        check_drainable(ref, cluster, snapshot)
+    except EcsSafeError as exc:
+        _events.log_failed(exc, cluster=cluster, container_instance=ref)
+        raise
+    try:
+        tasks = await client._list_tasks(ref, cluster)
+    except EcsApiError as exc:
+        raise client._preflight_refusal(ref, cluster, exc, force=False, dry_run=dry_run) from exc
+    # Judged on the projection, because the default policy refuses while tasks run, which is
+    # exactly what draining fixes; rules that would still refuse must do so before DRAINING.
+    decision, _ = await client._judge(
+        ref, cluster, drained_projection(snapshot), force=False, dry_run=dry_run, tasks=()
+    )
+    violations = list(decision.violations)
+    standalone = [task for task in tasks if task.kind == "standalone"]
+    if standalone and standalone_tasks == "refuse":
+        violations.append(standalone_violation(ref, standalone))
+    if violations:
+        raise client._refusal(
+            ref,
+            cluster,
+            snapshot,
+            Decision.refuse(*violations),
+            tasks,
+            force=False,
+            dry_run=dry_run,
+        )
+    return DrainPlan(ref, cluster, snapshot, tasks, decision)
+
+
+async def start_draining(
+    client: EcsSafeClient, plans: Sequence[DrainPlan], cluster: str | None
+) -> dict[str, EcsSafeError]:
+    """Set the ACTIVE instances of ``plans`` DRAINING (10 a call); carry on with DRAINING ones.
+
+    Returns the error of every instance that could not be set DRAINING, keyed by instance ID;
+    one failed call fails only its own batch.
+    """
+    active = [plan for plan in plans if plan.snapshot.status == "ACTIVE"]
+    for plan in plans:
+        if plan.snapshot.status == "DRAINING":
+            _log_draining(cluster, plan.snapshot, already=True)
+    update = await set_state(
+        client, [plan.ref for plan in active], cluster, "DRAINING", keep_going=True
+    )
+    errors: dict[str, EcsSafeError] = dict(update.errors)
+    for plan in active:
+        key = instance_id_of(plan.ref)
+        if key in update.failures:
+            errors[key] = state_failure([plan.ref], {}, update.failures, cluster, "DRAINING")
+        elif key in update.updated:
+            _log_draining(cluster, update.updated[key], already=False)
+    return errors
+
+
+# ----------------------------------------------------------------------------- wait
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    instance: ContainerInstance
+    tasks: list[Task]
+
+    @property
+    def empty(self) -> bool:
+        # Both must agree: the list sees tasks the counters miss (STOPPING, DEACTIVATING), and
+        # counters above zero mean the policy's counter rules would refuse anyway.
+        return (
+            not self.tasks
+            and (self.instance.running_tasks_count or 0) <= 0
+            and (self.instance.pending_tasks_count or 0) <= 0
+        )
+
+
+async def _poll(client: EcsSafeClient, plan: DrainPlan, elapsed: float) -> _Poll:
+    found, _missing = await client._describe_raw([plan.ref], plan.cluster)
+    instance = found.get(instance_id_of(plan.ref))
+    if instance is None or instance.status == "INACTIVE":
+        raise ContainerInstanceNotFoundError(
+            f"container instance {plan.ref} was deregistered by someone else {elapsed:.1f}s "
+            "into the drain; ecs-safe did not deregister it, and any task still on it may "
+            "have been orphaned",
+            container_instances=[plan.ref],
+            operation="DescribeContainerInstances",
+        )
+    if instance.status != "DRAINING":
+        raise ClientException(
+            f"container instance {plan.ref} is {instance.status} again: something else changed "
+            f"it {elapsed:.1f}s into the drain. ecs-safe stops rather than fight over it",
+            code=_INTERRUPTED,
+            operation="DescribeContainerInstances",
+        )
+    return _Poll(instance, await client._list_tasks(plan.ref, plan.cluster))
+
+
+async def _stop_standalone(
+    client: EcsSafeClient, plan: DrainPlan, tasks: Sequence[Task], stopped: set[str]
+) -> None:
+    for task in tasks:
+        arn = task.task_arn
+        if task.kind != "standalone" or not arn or arn in stopped:
+            continue
+        # Stopped once only: StopTask on a stopping task is noise (and moto counts it twice).
+        stopped.add(arn)
+        await client._api.call(
+            "StopTask",
+            {
+                "cluster": plan.cluster,
+                "task": arn,
+                "reason": f"ecs-safe: draining container instance {plan.label}",
+            },
+        )
+        _events.logger.info(
+            "ecs_safe.drain.task_stopped", container_instance_arn=plan.label, task_arn=arn
+        )
+
+
+async def wait_and_deregister(
+    client: EcsSafeClient,
+    plan: DrainPlan,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> DeregistrationResult:
+    """Wait for the DRAINING instance of ``plan`` to empty, then deregister it.
+
+    Raises:
+        DrainTimeoutError: tasks were left at the deadline (``on_timeout`` raise/reactivate).
+        PolicyViolationError: the final check refused (for example a forced deregistration
+            the policy forbids); the instance is left DRAINING.
+        ContainerInstanceNotFoundError: someone else deregistered it during the drain.
+        ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
+        EcsApiError: a call failed after retries; the instance is left DRAINING.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + options.timeout
+    delay = options.poll_interval
+    longest = max(options.poll_interval, MAX_POLL_INTERVAL)
+    stopped: set[str] = set()
+    try:
+        while True:
+            poll = await _poll(client, plan, loop.time() - started)
+            if options.standalone_tasks == "stop":
+                await _stop_standalone(client, plan, poll.tasks, stopped)
+            await report(
+                progress,
+                "ecs_safe.drain.progress",
+                **_progress_fields(plan, poll, loop.time() - started),
+            )
+            if poll.empty:
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                return await _on_timeout(client, plan, poll, options, loop.time() - started)
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * POLL_BACKOFF, longest)
+        return await client._decide_and_deregister(
+            plan.ref, plan.cluster, poll.instance, force=False, dry_run=False, tasks=poll.tasks
+        )
+    except asyncio.CancelledError:
+        _events.logger.warning(
+            "ecs_safe.drain.cancelled",
+            container_instance_arn=plan.label,
+            elapsed_s=round(loop.time() - started, 3),
+            left_draining=True,
+        )
+        raise
+    except (DrainTimeoutError, ContainerInstanceNotFoundError):
+        raise  # they say themselves what state the instance is in
+    except EcsSafeError as exc:
+        if exc.code == _INTERRUPTED:
+            raise  # not DRAINING any more: someone else has taken over
+        exc.add_note(
+            f"container instance {plan.label} was left DRAINING; set it ACTIVE again, or call "
+            "drain_and_deregister again (it carries on with a DRAINING instance)"
+        )
+        _events.logger.error(
+            "ecs_safe.drain.failed",
+            cluster=plan.cluster,
+            container_instance_arn=plan.label,
+            error_code=exc.code,
+            left_draining=True,
+        )
+        raise
+
+
+def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, Any]:
+    return {
+        "container_instance_arn": plan.label,
+        "remaining_tasks": len(poll.tasks),
+        "elapsed_s": round(elapsed, 3),
+        "status": poll.instance.status,
+        "running_tasks_count": poll.instance.running_tasks_count,
+        "pending_tasks_count": poll.instance.pending_tasks_count,
+        "remaining_task_arns": [task.task_arn for task in poll.tasks],
+    }
+
+
+async def _on_timeout(
+    client: EcsSafeClient, plan: DrainPlan, poll: _Poll, options: DrainOptions, elapsed: float
+) -> DeregistrationResult:
+    _events.logger.warning(
+        "ecs_safe.drain.timed_out",
+        container_instance_arn=plan.label,
+        remaining_tasks=len(poll.tasks),
+        elapsed_s=round(elapsed, 3),
+        on_timeout=options.on_timeout,
+    )
+    if options.on_timeout == "force":
+        # Orphans what is left; the policy (e.g. ProtectStandaloneTasks) has the last word.
+        return await client._decide_and_deregister(
+            plan.ref, plan.cluster, poll.instance, force=True, dry_run=False, tasks=poll.tasks
+        )
+    left = len(poll.tasks) or max(poll.instance.running_tasks_count or 0, 0)
+    message = (
+        f"container instance {plan.ref} still had {left} task(s) after {options.timeout:g}s "
+        f"of draining: {', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
+    )
+    if options.on_timeout == "raise":
+        raise DrainTimeoutError(
+            message + "; it is left DRAINING (set it ACTIVE again, or call "
+            "drain_and_deregister again, which carries on)",
+            container_instance=poll.instance,
+            remaining_tasks=poll.tasks,
+        )
+    try:
+        update = await set_state(client, [plan.ref], plan.cluster, "ACTIVE", keep_going=False)
+        if update.failures:
+            raise state_failure([plan.ref], {}, update.failures, plan.cluster, "ACTIVE")
+    except EcsSafeError as exc:
+        raise DrainTimeoutError(
+            message + f"; setting it ACTIVE again failed ({exc}), so it is still DRAINING",
+            container_instance=poll.instance,
+            remaining_tasks=poll.tasks,
+        ) from exc
+    _events.logger.info("ecs_safe.drain.reactivated", container_instance_arn=plan.label)
+    raise DrainTimeoutError(
+        message + "; it was set ACTIVE again",
+        container_instance=poll.instance,
+        remaining_tasks=poll.tasks,
+    )
+
+
+async def drain_and_deregister(
+    client: EcsSafeClient,
+    ref: str,
+    cluster: str | None,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> DeregistrationResult:
+    """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait."""
+    plan = await prepare(client, ref, cluster, standalone_tasks=options.standalone_tasks)
+    errors = await start_draining(client, [plan], cluster)
+    if errors:
+        raise next(iter(errors.values()))
+    return await wait_and_deregister(client, plan, options, progress)

@@ -1,0 +1,356 @@
+"""`EcsSafeClient.deregister_many`: the checks of one deregistration, for a whole fleet.
+
+A run goes in phases, so that what can be batched is batched across the whole fleet:
+
+1. Check every input on its own: a bad one becomes its own ``"failed"`` outcome with an
+   `InvalidInputError`, and the others go on. An instance given twice (say as ID and as ARN)
+   is processed once; every position that names it gets the same outcome.
+2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
+   call per instance). A describe that fails refuses its instances (the policy fails closed).
+3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
+   Instance, as `EcsSafeClient.deregister_container_instance` does them. With ``drain``: the
+   drain pre-flight of every instance, then DRAINING for all of them 10 per call, then the
+   wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full plan (what
+   would be deregistered, what would be refused and why, the tasks on each instance) and not
+   a single mutating call.
+
+Every call goes through the client's rate limiter, so a run of a thousand instances paces
+itself to ECS's token buckets instead of provoking throttling. No failure of one instance stops
+the others: every error becomes that instance's outcome, an unexpected exception wrapped in an
+`EcsSafeError` (with the original as ``__cause__``), so ``outcome.error`` is always typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ecs_safe import _events
+from ecs_safe._progress import ProgressCallback, report
+from ecs_safe._validation import (
+    check_same_cluster,
+    instance_id_of,
+    validate_container_instance,
+)
+from ecs_safe.drain import (
+    DrainOptions,
+    DrainPlan,
+    prepare,
+    start_draining,
+    wait_and_deregister,
+)
+from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
+from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
+
+if TYPE_CHECKING:
+    from ecs_safe.client import EcsSafeClient
+    from ecs_safe.models import ContainerInstance
+
+__all__ = ["DEFAULT_CONCURRENCY", "DESCRIBE_BATCH", "check_concurrency", "deregister_many"]
+
+#: Instances processed at once by default.
+DEFAULT_CONCURRENCY = 10
+#: DescribeContainerInstances takes at most 100 instances a call.
+DESCRIBE_BATCH = 100
+
+_T = TypeVar("_T")
+
+
+def check_concurrency(value: Any) -> int:
+    """Require an ``int`` >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(
+            f"concurrency must be an int >= 1, got {value!r}; pass 1 to go one at a time"
+        )
+    return value
+
+
+def _as_given(item: object) -> str:
+    return item if isinstance(item, str) else repr(item)
+
+
+def _unexpected(exc: Exception, ref: str) -> EcsSafeError:
+    error = EcsSafeError(
+        f"unexpected {type(exc).__name__} while processing container instance {ref}: {exc}"
+    )
+    error.__cause__ = exc
+    return error
+
+
+class _FleetRun:
+    """One `deregister_many` call: its inputs, its outcomes so far, and its phases."""
+
+    def __init__(
+        self,
+        client: EcsSafeClient,
+        items: list[object],
+        *,
+        cluster: str | None,
+        force: bool,
+        drain: bool,
+        dry_run: bool,
+        concurrency: int,
+        options: DrainOptions,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.client = client
+        self.items = items
+        self.cluster = cluster
+        self.force = force
+        self.drain = drain
+        self.dry_run = dry_run
+        self.options = options
+        self.progress = progress
+        self.slots = asyncio.Semaphore(concurrency)
+        self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
+        self.done = 0
+        # The first position of each distinct instance, with its reference ...
+        self.refs: dict[int, str] = {}
+        # ... and the later positions that name the same instance.
+        self.repeats: dict[int, list[int]] = {}
+
+    async def run(self) -> BatchResult:
+        await self._check_inputs()
+        snapshots = await self._describe_all()
+        if self.drain:
+            await self._drain_all(snapshots)
+        else:
+            await asyncio.gather(*(self._deregister(i, s) for i, s in snapshots.items()))
+        outcomes = [o for o in self.outcomes if o is not None]
+        assert len(outcomes) == len(self.items), "every input gets exactly one outcome"
+        result = BatchResult(outcomes=outcomes)
+        _events.logger.info(
+            "ecs_safe.batch.finished",
+            cluster=self.cluster,
+            total=len(outcomes),
+            succeeded=len(result.succeeded),
+            refused=len(result.refused),
+            failed=len(result.failed),
+            dry_run=self.dry_run,
+        )
+        return result
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        index: int,
+        status: OutcomeStatus,
+        *,
+        result: DeregistrationResult | None = None,
+        error: EcsSafeError | None = None,
+    ) -> None:
+        for position in (index, *self.repeats.get(index, ())):
+            self.outcomes[position] = InstanceOutcome(
+                container_instance=_as_given(self.items[position]),
+                status=status,
+                result=result,
+                error=error,
+            )
+            self.done += 1
+            await report(
+                self.progress,
+                "ecs_safe.batch.progress",
+                container_instance=_as_given(self.items[position]),
+                index=position,
+                status=status,
+                error_code=error.code if error is not None else None,
+                done=self.done,
+                total=len(self.items),
+            )
+
+    async def _fail(self, index: int, error: EcsSafeError) -> None:
+        refused = isinstance(error, PolicyViolationError)
+        await self._finish(index, "refused" if refused else "failed", error=error)
+
+    async def _succeed(self, index: int, result: DeregistrationResult) -> None:
+        status: OutcomeStatus = "would_deregister" if result.dry_run else "deregistered"
+        await self._finish(index, status, result=result)
+
+    async def _attempt(self, index: int, work: Callable[[], Awaitable[_T]]) -> _T | None:
+        """Run one instance's step within the concurrency bound; its error is its outcome."""
+        ref = self.refs[index]
+        try:
+            async with self.slots:
+                return await work()
+        except EcsSafeError as exc:
+            await self._fail(index, exc)
+        except Exception as exc:  # one instance's bug must not sink the fleet
+            error = _unexpected(exc, ref)
+            _events.log_failed(error, cluster=self.cluster, container_instance=ref)
+            await self._fail(index, error)
+        return None
+
+    # -- phases -----------------------------------------------------------------------------
+
+    async def _check_inputs(self) -> None:
+        first: dict[str, int] = {}
+        for index, item in enumerate(self.items):
+            try:
+                ref = validate_container_instance(item, argument=f"container_instances[{index}]")
+                check_same_cluster(ref, self.cluster)
+            except InvalidInputError as exc:
+                _events.log_failed(exc, cluster=self.cluster, container_instance=_as_given(item))
+                await self._finish(index, "failed", error=exc)
+                continue
+            key = instance_id_of(ref)
+            if key in first:
+                self.repeats.setdefault(first[key], []).append(index)
+            else:
+                first[key] = index
+                self.refs[index] = ref
+
+    async def _describe_all(self) -> dict[int, ContainerInstance]:
+        client, cluster = self.client, self.cluster
+        indexes = list(self.refs)
+        snapshots: dict[int, ContainerInstance] = {}
+        for start in range(0, len(indexes), DESCRIBE_BATCH):
+            chunk = indexes[start : start + DESCRIBE_BATCH]
+            refs = [self.refs[i] for i in chunk]
+            try:
+                found, missing = await client._describe_raw(refs, cluster)
+            except EcsApiError as exc:
+                for i in chunk:
+                    await self._fail(
+                        i,
+                        client._preflight_error(
+                            self.refs[i], cluster, exc, force=self.force, dry_run=self.dry_run
+                        ),
+                    )
+                continue
+            for i in chunk:
+                ref = self.refs[i]
+                instance = found.get(instance_id_of(ref))
+                if instance is not None:
+                    snapshots[i] = instance
+                    continue
+                error = client._not_found_error(
+                    [ref], missing, cluster, operation="DescribeContainerInstances"
+                )
+                _events.log_failed(error, cluster=cluster, container_instance=ref)
+                await self._fail(i, error)
+        return snapshots
+
+    async def _deregister(self, index: int, snapshot: ContainerInstance) -> None:
+        client, ref, cluster = self.client, self.refs[index], self.cluster
+
+        async def work() -> DeregistrationResult:
+            tasks = None
+            if self.dry_run:
+                # The plan names the tasks each deregistration would affect, whether or not a
+                # rule needs them; it costs reads only.
+                try:
+                    tasks = await client._list_tasks(ref, cluster)
+                except EcsApiError as exc:
+                    raise client._preflight_refusal(
+                        ref, cluster, exc, force=self.force, dry_run=True
+                    ) from exc
+            return await client._decide_and_deregister(
+                ref, cluster, snapshot, force=self.force, dry_run=self.dry_run, tasks=tasks
+            )
+
+        result = await self._attempt(index, work)
+        if result is not None:
+            await self._succeed(index, result)
+
+    async def _drain_all(self, snapshots: dict[int, ContainerInstance]) -> None:
+        client, cluster = self.client, self.cluster
+        plans: dict[int, DrainPlan] = {}
+
+        async def plan_one(index: int, snapshot: ContainerInstance) -> None:
+            plan = await self._attempt(
+                index,
+                lambda: prepare(
+                    client,
+                    self.refs[index],
+                    cluster,
+                    standalone_tasks=self.options.standalone_tasks,
+                    dry_run=self.dry_run,
+                    snapshot=snapshot,
+                ),
+            )
+            if plan is not None:
+                plans[index] = plan
+
+        await asyncio.gather(*(plan_one(i, s) for i, s in snapshots.items()))
+        if self.dry_run:
+            for index, plan in sorted(plans.items()):
+                _events.log_succeeded(
+                    plan.snapshot, cluster=cluster, forced=False, dry_run=True, request_id=None
+                )
+                await self._succeed(
+                    index,
+                    DeregistrationResult(
+                        container_instance=plan.snapshot,
+                        decision=plan.decision,
+                        forced=False,
+                        dry_run=True,
+                        tasks=plan.tasks,
+                    ),
+                )
+            return
+        ordered = sorted(plans.items())
+        try:
+            errors = await start_draining(client, [plan for _, plan in ordered], cluster)
+        except Exception as exc:  # wrapped per instance below: nothing may escape untyped
+            errors = {
+                instance_id_of(plan.ref): (
+                    exc if isinstance(exc, EcsSafeError) else _unexpected(exc, plan.ref)
+                )
+                for _, plan in ordered
+            }
+        waiting: list[tuple[int, DrainPlan]] = []
+        for index, plan in ordered:
+            error = errors.get(instance_id_of(plan.ref))
+            if error is not None:
+                _events.log_failed(error, cluster=cluster, container_instance=plan.ref)
+                await self._fail(index, error)
+            else:
+                waiting.append((index, plan))
+
+        async def wait_one(index: int, plan: DrainPlan) -> None:
+            result = await self._attempt(
+                index, lambda: wait_and_deregister(client, plan, self.options, self.progress)
+            )
+            if result is not None:
+                await self._succeed(index, result)
+
+        await asyncio.gather(*(wait_one(i, p) for i, p in waiting))
+
+
+async def deregister_many(
+    client: EcsSafeClient,
+    container_instances: Iterable[object],
+    *,
+    cluster: str | None,
+    force: bool,
+    drain: bool,
+    dry_run: bool,
+    concurrency: int,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> BatchResult:
+    """`EcsSafeClient.deregister_many` on validated call-level arguments."""
+    if isinstance(container_instances, str | bytes) or not isinstance(
+        container_instances, Iterable
+    ):
+        raise InvalidInputError(
+            "container_instances must be a list of container instance IDs or ARNs, got "
+            f"{type(container_instances).__name__}; for one instance pass [instance]"
+        )
+    items = list(container_instances)
+    if not items:
+        raise InvalidInputError("container_instances must not be empty")
+    run = _FleetRun(
+        client,
+        items,
+        cluster=cluster,
+        force=force,
+        drain=drain,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        options=options,
+        progress=progress,
+    )
+    return await run.run()
