@@ -50,6 +50,7 @@ from ecs_safe.policy import (
 from ecs_safe.ratelimit import RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
 from ecs_safe.retry import RetryConfig
+from ecs_safe.sync import SyncEcsSafeClient
 
 __version__ = "0.1.0"
 
@@ -89,6 +90,7 @@ __all__ = [
     "RetryConfig",
     "Rule",
     "ServerException",
+    "SyncEcsSafeClient",
     "Tag",
     "Task",
     "TaskKind",
