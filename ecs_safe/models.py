@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ecs_safe import _html
+
 __all__ = [
     "Attachment",
     "Attribute",
@@ -303,6 +305,10 @@ class ContainerInstance(_AwsModel):
         if len(path) == 3 and path[0] == "container-instance" and path[1]:
             return path[1]
         return None
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a compact table of the fields that matter when removing it."""
+        return _html.container_instance(self)
 
 
 def service_name(group: str | None) -> str | None:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ecs_safe import _html
 from ecs_safe.errors import EcsSafeError
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Decision
@@ -39,6 +40,10 @@ class DeregistrationResult(BaseModel):
         default=False,
         description="True when the response was lost and a describe proved the instance gone.",
     )
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: what happened, and to which instance."""
+        return _html.deregistration_result(self)
 
 
 class InstanceOutcome(BaseModel):
@@ -85,3 +90,7 @@ class BatchResult(BaseModel):
     def ok(self) -> bool:
         """True when nothing was refused and nothing failed."""
         return not self.refused and not self.failed
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: one row per instance, in input order, under a summary."""
+        return _html.batch_result(self)
