@@ -7,9 +7,8 @@ fields are data, so tests and log pipelines read them without parsing sentences.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
-
-import structlog
 
 if TYPE_CHECKING:
     from ecs_safe.errors import EcsSafeError
@@ -18,8 +17,31 @@ if TYPE_CHECKING:
 
 __all__ = ["instance_fields", "log_failed", "log_refused", "log_succeeded", "logger"]
 
+
+@functools.cache
+def _structlog_logger() -> Any:
+    import structlog  # noqa: PLC0415 - see _Logger
+
+    return structlog.get_logger("ecs_safe")
+
+
+class _Logger:
+    """``structlog.get_logger("ecs_safe")``, looked up on first use.
+
+    ``import structlog`` also imports rich and pygments whenever rich is installed (for its
+    development tracebacks): about 100 ms that ``import ecs_safe`` should not cost before
+    anything is logged. structlog's own logger is lazy in the same way (it reads the
+    configuration when an event is logged), so this changes nothing else.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_structlog_logger(), name)
+
+
 #: The one logger of the library.
-logger = structlog.get_logger("ecs_safe")
+logger: Any = _Logger()
 
 
 def instance_fields(instance: ContainerInstance) -> dict[str, Any]:

@@ -12,20 +12,17 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import structlog
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-    wait_exponential_jitter,
-)
-from tenacity.wait import wait_base
-
+from ecs_safe._events import logger as _logger
 from ecs_safe.errors import EcsApiError, InvalidInputError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+    from tenacity.wait import wait_base
+
+# tenacity is imported where it is used, not at import time: with tornado installed (Jupyter
+# brings it) `import tenacity` also imports tornado, 15-30 ms of `import ecs_safe` otherwise.
 
 __all__ = [
     "DEFAULT_INITIAL_DELAY",
@@ -47,7 +44,6 @@ DEFAULT_MAX_DELAY = 20.0
 #: Whether waits are randomised, so that many clients do not retry in lock step.
 DEFAULT_JITTER = True
 
-_logger = structlog.get_logger("ecs_safe")
 _T = TypeVar("_T")
 _testing = False
 
@@ -113,6 +109,8 @@ class RetryConfig:
         return cls(max_attempts=1)
 
     def _wait(self) -> wait_base:
+        from tenacity import wait_exponential, wait_exponential_jitter  # noqa: PLC0415
+
         if self.jitter:
             return wait_exponential_jitter(
                 multiplier=self.initial_delay, max=self.max_delay, jitter=self.initial_delay
@@ -146,6 +144,11 @@ async def retrying(
             value ends the loop as the result. This is how a lost deregistration response is
             verified (the instance turns out to be gone) instead of being sent again.
     """
+    from tenacity import (  # noqa: PLC0415
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+    )
 
     def _log_retry(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
