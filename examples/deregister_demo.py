@@ -27,11 +27,15 @@ async def main() -> None:
             try:
                 await ecs.deregister_container_instance(busy, cluster="demo")
             except PolicyViolationError as refusal:
-                print(f"   refused before any mutating call: {refusal.decision.violations[0].message}")
+                print(
+                    f"   refused before any mutating call: {refusal.decision.violations[0].message}"
+                )
 
             print("2. Dry run on the idle instance:")
             plan = await ecs.deregister_container_instance(idle, cluster="demo", dry_run=True)
-            print(f"   would deregister {plan.container_instance.ec2_instance_id} (nothing changed)")
+            print(
+                f"   would deregister {plan.container_instance.ec2_instance_id} (nothing changed)"
+            )
 
             print("3. Deregister the idle instance:")
             done = await ecs.deregister_container_instance(idle, cluster="demo")
@@ -40,8 +44,10 @@ async def main() -> None:
                 f"request ID {done.request_id}"
             )
             left = await ecs.describe_container_instances([busy], cluster="demo")
-            print(f"4. The busy instance is untouched: {left[0].status}, "
-                  f"{left[0].running_tasks_count} running tasks")
+            print(
+                f"4. The busy instance is untouched: {left[0].status}, "
+                f"{left[0].running_tasks_count} running tasks"
+            )
 
 
 if __name__ == "__main__":
