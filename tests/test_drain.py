@@ -1,0 +1,639 @@
+"""drain() and drain_and_deregister() against the local endpoint (real HTTP, moto behind it).
+
+moto never moves tasks off a DRAINING instance, so each test plays the ECS scheduler itself:
+`later` stops (or re-states) tasks from a background thread after a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import botocore.session
+import pytest
+from drain_support import client, ecs_backend, instant_retries, later
+from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT
+from moto.ecs.models import ContainerInstanceFailure
+from structlog.testing import capture_logs
+
+from ecs_safe import (
+    ClientException,
+    ClusterAllowlist,
+    ContainerInstanceNotFoundError,
+    DrainTimeoutError,
+    EcsApiError,
+    InvalidInputError,
+    PolicyContext,
+    PolicyViolationError,
+    ProtectStandaloneTasks,
+    Violation,
+    default_policy,
+)
+from ecs_safe.drain import (
+    STANDALONE_TASKS_RULE,
+    DrainNotFoundError,
+    DrainRejectedError,
+    PartialDrainError,
+)
+from ecs_safe.local import LocalEcs
+
+CLUSTER = "prod"
+MUTATING = ("UpdateContainerInstancesState", "DeregisterContainerInstance", "StopTask")
+# Small numbers keep the suite fast; the logic is the same at 600 s / 5 s.
+FAST: dict[str, Any] = {"timeout": 3.0, "poll_interval": 0.05}
+
+
+@pytest.fixture
+def env(ecs_env: LocalEcs) -> LocalEcs:
+    ecs_env.create_cluster(CLUSTER)
+    ecs_env.create_service(CLUSTER, "web")
+    return ecs_env
+
+
+def one_instance(env: LocalEcs) -> str:
+    [arn] = env.register_instances(CLUSTER, 1)
+    return arn
+
+
+def status_of(env: LocalEcs, arn: str) -> str | None:
+    found = env_ecs(env).describe_container_instances(cluster=CLUSTER, containerInstances=[arn])
+    instances = found["containerInstances"]
+    return str(instances[0]["status"]) if instances else None
+
+
+@functools.cache
+def env_ecs(env: LocalEcs) -> Any:
+    """A plain boto3 client: another tool acting on the same cluster (its calls are counted)."""
+    session = botocore.session.get_session()
+    session.set_credentials(env.access_key_id, env.secret_access_key)
+    return session.create_client("ecs", endpoint_url=env.endpoint_url, region_name=env.region_name)
+
+
+def mutating_calls(env: LocalEcs) -> int:
+    return sum(env.calls(op) for op in MUTATING)
+
+
+def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+# ----------------------------------------------------------------------------- drain()
+
+
+async def test_drain_sets_draining_ten_per_call_in_input_order(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 23)
+    given = list(reversed(arns))
+    async with client(env) as ecs:
+        drained = await ecs.drain(given, cluster=CLUSTER)
+    assert [i.container_instance_arn for i in drained] == given
+    assert {i.status for i in drained} == {"DRAINING"}
+    assert env.calls("UpdateContainerInstancesState") == 3
+    assert status_of(env, arns[0]) == "DRAINING"
+
+
+async def test_drain_reports_missing_instances_and_keeps_the_rest_draining(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 2)
+    ghost = "0123456789abcdef0123456789abcdef"
+    async with client(env) as ecs:
+        with pytest.raises(DrainNotFoundError) as caught:
+            await ecs.drain([arns[0], ghost, arns[1]], cluster=CLUSTER)
+    error = caught.value
+    # One error, usable as any of the types a caller may catch.
+    assert isinstance(error, ContainerInstanceNotFoundError)
+    assert isinstance(error, PartialDrainError)
+    assert error.container_instances == [ghost]
+    assert error.failures == {ghost: "MISSING"}
+    assert [i.container_instance_arn for i in error.drained] == [arns[0], arns[1]]
+    assert ghost in str(error)
+    assert "the other 2 were set DRAINING" in str(error)
+    assert [status_of(env, a) for a in arns] == ["DRAINING", "DRAINING"]
+
+
+async def test_drain_reports_other_failure_reasons_as_rejected(
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arns = env.register_instances(CLUSTER, 2)
+    backend = ecs_backend(env)
+    original = backend.update_container_instances_state
+
+    def refuse_second(cluster: str, ids: list[str], status: str) -> Any:
+        # A reason other than MISSING, as ECS may send one some day.
+        done, _ = original(cluster, ids[:1], status)
+        return done, [ContainerInstanceFailure("ACCESS_DENIED", ids[1], ACCOUNT, env.region_name)]
+
+    monkeypatch.setattr(backend, "update_container_instances_state", refuse_second)
+    async with client(env) as ecs:
+        with pytest.raises(DrainRejectedError) as caught:
+            await ecs.drain(arns, cluster=CLUSTER)
+    assert isinstance(caught.value, ClientException)
+    assert caught.value.code == "ACCESS_DENIED"
+    assert caught.value.failures == {arns[1]: "ACCESS_DENIED"}
+    assert [i.container_instance_arn for i in caught.value.drained] == [arns[0]]
+
+
+async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 12)
+    async with client(env) as ecs:
+        # The first call (10 instances) works, the second is refused outright.
+        original_call = ecs._api.call
+        calls = 0
+
+        async def second_fails(operation: str, params: Mapping[str, Any], **kw: Any) -> Any:
+            nonlocal calls
+            if operation == "UpdateContainerInstancesState":
+                calls += 1
+                if calls == 2:
+                    env.inject_fault(operation, code="AccessDeniedException")
+            return await original_call(operation, params, **kw)
+
+        ecs._api.call = second_fails  # type: ignore[method-assign]
+        with pytest.raises(EcsApiError) as caught:
+            await ecs.drain(arns, cluster=CLUSTER)
+    assert caught.value.code == "AccessDeniedException"
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "set DRAINING already" in notes
+    assert arns[0].rsplit("/", 1)[-1] in notes
+
+
+async def test_drain_validates_before_any_call(env: LocalEcs) -> None:
+    async with client(env) as ecs:
+        for bad in ("not-a-list", [], ["i-0123456789abcdef0"], [""]):
+            with pytest.raises(InvalidInputError):
+                await ecs.drain(bad, cluster=CLUSTER)
+    assert env.call_log == []
+
+
+# ----------------------------------------------------------------------------- the happy path
+
+
+async def test_drain_and_deregister_waits_for_service_tasks_then_deregisters(
+    env: LocalEcs,
+) -> None:
+    arn = one_instance(env)
+    tasks = env.start_service_task(CLUSTER, arn, "web", count=2)
+    seen: list[Mapping[str, Any]] = []
+    async with client(env) as ecs:
+        started = time.monotonic()
+        for task in tasks:
+            later(0.4, env.stop_task, CLUSTER, task)
+        with capture_logs() as logs:
+            result = await ecs.drain_and_deregister(
+                arn, cluster=CLUSTER, progress=seen.append, **FAST
+            )
+        took = time.monotonic() - started
+    assert took >= 0.4  # not before the scheduler moved the tasks
+    assert result.forced is False
+    assert result.dry_run is False
+    assert result.decision.allowed
+    assert status_of(env, arn) is None  # moto drops deregistered instances at once
+    assert env.calls("DeregisterContainerInstance") == 1
+    assert env.calls("UpdateContainerInstancesState") == 1
+    progress = events(logs, "ecs_safe.drain.progress")
+    assert progress[0]["remaining_tasks"] == 2
+    assert progress[-1]["remaining_tasks"] == 0
+    assert {"container_instance_arn", "remaining_tasks", "elapsed_s"} <= set(progress[0])
+    assert [e["elapsed_s"] for e in progress] == sorted(e["elapsed_s"] for e in progress)
+    # The callback got exactly what was logged.
+    assert [e["remaining_tasks"] for e in seen] == [e["remaining_tasks"] for e in progress]
+    assert seen[0]["event"] == "ecs_safe.drain.progress"
+    [started_event] = events(logs, "ecs_safe.drain.started")
+    assert started_event["already_draining"] is False
+    assert events(logs, "ecs_safe.deregister.succeeded")
+
+
+async def test_an_empty_instance_is_deregistered_after_one_poll(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert len(events(logs, "ecs_safe.drain.progress")) == 1
+    assert env.calls("DeregisterContainerInstance") == 1
+
+
+async def test_polls_back_off(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        with capture_logs() as logs, pytest.raises(DrainTimeoutError):
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, timeout=0.6, poll_interval=0.05)
+    times = [e["elapsed_s"] for e in events(logs, "ecs_safe.drain.progress")]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Waits of 0.05, 0.075, 0.11, ... cut short by the deadline: 6 polls, not 0.6 / 0.05 = 12.
+    assert 4 <= len(times) <= 8
+    assert gaps[-2] > gaps[0]
+    assert times[-1] >= 0.6  # the last poll is at the deadline, not before
+    assert task in {t.task_arn for t in (await _remaining(env, arn))}
+
+
+async def _remaining(env: LocalEcs, arn: str) -> list[Any]:
+    async with client(env) as ecs:
+        return await ecs.list_tasks(arn, cluster=CLUSTER)
+
+
+# ----------------------------------------------------------------------------- counters lie
+
+
+async def test_counters_at_zero_do_not_end_the_wait_while_a_task_is_stopping(
+    env: LocalEcs,
+) -> None:
+    """aws-cdk #13506: a DEACTIVATING task is in no counter but still serves connections."""
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    env.set_task_status(CLUSTER, task, "DEACTIVATING")
+    async with client(env) as ecs:
+        started = time.monotonic()
+        later(0.5, env.set_task_status, CLUSTER, task, "STOPPED")
+        with capture_logs() as logs:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+        took = time.monotonic() - started
+    assert took >= 0.5
+    first = events(logs, "ecs_safe.drain.progress")[0]
+    assert first["running_tasks_count"] == 0
+    assert first["remaining_tasks"] == 1
+
+
+async def test_counters_at_zero_do_not_end_the_wait_while_a_task_runs(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    # Counters that disagree with the task list (stale, or a non-AWS endpoint).
+    ecs_backend(env).container_instances[CLUSTER][arn.rsplit("/", 1)[-1]].running_tasks_count = 0
+    async with client(env) as ecs:
+        started = time.monotonic()
+        later(0.5, env.stop_task, CLUSTER, task)
+        with capture_logs() as logs:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+        took = time.monotonic() - started
+    assert took >= 0.5
+    first = events(logs, "ecs_safe.drain.progress")[0]
+    assert (first["running_tasks_count"], first["remaining_tasks"]) == (0, 1)
+
+
+# ----------------------------------------------------------------------------- on_timeout
+
+
+async def test_timeout_raise_leaves_the_instance_draining(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        started = time.monotonic()
+        with pytest.raises(DrainTimeoutError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, timeout=0.3, poll_interval=0.05)
+        took = time.monotonic() - started
+    assert 0.3 <= took < 1.5
+    error = caught.value
+    assert [t.task_arn for t in error.remaining_tasks] == [task]
+    assert error.container_instance.status == "DRAINING"
+    assert "left DRAINING" in str(error)
+    assert status_of(env, arn) == "DRAINING"
+    assert env.calls("DeregisterContainerInstance") == 0
+
+
+async def test_timeout_reactivate_sets_it_active_again_then_raises(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        with capture_logs() as logs, pytest.raises(DrainTimeoutError) as caught:
+            await ecs.drain_and_deregister(
+                arn, cluster=CLUSTER, timeout=0.2, poll_interval=0.05, on_timeout="reactivate"
+            )
+    assert "set ACTIVE again" in str(caught.value)
+    assert len(caught.value.remaining_tasks) == 1
+    assert status_of(env, arn) == "ACTIVE"
+    assert env.calls("UpdateContainerInstancesState") == 2
+    assert env.calls("DeregisterContainerInstance") == 0
+    assert events(logs, "ecs_safe.drain.reactivated")
+
+
+async def test_timeout_reactivate_that_fails_says_it_is_still_draining(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+
+        async def block_reactivation(event: Mapping[str, Any]) -> None:
+            # After the DRAINING call: the next UpdateContainerInstancesState is refused.
+            env.inject_fault("UpdateContainerInstancesState", code="AccessDeniedException")
+
+        with pytest.raises(DrainTimeoutError) as caught:
+            await ecs.drain_and_deregister(
+                arn,
+                cluster=CLUSTER,
+                timeout=0.2,
+                poll_interval=0.05,
+                on_timeout="reactivate",
+                progress=block_reactivation,
+            )
+    assert "still DRAINING" in str(caught.value)
+    assert isinstance(caught.value.__cause__, EcsApiError)
+    assert status_of(env, arn) == "DRAINING"
+
+
+async def test_timeout_force_deregisters_with_force(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        result = await ecs.drain_and_deregister(
+            arn, cluster=CLUSTER, timeout=0.2, poll_interval=0.05, on_timeout="force"
+        )
+    assert result.forced is True
+    assert [t.task_arn for t in result.tasks] == [task]
+    assert status_of(env, arn) is None
+
+
+async def test_timeout_force_is_still_subject_to_the_policy(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_standalone_task(CLUSTER, arn)
+    policy = default_policy().with_rules(ProtectStandaloneTasks())
+    async with client(env, policy=policy) as ecs:
+        with pytest.raises(PolicyViolationError) as caught:
+            await ecs.drain_and_deregister(
+                arn,
+                cluster=CLUSTER,
+                timeout=0.2,
+                poll_interval=0.05,
+                on_timeout="force",
+                standalone_tasks="wait",
+            )
+    assert [v.rule for v in caught.value.decision.violations] == ["protect-standalone-tasks"]
+    assert "left DRAINING" in "\n".join(caught.value.__notes__)
+    assert status_of(env, arn) == "DRAINING"
+    assert env.calls("DeregisterContainerInstance") == 0
+
+
+# ----------------------------------------------------------------------------- standalone tasks
+
+
+async def test_standalone_refuse_names_every_blocker_before_draining(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    standalone = env.start_standalone_task(CLUSTER, arn, count=2)
+    env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        with pytest.raises(PolicyViolationError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    error = caught.value
+    [violation] = error.decision.violations
+    assert violation.rule == STANDALONE_TASKS_RULE
+    for task in standalone:
+        assert task in violation.message
+    assert "standalone_tasks='stop'" in violation.message
+    assert len(error.tasks) == 3
+    assert error.container_instance is not None
+    assert error.container_instance.status == "ACTIVE"
+    assert mutating_calls(env) == 0
+    assert status_of(env, arn) == "ACTIVE"
+
+
+async def test_standalone_wait_waits_for_them(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_standalone_task(CLUSTER, arn)
+    async with client(env) as ecs:
+        started = time.monotonic()
+        later(0.4, env.stop_task, CLUSTER, task)
+        result = await ecs.drain_and_deregister(
+            arn, cluster=CLUSTER, standalone_tasks="wait", **FAST
+        )
+        took = time.monotonic() - started
+    assert took >= 0.4
+    assert result.forced is False
+    assert env.calls("StopTask") == 0
+
+
+async def test_standalone_stop_stops_each_once(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    standalone = env.start_standalone_task(CLUSTER, arn, count=2)
+    [service_task] = env.start_service_task(CLUSTER, arn, "web")
+    later(0.3, env.stop_task, CLUSTER, service_task)
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            result = await ecs.drain_and_deregister(
+                arn, cluster=CLUSTER, standalone_tasks="stop", **FAST
+            )
+    assert result.forced is False
+    assert env.calls("StopTask") == 2
+    assert {e["task_arn"] for e in events(logs, "ecs_safe.drain.task_stopped")} == set(standalone)
+    stopped = env_ecs(env).describe_tasks(cluster=CLUSTER, tasks=standalone)["tasks"]
+    assert {t["lastStatus"] for t in stopped} == {"STOPPED"}
+    assert all("ecs-safe: draining" in t["stoppedReason"] for t in stopped)
+
+
+# ----------------------------------------------------------------------------- policy pre-check
+
+
+async def test_policy_refusal_comes_before_draining(env: LocalEcs) -> None:
+    """The default rules refuse busy instances; only what would refuse once drained counts."""
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    policy = default_policy().with_rules(ClusterAllowlist(["staging"]))
+    async with client(env, policy=policy) as ecs:
+        with pytest.raises(PolicyViolationError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert [v.rule for v in caught.value.decision.violations] == ["cluster-allowlist"]
+    # The error carries the real snapshot, not the projection it was judged on.
+    assert caught.value.container_instance is not None
+    assert caught.value.container_instance.running_tasks_count == 1
+    assert mutating_calls(env) == 0
+
+
+class NoDeregistrationOnFridays:
+    name = "not-today"
+
+    def check(self, context: PolicyContext) -> Violation | None:
+        return Violation(self.name, "change freeze")
+
+
+async def test_a_users_rule_and_standalone_tasks_are_reported_together(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_standalone_task(CLUSTER, arn)
+    policy = default_policy().with_rules(NoDeregistrationOnFridays())
+    async with client(env, policy=policy) as ecs:
+        with capture_logs() as logs, pytest.raises(PolicyViolationError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    rules = [v.rule for v in caught.value.decision.violations]
+    assert rules == ["not-today", STANDALONE_TASKS_RULE]
+    assert mutating_calls(env) == 0
+    [refused] = events(logs, "ecs_safe.deregister.refused")
+    assert len(refused["violations"]) == 2
+
+
+# ----------------------------------------------------------------------------- instance states
+
+
+async def test_an_instance_already_draining_is_carried_on_with(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    async with client(env) as ecs:
+        await ecs.drain([arn], cluster=CLUSTER)
+        env.reset_calls()
+        with capture_logs() as logs:
+            result = await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert result.forced is False
+    assert env.calls("UpdateContainerInstancesState") == 0
+    [started] = events(logs, "ecs_safe.drain.started")
+    assert started["already_draining"] is True
+
+
+async def test_an_unknown_instance_fails_before_any_change(env: LocalEcs) -> None:
+    one_instance(env)
+    async with client(env) as ecs:
+        with pytest.raises(ContainerInstanceNotFoundError):
+            await ecs.drain_and_deregister(
+                "0123456789abcdef0123456789abcdef", cluster=CLUSTER, **FAST
+            )
+    assert mutating_calls(env) == 0
+
+
+async def test_an_inactive_instance_is_reported_as_already_deregistered(
+    env: LocalEcs,
+) -> None:
+    arn = one_instance(env)
+    ecs_backend(env).container_instances[CLUSTER][arn.rsplit("/", 1)[-1]].status = "INACTIVE"
+    async with client(env) as ecs:
+        with pytest.raises(ContainerInstanceNotFoundError, match="already been deregistered"):
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert mutating_calls(env) == 0
+
+
+async def test_deregistered_by_someone_else_mid_drain_is_reported(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    other = env_ecs(env)
+    async with client(env) as ecs:
+        later(
+            0.3,
+            lambda: other.deregister_container_instance(
+                cluster=CLUSTER, containerInstance=arn, force=True
+            ),
+        )
+        with pytest.raises(ContainerInstanceNotFoundError, match="deregistered by someone else"):
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    # Only the other tool deregistered it.
+    assert env.calls("DeregisterContainerInstance") == 1
+
+
+async def test_reactivated_by_someone_else_mid_drain_stops_the_drain(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    other = env_ecs(env)
+    async with client(env) as ecs:
+        later(
+            0.3,
+            lambda: other.update_container_instances_state(
+                cluster=CLUSTER, containerInstances=[arn], status="ACTIVE"
+            ),
+        )
+        with pytest.raises(ClientException) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert caught.value.code == "DrainInterrupted"
+    assert "ACTIVE again" in str(caught.value)
+    assert status_of(env, arn) == "ACTIVE"
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+async def test_an_api_error_mid_drain_leaves_it_draining_and_says_so(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+
+    def refuse_next_describe(event: Mapping[str, Any]) -> None:
+        env.inject_fault("DescribeContainerInstances", code="AccessDeniedException")
+
+    async with client(env) as ecs:
+        with capture_logs() as logs, pytest.raises(EcsApiError) as caught:
+            await ecs.drain_and_deregister(
+                arn, cluster=CLUSTER, progress=refuse_next_describe, **FAST
+            )
+    assert caught.value.code == "AccessDeniedException"
+    assert "left DRAINING" in "\n".join(caught.value.__notes__)
+    [failed] = events(logs, "ecs_safe.drain.failed")
+    assert failed["left_draining"] is True
+    assert status_of(env, arn) == "DRAINING"
+
+
+async def test_retryable_errors_mid_drain_are_ridden_out(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    later(0.3, env.stop_task, CLUSTER, task)
+    env.inject_fault("DescribeTasks", code="ServerException", http_status=500, times=2)
+    env.inject_fault("ListTasks", code="ThrottlingException", times=2)
+    with instant_retries():
+        async with client(env) as ecs:
+            result = await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert result.forced is False
+    assert env.pending_faults() == 0
+
+
+async def test_a_failing_progress_callback_does_not_break_the_drain(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    later(0.2, env.stop_task, CLUSTER, task)
+
+    def broken(event: Mapping[str, Any]) -> None:
+        raise RuntimeError("progress bar exploded")
+
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            result = await ecs.drain_and_deregister(arn, cluster=CLUSTER, progress=broken, **FAST)
+    assert result.forced is False
+    failures = events(logs, "ecs_safe.progress.callback_failed")
+    assert failures
+    assert failures[0]["error"] == "progress bar exploded"
+
+
+async def test_an_async_progress_callback_is_awaited(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    seen: list[int] = []
+
+    async def record(event: Mapping[str, Any]) -> None:
+        await asyncio.sleep(0)
+        seen.append(event["remaining_tasks"])
+
+    async with client(env) as ecs:
+        await ecs.drain_and_deregister(arn, cluster=CLUSTER, progress=record, **FAST)
+    assert seen == [0]
+
+
+async def test_cancellation_leaves_it_draining(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            job = asyncio.create_task(ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST))
+            await asyncio.sleep(0.4)
+            job.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await job
+    [cancelled] = events(logs, "ecs_safe.drain.cancelled")
+    assert cancelled["left_draining"] is True
+    assert status_of(env, arn) == "DRAINING"
+    assert env.calls("DeregisterContainerInstance") == 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"timeout": 0},
+        {"timeout": -1.0},
+        {"timeout": float("inf")},
+        {"timeout": "60"},
+        {"poll_interval": 0},
+        {"poll_interval": True},
+        {"on_timeout": "ignore"},
+        {"on_timeout": None},
+        {"standalone_tasks": "kill"},
+        {"progress": "print"},
+        {"cluster": ""},
+        {"container_instance": "i-0123456789abcdef0"},
+        {"container_instance": "arn:aws:ecs:us-east-1:123456789012:container-instance/other/0a"},
+    ],
+)
+async def test_every_argument_is_validated_before_any_call(
+    env: LocalEcs, bad: dict[str, Any]
+) -> None:
+    kwargs: dict[str, Any] = {"container_instance": "0a1b2c", "cluster": CLUSTER, **FAST, **bad}
+    async with client(env) as ecs:
+        with pytest.raises(InvalidInputError):
+            await ecs.drain_and_deregister(**kwargs)
+    assert env.call_log == []
