@@ -1,0 +1,653 @@
+"""The ``ecs-safe`` CLI, against a real local ECS endpoint (LocalEcs) over HTTP.
+
+Most tests go through typer's `CliRunner`; the ``Subprocess`` ones run the installed console
+script, which is what users run (entry point, exit status, pipes, a terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from ecs_safe.cli import app
+from ecs_safe.local import LocalEcs
+
+CLUSTER = "c1"
+ECS_SAFE = Path(sys.executable).with_name("ecs-safe")
+MUTATING = ("DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask")
+
+# The documented keys of the --output json documents (ecs_safe.cli's module docs).
+BATCH_KEYS = {
+    "schema_version",
+    "command",
+    "cluster",
+    "dry_run",
+    "exit_code",
+    "error",
+    "summary",
+    "outcomes",
+}
+SUMMARY_KEYS = {"total", "deregistered", "would_deregister", "refused", "failed", "timed_out"}
+OUTCOME_KEYS = {
+    "container_instance",
+    "status",
+    "exit_code",
+    "instance",
+    "forced",
+    "request_id",
+    "violations",
+    "tasks",
+    "error",
+}
+INSTANCE_KEYS = {
+    "container_instance_arn",
+    "ec2_instance_id",
+    "status",
+    "agent_connected",
+    "running_tasks_count",
+    "pending_tasks_count",
+}
+TASK_KEYS = {"task_arn", "kind", "last_status", "desired_status", "group", "started_by"}
+DESCRIBE_KEYS = {
+    "schema_version",
+    "command",
+    "cluster",
+    "exit_code",
+    "error",
+    "container_instances",
+}
+ERROR_KEYS = {"type", "code", "message"}
+
+# Variables that would make a test depend on the machine it runs on.
+_FOREIGN_ENV = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ECS",
+    "AWS_DEFAULT_REGION",
+    "ECS_SAFE_CLUSTER",
+    "ECS_SAFE_DRY_RUN",
+    "ECS_SAFE_CONCURRENCY",
+    "ECS_SAFE_TIMEOUT",
+    "ECS_SAFE_OUTPUT",
+    "ECS_SAFE_LOG_FORMAT",
+    "COLUMNS",
+)
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _FOREIGN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+@dataclass
+class Seeded:
+    """A cluster with two idle instances, a busy one and one with a standalone task."""
+
+    local: LocalEcs
+    idle: list[str]
+    busy: str
+    busy_tasks: list[str]
+    mixed: str
+    mixed_service_task: str
+
+    @property
+    def url(self) -> str:
+        return self.local.endpoint_url
+
+    def mutating_calls(self) -> int:
+        return sum(self.local.calls(op) for op in MUTATING)
+
+    def stop_later(self, tasks: list[str], delay: float) -> threading.Timer:
+        """Stop tasks after ``delay`` seconds, as the ECS scheduler would during a drain."""
+
+        def stop() -> None:
+            for task in tasks:
+                self.local.stop_task(CLUSTER, task)
+
+        timer = threading.Timer(delay, stop)
+        timer.start()
+        return timer
+
+
+@pytest.fixture
+def seeded(ecs_env: LocalEcs) -> Seeded:
+    ecs_env.create_cluster(CLUSTER)
+    ecs_env.create_service(CLUSTER, "web")
+    idle_a, idle_b, busy, mixed = ecs_env.register_instances(CLUSTER, count=4)
+    busy_tasks = ecs_env.start_service_task(CLUSTER, busy, "web", count=2)
+    [mixed_service_task] = ecs_env.start_service_task(CLUSTER, mixed, "web")
+    ecs_env.start_standalone_task(CLUSTER, mixed, family="nightly")
+    ecs_env.reset_calls()
+    return Seeded(ecs_env, [idle_a, idle_b], busy, busy_tasks, mixed, mixed_service_task)
+
+
+def short(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def invoke(seeded: Seeded, *args: str) -> Result:
+    """Run the CLI in-process against the seeded endpoint (unless given) and cluster."""
+    endpoint = [] if "--endpoint-url" in args else ["--endpoint-url", seeded.url]
+    return CliRunner().invoke(app, [*args, *endpoint, "--cluster", CLUSTER], catch_exceptions=False)
+
+
+def as_json(result: Result) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def assert_one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def statuses(document: dict[str, Any]) -> list[str]:
+    return [o["status"] for o in document["outcomes"]]
+
+
+# --------------------------------------------------------------------------- help
+
+
+def test_help_lists_the_commands_and_the_exit_codes() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("deregister", "drain", "describe", "demo"):
+        assert command in result.stdout
+    assert "Exit codes" in result.stdout
+    for code in range(6):
+        assert re.search(rf"^\s*{code}\s+\S", result.stdout, re.MULTILINE), code
+
+
+@pytest.mark.parametrize("command", ["deregister", "drain", "describe", "demo"])
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--log-format" in result.stdout
+    if command != "demo":
+        for option in ("--cluster", "--region", "--endpoint-url", "--profile", "--output"):
+            assert option in result.stdout
+
+
+def test_no_arguments_prints_the_help_and_exits_2() -> None:
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2
+    assert "deregister" in result.output
+
+
+# --------------------------------------------------------------------------- describe
+
+
+def test_describe_prints_a_table(seeded: Seeded) -> None:
+    result = invoke(seeded, "describe", "--tasks", *map(short, [*seeded.idle, seeded.mixed]))
+    assert result.exit_code == 0, result.output
+    for ref in [*seeded.idle, seeded.mixed]:
+        assert short(ref) in result.stdout
+    assert "ACTIVE" in result.stdout
+    assert "1 standalone (nightly)" in result.stdout
+    assert seeded.mutating_calls() == 0
+
+
+def test_describe_json_has_the_documented_keys(seeded: Seeded) -> None:
+    result = invoke(seeded, "describe", "--tasks", "-o", "json", seeded.busy, seeded.idle[0])
+    assert result.exit_code == 0, result.output
+    document = as_json(result)
+    assert set(document) == DESCRIBE_KEYS
+    assert document["schema_version"] == 1
+    assert document["error"] is None
+    busy, idle = document["container_instances"]
+    assert set(busy) == INSTANCE_KEYS | {"registered_at", "tasks"}
+    assert busy["container_instance_arn"] == seeded.busy
+    assert busy["running_tasks_count"] == 2
+    assert [set(t) for t in busy["tasks"]] == [TASK_KEYS, TASK_KEYS]
+    assert {t["kind"] for t in busy["tasks"]} == {"service"}
+    assert idle["tasks"] == []
+
+
+def test_describe_of_a_missing_instance_exits_1(seeded: Seeded) -> None:
+    result = invoke(seeded, "describe", "0123456789abcdef0123456789abcdef")
+    assert result.exit_code == 1
+    line = assert_one_error_line(result.stderr)
+    assert "0123456789abcdef0123456789abcdef" in line
+    assert result.stdout == ""
+
+
+# --------------------------------------------------------------------------- deregister
+
+
+def test_deregister_idle_instances_exits_0(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", "-o", "json", *seeded.idle)
+    assert result.exit_code == 0, result.output
+    document = as_json(result)
+    assert set(document) == BATCH_KEYS
+    assert set(document["summary"]) == SUMMARY_KEYS
+    assert document["summary"]["deregistered"] == 2
+    assert document["exit_code"] == 0
+    for outcome, ref in zip(document["outcomes"], seeded.idle, strict=True):
+        assert set(outcome) == OUTCOME_KEYS
+        assert outcome["container_instance"] == ref
+        assert outcome["status"] == "deregistered"
+        assert set(outcome["instance"]) == INSTANCE_KEYS
+        assert outcome["request_id"]
+        assert outcome["forced"] is False
+    assert seeded.local.calls("DeregisterContainerInstance") == 2
+
+
+def test_deregister_text_output_is_a_table_and_a_summary(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", short(seeded.idle[0]))
+    assert result.exit_code == 0
+    assert short(seeded.idle[0]) in result.stdout
+    assert "deregistered" in result.stdout
+    assert "1 deregistered (exit 0: success)" in result.stdout
+
+
+def test_a_refusal_exits_3_before_any_mutating_call(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", "-o", "json", seeded.busy)
+    assert result.exit_code == 3
+    [outcome] = as_json(result)["outcomes"]
+    assert outcome["status"] == "refused"
+    assert outcome["exit_code"] == 3
+    assert [v["rule"] for v in outcome["violations"]] == ["no-running-tasks-unless-forced"]
+    assert {t["task_arn"] for t in outcome["tasks"]} == set(seeded.busy_tasks)
+    assert outcome["error"]["type"] == "PolicyViolationError"
+    assert seeded.mutating_calls() == 0
+    # The report already shows the refusal; at the default verbosity it is not logged again.
+    assert result.stderr == ""
+
+
+def test_force_never_loses_a_standalone_task_unless_allowed(seeded: Seeded) -> None:
+    refused = invoke(seeded, "deregister", "--force", "-o", "json", seeded.mixed)
+    assert refused.exit_code == 3
+    [outcome] = as_json(refused)["outcomes"]
+    assert [v["rule"] for v in outcome["violations"]] == ["protect-standalone-tasks"]
+    assert seeded.mutating_calls() == 0
+
+    allowed = invoke(
+        seeded, "deregister", "--force", "--allow-standalone-loss", "-o", "json", seeded.mixed
+    )
+    assert allowed.exit_code == 0
+    [outcome] = as_json(allowed)["outcomes"]
+    assert outcome["status"] == "deregistered"
+    assert outcome["forced"] is True
+
+
+def test_a_mixed_batch_exits_5(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", "-o", "json", seeded.idle[0], seeded.busy)
+    assert result.exit_code == 5
+    document = as_json(result)
+    assert statuses(document) == ["deregistered", "refused"]
+    assert document["summary"] | {} == {
+        "total": 2,
+        "deregistered": 1,
+        "would_deregister": 0,
+        "refused": 1,
+        "failed": 0,
+        "timed_out": 0,
+    }
+
+
+def test_instances_that_all_fail_exit_1(seeded: Seeded) -> None:
+    missing = ["0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"]
+    result = invoke(seeded, "deregister", "-o", "json", *missing)
+    assert result.exit_code == 1
+    document = as_json(result)
+    assert statuses(document) == ["failed", "failed"]
+    assert {o["error"]["type"] for o in document["outcomes"]} == {"ContainerInstanceNotFoundError"}
+    assert seeded.mutating_calls() == 0
+
+
+def test_an_aws_error_exits_1(seeded: Seeded) -> None:
+    seeded.local.inject_fault(
+        "DeregisterContainerInstance",
+        code="AccessDeniedException",
+        message="User is not authorized",
+    )
+    result = invoke(seeded, "deregister", "-o", "json", seeded.idle[0])
+    assert result.exit_code == 1
+    [outcome] = as_json(result)["outcomes"]
+    assert outcome["status"] == "failed"
+    assert set(outcome["error"]) == ERROR_KEYS
+    assert outcome["error"]["code"] == "AccessDeniedException"
+
+
+def test_a_command_that_fails_as_a_whole_writes_a_json_error_document(seeded: Seeded) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["describe", "-o", "json", "--endpoint-url", seeded.url, "--cluster", "nope", "abc123"],
+    )
+    assert result.exit_code == 1
+    document = as_json(result)
+    assert set(document) == DESCRIBE_KEYS
+    assert document["exit_code"] == 1
+    assert document["error"]["type"] == "ClusterNotFoundException"
+    assert document["container_instances"] == []
+    assert_one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("command", "force"), [("deregister", False), ("deregister", True), ("drain", False)]
+)
+def test_dry_run_prints_the_plan_and_makes_no_mutating_call(
+    seeded: Seeded, command: str, force: bool
+) -> None:
+    args = [command, "--dry-run", "-o", "json", *(["--force"] if force else [])]
+    refs = [seeded.idle[0], seeded.busy, seeded.mixed]
+    result = invoke(seeded, *args, *refs)
+    document = as_json(result)
+    assert document["dry_run"] is True
+    expected = {
+        ("deregister", False): ["would_deregister", "refused", "refused"],
+        ("deregister", True): ["would_deregister", "would_deregister", "refused"],
+        ("drain", False): ["would_deregister", "would_deregister", "refused"],
+    }[command, force]
+    assert statuses(document) == expected
+    assert result.exit_code == 5
+    # The plan names the tasks each instance holds.
+    assert len(document["outcomes"][1]["tasks"]) == 2
+    assert seeded.mutating_calls() == 0
+
+
+def test_dry_run_text_says_nothing_changed(seeded: Seeded) -> None:
+    result = invoke(seeded, "drain", "--dry-run", seeded.busy)
+    assert result.exit_code == 0
+    assert "DRY RUN" in result.stdout
+    assert "would set DRAINING, wait for 2 task(s)" in result.stdout
+
+
+# --------------------------------------------------------------------------- drain
+
+
+def test_drain_waits_for_the_tasks_then_deregisters(seeded: Seeded) -> None:
+    timer = seeded.stop_later(seeded.busy_tasks, delay=0.4)
+    result = invoke(seeded, "drain", "--poll-interval", "0.1", "-o", "json", seeded.busy)
+    timer.join()
+    assert result.exit_code == 0, result.output
+    [outcome] = as_json(result)["outcomes"]
+    assert outcome["status"] == "deregistered"
+    assert outcome["forced"] is False
+    assert seeded.local.calls("UpdateContainerInstancesState") == 1
+
+
+def test_drain_timeout_exits_4_and_leaves_the_instance_draining(seeded: Seeded) -> None:
+    result = invoke(
+        seeded, "drain", "--timeout", "0.3", "--poll-interval", "0.1", "-o", "json", seeded.busy
+    )
+    assert result.exit_code == 4
+    [outcome] = as_json(result)["outcomes"]
+    assert outcome["status"] == "timed_out"
+    assert outcome["error"]["type"] == "DrainTimeoutError"
+    assert {t["task_arn"] for t in outcome["tasks"]} == set(seeded.busy_tasks)
+    described = as_json(invoke(seeded, "describe", "-o", "json", seeded.busy))
+    assert described["container_instances"][0]["status"] == "DRAINING"
+    assert seeded.local.calls("DeregisterContainerInstance") == 0
+
+
+def test_drain_timeout_can_reactivate(seeded: Seeded) -> None:
+    result = invoke(
+        seeded,
+        "drain",
+        "--timeout",
+        "0.3",
+        "--poll-interval",
+        "0.1",
+        "--on-timeout",
+        "reactivate",
+        seeded.busy,
+    )
+    assert result.exit_code == 4
+    assert "drain timed out" in result.stdout
+    described = as_json(invoke(seeded, "describe", "-o", "json", seeded.busy))
+    assert described["container_instances"][0]["status"] == "ACTIVE"
+
+
+def test_drain_refuses_standalone_tasks_up_front(seeded: Seeded) -> None:
+    result = invoke(seeded, "drain", "-o", "json", seeded.mixed)
+    assert result.exit_code == 3
+    [outcome] = as_json(result)["outcomes"]
+    assert [v["rule"] for v in outcome["violations"]] == ["standalone-tasks"]
+    assert seeded.mutating_calls() == 0
+
+
+def test_drain_can_stop_standalone_tasks(seeded: Seeded) -> None:
+    timer = seeded.stop_later([seeded.mixed_service_task], delay=0.3)
+    result = invoke(
+        seeded,
+        "drain",
+        "--standalone-tasks",
+        "stop",
+        "--poll-interval",
+        "0.1",
+        "-o",
+        "json",
+        seeded.mixed,
+    )
+    timer.join()
+    assert result.exit_code == 0, result.output
+    assert statuses(as_json(result)) == ["deregistered"]
+    assert seeded.local.calls("StopTask") == 1
+
+
+def test_drain_of_a_mixed_batch_exits_5(seeded: Seeded) -> None:
+    result = invoke(seeded, "drain", "--poll-interval", "0.1", "-o", "json", *seeded.idle)
+    assert result.exit_code == 0
+    result = invoke(seeded, "drain", "-o", "json", seeded.mixed, "0123456789abcdef0123456789abcdef")
+    assert result.exit_code == 5
+    assert statuses(as_json(result)) == ["refused", "failed"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["deregister", "bad id!"], "not a container instance ID"),
+        (["deregister", "i-0123456789abcdef0"], "EC2 instance ID"),
+        (["deregister", "abc", "abc"], "given twice"),
+        (
+            ["deregister", "arn:aws:ecs:us-east-1:123456789012:container-instance/other/abc"],
+            "other",
+        ),
+        (["deregister", "-o", "yaml", "abc"], "'--output'"),
+        (["deregister", "--concurrency", "0", "abc"], "'--concurrency'"),
+        (["drain", "--timeout", "0", "abc"], "--timeout"),
+        (["drain", "--on-timeout", "explode", "abc"], "'--on-timeout'"),
+        (["describe", "--endpoint-url", "ftp://local", "abc"], "endpoint_url"),
+        (["describe"], "Missing argument"),
+        (["undeploy", "abc"], "No such command"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(seeded: Seeded, args: list[str], needle: str) -> None:
+    result = invoke(seeded, *args)
+    assert result.exit_code == 2, result.output
+    assert needle in assert_one_error_line(result.stderr)
+    assert result.stdout == ""
+    assert seeded.local.call_log == []
+
+
+def test_bad_input_with_json_output_writes_an_error_document(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", "-o", "json", "bad id!")
+    assert result.exit_code == 2
+    document = as_json(result)
+    assert set(document) == BATCH_KEYS
+    assert document["error"]["type"] == "InvalidInputError"
+    assert document["outcomes"] == []
+    assert_one_error_line(result.stderr)
+
+
+def test_no_region_is_bad_usage(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    result = invoke(seeded, "describe", "abc")
+    assert result.exit_code == 2
+    assert "Region" in assert_one_error_line(result.stderr)
+
+
+# --------------------------------------------------------------------------- env and logs
+
+
+def test_options_come_from_the_environment(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECS_SAFE_CLUSTER", CLUSTER)
+    monkeypatch.setenv("ECS_SAFE_OUTPUT", "json")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECS", seeded.url)
+    result = CliRunner().invoke(app, ["describe", seeded.idle[0]])
+    assert result.exit_code == 0, result.output
+    assert as_json(result)["cluster"] == CLUSTER
+
+
+def test_json_logs_on_stderr(seeded: Seeded) -> None:
+    result = invoke(seeded, "deregister", "-v", "--log-format", "json", seeded.idle[0])
+    assert result.exit_code == 0
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    succeeded = [e for e in events if e["event"] == "ecs_safe.deregister.succeeded"]
+    assert len(succeeded) == 1
+    assert succeeded[0]["level"] == "info"
+    assert "testing" not in result.stderr  # no credential ever
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+    return env
+
+
+def run_entry_point(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ECS_SAFE), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        check=False,
+    )
+
+
+@pytest.fixture
+def entry_point() -> Path:
+    if not ECS_SAFE.exists():
+        pytest.skip("the ecs-safe console script is not installed in this environment")
+    return ECS_SAFE
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_entry_point_help() -> None:
+    result = run_entry_point("--help")
+    assert result.returncode == 0
+    assert "deregister" in result.stdout
+    assert "drain" in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_entry_point_exit_codes_and_json(seeded: Seeded) -> None:
+    common = ["--endpoint-url", seeded.url, "--cluster", CLUSTER]
+    result = run_entry_point("deregister", *common, "-o", "json", seeded.idle[0], seeded.busy)
+    assert result.returncode == 5, result.stderr
+    assert statuses(json.loads(result.stdout)) == ["deregistered", "refused"]
+
+    result = run_entry_point("deregister", *common, "--concurrency", "0", "abc")
+    assert result.returncode == 2
+    assert "'--concurrency'" in assert_one_error_line(result.stderr)
+    assert result.stdout == ""
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_no_progress_bar_when_piped(seeded: Seeded) -> None:
+    timer = seeded.stop_later(seeded.busy_tasks, delay=0.5)
+    result = run_entry_point(
+        "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER, "--poll-interval", "0.1",
+        seeded.busy, seeded.idle[0],
+    )  # fmt: skip
+    timer.join()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no bar, no control characters, no log noise
+    assert "\x1b" not in result.stdout
+    assert "2 deregistered" in result.stdout
+
+
+def _read_all(fd: int, sink: list[bytes]) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            return
+        if not chunk:
+            return
+        sink.append(chunk)
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_progress_bar_on_a_terminal(seeded: Seeded) -> None:
+    timer = seeded.stop_later(seeded.busy_tasks, delay=0.8)
+    primary, secondary = pty.openpty()
+    received: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(primary, received))
+    reader.start()
+    try:
+        process = subprocess.run(
+            [
+                str(ECS_SAFE), "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER,
+                "--poll-interval", "0.1", seeded.busy,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+            timeout=60,
+            env={**subprocess_env(), "TERM": "xterm"},
+            check=False,
+        )  # fmt: skip
+    finally:
+        os.close(secondary)
+        timer.join()
+        reader.join(timeout=10)
+        os.close(primary)
+    terminal = b"".join(received).decode(errors="replace")
+    assert process.returncode == 0, terminal
+    assert f"draining {short(seeded.busy)}" in terminal
+    # The bar is for the terminal only: stdout still gets the plain report.
+    assert "1 deregistered" in process.stdout
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_demo_runs_the_whole_story() -> None:
+    result = run_entry_point("demo", timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for line in (
+        "ecs-safe demo",
+        "no-running-tasks-unless-forced",
+        "protect-standalone-tasks",
+        "Mutating calls sent to ECS so far: 0",
+        "DRY RUN",
+        "2 would deregister, 2 refused (exit 5: mixed batch)",
+        "plays the scheduler's part",
+        "standalone-tasks",
+        "Refused up front: the instance was never set DRAINING",
+        "2 deregistered (exit 0: success)",
+        "done in",
+    ):
+        assert line in out, line
+    assert out.count("1 deregistered (exit 0: success)") == 2
+    assert "Traceback" not in result.stderr
