@@ -22,7 +22,7 @@ from aiobotocore.session import AioSession
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from ecs_safe import EcsSafeClient, Policy, RateLimits, retry
+from ecs_safe import EcsSafeClient, Policy, RateLimits, RetryConfig, retry
 from ecs_safe.local import LocalEcs
 
 
@@ -33,7 +33,11 @@ def _session(local: LocalEcs) -> AioSession:
 
 
 def client(
-    local: LocalEcs, *, rate_limits: RateLimits | None = None, policy: Policy | None = None
+    local: LocalEcs,
+    *,
+    rate_limits: RateLimits | None = None,
+    policy: Policy | None = None,
+    retry: RetryConfig | None = None,
 ) -> EcsSafeClient:
     """A client on ``local``; unpaced by default so that tests measure ecs-safe, not buckets."""
     return EcsSafeClient(
@@ -42,6 +46,7 @@ def client(
         session=_session(local),
         rate_limits=rate_limits or RateLimits.unlimited(),
         policy=policy,
+        retry=retry,
     )
 
 
