@@ -144,6 +144,28 @@ async def retrying(
             value ends the loop as the result. This is how a lost deregistration response is
             verified (the instance turns out to be gone) instead of being sent again.
     """
+
+    async def one(number: int) -> _T:
+        try:
+            return await attempt(number)
+        except EcsApiError as exc:
+            if before_retry is None or not exc.retryable:
+                raise
+            verified = await before_retry(exc)
+            if verified is not None:
+                return verified
+            raise
+
+    # Most calls succeed at once: the first attempt runs without tenacity, whose set-up per
+    # call (AsyncRetrying, its state, its action chain) cost more than the rest of ecs-safe's
+    # per-request overhead together. tenacity takes over at the first retryable failure.
+    try:
+        return await one(1)
+    except EcsApiError as exc:
+        if not exc.retryable or config.max_attempts <= 1:
+            raise
+        first_failure = exc
+
     from tenacity import (  # noqa: PLC0415
         AsyncRetrying,
         retry_if_exception,
@@ -171,13 +193,8 @@ async def retrying(
     async for try_ in retryer:
         with try_:
             number = try_.retry_state.attempt_number
-            try:
-                return await attempt(number)
-            except EcsApiError as exc:
-                if before_retry is None or not exc.retryable:
-                    raise
-                verified = await before_retry(exc)
-                if verified is not None:
-                    return verified
-                raise
+            if number == 1:
+                # Hand tenacity the first attempt's outcome: it logs, waits and goes on.
+                raise first_failure
+            return await one(number)
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
