@@ -105,7 +105,16 @@ if TYPE_CHECKING:
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.results import BatchResult, DeregistrationResult
 
-__all__ = ["ExitCode", "LogFormat", "OnTimeout", "OutputFormat", "StandaloneTasks", "app", "main"]
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "ExitCode",
+    "LogFormat",
+    "OnTimeout",
+    "OutputFormat",
+    "StandaloneTasks",
+    "app",
+    "main",
+]
 
 #: The version of the ``--output json`` document layout; bumped on any incompatible change.
 JSON_SCHEMA_VERSION: Final = 1
@@ -212,7 +221,7 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def error_line(message: str) -> None:
+def _error_line(message: str) -> None:
     """Write ``error: MESSAGE`` as a single line to stderr."""
     sys.stderr.write(f"error: {_one_line(message)}\n")
     sys.stderr.flush()
@@ -263,7 +272,7 @@ def _drop_reported_events(_logger: Any, _method: str, event: MutableMapping[str,
 
 
 @contextlib.contextmanager
-def logging_configured(log_format: LogFormat, verbosity: int) -> Iterator[None]:
+def _logging_configured(log_format: LogFormat, verbosity: int) -> Iterator[None]:
     """Send structlog events (and stdlib warnings) to stderr while the block runs.
 
     The library only ever calls ``structlog.get_logger("ecs_safe")``; this is where events get a
@@ -346,7 +355,7 @@ def _task_json(task: Task) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class _Outcome:
     """What happened to one container instance, in the terms the CLI reports."""
 
     container_instance: str
@@ -367,7 +376,7 @@ class Outcome:
     """The error, for ``refused``, ``failed`` and ``timed_out``."""
 
     @classmethod
-    def from_result(cls, given: str, result: DeregistrationResult) -> Outcome:
+    def from_result(cls, given: str, result: DeregistrationResult) -> _Outcome:
         """The outcome of a deregistration that happened (or would, in a dry run)."""
         return cls(
             container_instance=given,
@@ -379,7 +388,7 @@ class Outcome:
         )
 
     @classmethod
-    def from_error(cls, given: str, exc: EcsSafeError) -> Outcome:
+    def from_error(cls, given: str, exc: EcsSafeError) -> _Outcome:
         """The outcome of an instance whose operation raised ``exc``."""
         if isinstance(exc, PolicyViolationError):
             return cls(
@@ -422,20 +431,20 @@ class Outcome:
         }
 
 
-def outcomes_of_batch(batch: BatchResult) -> list[Outcome]:
+def _outcomes_of_batch(batch: BatchResult) -> list[_Outcome]:
     """Turn a `BatchResult` into CLI outcomes, in input order."""
-    outcomes: list[Outcome] = []
+    outcomes: list[_Outcome] = []
     for item in batch.outcomes:
         if item.result is not None:
-            outcomes.append(Outcome.from_result(item.container_instance, item.result))
+            outcomes.append(_Outcome.from_result(item.container_instance, item.result))
         elif item.error is not None:
-            outcomes.append(Outcome.from_error(item.container_instance, item.error))
+            outcomes.append(_Outcome.from_error(item.container_instance, item.error))
         else:  # pragma: no cover - BatchResult always carries one of the two
-            outcomes.append(Outcome(item.container_instance, "failed"))
+            outcomes.append(_Outcome(item.container_instance, "failed"))
     return outcomes
 
 
-def batch_exit_code(outcomes: Sequence[Outcome]) -> ExitCode:
+def _batch_exit_code(outcomes: Sequence[_Outcome]) -> ExitCode:
     """The exit code of a batch: the code every instance shares, else `ExitCode.PARTIAL`."""
     codes = {o.exit_code for o in outcomes}
     if len(codes) == 1:
@@ -453,7 +462,7 @@ def _task_name(task: Task) -> str:
     return name or _short(task.task_arn)
 
 
-def describe_tasks(tasks: Sequence[Task]) -> str:
+def _describe_tasks(tasks: Sequence[Task]) -> str:
     """``3 service (2 web, api), 1 standalone (nightly-report)``: what the tasks are, briefly."""
     by_kind: dict[str, Counter[str]] = {}
     for task in tasks:
@@ -467,9 +476,9 @@ def describe_tasks(tasks: Sequence[Task]) -> str:
     return ", ".join(parts)
 
 
-def _tasks_cell(outcome: Outcome) -> str:
+def _tasks_cell(outcome: _Outcome) -> str:
     if outcome.tasks:
-        return describe_tasks(outcome.tasks)
+        return _describe_tasks(outcome.tasks)
     instance = outcome.instance
     if instance is None or instance.running_tasks_count is None:
         return "-"
@@ -494,7 +503,7 @@ _API_TO_CLI: Final = (
 )
 
 
-def for_display(message: str) -> str:
+def _for_display(message: str) -> str:
     """A library message in CLI terms: short IDs for ARNs, CLI flags for API arguments."""
     message = _ARN_RE.sub(
         lambda m: m["id"] if m["kind"] == "container-instance" else f"task/{m['id']}", message
@@ -504,7 +513,7 @@ def for_display(message: str) -> str:
     return _one_line(message)
 
 
-def _plan_details(command: str, outcome: Outcome) -> str:
+def _plan_details(command: str, outcome: _Outcome) -> str:
     count = len(outcome.tasks)
     if command == "drain":
         if not count:
@@ -515,15 +524,15 @@ def _plan_details(command: str, outcome: Outcome) -> str:
     return "would deregister"
 
 
-def _details(command: str, outcome: Outcome) -> Text:
+def _details(command: str, outcome: _Outcome) -> Text:
     text = Text()
     if outcome.status == "refused":
         for i, violation in enumerate(outcome.violations):
             text.append("\n" if i else "")
             text.append(f"{violation.rule}: ", style="bold")
-            text.append(for_display(violation.message))
+            text.append(_for_display(violation.message))
     elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
-        text.append(for_display(str(outcome.error)))
+        text.append(_for_display(str(outcome.error)))
     elif outcome.status == "would_deregister":
         text.append(_plan_details(command, outcome))
     elif outcome.status == "deregistered":
@@ -533,8 +542,8 @@ def _details(command: str, outcome: Outcome) -> Text:
 
 
 @dataclass
-class BatchReport:
-    """The outcome of ``deregister`` or ``drain``: one `Outcome` per instance, in input order."""
+class _BatchReport:
+    """The outcome of ``deregister`` or ``drain``: one outcome per instance, in input order."""
 
     command: str
     """``deregister`` or ``drain``."""
@@ -542,13 +551,13 @@ class BatchReport:
     """The cluster as given (``None``: the default cluster)."""
     dry_run: bool
     """Whether nothing was changed."""
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[_Outcome] = field(default_factory=list)
     """One per instance, in input order."""
 
     @property
     def exit_code(self) -> ExitCode:
-        """See `batch_exit_code`."""
-        return batch_exit_code(self.outcomes)
+        """See `_batch_exit_code`."""
+        return _batch_exit_code(self.outcomes)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--output json`` document."""
@@ -605,7 +614,7 @@ def _exit_meaning(code: ExitCode) -> str:
 
 
 @dataclass
-class DescribeReport:
+class _DescribeReport:
     """The outcome of ``describe``: the instances, and their tasks when asked for."""
 
     cluster: str | None
@@ -671,7 +680,7 @@ class DescribeReport:
             ]
             tasks = self._tasks_of(instance)
             if tasks is not None:
-                row.append(Text(describe_tasks(tasks) or "none"))
+                row.append(Text(_describe_tasks(tasks) or "none"))
             table.add_row(*row)
         console.print(table)
 
@@ -696,7 +705,7 @@ class _Report(Protocol):
 # --------------------------------------------------------------------------- progress
 
 
-class ProgressDisplay:
+class _ProgressDisplay:
     """A rich progress display on stderr for drains and fleet runs.
 
     It shows only when stderr is a terminal: piped or redirected output gets no bar (and no
@@ -714,7 +723,7 @@ class ProgressDisplay:
         self._total = total
         self._console = console
 
-    def __enter__(self) -> ProgressDisplay:
+    def __enter__(self) -> _ProgressDisplay:
         if self.enabled:
             from rich.progress import (  # noqa: PLC0415 - only a terminal run needs them
                 BarColumn,
@@ -780,7 +789,7 @@ class ProgressDisplay:
 
 
 @dataclass(frozen=True)
-class Connection:
+class _Connection:
     """Where and how to reach ECS (``--region``, ``--endpoint-url``, ``--profile``)."""
 
     region: str | None = None
@@ -805,13 +814,13 @@ class Connection:
         return EcsSafeClient(policy=policy, **kwargs)
 
 
-def cli_policy(*, allow_standalone_loss: bool = False) -> Policy:
+def _cli_policy(*, allow_standalone_loss: bool = False) -> Policy:
     """The CLI's policy: the default rules, plus `ProtectStandaloneTasks` unless waived."""
     policy = default_policy()
     return policy if allow_standalone_loss else policy.with_rules(ProtectStandaloneTasks())
 
 
-def validate_targets(instances: Sequence[str], cluster: str | None) -> list[str]:
+def _validate_targets(instances: Sequence[str], cluster: str | None) -> list[str]:
     """Check every instance (and the cluster) before anything is sent; reject duplicates.
 
     Raises:
@@ -831,7 +840,7 @@ def validate_targets(instances: Sequence[str], cluster: str | None) -> list[str]
     return list(instances)
 
 
-async def run_deregister(
+async def _run_deregister(
     ecs: EcsSafeClient,
     instances: Sequence[str],
     *,
@@ -839,9 +848,9 @@ async def run_deregister(
     force: bool,
     dry_run: bool,
     concurrency: int,
-) -> BatchReport:
+) -> _BatchReport:
     """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch."""
-    with ProgressDisplay(
+    with _ProgressDisplay(
         "planning" if dry_run else "deregistering", total=len(instances)
     ) as display:
         batch = await ecs.deregister_many(
@@ -853,10 +862,10 @@ async def run_deregister(
             concurrency=concurrency,
             progress=display.callback,
         )
-    return BatchReport("deregister", cluster, dry_run, outcomes_of_batch(batch))
+    return _BatchReport("deregister", cluster, dry_run, _outcomes_of_batch(batch))
 
 
-async def run_drain(
+async def _run_drain(
     ecs: EcsSafeClient,
     instances: Sequence[str],
     *,
@@ -867,7 +876,7 @@ async def run_drain(
     standalone_tasks: StandaloneTasks,
     dry_run: bool,
     concurrency: int,
-) -> BatchReport:
+) -> _BatchReport:
     """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
 
     One call per instance rather than one fleet call (``deregister_many(drain=True)`` sets the
@@ -886,9 +895,9 @@ async def run_drain(
         )
     limit = asyncio.Semaphore(concurrency)
 
-    with ProgressDisplay("draining", total=len(instances)) as display:
+    with _ProgressDisplay("draining", total=len(instances)) as display:
 
-        async def one(ref: str) -> Outcome:
+        async def one(ref: str) -> _Outcome:
             async with limit:
                 try:
                     result = await ecs.drain_and_deregister(
@@ -901,14 +910,14 @@ async def run_drain(
                         progress=display.callback,
                     )
                 except EcsSafeError as exc:
-                    outcome = Outcome.from_error(ref, exc)
+                    outcome = _Outcome.from_error(ref, exc)
                 else:
-                    outcome = Outcome.from_result(ref, result)
+                    outcome = _Outcome.from_result(ref, result)
                 display.advance(ref)
                 return outcome
 
         outcomes = await asyncio.gather(*(one(ref) for ref in instances))
-    return BatchReport("drain", cluster, False, list(outcomes))
+    return _BatchReport("drain", cluster, False, list(outcomes))
 
 
 async def _plan_drain(
@@ -918,7 +927,7 @@ async def _plan_drain(
     cluster: str | None,
     standalone_tasks: StandaloneTasks,
     concurrency: int,
-) -> BatchReport:
+) -> _BatchReport:
     """The plan of a drain, from reads only.
 
     `EcsSafeClient.deregister_many` with ``drain`` and ``dry_run`` runs the very pre-flight
@@ -926,7 +935,7 @@ async def _plan_drain(
     batched across the fleet: the plan honours ``--standalone-tasks`` and the policy exactly as
     the drain would, and makes no mutating call.
     """
-    with ProgressDisplay("planning", total=len(instances)) as display:
+    with _ProgressDisplay("planning", total=len(instances)) as display:
         batch = await ecs.deregister_many(
             instances,
             cluster=cluster,
@@ -936,12 +945,12 @@ async def _plan_drain(
             standalone_tasks=standalone_tasks.value,
             progress=display.callback,
         )
-    return BatchReport("drain", cluster, True, outcomes_of_batch(batch))
+    return _BatchReport("drain", cluster, True, _outcomes_of_batch(batch))
 
 
-async def run_describe(
+async def _run_describe(
     ecs: EcsSafeClient, instances: Sequence[str], *, cluster: str | None, with_tasks: bool
-) -> DescribeReport:
+) -> _DescribeReport:
     """``ecs-safe describe``: `EcsSafeClient.describe_container_instances` (and `list_tasks`)."""
     described = await ecs.describe_container_instances(instances, cluster=cluster)
     tasks: dict[str, list[Task]] | None = None
@@ -951,7 +960,7 @@ async def run_describe(
             ci.container_instance_arn or "": found
             for ci, found in zip(described, lists, strict=True)
         }
-    return DescribeReport(cluster, described, tasks)
+    return _DescribeReport(cluster, described, tasks)
 
 
 # --------------------------------------------------------------------------- command plumbing
@@ -1000,11 +1009,11 @@ def _execute(
         code = _exit_code_of_error(exc)
         if output is OutputFormat.JSON:
             _write_json(_failure_document(command, cluster, exc))
-        error_line(str(exc))
+        _error_line(str(exc))
         raise typer.Exit(code) from None
     except KeyboardInterrupt:
         hint = " (instances being drained stay DRAINING)" if command == "drain" else ""
-        error_line(f"interrupted{hint}")
+        _error_line(f"interrupted{hint}")
         raise typer.Exit(130) from None
     if output is OutputFormat.JSON:
         _write_json(report.to_json())
@@ -1045,7 +1054,7 @@ class _Group(TyperGroup):
             )
             code = int(result) if isinstance(result, int) else 0
         except typer.Abort:
-            error_line("aborted")
+            _error_line("aborted")
             code = 130
         except Exception as exc:  # click's usage errors come from typer's vendored click
             code = _usage_error(exc)
@@ -1060,7 +1069,7 @@ def _usage_error(exc: Exception) -> int:
     exit_code = getattr(exc, "exit_code", None)
     if not callable(format_message) or not isinstance(exit_code, int):
         # Not click's: a bug of ours. One line still, but say how to see more.
-        error_line(f"unexpected {type(exc).__name__}: {exc} (please report this)")
+        _error_line(f"unexpected {type(exc).__name__}: {exc} (please report this)")
         return int(ExitCode.API_ERROR)
     message = str(format_message())
     if type(exc).__name__ == "NoArgsIsHelpError":
@@ -1068,7 +1077,7 @@ def _usage_error(exc: Exception) -> int:
         return exit_code
     ctx = getattr(exc, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    error_line(message.rstrip(".") + hint)
+    _error_line(message.rstrip(".") + hint)
     return exit_code
 
 
@@ -1175,6 +1184,7 @@ VerboseOpt = Annotated[
         "-v",
         count=True,
         help="More log events on stderr: -v info, -vv debug \\[default: warnings].",
+        show_default=False,
     ),
 ]
 
@@ -1208,13 +1218,13 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
     verbose: VerboseOpt = 0,
 ) -> None:
     """Deregister container instances, refusing (before any mutating call) what is unsafe."""
-    connection = Connection(region, endpoint_url, profile)
+    connection = _Connection(region, endpoint_url, profile)
 
-    async def work() -> BatchReport:
-        targets = validate_targets(instances, cluster)
-        policy = cli_policy(allow_standalone_loss=allow_standalone_loss)
+    async def work() -> _BatchReport:
+        targets = _validate_targets(instances, cluster)
+        policy = _cli_policy(allow_standalone_loss=allow_standalone_loss)
         async with connection.open(policy) as ecs:
-            return await run_deregister(
+            return await _run_deregister(
                 ecs,
                 targets,
                 cluster=cluster,
@@ -1223,7 +1233,7 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
                 concurrency=concurrency,
             )
 
-    with logging_configured(log_format, verbose):
+    with _logging_configured(log_format, verbose):
         _execute("deregister", cluster, output, work)
 
 
@@ -1271,15 +1281,15 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     verbose: VerboseOpt = 0,
 ) -> None:
     """Drain container instances (DRAINING, wait until no task is left), then deregister them."""
-    connection = Connection(region, endpoint_url, profile)
+    connection = _Connection(region, endpoint_url, profile)
 
-    async def work() -> BatchReport:
-        targets = validate_targets(instances, cluster)
+    async def work() -> _BatchReport:
+        targets = _validate_targets(instances, cluster)
         # Checked here, not per instance, so that a bad value is one usage error (exit 2).
         check_positive_number(timeout, "--timeout")
         check_positive_number(poll_interval, "--poll-interval")
-        async with connection.open(cli_policy()) as ecs:
-            return await run_drain(
+        async with connection.open(_cli_policy()) as ecs:
+            return await _run_drain(
                 ecs,
                 targets,
                 cluster=cluster,
@@ -1291,7 +1301,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 concurrency=concurrency,
             )
 
-    with logging_configured(log_format, verbose):
+    with _logging_configured(log_format, verbose):
         _execute("drain", cluster, output, work)
 
 
@@ -1311,14 +1321,14 @@ def describe(  # noqa: PLR0917 - typer maps each option to a parameter
     verbose: VerboseOpt = 0,
 ) -> None:
     """Show container instances: status, agent, task counts (and tasks with --tasks)."""
-    connection = Connection(region, endpoint_url, profile)
+    connection = _Connection(region, endpoint_url, profile)
 
-    async def work() -> DescribeReport:
-        targets = validate_targets(instances, cluster)
-        async with connection.open(cli_policy()) as ecs:
-            return await run_describe(ecs, targets, cluster=cluster, with_tasks=tasks)
+    async def work() -> _DescribeReport:
+        targets = _validate_targets(instances, cluster)
+        async with connection.open(_cli_policy()) as ecs:
+            return await _run_describe(ecs, targets, cluster=cluster, with_tasks=tasks)
 
-    with logging_configured(log_format, verbose):
+    with _logging_configured(log_format, verbose):
         _execute("describe", cluster, output, work)
 
 
@@ -1333,17 +1343,17 @@ def demo(
     cluster and runs the other commands against it. Takes a few seconds.
     """
     # The demo narrates everything itself; log events only when asked for (-v).
-    with logging_configured(log_format, verbose if verbose else -1):
+    with _logging_configured(log_format, verbose if verbose else -1):
         try:
             asyncio.run(_demo())
         except ImportError as exc:
-            error_line(f"{exc}; the demo needs it: pip install 'ecs-safe[local]'")
+            _error_line(f"{exc}; the demo needs it: pip install 'ecs-safe[local]'")
             raise typer.Exit(ExitCode.API_ERROR) from None
         except (EcsSafeError, _DemoError) as exc:
-            error_line(f"the demo did not go as planned: {exc}")
+            _error_line(f"the demo did not go as planned: {exc}")
             raise typer.Exit(ExitCode.API_ERROR) from None
         except KeyboardInterrupt:
-            error_line("interrupted")
+            _error_line("interrupted")
             raise typer.Exit(130) from None
 
 
@@ -1371,8 +1381,8 @@ async def _demo() -> None:
         )
         for role, ref in fleet.roles():
             out.print(Text(f"  {_short(ref)}  {role}"))
-        connection = Connection(client_kwargs=dict(local.client_kwargs()))
-        async with connection.open(cli_policy()) as ecs:
+        connection = _Connection(client_kwargs=dict(local.client_kwargs()))
+        async with connection.open(_cli_policy()) as ecs:
             await _demo_steps(out, local, ecs, fleet)
     out.print()
     out.rule(f"done in {time.monotonic() - started:.1f} s")
@@ -1430,7 +1440,7 @@ def _command_line(out: Console, step: str, command: str, refs: Sequence[str]) ->
     out.print(Text(f"$ ecs-safe {command} --cluster {_DEMO_CLUSTER} {ids}", style="bold cyan"))
 
 
-def _expect(report: BatchReport, *statuses: str) -> None:
+def _expect(report: _BatchReport, *statuses: str) -> None:
     got = tuple(o.status for o in report.outcomes)
     if got != statuses:
         raise _DemoError(f"expected {', '.join(statuses)}; got {', '.join(got)}")
@@ -1438,12 +1448,12 @@ def _expect(report: BatchReport, *statuses: str) -> None:
 
 async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: _Fleet) -> None:
     def deregister(refs: list[str], *, force: bool = False, dry_run: bool = False) -> Any:
-        return run_deregister(
+        return _run_deregister(
             ecs, refs, cluster=_DEMO_CLUSTER, force=force, dry_run=dry_run, concurrency=4
         )
 
     _command_line(out, "0. What is there", "describe --tasks", fleet.all)
-    (await run_describe(ecs, fleet.all, cluster=_DEMO_CLUSTER, with_tasks=True)).render(out)
+    (await _run_describe(ecs, fleet.all, cluster=_DEMO_CLUSTER, with_tasks=True)).render(out)
 
     _command_line(out, "1. A refusal names every blocker", "deregister", [fleet.web_host])
     report = await deregister([fleet.web_host])
@@ -1504,10 +1514,10 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
 
 async def _drain_with_scheduler(
     local: LocalEcs, ecs: EcsSafeClient, instance: str, standalone_tasks: StandaloneTasks
-) -> BatchReport:
+) -> _BatchReport:
     scheduler = asyncio.create_task(_play_scheduler(local, ecs, instance))
     try:
-        return await run_drain(
+        return await _run_drain(
             ecs,
             [instance],
             cluster=_DEMO_CLUSTER,
