@@ -662,7 +662,8 @@ class _DescribeReport:
             box=box.SIMPLE_HEAVY,
         )
         for column in ("Container instance", "EC2 instance", "Status", "Agent"):
-            table.add_column(column, no_wrap=True)
+            # Fold rather than cut: a truncated ID cannot be copied into the next command.
+            table.add_column(column, no_wrap=True, overflow="fold")
         table.add_column("Running", justify="right")
         table.add_column("Pending", justify="right")
         if self.tasks is not None:
