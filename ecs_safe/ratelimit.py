@@ -87,10 +87,24 @@ class RateLimits:
         return math.isinf(self.read_per_s) and math.isinf(self.modify_per_s)
 
 
+#: Seconds of jitter between taking a token here and ECS counting the request that each
+#: client-side bucket absorbs (see `_bucket`).
+JITTER_ALLOWANCE_S = 0.1
+
+
 def _bucket(per_s: float, burst: int) -> AsyncLimiter | None:
     if math.isinf(per_s):
         return None
-    return AsyncLimiter(max_rate=burst, time_period=burst / per_s)
+    # A token taken here is counted by ECS a moment later, and that moment varies (the first
+    # request of a run pays for its connection, a busy event loop sends late, the network
+    # jitters). A bucket that matched ECS's exactly would now and then be a fraction of a token
+    # ahead of ECS's and be throttled (benchmarks/ratelimits.py saw one ThrottlingException
+    # per fleet run). So each bucket holds back the tokens that JITTER_ALLOWANCE_S of refill
+    # brings (4 of the modify bucket's 100, 2 of the read bucket's), at most a tenth of its
+    # burst; a long run pays for it once: 0.1 s.
+    reserve = min(math.ceil(per_s * JITTER_ALLOWANCE_S), burst // 10)
+    capacity = burst - reserve
+    return AsyncLimiter(max_rate=capacity, time_period=capacity / per_s)
 
 
 class RateLimiter:
