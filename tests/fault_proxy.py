@@ -1,0 +1,258 @@
+"""A fault-injecting HTTP proxy on loopback, in front of an ECS endpoint (usually `LocalEcs`).
+
+Tests point an `EcsSafeClient` at `FaultProxy.endpoint_url` and tell the proxy, per ECS
+operation (the ``X-Amz-Target`` header), what the next requests receive::
+
+    async with FaultProxy(local.endpoint_url) as proxy:
+        proxy.inject("DeregisterContainerInstance", Fault.RESET, after_upstream=True)
+        async with EcsSafeClient(endpoint_url=proxy.endpoint_url, ...) as ecs:
+            ...
+        assert proxy.forwarded("DeregisterContainerInstance") == 1
+
+A fault applies ``times`` times, then requests pass through again. With ``after_upstream``
+the request is forwarded first, so the upstream acts, and only its response is replaced: a
+lost response. Every request is recorded (`Seen`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+from collections import deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+from aiohttp import web
+
+__all__ = ["Fault", "FaultProxy", "Seen"]
+
+_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+# Not forwarded upstream and not copied back: they describe one hop, or the body we re-encode.
+_HOP_HEADERS = frozenset(
+    {"connection", "content-length", "content-encoding", "host", "keep-alive", "transfer-encoding"}
+)
+_AMZ_JSON = "application/x-amz-json-1.1"
+
+
+class Fault(enum.StrEnum):
+    """What a request receives instead of (or after) the upstream's answer."""
+
+    PASS = "pass"
+    """Forward and return the upstream's response unchanged."""
+    RESET = "reset"
+    """Abort the TCP connection without any response."""
+    HANG = "hang"
+    """Send nothing until the client gives up (past its read timeout)."""
+    HTML_5XX = "html_5xx"
+    """A load balancer's 502 HTML page: no AWS error code, no request ID."""
+    THROTTLE = "throttle"
+    """HTTP 400 with the AWS JSON error ``ThrottlingException``."""
+    THROTTLE_429 = "throttle_429"
+    """HTTP 429 with no AWS error code."""
+    GARBAGE = "garbage"
+    """HTTP 200 whose body is not JSON."""
+    TRUNCATED = "truncated"
+    """HTTP 200 that announces a body, sends half of it and closes the connection."""
+    EMPTY = "empty"
+    """HTTP 200 with the body ``{}``."""
+    DENIED = "denied"
+    """HTTP 400 with the AWS JSON error ``AccessDeniedException`` (not retryable)."""
+
+
+_AWS_ERRORS = {
+    Fault.THROTTLE: ("ThrottlingException", "Rate exceeded"),
+    Fault.DENIED: ("AccessDeniedException", "User is not authorized to perform this action"),
+}
+
+
+@dataclass(slots=True)
+class _Pending:
+    fault: Fault
+    remaining: int
+    after_upstream: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One request the proxy received."""
+
+    operation: str
+    """The ECS operation (``X-Amz-Target`` without its prefix), or ``""``."""
+    fault: Fault
+    """What the request received."""
+    forwarded: bool
+    """Whether it reached the upstream (so the upstream may have acted)."""
+
+
+class FaultProxy:
+    """An aiohttp server on 127.0.0.1 (an ephemeral port) that forwards to ``upstream``.
+
+    Args:
+        upstream: the real endpoint, e.g. ``LocalEcs.endpoint_url``.
+        hang_s: the longest a `Fault.HANG` waits; leaving the ``async with`` ends it sooner.
+    """
+
+    def __init__(self, upstream: str, *, hang_s: float = 30.0) -> None:
+        self._upstream = upstream.rstrip("/")
+        self._hang_s = hang_s
+        self._faults: dict[str, deque[_Pending]] = {}
+        self._released = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._endpoint_url: str | None = None
+        self.seen: list[Seen] = []
+        """Every request received, in order of arrival."""
+
+    @property
+    def endpoint_url(self) -> str:
+        """The proxy's own URL, ``http://127.0.0.1:PORT``, while it runs."""
+        if self._endpoint_url is None:
+            msg = "FaultProxy is not running: use it as `async with FaultProxy(...)`"
+            raise RuntimeError(msg)
+        return self._endpoint_url
+
+    def inject(
+        self, operation: str, fault: Fault, *, times: int = 1, after_upstream: bool = False
+    ) -> None:
+        """Give the next ``times`` requests for ``operation`` the ``fault``, then pass through.
+
+        Faults queued for one operation are used in order. ``after_upstream`` forwards the
+        request first (the upstream acts) and then applies the fault to the way back.
+        """
+        if times < 1:
+            msg = f"times must be at least 1, not {times}"
+            raise ValueError(msg)
+        self._faults.setdefault(operation, deque()).append(_Pending(fault, times, after_upstream))
+
+    def clear(self) -> None:
+        """Drop the faults not yet applied and forget the requests seen."""
+        self._faults.clear()
+        self.seen.clear()
+
+    def attempts(self, operation: str) -> int:
+        """How many requests for ``operation`` the proxy received."""
+        return sum(1 for s in self.seen if s.operation == operation)
+
+    def forwarded(self, operation: str) -> int:
+        """How many requests for ``operation`` reached the upstream."""
+        return sum(1 for s in self.seen if s.operation == operation and s.forwarded)
+
+    def faulted(self, operation: str) -> int:
+        """How many requests for ``operation`` received a fault."""
+        return sum(1 for s in self.seen if s.operation == operation and s.fault is not Fault.PASS)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # A short shutdown: a hanging handler is released on exit anyway.
+        runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = int(runner.addresses[0][1])
+        self._runner = runner
+        # The upstream is loopback: no proxy from the environment may get in between.
+        self._session = aiohttp.ClientSession(trust_env=False, auto_decompress=False)
+        self._endpoint_url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._released.set()
+        self._endpoint_url = None
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- the handler ----------------------------------------------------------------------
+
+    def _take(self, operation: str) -> _Pending | None:
+        queue = self._faults.get(operation)
+        if not queue:
+            return None
+        pending = queue[0]
+        pending.remaining -= 1
+        if pending.remaining == 0:
+            queue.popleft()
+        return pending
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
+        body = await request.read()
+        pending = self._take(operation)
+        fault = pending.fault if pending is not None else Fault.PASS
+        forward = fault is Fault.PASS or (pending is not None and pending.after_upstream)
+        self.seen.append(Seen(operation, fault, forward))
+        upstream: web.Response | None = None
+        if forward:
+            upstream = await self._forward(request, body)
+        if fault is Fault.PASS:
+            assert upstream is not None
+            return upstream
+        return await self._apply(fault, request, upstream)
+
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        async with self._session.request(
+            request.method, self._upstream + request.path_qs, headers=headers, data=body
+        ) as response:
+            payload = await response.read()
+            back = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS}
+            return web.Response(status=response.status, body=payload, headers=back)
+
+    async def _apply(
+        self, fault: Fault, request: web.Request, upstream: web.Response | None
+    ) -> web.StreamResponse:
+        if fault is Fault.HANG:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), self._hang_s)
+            return _abort(request)
+        if fault is Fault.RESET:
+            return _abort(request)
+        if fault is Fault.HTML_5XX:
+            page = (
+                "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
+            )
+            return web.Response(status=502, text=page, content_type="text/html")
+        if fault in _AWS_ERRORS:
+            code, message = _AWS_ERRORS[fault]
+            error = {"__type": code, "message": message}
+            return _json(400, json.dumps(error).encode(), request_id=True)
+        if fault is Fault.THROTTLE_429:
+            return web.Response(status=429, text="Too Many Requests", content_type="text/plain")
+        if fault is Fault.GARBAGE:
+            return _json(200, b"<html>not json at all</html>", request_id=True)
+        if fault is Fault.EMPTY:
+            return _json(200, b"{}", request_id=True)
+        # TRUNCATED: announce the whole body, send half of it, then drop the connection.
+        full = upstream.body if upstream is not None and isinstance(upstream.body, bytes) else b""
+        full = full or json.dumps({"containerInstances": [], "failures": []}).encode()
+        response = web.StreamResponse(status=200, headers={"Content-Type": _AMZ_JSON})
+        response.content_length = len(full)
+        await response.prepare(request)
+        await response.write(full[: len(full) // 2])
+        return _abort(request, response)
+
+
+def _json(status: int, body: bytes, *, request_id: bool) -> web.Response:
+    headers = {"x-amzn-RequestId": "proxy-00000000"} if request_id else {}
+    return web.Response(status=status, body=body, headers=headers, content_type=_AMZ_JSON)
+
+
+def _abort(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
+    """Close the connection under the client's feet (a reset, as far as it can tell)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return response if response is not None else web.Response(status=500)
