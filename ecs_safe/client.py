@@ -590,30 +590,23 @@ class EcsSafeClient:
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
         """
-        cluster = validate_cluster(cluster)
         force = check_bool(force, "force")
-        drain = check_bool(drain, "drain")
-        dry_run = check_bool(dry_run, "dry_run")
-        options = _drain.DrainOptions(
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_timeout="force" if force else "raise",
-            standalone_tasks=standalone_tasks,
-        )
-        limit = fleet.check_concurrency(concurrency)
-        callback = check_progress(progress)
-        self._api  # noqa: B018 - fail on a closed client before anything else
-        return await fleet.deregister_many(
-            self,
-            container_instances,
-            cluster=cluster,
+        settings = fleet.FleetSettings(
+            cluster=validate_cluster(cluster),
             force=force,
-            drain=drain,
-            dry_run=dry_run,
-            concurrency=limit,
-            options=options,
-            progress=callback,
+            drain=check_bool(drain, "drain"),
+            dry_run=check_bool(dry_run, "dry_run"),
+            concurrency=fleet.check_concurrency(concurrency),
+            drain_options=_drain.DrainOptions(
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_timeout="force" if force else "raise",
+                standalone_tasks=standalone_tasks,
+            ),
+            progress=check_progress(progress),
         )
+        self._api  # noqa: B018 - fail on a closed client before anything else
+        return await fleet.deregister_many(self, container_instances, settings)
 
     # ------------------------------------------------------------------ deregister
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ecs_safe import _events
@@ -47,7 +48,13 @@ if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
     from ecs_safe.models import ContainerInstance
 
-__all__ = ["DEFAULT_CONCURRENCY", "DESCRIBE_BATCH", "check_concurrency", "deregister_many"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DESCRIBE_BATCH",
+    "FleetSettings",
+    "check_concurrency",
+    "deregister_many",
+]
 
 #: Instances processed at once by default.
 DEFAULT_CONCURRENCY = 10
@@ -78,31 +85,42 @@ def _unexpected(exc: Exception, ref: str) -> EcsSafeError:
     return error
 
 
+@dataclass(frozen=True, slots=True)
+class FleetSettings:
+    """The validated call-level arguments of one `deregister_many` run.
+
+    Attributes:
+        cluster: the cluster, as given.
+        force: deregister with force (with ``drain``: force what is left at the deadline).
+        drain: drain each instance first.
+        dry_run: plan only; no mutating call.
+        concurrency: instances worked on at once.
+        drain_options: timeout, polling and standalone-task handling of each drain.
+        progress: the caller's progress callback, if any.
+    """
+
+    cluster: str | None
+    force: bool
+    drain: bool
+    dry_run: bool
+    concurrency: int
+    drain_options: DrainOptions
+    progress: ProgressCallback | None
+
+
 class _FleetRun:
     """One `deregister_many` call: its inputs, its outcomes so far, and its phases."""
 
-    def __init__(
-        self,
-        client: EcsSafeClient,
-        items: list[object],
-        *,
-        cluster: str | None,
-        force: bool,
-        drain: bool,
-        dry_run: bool,
-        concurrency: int,
-        options: DrainOptions,
-        progress: ProgressCallback | None,
-    ) -> None:
+    def __init__(self, client: EcsSafeClient, items: list[object], settings: FleetSettings) -> None:
         self.client = client
         self.items = items
-        self.cluster = cluster
-        self.force = force
-        self.drain = drain
-        self.dry_run = dry_run
-        self.options = options
-        self.progress = progress
-        self.slots = asyncio.Semaphore(concurrency)
+        self.cluster = settings.cluster
+        self.force = settings.force
+        self.drain = settings.drain
+        self.dry_run = settings.dry_run
+        self.options = settings.drain_options
+        self.progress = settings.progress
+        self.slots = asyncio.Semaphore(settings.concurrency)
         self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
         self.done = 0
         # The first position of each distinct instance, with its reference ...
@@ -320,18 +338,9 @@ class _FleetRun:
 
 
 async def deregister_many(
-    client: EcsSafeClient,
-    container_instances: Iterable[object],
-    *,
-    cluster: str | None,
-    force: bool,
-    drain: bool,
-    dry_run: bool,
-    concurrency: int,
-    options: DrainOptions,
-    progress: ProgressCallback | None,
+    client: EcsSafeClient, container_instances: Iterable[object], settings: FleetSettings
 ) -> BatchResult:
-    """`EcsSafeClient.deregister_many` on validated call-level arguments."""
+    """`EcsSafeClient.deregister_many` with validated settings; checks the list itself."""
     if isinstance(container_instances, str | bytes) or not isinstance(
         container_instances, Iterable
     ):
@@ -342,15 +351,4 @@ async def deregister_many(
     items = list(container_instances)
     if not items:
         raise InvalidInputError("container_instances must not be empty")
-    run = _FleetRun(
-        client,
-        items,
-        cluster=cluster,
-        force=force,
-        drain=drain,
-        dry_run=dry_run,
-        concurrency=concurrency,
-        options=options,
-        progress=progress,
-    )
-    return await run.run()
+    return await _FleetRun(client, items, settings).run()
