@@ -667,6 +667,11 @@ class ClusterAllowlist(_BuiltinRule):
                 "ClusterAllowlist takes a list of cluster names or ARNs, not one string; "
                 f"write ClusterAllowlist([{clusters!r}])"
             )
+        if not isinstance(clusters, Iterable):
+            raise InvalidInputError(
+                "ClusterAllowlist takes a list of cluster names or ARNs, got "
+                f"{type(clusters).__name__}; write ClusterAllowlist(['prod'])"
+            )
         names: dict[str, None] = {}
         for cluster in clusters:
             parsed = _cluster_name(cluster) if isinstance(cluster, str) else None
