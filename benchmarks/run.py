@@ -1,0 +1,139 @@
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME ...] [--json PATH]``.
+
+Every benchmark runs ecs-safe and its baseline against one in-process `LocalEcs`, interleaved,
+and prints medians and ratios. ``--quick`` is the smoke variant: small sizes, a few seconds,
+numbers too noisy to mean anything (CI runs it to prove the benchmarks still work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import fleet, memory, percall, ratelimits, startup
+from benchmarks._harness import Result, log_to_devnull
+from ecs_safe.local import LocalEcs
+
+__all__ = ["BENCHMARKS", "Sizes", "main", "run_benchmarks"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each benchmark is."""
+
+    percall_samples: int
+    percall_warmup: int
+    fleet: tuple[tuple[int, int], ...]  # (instances, rounds)
+    ratelimit_instances: int
+    ratelimit_rounds: int
+    startup_rounds: int
+    memory_instances: int
+    memory_rounds: int
+
+
+FULL = Sizes(
+    percall_samples=200,
+    percall_warmup=20,
+    fleet=((300, 5), (1000, 3)),
+    ratelimit_instances=300,
+    ratelimit_rounds=3,
+    startup_rounds=15,
+    memory_instances=1000,
+    memory_rounds=3,
+)
+# Small, but a fleet still needs > 50 instances for its ceil(N/100) describes to stay within
+# 1.02 requests per instance, and a rate-limited run > 100 to get past the burst.
+QUICK = Sizes(
+    percall_samples=6,
+    percall_warmup=2,
+    fleet=((60, 1),),
+    ratelimit_instances=105,
+    ratelimit_rounds=1,
+    startup_rounds=1,
+    memory_instances=20,
+    memory_rounds=1,
+)
+
+Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
+
+
+async def _percall(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [await percall.run(local, samples=sizes.percall_samples, warmup=sizes.percall_warmup)]
+
+
+async def _fleet(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [await fleet.run(local, instances=n, rounds=rounds) for n, rounds in sizes.fleet]
+
+
+async def _ratelimits(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [
+        await ratelimits.run(
+            local, instances=sizes.ratelimit_instances, rounds=sizes.ratelimit_rounds
+        )
+    ]
+
+
+async def _startup(_local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [await asyncio.to_thread(startup.run, rounds=sizes.startup_rounds)]
+
+
+async def _memory(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [await memory.run(local, instances=sizes.memory_instances, rounds=sizes.memory_rounds)]
+
+
+#: Every benchmark, by the name ``--only`` takes, in the order they run.
+BENCHMARKS: dict[str, Benchmark] = {
+    "startup": _startup,
+    "percall": _percall,
+    "fleet": _fleet,
+    "ratelimits": _ratelimits,
+    "memory": _memory,
+}
+
+
+async def run_benchmarks(names: Sequence[str], sizes: Sizes) -> list[Result]:
+    """Run the named benchmarks on one `LocalEcs`, printing each report as it completes."""
+    results: list[Result] = []
+    log_to_devnull()
+    async with LocalEcs() as local:
+        for name in names:
+            for result in await BENCHMARKS[name](local, sizes):
+                print(result.render(), flush=True)
+                results.append(result)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run, print, and write the JSON report if asked."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke variant: small sizes, a few seconds"
+    )
+    parser.add_argument(
+        "--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS), metavar="NAME"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    results = asyncio.run(run_benchmarks(args.only, sizes))
+    elapsed = time.perf_counter() - started
+    print(f"\n{len(results)} benchmark report(s) in {elapsed:.1f} s", flush=True)
+    if args.json is not None:
+        report: dict[str, Any] = {
+            "quick": args.quick,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "elapsed_s": elapsed,
+            "results": [result.to_json() for result in results],
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0

@@ -1,0 +1,173 @@
+"""A loopback HTTP proxy that throttles ECS requests as ECS does: two token buckets.
+
+ECS throttles per account and Region with token buckets: cluster-resource *read* calls
+(Describe*, List*) burst 100 and refill 20/s, *modify* calls burst 100 and refill 40/s. A
+request that finds its bucket empty gets what ECS answers, an HTTP 400 ``ThrottlingException``
+("Rate exceeded"); the others are forwarded to the real endpoint (LocalEcs). The proxy counts
+both, per operation kind.
+
+The proxy classifies operations by name on its own (``Describe``/``List`` = read), not with
+ecs-safe's table, so that it judges the client from the outside.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiohttp
+from aiohttp import web
+
+__all__ = ["ECS_BUCKETS", "BucketSpec", "ThrottlingProxy", "TokenBucket", "minimum_seconds"]
+
+Kind = Literal["read", "modify"]
+
+# Request headers a proxy must not pass on (hop-by-hop), or that aiohttp sets itself.
+_DROP_HEADERS = frozenset(
+    {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade"}
+)
+_KEEP_RESPONSE_HEADERS = frozenset({"content-type", "x-amzn-requestid"})
+_TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """A token bucket's shape: ``burst`` tokens at most, refilled at ``per_s``."""
+
+    burst: int
+    per_s: float
+
+
+#: ECS's documented buckets for cluster-resource calls.
+ECS_BUCKETS: dict[Kind, BucketSpec] = {
+    "read": BucketSpec(burst=100, per_s=20.0),
+    "modify": BucketSpec(burst=100, per_s=40.0),
+}
+
+
+def kind_of(operation: str) -> Kind:
+    """How ECS counts an operation: Describe* and List* read, everything else modifies."""
+    return "read" if operation.startswith(("Describe", "List")) else "modify"
+
+
+def minimum_seconds(calls: dict[Kind, int], buckets: dict[Kind, BucketSpec] = ECS_BUCKETS) -> float:
+    """The least time in which ``calls`` can pass the buckets, starting full.
+
+    A full bucket lets ``burst`` calls through at once, and then one every ``1/per_s``
+    seconds, so ``n`` calls of one kind need ``max(0, n - burst) / per_s`` seconds. The two
+    buckets are independent; the slower one sets the pace. (Round trips are not counted: this
+    is the floor that the buckets alone impose.)
+    """
+    return max(
+        (max(0, n - buckets[kind].burst) / buckets[kind].per_s for kind, n in calls.items()),
+        default=0.0,
+    )
+
+
+@dataclass
+class TokenBucket:
+    """A token bucket: starts full, refills continuously, one token per request."""
+
+    spec: BucketSpec
+    tokens: float = field(init=False)
+    updated: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refill_completely()
+
+    def refill_completely(self) -> None:
+        self.tokens = float(self.spec.burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        """Take a token if there is one."""
+        now = time.monotonic()
+        self.tokens = min(self.spec.burst, self.tokens + (now - self.updated) * self.spec.per_s)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class ThrottlingProxy:
+    """An aiohttp server on 127.0.0.1 that throttles, then forwards to ``upstream``.
+
+    Use as ``async with ThrottlingProxy(local.endpoint_url) as proxy:`` and point clients at
+    ``proxy.url``. `reset` refills the buckets and zeroes the counters between runs.
+    """
+
+    def __init__(self, upstream: str, buckets: dict[Kind, BucketSpec] = ECS_BUCKETS) -> None:
+        self._upstream = upstream.rstrip("/")
+        self._buckets = {kind: TokenBucket(spec) for kind, spec in buckets.items()}
+        self.forwarded: Counter[Kind] = Counter()
+        self.throttled: Counter[Kind] = Counter()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The proxy's endpoint, e.g. ``http://127.0.0.1:54321``."""
+        if self._url is None:
+            msg = "the proxy is not running"
+            raise RuntimeError(msg)
+        return self._url
+
+    def reset(self) -> None:
+        """Refill both buckets and zero the counters (a fresh account budget)."""
+        for bucket in self._buckets.values():
+            bucket.refill_completely()
+        self.forwarded.clear()
+        self.throttled.clear()
+
+    async def __aenter__(self) -> ThrottlingProxy:
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self._handle)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), auto_decompress=False
+        )
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        self._runner = self._session = self._url = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
+        kind = kind_of(operation)
+        body = await request.read()
+        if not self._buckets[kind].take():
+            self.throttled[kind] += 1
+            return web.Response(
+                status=400,
+                body=json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+                headers={
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "x-amzn-RequestId": str(uuid.uuid4()),
+                },
+            )
+        self.forwarded[kind] += 1
+        assert self._session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
+        async with self._session.post(
+            self._upstream + request.path_qs, data=body, headers=headers
+        ) as upstream:
+            payload = await upstream.read()
+            kept = {
+                k: v for k, v in upstream.headers.items() if k.lower() in _KEEP_RESPONSE_HEADERS
+            }
+            return web.Response(status=upstream.status, body=payload, headers=kept)
