@@ -237,6 +237,10 @@ class _FleetRun:
                         ),
                     )
                 continue
+            except Exception as exc:  # a bug must fail this batch's outcomes, not the run
+                for i in chunk:
+                    await self._fail(i, _unexpected(exc, self.refs[i]))
+                continue
             for i in chunk:
                 ref = self.refs[i]
                 instance = found.get(instance_id_of(ref))
