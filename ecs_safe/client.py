@@ -754,26 +754,6 @@ class EcsSafeClient:
             tasks=tasks,
         )
 
-    async def _evaluate(
-        self,
-        ref: str,
-        cluster: str | None,
-        snapshot: ContainerInstance,
-        *,
-        force: bool,
-        dry_run: bool,
-        tasks: Sequence[Task] | None = None,
-    ) -> tuple[Decision, list[Task]]:
-        """Fetch what the rules need and evaluate the policy; refuse (raise) if not allowed."""
-        decision, seen = await self._judge(
-            ref, cluster, snapshot, force=force, dry_run=dry_run, tasks=tasks
-        )
-        if not decision.allowed:
-            raise self._refusal(
-                ref, cluster, snapshot, decision, seen, force=force, dry_run=dry_run
-            )
-        return decision, seen
-
     async def _decide_and_deregister(
         self,
         ref: str,
@@ -785,9 +765,13 @@ class EcsSafeClient:
         tasks: Sequence[Task] | None = None,
     ) -> DeregistrationResult:
         """Evaluate the policy on ``snapshot`` and deregister (or, in a dry run, only log)."""
-        decision, tasks = await self._evaluate(
+        decision, tasks_seen = await self._judge(
             ref, cluster, snapshot, force=force, dry_run=dry_run, tasks=tasks
         )
+        if not decision.allowed:
+            raise self._refusal(
+                ref, cluster, snapshot, decision, tasks_seen, force=force, dry_run=dry_run
+            )
         if dry_run:
             _events.log_succeeded(
                 snapshot, cluster=cluster, forced=force, dry_run=True, request_id=None
@@ -798,14 +782,14 @@ class EcsSafeClient:
                 forced=force,
                 dry_run=True,
                 request_id=None,
-                tasks=tasks,
+                tasks=tasks_seen,
             )
         try:
             instance, request_id, verified = await self._deregister_call(
                 ref, cluster, snapshot, force=force
             )
         except EcsApiError as exc:
-            refusal = self._server_refusal(ref, snapshot, exc, force=force, tasks=tasks)
+            refusal = self._server_refusal(ref, snapshot, exc, force=force, tasks=tasks_seen)
             if refusal is not None:
                 _events.log_refused(
                     snapshot,
@@ -832,7 +816,7 @@ class EcsSafeClient:
             forced=force,
             dry_run=False,
             request_id=request_id,
-            tasks=tasks,
+            tasks=tasks_seen,
             verified=verified,
         )
 

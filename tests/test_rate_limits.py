@@ -24,6 +24,8 @@ CALLS = 25
 # The server runs in this process: a request reaches it up to this much later than its token
 # was taken (GIL, thread scheduling), so arrivals bunch up or spread out by as much.
 JITTER = 0.15
+READS_PACED = RateLimits(read_per_s=RATE, read_burst=BURST, modify_per_s=math.inf)
+MODIFIES_PACED = RateLimits(read_per_s=math.inf, modify_per_s=RATE, modify_burst=BURST)
 
 
 @pytest.fixture
@@ -57,8 +59,7 @@ async def test_reads_are_paced_by_the_read_bucket(
     env: LocalEcs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
-    limits = RateLimits(read_per_s=RATE, read_burst=BURST, modify_per_s=math.inf)
-    async with client(env, rate_limits=limits) as ecs:
+    async with client(env, rate_limits=READS_PACED) as ecs:
         await warm_up(ecs, arn)
         server = watch(monkeypatch, env, "describe_container_instances")
         await asyncio.gather(
@@ -74,8 +75,7 @@ async def test_a_fleet_run_is_paced_by_the_modify_bucket(
     env: LocalEcs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arns = env.register_instances(CLUSTER, CALLS)
-    limits = RateLimits(read_per_s=math.inf, modify_per_s=RATE, modify_burst=BURST)
-    async with client(env, rate_limits=limits) as ecs:
+    async with client(env, rate_limits=MODIFIES_PACED) as ecs:
         await warm_up(ecs, arns[0])
         server = watch(monkeypatch, env, "deregister_container_instance")
         batch = await ecs.deregister_many(arns, cluster=CLUSTER, concurrency=CALLS)
@@ -87,8 +87,7 @@ async def test_one_bucket_is_shared_by_everything_a_client_reads(
     env: LocalEcs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
-    limits = RateLimits(read_per_s=RATE, read_burst=BURST, modify_per_s=math.inf)
-    async with client(env, rate_limits=limits) as ecs:
+    async with client(env, rate_limits=READS_PACED) as ecs:
         await warm_up(ecs, arn)
         describes = watch(monkeypatch, env, "describe_container_instances")
         lists = watch(monkeypatch, env, "list_tasks")
