@@ -54,24 +54,33 @@ _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
 
 # Anything that looks like `secret=...`, `token: ...` or a SigV4 signature is cut out of
 # messages before they reach an exception or a log event. AWS never echoes a secret key, but a
-# proxy's error page or a credential provider's message might.
+# proxy's error page or a credential provider's message might. The session token travels in
+# every request (X-Amz-Security-Token), so a gateway that echoes the request can send it back
+# in free text ("the security token IQoJb3Jp... is invalid"): STS tokens are hundreds of base64
+# characters, a run no ECS message has, so any such run is cut too.
 _SECRET_PATTERNS = (
     re.compile(
         # The optional quote after the key catches JSON and dict reprs: {"SessionToken": "..."}.
         r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*[\"']?\s*[=:]\s*)"
-        r"(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
+        # Never a value already redacted, so that redacting twice changes nothing.
+        r"(?!\*\*\*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
     ),
-    re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)[^\s&]+"),
-    re.compile(r"(?i)(Bearer\s+)[^\s,;&\"']+"),
+    re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)(?!\*\*\*)[^\s&]+"),
+    re.compile(r"(?i)(Bearer\s+)(?!\*\*\*)[^\s,;&\"']+"),
+    re.compile(r"()(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{100,}={0,2}"),
 )
 _MAX_MESSAGE = 500
 
 
-def redact(text: str) -> str:
-    """Return ``text`` with secret-looking values replaced by ``***`` and its length bounded."""
+def _scrub(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + "***", text)
-    text = " ".join(text.split())
+    return text
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with secret-looking values replaced by ``***`` and its length bounded."""
+    text = " ".join(_scrub(text).split())
     if len(text) > _MAX_MESSAGE:
         text = text[:_MAX_MESSAGE] + "…"
     return text
@@ -153,12 +162,46 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
     return None
 
 
+class RedactedCause(Exception):
+    """Stands in as ``__cause__`` for an original whose message could not be redacted."""
+
+
+def _redact_chain(exc: BaseException) -> bool:
+    """Redact secret-looking text in ``exc`` and its cause chain, in place.
+
+    Exceptions whose text comes from their ``args`` (botocore's, including `ClientError`, and
+    most others) are redacted by rewriting them; returns ``False`` if one still shows a secret
+    (a class with its own ``__str__``).
+    """
+    clean = True
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        todo += [current.__cause__, current.__context__]
+        text = str(current)
+        if _scrub(text) == text:
+            continue
+        if isinstance(current, bce.ClientError):
+            error = (current.response or {}).get("Error")
+            if isinstance(error, dict) and isinstance(error.get("Message"), str):
+                error["Message"] = _scrub(error["Message"])
+        current.args = tuple(_scrub(a) if isinstance(a, str) else a for a in current.args)
+        text = str(current)
+        clean = clean and _scrub(text) == text
+    return clean
+
+
 @contextmanager
 def map_errors(operation: str) -> Iterator[None]:
     """Re-raise botocore/aiohttp/socket errors inside the block as typed ecs-safe errors.
 
-    The original exception is kept as ``__cause__``. Exceptions that are not about talking to
-    ECS (programming errors, cancellation) pass through untouched.
+    The original exception is kept as ``__cause__``, with secret-looking text in it (and in its
+    own cause chain) redacted. Exceptions that are not about talking to ECS (programming
+    errors, cancellation) pass through untouched.
     """
     try:
         yield
@@ -168,4 +211,8 @@ def map_errors(operation: str) -> Iterator[None]:
         mapped = api_error_from_exception(exc, operation)
         if mapped is None:
             raise
+        # Redacted in place, not copied: a copy would still have the original as __context__.
+        if not _redact_chain(exc):
+            stand_in = RedactedCause(f"{type(exc).__qualname__}: {redact(str(exc))}")
+            raise mapped from stand_in.with_traceback(exc.__traceback__)
         raise mapped from exc
