@@ -61,6 +61,9 @@ class Fault(enum.StrEnum):
     """HTTP 200 with the body ``{}``."""
     DENIED = "denied"
     """HTTP 400 with the AWS JSON error ``AccessDeniedException`` (not retryable)."""
+    ECHO = "echo"
+    """HTTP 400 ``UnrecognizedClientException`` whose message echoes the request's session
+    token and headers, as a debugging gateway might (for the secrets tests)."""
 
 
 _AWS_ERRORS = {
@@ -226,6 +229,11 @@ class FaultProxy:
                 "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>"
             )
             return web.Response(status=502, text=page, content_type="text/html")
+        if fault is Fault.ECHO:
+            token = request.headers.get("X-Amz-Security-Token")
+            message = f"The security token {token} is invalid; request: {dict(request.headers)}"
+            error = {"__type": "UnrecognizedClientException", "message": message}
+            return _json(400, json.dumps(error).encode(), request_id=True)
         if fault in _AWS_ERRORS:
             code, message = _AWS_ERRORS[fault]
             error = {"__type": code, "message": message}
