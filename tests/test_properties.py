@@ -452,6 +452,29 @@ def test_client_constructor_is_built_or_refused(kwargs: dict[str, Any]) -> None:
         EcsSafeClient(**kwargs)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="client.py: a malformed endpoint_url passes the constructor; `async with` (or, for "
+    "a bad port, the first call) then raises botocore's raw ValueError, not InvalidInputError",
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://host:port",
+        "http://[::1",
+        "http://",
+        "https://:80",
+        "http://127.0.0.1:99999",
+        "http://exa mple.com",
+    ],
+)
+async def test_malformed_endpoint_urls_are_invalid_input(url: str, session: AioSession) -> None:
+    with pytest.raises(InvalidInputError):
+        async with EcsSafeClient(endpoint_url=url, region_name="us-east-1", session=session) as ecs:
+            await ecs.describe_container_instances(["0" * 32])
+
+
 @PURE
 @given(rules=st.one_of(anything, st.lists(st.one_of(anything, st.just(RequireDraining())))))
 def test_policy_is_built_or_refused(rules: Any) -> None:
