@@ -20,6 +20,7 @@ from aiobotocore.session import AioSession, get_session
 
 from ecs_safe import _events, fleet
 from ecs_safe import drain as _drain
+from ecs_safe._checks import accounted, check_task_list
 from ecs_safe._error_mapping import map_errors
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import EcsTransport, Response, request_id_of
@@ -310,34 +311,10 @@ class EcsSafeClient:
         missing: dict[str, str] = {}
         for batch in _chunks(wanted, batch_size):
             request = [by_id[i] for i in batch]
-
-            def check(response: Response, batch: Sequence[str] = batch) -> None:
-                seen = {
-                    instance_id_of(str(ci.get("containerInstanceArn") or ""))
-                    for ci in response.get("containerInstances") or []
-                    if isinstance(ci, Mapping)
-                }
-                seen |= {
-                    instance_id_of(str(f.get("arn") or ""))
-                    for f in response.get("failures") or []
-                    if isinstance(f, Mapping)
-                }
-                lost = [i for i in batch if i not in seen]
-                if lost:
-                    # A 200 that neither returns nor reports an instance is not an answer.
-                    raise ServerException(
-                        f"the response neither returned nor reported {len(lost)} requested "
-                        f"instance(s), e.g. {lost[0]}",
-                        code="IncompleteResponse",
-                        operation=operation,
-                        request_id=request_id_of(response),
-                        http_status=200,
-                    )
-
             response = await api.call(
                 operation,
                 {"cluster": cluster, "containerInstances": request, **(params or {})},
-                check=check,
+                check=accounted(operation, batch, "containerInstances", "containerInstanceArn"),
             )
             for raw in response.get("containerInstances") or []:
                 instance = ContainerInstance.model_validate(raw)
@@ -421,6 +398,7 @@ class EcsSafeClient:
                         "desiredStatus": desired,
                         "nextToken": token,
                     },
+                    check=check_task_list,
                 )
                 arns.extend(str(a) for a in page.get("taskArns") or [])
                 token = page.get("nextToken") or None
@@ -429,7 +407,11 @@ class EcsSafeClient:
         arns = list(dict.fromkeys(arns))
         raw_tasks: list[Mapping[str, Any]] = []
         for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
-            response = await api.call("DescribeTasks", {"cluster": cluster, "tasks": list(batch)})
+            response = await api.call(
+                "DescribeTasks",
+                {"cluster": cluster, "tasks": list(batch)},
+                check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
+            )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
         live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
         daemons = await self._daemon_services(cluster, live)
@@ -442,7 +424,9 @@ class EcsSafeClient:
         unknown = sorted(n for n in names if (cluster, n) not in self._daemon_cache)
         for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
             response = await self._api.call(
-                "DescribeServices", {"cluster": cluster, "services": list(batch)}
+                "DescribeServices",
+                {"cluster": cluster, "services": list(batch)},
+                check=accounted("DescribeServices", batch, "services", "serviceArn"),
             )
             for service in response.get("services") or []:
                 name = service.get("serviceName")

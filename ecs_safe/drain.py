@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _events
+from ecs_safe._checks import check_stopped
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_choice,
@@ -216,14 +217,41 @@ class StateUpdate:
     """What UpdateContainerInstancesState did, all keyed by instance ID.
 
     Attributes:
-        updated: the instances ECS changed, as it returned them.
+        updated: the instances now in the requested status, as ECS returned or described them.
         failures: the instances ECS reported in ``failures[]``, with its reason.
         errors: the instances whose call failed as a whole (only with ``keep_going``).
+        unknown: those of ``errors`` whose status could not be checked afterwards.
     """
 
     updated: dict[str, ContainerInstance]
     failures: dict[str, str]
     errors: dict[str, EcsSafeError]
+    unknown: set[str]
+
+
+async def _verify_state(
+    client: EcsSafeClient,
+    batch: Sequence[str],
+    cluster: str | None,
+    status: str,
+    exc: EcsSafeError,
+) -> dict[str, ContainerInstance] | None:
+    """After a failed UpdateContainerInstancesState: the instances of ``batch`` now in ``status``.
+
+    The request may have reached ECS before its response was lost. A describe tells, so that a
+    change that happened is reported as done (as a lost deregistration is) and one that may
+    have happened is never kept quiet. ``None`` when the describe fails too; the error then
+    says the instances may be in ``status``.
+    """
+    try:
+        found, _missing = await client._describe_raw(batch, cluster)
+    except EcsSafeError:
+        exc.add_note(
+            f"the request may have reached ECS: these container instances may be {status} now "
+            f"(their status could not be checked): {', '.join(batch)}"
+        )
+        return None
+    return {key: i for key, i in found.items() if i.status == status}
 
 
 async def set_state(
@@ -236,10 +264,12 @@ async def set_state(
 ) -> StateUpdate:
     """Set ``refs`` to ``status``, `UPDATE_STATE_BATCH` instances a call.
 
-    With ``keep_going`` a call that fails (after retries) fails its batch only; without, its
-    error is raised at once, with a note naming the instances already changed.
+    A call that fails (after retries) is checked with a describe: the instances found in
+    ``status`` count as updated (the request reached ECS, its response was lost). With
+    ``keep_going`` the others fail on their own; without, the error is raised at once, with a
+    note naming the instances already changed.
     """
-    update = StateUpdate({}, {}, {})
+    update = StateUpdate({}, {}, {}, set())
     unique = unique_refs(refs)
     for start in range(0, len(unique), UPDATE_STATE_BATCH):
         batch = unique[start : start + UPDATE_STATE_BATCH]
@@ -248,12 +278,19 @@ async def set_state(
                 _UPDATE, batch, cluster, batch_size=UPDATE_STATE_BATCH, params={"status": status}
             )
         except EcsSafeError as exc:
+            verified = await _verify_state(client, batch, cluster, status, exc)
+            update.updated.update(verified or {})
+            failed = [ref for ref in batch if instance_id_of(ref) not in (verified or {})]
+            if not failed:
+                continue
             if not keep_going:
                 if update.updated:
                     done = ", ".join(update.updated)
                     exc.add_note(f"these container instances were set {status} already: {done}")
                 raise
-            update.errors.update(dict.fromkeys((instance_id_of(r) for r in batch), exc))
+            update.errors.update(dict.fromkeys((instance_id_of(r) for r in failed), exc))
+            if verified is None:
+                update.unknown.update(instance_id_of(r) for r in failed)
             continue
         update.updated.update(updated)
         update.failures.update(failures)
@@ -407,8 +444,8 @@ async def start_draining(
 ) -> dict[str, EcsSafeError]:
     """Set the ACTIVE instances of ``plans`` DRAINING (10 a call); carry on with DRAINING ones.
 
-    Returns the error of every instance that could not be set DRAINING, keyed by instance ID;
-    one failed call fails only its own batch.
+    Returns the error of every instance that could not be set DRAINING, keyed by instance ID,
+    each logged as ``ecs_safe.drain.failed``; one failed call fails only its own batch.
     """
     active = [plan for plan in plans if plan.snapshot.status == "ACTIVE"]
     for plan in plans:
@@ -424,6 +461,10 @@ async def start_draining(
             errors[key] = state_failure([plan.ref], {}, update.failures, cluster, "DRAINING")
         elif key in update.updated:
             _log_draining(cluster, update.updated[key], already=False)
+        if key in errors:
+            # None: it may be DRAINING (the error says so); False: checked, it is not.
+            left = None if key in update.unknown else False
+            _log_drain_failed(plan, errors[key], left_draining=left)
     return errors
 
 
@@ -474,8 +515,6 @@ async def _stop_standalone(
         arn = task.task_arn
         if task.kind != "standalone" or not arn or arn in stopped:
             continue
-        # Stopped once only: StopTask on a stopping task is noise (and moto counts it twice).
-        stopped.add(arn)
         await client._api.call(
             "StopTask",
             {
@@ -483,7 +522,10 @@ async def _stop_standalone(
                 "task": arn,
                 "reason": f"ecs-safe: draining container instance {plan.label}",
             },
+            check=check_stopped,
         )
+        # Stopped once only: StopTask on a stopping task is noise (and moto counts it twice).
+        stopped.add(arn)
         _events.logger.info(
             "ecs_safe.drain.task_stopped", container_instance_arn=plan.label, task_arn=arn
         )
@@ -497,6 +539,9 @@ async def wait_and_deregister(
 ) -> DeregistrationResult:
     """Wait for the DRAINING instance of ``plan`` to empty, then deregister it.
 
+    Every failure is logged as exactly one outcome event: ``ecs_safe.drain.failed`` or
+    ``ecs_safe.drain.timed_out`` while draining, the deregistration's own event after.
+
     Raises:
         DrainTimeoutError: tasks were left at the deadline (``on_timeout`` raise/reactivate).
         PolicyViolationError: the final check refused (for example a forced deregistration
@@ -505,6 +550,27 @@ async def wait_and_deregister(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
+    poll, elapsed = await _wait_until_empty(client, plan, options, progress)
+    try:
+        if poll.empty:
+            return await client._decide_and_deregister(
+                plan.ref, plan.cluster, poll.instance, force=False, dry_run=False, tasks=poll.tasks
+            )
+        return await _on_timeout(client, plan, poll, options, elapsed)
+    except DrainTimeoutError:
+        raise  # logged as ecs_safe.drain.timed_out; its message says where the instance is
+    except EcsSafeError as exc:  # logged by the deregistration itself
+        exc.add_note(_left_draining(plan))
+        raise
+
+
+async def _wait_until_empty(
+    client: EcsSafeClient,
+    plan: DrainPlan,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> tuple[_Poll, float]:
+    """Poll until the instance is empty or the deadline passes; the last poll and its time."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + options.timeout
@@ -516,21 +582,15 @@ async def wait_and_deregister(
             poll = await _poll(client, plan, loop.time() - started)
             if options.standalone_tasks == "stop":
                 await _stop_standalone(client, plan, poll.tasks, stopped)
+            elapsed = loop.time() - started
             await report(
-                progress,
-                "ecs_safe.drain.progress",
-                **_progress_fields(plan, poll, loop.time() - started),
+                progress, "ecs_safe.drain.progress", **_progress_fields(plan, poll, elapsed)
             )
-            if poll.empty:
-                break
             left = deadline - loop.time()
-            if left <= 0:
-                return await _on_timeout(client, plan, poll, options, loop.time() - started)
+            if poll.empty or left <= 0:
+                return poll, loop.time() - started
             await asyncio.sleep(min(delay, left))
             delay = min(delay * POLL_BACKOFF, longest)
-        return await client._decide_and_deregister(
-            plan.ref, plan.cluster, poll.instance, force=False, dry_run=False, tasks=poll.tasks
-        )
     except asyncio.CancelledError:
         _events.logger.warning(
             "ecs_safe.drain.cancelled",
@@ -539,23 +599,32 @@ async def wait_and_deregister(
             left_draining=True,
         )
         raise
-    except (DrainTimeoutError, ContainerInstanceNotFoundError):
-        raise  # they say themselves what state the instance is in
     except EcsSafeError as exc:
-        if exc.code == _INTERRUPTED:
-            raise  # not DRAINING any more: someone else has taken over
-        exc.add_note(
-            f"container instance {plan.label} was left DRAINING; set it ACTIVE again, or call "
-            "drain_and_deregister again (it carries on with a DRAINING instance)"
-        )
-        _events.logger.error(
-            "ecs_safe.drain.failed",
-            cluster=plan.cluster,
-            container_instance_arn=plan.label,
-            error_code=exc.code,
-            left_draining=True,
-        )
+        # Deregistered or reactivated by someone else: no longer DRAINING, the error says why.
+        taken = isinstance(exc, ContainerInstanceNotFoundError) or exc.code == _INTERRUPTED
+        if not taken:
+            exc.add_note(_left_draining(plan))
+        _log_drain_failed(plan, exc, left_draining=not taken)
         raise
+
+
+def _left_draining(plan: DrainPlan) -> str:
+    return (
+        f"container instance {plan.label} was left DRAINING; set it ACTIVE again, or call "
+        "drain_and_deregister again (it carries on with a DRAINING instance)"
+    )
+
+
+def _log_drain_failed(plan: DrainPlan, exc: EcsSafeError, *, left_draining: bool | None) -> None:
+    _events.logger.error(
+        "ecs_safe.drain.failed",
+        cluster=plan.cluster,
+        container_instance_arn=plan.label,
+        error_code=exc.code,
+        request_id=getattr(exc, "request_id", None),
+        left_draining=left_draining,
+        error=str(exc),
+    )
 
 
 def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, Any]:
@@ -573,18 +642,20 @@ def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, 
 async def _on_timeout(
     client: EcsSafeClient, plan: DrainPlan, poll: _Poll, options: DrainOptions, elapsed: float
 ) -> DeregistrationResult:
-    _events.logger.warning(
-        "ecs_safe.drain.timed_out",
-        container_instance_arn=plan.label,
-        remaining_tasks=len(poll.tasks),
-        elapsed_s=round(elapsed, 3),
-        on_timeout=options.on_timeout,
-    )
+    fields = {
+        "container_instance_arn": plan.label,
+        "remaining_tasks": len(poll.tasks),
+        "elapsed_s": round(elapsed, 3),
+        "on_timeout": options.on_timeout,
+    }
     if options.on_timeout == "force":
+        # Not a timed_out outcome: the forced deregistration logs the outcome.
+        _events.logger.warning("ecs_safe.drain.forcing", **fields)
         # Orphans what is left; the policy (e.g. ProtectStandaloneTasks) has the last word.
         return await client._decide_and_deregister(
             plan.ref, plan.cluster, poll.instance, force=True, dry_run=False, tasks=poll.tasks
         )
+    _events.logger.warning("ecs_safe.drain.timed_out", **fields)
     left = len(poll.tasks) or max(poll.instance.running_tasks_count or 0, 0)
     message = (
         f"container instance {plan.ref} still had {left} task(s) after {options.timeout:g}s "

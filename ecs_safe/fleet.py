@@ -314,20 +314,19 @@ class _FleetRun:
             return
         ordered = sorted(plans.items())
         try:
+            # Logs ecs_safe.drain.failed for every instance it could not set DRAINING.
             errors = await start_draining(client, [plan for _, plan in ordered], cluster)
-        except Exception as exc:  # wrapped per instance below: nothing may escape untyped
-            errors = {
-                instance_id_of(plan.ref): (
-                    exc if isinstance(exc, EcsSafeError) else _unexpected(exc, plan.ref)
-                )
-                for _, plan in ordered
-            }
+        except Exception as exc:  # a bug: every instance fails, typed and logged
+            errors = {}
+            for _, plan in ordered:
+                typed = exc if isinstance(exc, EcsSafeError) else _unexpected(exc, plan.ref)
+                _events.log_failed(typed, cluster=cluster, container_instance=plan.ref)
+                errors[instance_id_of(plan.ref)] = typed
         waiting: list[tuple[int, DrainPlan]] = []
         for index, plan in ordered:
-            error = errors.get(instance_id_of(plan.ref))
-            if error is not None:
-                _events.log_failed(error, cluster=cluster, container_instance=plan.ref)
-                await self._fail(index, error)
+            failure = errors.get(instance_id_of(plan.ref))
+            if failure is not None:
+                await self._fail(index, failure)
             else:
                 waiting.append((index, plan))
 

@@ -634,3 +634,55 @@ async def test_every_argument_is_validated_before_any_call(
         with pytest.raises(InvalidInputError):
             await ecs.drain_and_deregister(**kwargs)
     assert env.call_log == []
+
+
+async def test_a_lost_draining_response_is_verified_and_the_drain_carries_on(
+    env: LocalEcs,
+) -> None:
+    arn = one_instance(env)
+    # Every attempt reaches ECS and every response is lost.
+    env.inject_fault(
+        "UpdateContainerInstancesState",
+        code="ServerException",
+        http_status=500,
+        times=5,
+        after_acting=True,
+    )
+    with instant_retries():
+        async with client(env) as ecs:
+            with capture_logs() as logs:
+                result = await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert result.forced is False
+    assert env.calls("UpdateContainerInstancesState") == 5
+    assert not events(logs, "ecs_safe.drain.failed")
+
+
+async def test_a_failed_draining_call_is_one_failure_event_and_changes_nothing(
+    env: LocalEcs,
+) -> None:
+    arn = one_instance(env)
+    env.inject_fault("UpdateContainerInstancesState", code="AccessDeniedException")
+    async with client(env) as ecs:
+        with capture_logs() as logs, pytest.raises(EcsApiError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    assert caught.value.code == "AccessDeniedException"
+    [failed] = events(logs, "ecs_safe.drain.failed")
+    assert failed["left_draining"] is False
+    assert not events(logs, "ecs_safe.deregister.failed")
+    assert status_of(env, arn) == "ACTIVE"
+
+
+async def test_drain_reports_instances_a_lost_response_set_draining(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 3)
+    env.inject_fault(
+        "UpdateContainerInstancesState",
+        code="ServerException",
+        http_status=500,
+        times=5,
+        after_acting=True,
+    )
+    with instant_retries():
+        async with client(env) as ecs:
+            drained = await ecs.drain(arns, cluster=CLUSTER)
+    assert [i.container_instance_arn for i in drained] == arns
+    assert {i.status for i in drained} == {"DRAINING"}
