@@ -182,6 +182,10 @@ def _redact_chain(exc: BaseException) -> bool:
             continue
         seen.add(id(current))
         todo += [current.__cause__, current.__context__]
+        # botocore's HTTP errors keep the signed request (headers with the session token and
+        # the signature) as `.request`; the error is about the connection, not the request.
+        if isinstance(current, bce.HTTPClientError) and hasattr(current, "request"):
+            setattr(current, "request", None)  # noqa: B010 - botocore-stubs omit the attribute
         text = str(current)
         if _scrub(text) == text:
             continue

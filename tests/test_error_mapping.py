@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import botocore.exceptions as bce
@@ -301,3 +301,17 @@ def test_long_messages_are_bounded_and_single_line() -> None:
     err = mapped(client_error("ServerException", "line\n" * 1000, status=500))
     assert len(err.message) <= 501
     assert "\n" not in err.message
+
+
+def test_the_signed_request_is_dropped_from_a_kept_connection_error() -> None:
+    class SignedRequest:
+        headers: ClassVar[dict[str, str]] = {"X-Amz-Security-Token": "SESSIONTOKENMARKER"}
+        url = "http://127.0.0.1:9"
+
+    original = bce.ConnectionClosedError(
+        error=OSError("reset"), request=SignedRequest(), endpoint_url=SignedRequest.url
+    )
+    with pytest.raises(EcsConnectionError) as info, map_errors("DescribeTasks"):
+        raise original
+    assert info.value.__cause__ is original
+    assert getattr(original, "request", "missing") is None
