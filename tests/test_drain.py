@@ -636,11 +636,8 @@ async def test_every_argument_is_validated_before_any_call(
     assert env.call_log == []
 
 
-async def test_a_lost_draining_response_is_verified_and_the_drain_carries_on(
-    env: LocalEcs,
-) -> None:
-    arn = one_instance(env)
-    # Every attempt reaches ECS and every response is lost.
+def lose_every_state_response(env: LocalEcs) -> None:
+    """Every UpdateContainerInstancesState attempt (5 by default) acts, then its answer is lost."""
     env.inject_fault(
         "UpdateContainerInstancesState",
         code="ServerException",
@@ -648,6 +645,13 @@ async def test_a_lost_draining_response_is_verified_and_the_drain_carries_on(
         times=5,
         after_acting=True,
     )
+
+
+async def test_a_lost_draining_response_is_verified_and_the_drain_carries_on(
+    env: LocalEcs,
+) -> None:
+    arn = one_instance(env)
+    lose_every_state_response(env)
     with instant_retries():
         async with client(env) as ecs:
             with capture_logs() as logs:
@@ -674,13 +678,7 @@ async def test_a_failed_draining_call_is_one_failure_event_and_changes_nothing(
 
 async def test_drain_reports_instances_a_lost_response_set_draining(env: LocalEcs) -> None:
     arns = env.register_instances(CLUSTER, 3)
-    env.inject_fault(
-        "UpdateContainerInstancesState",
-        code="ServerException",
-        http_status=500,
-        times=5,
-        after_acting=True,
-    )
+    lose_every_state_response(env)
     with instant_retries():
         async with client(env) as ecs:
             drained = await ecs.drain(arns, cluster=CLUSTER)
