@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ecs_safe.errors import InvalidInputError
 
@@ -22,6 +23,7 @@ __all__ = [
     "validate_cluster",
     "validate_container_instance",
     "validate_container_instances",
+    "validate_endpoint_url",
 ]
 
 _T = TypeVar("_T", bound=str)
@@ -126,6 +128,35 @@ def validate_container_instance(value: Any, *, argument: str = "container_instan
             "digits and hyphens (at most 64)"
         )
     return ContainerInstanceRef(value)
+
+
+def validate_endpoint_url(value: Any) -> str | None:
+    """Check an ``http(s)://host[:port]`` endpoint URL (``None`` means AWS's own endpoint)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"endpoint_url must be a non-empty str or None, got {value!r}")
+    problem = None
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif any(c.isspace() for c in value):
+            problem = "it contains white space"
+        elif port == 0:
+            problem = "port 0 is not a port to connect to"
+    if problem:
+        raise InvalidInputError(
+            f"endpoint_url {value!r} is not a usable URL: {problem} "
+            "(expected e.g. https://ecs.eu-west-1.amazonaws.com or http://127.0.0.1:5000)"
+        )
+    return value
 
 
 def validate_cluster(value: Any) -> str | None:

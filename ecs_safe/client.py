@@ -33,6 +33,7 @@ from ecs_safe._validation import (
     validate_cluster,
     validate_container_instance,
     validate_container_instances,
+    validate_endpoint_url,
 )
 from ecs_safe.errors import (
     ClientException,
@@ -121,17 +122,10 @@ class EcsSafeClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
-        for name, value in (
-            ("region_name", region_name),
-            ("endpoint_url", endpoint_url),
-            ("profile_name", profile_name),
-        ):
+        for name, value in (("region_name", region_name), ("profile_name", profile_name)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidInputError(f"{name} must be a non-empty str or None, got {value!r}")
-        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
-            raise InvalidInputError(
-                f"endpoint_url must start with http:// or https://, got {endpoint_url!r}"
-            )
+        endpoint_url = validate_endpoint_url(endpoint_url)
         if session is not None and not isinstance(session, AioSession):
             raise InvalidInputError(
                 f"session must be an aiobotocore.session.AioSession, got {type(session).__name__}"
@@ -457,7 +451,7 @@ class EcsSafeClient:
             PartialDrainError: ECS reported some instances in ``failures[]``; the others *are*
                 DRAINING and stay so (the error's ``drained``). It is a
                 `ContainerInstanceNotFoundError` naming the missing instances
-                (`ecs_safe.drain.DrainNotFoundError`) when some are missing.
+                (`ecs_safe.errors.DrainNotFoundError`) when some are missing.
             EcsApiError: a call failed (after retries); a note names the instances that were
                 set DRAINING by earlier calls.
         """

@@ -46,9 +46,12 @@ from ecs_safe._validation import (
 from ecs_safe.errors import (
     ClientException,
     ContainerInstanceNotFoundError,
+    DrainNotFoundError,
+    DrainRejectedError,
     DrainTimeoutError,
     EcsApiError,
     EcsSafeError,
+    PartialDrainError,
 )
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Decision, Violation
@@ -64,12 +67,9 @@ __all__ = [
     "POLL_BACKOFF",
     "STANDALONE_TASKS_RULE",
     "UPDATE_STATE_BATCH",
-    "DrainNotFoundError",
     "DrainOptions",
     "DrainPlan",
-    "DrainRejectedError",
     "OnTimeout",
-    "PartialDrainError",
     "StandaloneTasks",
 ]
 
@@ -110,35 +110,6 @@ def unique_refs(refs: Iterable[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- errors
-
-
-class PartialDrainError(EcsSafeError):
-    """`EcsSafeClient.drain` could not set every instance DRAINING; ECS said why in ``failures[]``.
-
-    The instances that were set DRAINING stay DRAINING: draining only stops new placements and
-    moves service tasks, and undoing it would be another mutating call that may fail in turn.
-    The error says what happened to every instance instead. The raised class is
-    `DrainNotFoundError` (also a `ContainerInstanceNotFoundError`) when some instances are
-    missing, `DrainRejectedError` (a `ClientException`) for any other reason.
-
-    Attributes:
-        drained: the instances that are DRAINING now, as ECS returned them, in input order.
-        failures: every instance (as given) that was not changed, with ECS's reason.
-    """
-
-    drained: list[ContainerInstance]
-    failures: dict[str, str]
-
-
-class DrainNotFoundError(PartialDrainError, ContainerInstanceNotFoundError):
-    """Some instances to drain are not in the cluster (``MISSING``, or ``INACTIVE``).
-
-    ``container_instances`` names them; ``drained`` lists the ones set DRAINING anyway.
-    """
-
-
-class DrainRejectedError(PartialDrainError, ClientException):
-    """ECS refused to change some instances for a reason other than missing (it is ``code``)."""
 
 
 def state_failure(

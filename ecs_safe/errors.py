@@ -7,10 +7,13 @@ The whole tree, so that a reader sees it at once::
     ├── ClientStateError (also a RuntimeError) the client was used before opening or after closing
     ├── PolicyViolationError                   refused by the policy, before any mutating call
     ├── DrainTimeoutError                      the drain did not finish before its deadline
+    ├── PartialDrainError                      .drained, .failures: some instances not set DRAINING
     └── EcsApiError                            the ECS API (or the way to it) failed
         ├── ServerException                    (retryable)
         ├── ClientException
-        │   └── ContainerInstanceNotFoundError
+        │   ├── ContainerInstanceNotFoundError
+        │   │   └── DrainNotFoundError         (also a PartialDrainError)
+        │   └── DrainRejectedError             (also a PartialDrainError)
         ├── InvalidParameterException
         ├── ClusterNotFoundException
         ├── AccessDeniedException
@@ -36,12 +39,15 @@ __all__ = [
     "ClientStateError",
     "ClusterNotFoundException",
     "ContainerInstanceNotFoundError",
+    "DrainNotFoundError",
+    "DrainRejectedError",
     "DrainTimeoutError",
     "EcsApiError",
     "EcsConnectionError",
     "EcsSafeError",
     "InvalidInputError",
     "InvalidParameterException",
+    "PartialDrainError",
     "PolicyViolationError",
     "ServerException",
     "ThrottlingException",
@@ -226,3 +232,32 @@ class EcsConnectionError(EcsApiError):
     """The endpoint could not be reached or did not answer in time; retried."""
 
     default_retryable = True
+
+
+class PartialDrainError(EcsSafeError):
+    """`EcsSafeClient.drain` could not set every instance DRAINING; ECS said why in ``failures[]``.
+
+    The instances that were set DRAINING stay DRAINING: draining only stops new placements and
+    moves service tasks, and undoing it would be another mutating call that may fail in turn.
+    The error says what happened to every instance instead. The raised class is
+    `DrainNotFoundError` (also a `ContainerInstanceNotFoundError`) when some instances are
+    missing, `DrainRejectedError` (a `ClientException`) for any other reason.
+
+    Attributes:
+        drained: the instances that are DRAINING now, as ECS returned them, in input order.
+        failures: every instance (as given) that was not changed, with ECS's reason.
+    """
+
+    drained: list[ContainerInstance]
+    failures: dict[str, str]
+
+
+class DrainNotFoundError(PartialDrainError, ContainerInstanceNotFoundError):
+    """Some instances to drain are not in the cluster (``MISSING``, or ``INACTIVE``).
+
+    ``container_instances`` names them; ``drained`` lists the ones set DRAINING anyway.
+    """
+
+
+class DrainRejectedError(PartialDrainError, ClientException):
+    """ECS refused to change some instances for a reason other than missing (it is ``code``)."""

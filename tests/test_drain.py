@@ -33,12 +33,8 @@ from ecs_safe import (
     Violation,
     default_policy,
 )
-from ecs_safe.drain import (
-    STANDALONE_TASKS_RULE,
-    DrainNotFoundError,
-    DrainRejectedError,
-    PartialDrainError,
-)
+from ecs_safe.drain import STANDALONE_TASKS_RULE
+from ecs_safe.errors import DrainNotFoundError, DrainRejectedError, PartialDrainError
 from ecs_safe.local import LocalEcs
 
 CLUSTER = "prod"

@@ -452,12 +452,6 @@ def test_client_constructor_is_built_or_refused(kwargs: dict[str, Any]) -> None:
         EcsSafeClient(**kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="client.py: a malformed endpoint_url passes the constructor; `async with` (or, for "
-    "a bad port, the first call) then raises botocore's raw ValueError, not InvalidInputError",
-)
 @pytest.mark.parametrize(
     "url",
     [
@@ -467,6 +461,8 @@ def test_client_constructor_is_built_or_refused(kwargs: dict[str, Any]) -> None:
         "https://:80",
         "http://127.0.0.1:99999",
         "http://exa mple.com",
+        "ftp://example.com",
+        "http://127.0.0.1:0",
     ],
 )
 async def test_malformed_endpoint_urls_are_invalid_input(url: str, session: AioSession) -> None:

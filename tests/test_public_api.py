@@ -20,6 +20,8 @@ from ecs_safe import (
     ContainerInstance,
     ContainerInstanceNotFoundError,
     Decision,
+    DrainNotFoundError,
+    DrainRejectedError,
     DrainTimeoutError,
     EcsApiError,
     EcsConnectionError,
@@ -27,6 +29,7 @@ from ecs_safe import (
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    PartialDrainError,
     PolicyViolationError,
     RateLimits,
     RetryConfig,
@@ -145,6 +148,10 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AccessDeniedException: (EcsApiError,),
     ThrottlingException: (EcsApiError,),
     EcsConnectionError: (EcsApiError,),
+    # Ours, beside API.md's tree: drain() partial failures keep their API.md meaning too.
+    PartialDrainError: (EcsSafeError,),
+    DrainNotFoundError: (PartialDrainError, ContainerInstanceNotFoundError),
+    DrainRejectedError: (PartialDrainError, ClientException),
 }
 
 
