@@ -9,8 +9,8 @@ A run goes in phases, so that what can be batched is batched across the whole fl
    call per instance). A describe that fails refuses its instances (the policy fails closed).
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
    Instance, as `EcsSafeClient.deregister_container_instance` does them. With ``drain``: the
-   drain pre-flight of every instance, then DRAINING for all of them 10 per call, then the
-   wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full plan (what
+   drain pre-flight of every instance, then, at most ``concurrency`` instances at a time,
+   DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full plan (what
    would be deregistered, what would be refused and why, the tasks on each instance) and not
    a single mutating call.
 
@@ -312,32 +312,25 @@ class _FleetRun:
                     ),
                 )
             return
-        ordered = sorted(plans.items())
-        try:
-            # Logs ecs_safe.drain.failed for every instance it could not set DRAINING.
-            errors = await start_draining(client, [plan for _, plan in ordered], cluster)
-        except Exception as exc:  # a bug: every instance fails, typed and logged
-            errors = {}
-            for _, plan in ordered:
-                typed = exc if isinstance(exc, EcsSafeError) else _unexpected(exc, plan.ref)
-                _events.log_failed(typed, cluster=cluster, container_instance=plan.ref)
-                errors[instance_id_of(plan.ref)] = typed
-        waiting: list[tuple[int, DrainPlan]] = []
-        for index, plan in ordered:
+
+        async def drain_one(plan: DrainPlan) -> DeregistrationResult:
+            # Logs ecs_safe.drain.failed itself when the instance could not be set DRAINING.
+            errors = await start_draining(client, [plan], cluster)
             failure = errors.get(instance_id_of(plan.ref))
             if failure is not None:
-                await self._fail(index, failure)
-            else:
-                waiting.append((index, plan))
+                raise failure
+            return await wait_and_deregister(client, plan, self.options, self.progress)
 
-        async def wait_one(index: int, plan: DrainPlan) -> None:
-            result = await self._attempt(
-                index, lambda: wait_and_deregister(client, plan, self.options, self.progress)
-            )
+        async def roll(index: int, plan: DrainPlan) -> None:
+            # The slot is held from DRAINING to deregistration: `concurrency` bounds how many
+            # instances are draining at once, so a fleet roll never drains the whole cluster
+            # (and its capacity) in one go. The price is one DRAINING call per instance
+            # instead of one per 10, which the modify bucket absorbs easily next to drain times.
+            result = await self._attempt(index, lambda: drain_one(plan))
             if result is not None:
                 await self._succeed(index, result)
 
-        await asyncio.gather(*(wait_one(i, p) for i, p in waiting))
+        await asyncio.gather(*(roll(i, p) for i, p in sorted(plans.items())))
 
 
 async def deregister_many(

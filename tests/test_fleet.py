@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from drain_support import client, instant_retries, later, watch
+from drain_support import client, ecs_backend, instant_retries, later, watch
 from structlog.testing import capture_logs
 
 from ecs_safe import (
@@ -225,11 +226,42 @@ async def test_drain_then_deregister_a_fleet(env: LocalEcs) -> None:
         )
     assert batch.ok, [str(o.error) for o in batch.outcomes if o.error]
     assert all(o.result is not None and not o.result.forced for o in batch.outcomes)
-    assert env.calls("UpdateContainerInstancesState") == 2  # 10 + 2
+    assert env.calls("UpdateContainerInstancesState") == 12  # one per instance, as it rolls
     assert env.calls("DeregisterContainerInstance") == 12
     done = [e for e in seen if e["event"] == "ecs_safe.batch.progress"]
     assert [e["done"] for e in done] == list(range(1, 13))
     assert any(e["event"] == "ecs_safe.drain.progress" for e in seen)
+
+
+async def test_drain_keeps_at_most_concurrency_instances_draining(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 9)
+    for arn in arns:
+        [task] = env.start_service_task(CLUSTER, arn, "web")
+        later(0.2 + 0.05 * arns.index(arn), env.stop_task, CLUSTER, task)
+    instances = ecs_backend(env).container_instances[CLUSTER]
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            draining = sum(1 for i in list(instances.values()) if i.status == "DRAINING")
+            peak = max(peak, draining)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        async with client(env) as ecs:
+            batch = await ecs.deregister_many(
+                arns, cluster=CLUSTER, drain=True, concurrency=3, timeout=5.0, poll_interval=0.02
+            )
+    finally:
+        stop.set()
+        sampler.join()
+    assert batch.ok, [str(o.error) for o in batch.outcomes if o.error]
+    assert 1 <= peak <= 3
+    assert env.calls("DeregisterContainerInstance") == 9
 
 
 async def test_drain_refusals_come_before_any_instance_is_drained(env: LocalEcs) -> None:
