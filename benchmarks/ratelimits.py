@@ -31,7 +31,7 @@ from benchmarks._harness import (
     ecs_safe_client,
     median,
 )
-from benchmarks.throttle_proxy import ThrottlingProxy, minimum_seconds
+from benchmarks.throttle_proxy import Kind, ThrottlingProxy, minimum_seconds
 
 if TYPE_CHECKING:
     from ecs_safe.local import LocalEcs
@@ -69,8 +69,8 @@ async def _run_side(
 
 async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
     """``rounds`` rounds of the three clients, each on ``instances`` fresh instances."""
-    calls = {"read": math.ceil(instances / DESCRIBE_BATCH), "modify": instances}
-    floor = minimum_seconds(calls)  # type: ignore[arg-type]
+    calls: dict[Kind, int] = {"read": math.ceil(instances / DESCRIBE_BATCH), "modify": instances}
+    floor = minimum_seconds(calls)
     logical = sum(calls.values())
     stats: dict[str, dict[str, list[float]]] = {
         side: {"seconds": [], "throttled": [], "requests": [], "failed": []} for side in _SIDES

@@ -47,7 +47,7 @@ FULL = Sizes(
     ratelimit_rounds=3,
     startup_rounds=15,
     memory_instances=1000,
-    memory_rounds=3,
+    memory_rounds=2,
 )
 # Small, but a fleet still needs > 50 instances for its ceil(N/100) describes to stay within
 # 1.02 requests per instance, and a rate-limited run > 100 to get past the burst.

@@ -22,7 +22,15 @@ from typing import Literal
 import aiohttp
 from aiohttp import web
 
-__all__ = ["ECS_BUCKETS", "BucketSpec", "ThrottlingProxy", "TokenBucket", "minimum_seconds"]
+__all__ = [
+    "ECS_BUCKETS",
+    "BucketSpec",
+    "Kind",
+    "ThrottlingProxy",
+    "TokenBucket",
+    "kind_of",
+    "minimum_seconds",
+]
 
 Kind = Literal["read", "modify"]
 
