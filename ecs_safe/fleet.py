@@ -10,9 +10,9 @@ A run goes in phases, so that what can be batched is batched across the whole fl
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
    Instance, as `EcsSafeClient.deregister_container_instance` does them. With ``drain``: the
    drain pre-flight of every instance, then, at most ``concurrency`` instances at a time,
-   DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full plan (what
-   would be deregistered, what would be refused and why, the tasks on each instance) and not
-   a single mutating call.
+   DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full
+   plan (what would be deregistered, what would be refused and why, the tasks on each
+   instance) and not a single mutating call.
 
 Every call goes through the client's rate limiter, so a run of a thousand instances paces
 itself to ECS's token buckets instead of provoking throttling. No failure of one instance stops
