@@ -86,10 +86,9 @@ async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
                 seconds, failed = await _run_side(side, local, proxy, refs)
                 record = stats[side]
                 record["seconds"].append(seconds)
-                record["throttled"].append(sum(proxy.throttled.values()))
-                record["requests"].append(
-                    sum(proxy.forwarded.values()) + sum(proxy.throttled.values())
-                )
+                forwarded, throttled = proxy.counts()
+                record["throttled"].append(throttled)
+                record["requests"].append(forwarded + throttled)
                 record["failed"].append(failed)
 
     result = Result(

@@ -12,7 +12,9 @@ ecs-safe's table, so that it judges the client from the outside.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -107,13 +109,20 @@ class ThrottlingProxy:
 
     Use as ``async with ThrottlingProxy(local.endpoint_url) as proxy:`` and point clients at
     ``proxy.url``. `reset` refills the buckets and zeroes the counters between runs.
+
+    The proxy runs its own event loop on its own thread, as a server elsewhere would: sharing
+    the client's loop, a moment in which the client parses a large response would hold back
+    the proxy's clock too, and make the requests behind it look early.
     """
 
     def __init__(self, upstream: str, buckets: dict[Kind, BucketSpec] = ECS_BUCKETS) -> None:
         self._upstream = upstream.rstrip("/")
         self._buckets = {kind: TokenBucket(spec) for kind, spec in buckets.items()}
-        self.forwarded: Counter[Kind] = Counter()
-        self.throttled: Counter[Kind] = Counter()
+        self._lock = threading.Lock()
+        self._forwarded: Counter[Kind] = Counter()
+        self._throttled: Counter[Kind] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._url: str | None = None
@@ -128,12 +137,36 @@ class ThrottlingProxy:
 
     def reset(self) -> None:
         """Refill both buckets and zero the counters (a fresh account budget)."""
-        for bucket in self._buckets.values():
-            bucket.refill_completely()
-        self.forwarded.clear()
-        self.throttled.clear()
+        with self._lock:
+            for bucket in self._buckets.values():
+                bucket.refill_completely()
+            self._forwarded.clear()
+            self._throttled.clear()
+
+    def counts(self) -> tuple[int, int]:
+        """Requests forwarded and requests throttled since the last `reset`."""
+        with self._lock:
+            return sum(self._forwarded.values()), sum(self._throttled.values())
 
     async def __aenter__(self) -> ThrottlingProxy:
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="throttling-proxy", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._start(), loop))
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._stop(), loop))
+        loop.call_soon_threadsafe(loop.stop)
+        await asyncio.to_thread(thread.join)
+        loop.close()
+        self._loop = self._thread = None
+
+    async def _start(self) -> None:
         app = web.Application()
         app.router.add_route("POST", "/{tail:.*}", self._handle)
         self._session = aiohttp.ClientSession(
@@ -145,9 +178,8 @@ class ThrottlingProxy:
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"
-        return self
 
-    async def __aexit__(self, *_exc: object) -> None:
+    async def _stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -158,8 +190,10 @@ class ThrottlingProxy:
         operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
         kind = kind_of(operation)
         body = await request.read()
-        if not self._buckets[kind].take():
-            self.throttled[kind] += 1
+        with self._lock:
+            allowed = self._buckets[kind].take()
+            (self._forwarded if allowed else self._throttled)[kind] += 1
+        if not allowed:
             return web.Response(
                 status=400,
                 body=json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}),
@@ -168,7 +202,6 @@ class ThrottlingProxy:
                     "x-amzn-RequestId": str(uuid.uuid4()),
                 },
             )
-        self.forwarded[kind] += 1
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP_HEADERS}
         async with self._session.post(
