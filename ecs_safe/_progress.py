@@ -35,13 +35,17 @@ def check_progress(progress: Any) -> ProgressCallback | None:
     return callback
 
 
-async def report(callback: ProgressCallback | None, event: str, **fields: Any) -> None:
+async def report(
+    callback: ProgressCallback | None, event: str, *, level: str = "info", **fields: Any
+) -> None:
     """Log ``event`` with ``fields``, then call ``callback({"event": event, **fields})``.
 
-    The callback is awaited when it returns an awaitable. An exception it raises is logged as
+    ``level`` is the log level of the event (a fleet run's per-instance progress is ``debug``:
+    each instance already logs its own outcome). The callback is awaited when it returns an
+    awaitable. An exception it raises is logged as
     ``ecs_safe.progress.callback_failed`` and goes no further (cancellation still does).
     """
-    logger.info(event, **fields)
+    getattr(logger, level)(event, **fields)
     if callback is None:
         return
     try:

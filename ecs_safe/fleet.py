@@ -130,11 +130,12 @@ class _FleetRun:
 
     async def run(self) -> BatchResult:
         await self._check_inputs()
-        snapshots = await self._describe_all()
         if self.drain:
-            await self._drain_all(snapshots)
+            # Every drain pre-flight comes before any instance is touched.
+            await self._drain_all(await self._describe_all())
         else:
-            await asyncio.gather(*(self._deregister(i, s) for i, s in snapshots.items()))
+            # Pipelined: each batch's deregistrations start as soon as its describe returns.
+            await asyncio.gather(*(self._describe_then_deregister(c) for c in self._chunks()))
         outcomes = [o for o in self.outcomes if o is not None]
         assert len(outcomes) == len(self.items), "every input gets exactly one outcome"
         result = BatchResult(outcomes=outcomes)
@@ -170,6 +171,7 @@ class _FleetRun:
             await report(
                 self.progress,
                 "ecs_safe.batch.progress",
+                level="debug",
                 container_instance=_as_given(self.items[position]),
                 index=position,
                 status=status,
@@ -219,39 +221,52 @@ class _FleetRun:
                 first[key] = index
                 self.refs[index] = ref
 
-    async def _describe_all(self) -> dict[int, ContainerInstance]:
-        client, cluster = self.client, self.cluster
+    def _chunks(self) -> list[list[int]]:
         indexes = list(self.refs)
+        return [indexes[i : i + DESCRIBE_BATCH] for i in range(0, len(indexes), DESCRIBE_BATCH)]
+
+    async def _describe_all(self) -> dict[int, ContainerInstance]:
         snapshots: dict[int, ContainerInstance] = {}
-        for start in range(0, len(indexes), DESCRIBE_BATCH):
-            chunk = indexes[start : start + DESCRIBE_BATCH]
-            refs = [self.refs[i] for i in chunk]
-            try:
+        for chunk in await asyncio.gather(*(self._describe(c) for c in self._chunks())):
+            snapshots.update(chunk)
+        return snapshots
+
+    async def _describe_then_deregister(self, chunk: list[int]) -> None:
+        snapshots = await self._describe(chunk)
+        await asyncio.gather(*(self._deregister(i, s) for i, s in snapshots.items()))
+
+    async def _describe(self, chunk: list[int]) -> dict[int, ContainerInstance]:
+        """Describe one batch (one call, within the concurrency bound); failures are outcomes."""
+        client, cluster = self.client, self.cluster
+        refs = [self.refs[i] for i in chunk]
+        try:
+            async with self.slots:
                 found, missing = await client._describe_raw(refs, cluster)
-            except EcsApiError as exc:
-                for i in chunk:
-                    await self._fail(
-                        i,
-                        client._preflight_error(
-                            self.refs[i], cluster, exc, force=self.force, dry_run=self.dry_run
-                        ),
-                    )
-                continue
-            except Exception as exc:  # a bug must fail this batch's outcomes, not the run
-                for i in chunk:
-                    await self._fail(i, _unexpected(exc, self.refs[i]))
-                continue
+        except EcsApiError as exc:
             for i in chunk:
-                ref = self.refs[i]
-                instance = found.get(instance_id_of(ref))
-                if instance is not None:
-                    snapshots[i] = instance
-                    continue
-                error = client._not_found_error(
-                    [ref], missing, cluster, operation="DescribeContainerInstances"
+                await self._fail(
+                    i,
+                    client._preflight_error(
+                        self.refs[i], cluster, exc, force=self.force, dry_run=self.dry_run
+                    ),
                 )
-                _events.log_failed(error, cluster=cluster, container_instance=ref)
-                await self._fail(i, error)
+            return {}
+        except Exception as exc:  # a bug must fail this batch's outcomes, not the run
+            for i in chunk:
+                await self._fail(i, _unexpected(exc, self.refs[i]))
+            return {}
+        snapshots: dict[int, ContainerInstance] = {}
+        for i in chunk:
+            ref = self.refs[i]
+            instance = found.get(instance_id_of(ref))
+            if instance is not None:
+                snapshots[i] = instance
+                continue
+            error = client._not_found_error(
+                [ref], missing, cluster, operation="DescribeContainerInstances"
+            )
+            _events.log_failed(error, cluster=cluster, container_instance=ref)
+            await self._fail(i, error)
         return snapshots
 
     async def _deregister(self, index: int, snapshot: ContainerInstance) -> None:
