@@ -4,6 +4,7 @@ An async SDK around ECS ``DeregisterContainerInstance``: a policy check before a
 typed results and errors, retries, client-side rate limits and structured log events.
 """
 
+from ecs_safe.audit import AuditLog
 from ecs_safe.client import EcsSafeClient
 from ecs_safe.errors import (
     AccessDeniedException,
@@ -61,6 +62,7 @@ __all__ = [
     "AccessDeniedException",
     "Attachment",
     "Attribute",
+    "AuditLog",
     "BatchResult",
     "ClientException",
     "ClientStateError",

@@ -1,38 +1,105 @@
 """One ECS request, done right: rate limit, request, error mapping and response check, retried.
 
 `EcsTransport.call` is the only way ecs-safe talks to ECS, so pacing (`ecs_safe.ratelimit`),
-retries (`ecs_safe.retry`) and error mapping (`ecs_safe._error_mapping`) each apply to every
-request, and each lives in exactly one place.
+retries (`ecs_safe.retry`), error mapping (`ecs_safe._error_mapping`) and the audit records of
+mutating calls (`ecs_safe.audit`) each apply to every request, and each lives in exactly one
+place.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
-from ecs_safe._error_mapping import map_errors
-from ecs_safe.errors import EcsApiError
+from ecs_safe import _events
+from ecs_safe._error_mapping import map_errors, redact
+from ecs_safe.audit import INTENT, OUTCOME
+from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError
 from ecs_safe.ratelimit import RateLimiter
 from ecs_safe.retry import RetryConfig, retrying
 
-__all__ = ["EcsTransport", "Response"]
+if TYPE_CHECKING:
+    from ecs_safe.audit import AuditRun
+
+__all__ = ["MUTATING_OPERATIONS", "EcsTransport", "Response", "Verify"]
 
 Response = dict[str, Any]
 ResponseCheck = Callable[[Response], None]
+#: Proves, after a failed attempt, that the call took effect anyway: returns the result to
+#: report instead of the error, or ``None`` when it cannot tell.
+Verify = Callable[[EcsApiError], Awaitable[Response | None]]
+
+#: The operations that change something: each gets an ``intent`` record before its request is
+#: sent and an ``outcome`` record when it ends, in the client's audit log.
+MUTATING_OPERATIONS: Final = frozenset(
+    {"DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask"}
+)
+# Errors raised before a request left the client (no connection, no credentials to sign it
+# with, no TLS session): ECS never saw it.
+_NOT_SENT_CODES: Final = frozenset(
+    {
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "NoCredentialsError",
+        "PartialCredentialsError",
+        "SSLError",
+    }
+)
 
 
 def _snake(operation: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
 
 
-class EcsTransport:
-    """Sends ECS requests through an aiobotocore client with pacing, retries and typed errors."""
+def _may_have_acted(exc: Exception) -> bool:
+    """Whether a failed attempt may have reached ECS and changed something.
 
-    def __init__(self, client: Any, *, retry: RetryConfig, limiter: RateLimiter) -> None:
+    An AWS error answer (HTTP 4xx: throttled, denied, invalid) means ECS refused the request;
+    a malformed 200, a 5xx or a connection lost after sending leaves it open.
+    """
+    if isinstance(exc, InvalidInputError):
+        return False  # botocore refused the parameters; nothing was sent
+    if isinstance(exc, EcsApiError):
+        if exc.code in _NOT_SENT_CODES:
+            return False
+        return exc.http_status is None or not 400 <= exc.http_status < 500
+    return True
+
+
+@dataclass(slots=True)
+class _Trail:
+    """What happened to one logical call across its attempts (for verification and audit)."""
+
+    attempts: int = 0
+    retryable_failure: bool = False
+    may_have_acted: bool = False
+    verified: bool = False
+
+
+class EcsTransport:
+    """Sends ECS requests through an aiobotocore client with pacing, retries and typed errors.
+
+    Args:
+        client: the aiobotocore ECS client.
+        retry: how retryable errors are retried.
+        limiter: the client's token buckets.
+        audit: where mutating calls are recorded (intent, then outcome), if anywhere.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        retry: RetryConfig,
+        limiter: RateLimiter,
+        audit: AuditRun | None = None,
+    ) -> None:
         self._client = client
         self.retry = retry
         self.limiter = limiter
+        self.audit = audit
         self._methods: dict[str, Callable[..., Awaitable[Response]]] = {}
 
     def _method(self, operation: str) -> Callable[..., Awaitable[Response]]:
@@ -47,31 +114,120 @@ class EcsTransport:
         params: Mapping[str, Any],
         *,
         check: ResponseCheck | None = None,
-        before_retry: Callable[[EcsApiError], Awaitable[Response | None]] | None = None,
+        verify: Verify | None = None,
     ) -> Response:
         """Call ``operation`` with ``params`` and return the response dictionary.
+
+        A mutating call is recorded in the audit log (if the client has one): an ``intent``
+        record just before its first request is sent, an ``outcome`` record before this
+        returns or raises. A cancelled call gets no outcome: its result is unknown.
 
         Args:
             operation: the ECS operation name, e.g. ``"DescribeContainerInstances"``.
             params: its request parameters (``None`` values are dropped).
             check: validates a 200 response inside the attempt; raising a retryable error
                 from it retries the call like any other fault.
-            before_retry: see `ecs_safe.retry.retrying`.
+            verify: for a call whose response may be lost after it acted: called after each
+                retryable failure before retrying (see `ecs_safe.retry.retrying`'s
+                ``before_retry``), and once more if the call then fails for good, since a retry
+                may be refused precisely because the first attempt worked. A non-``None``
+                result ends the call as verified.
         """
         method = self._method(operation)
         kwargs = {key: value for key, value in params.items() if value is not None}
+        audit = self.audit if operation in MUTATING_OPERATIONS else None
+        trail = _Trail()
+        intent_seq: int | None = None
 
-        async def attempt(_number: int) -> Response:
+        async def attempt(number: int) -> Response:
+            nonlocal intent_seq
             await self.limiter.acquire(operation)
-            with map_errors(operation):
-                response = await method(**kwargs)
-            if check is not None:
-                check(response)
+            if audit is not None and intent_seq is None:
+                # Before the first request leaves: a crash from here on leaves an intent
+                # without an outcome, which is exactly "result unknown". A failed write
+                # raises, and the request is never sent.
+                intent_seq = audit.write(INTENT, operation=operation, params=kwargs)["seq"]
+            trail.attempts = number
+            try:
+                with map_errors(operation):
+                    response = await method(**kwargs)
+                if check is not None:
+                    check(response)
+            except Exception as exc:
+                trail.may_have_acted = trail.may_have_acted or _may_have_acted(exc)
+                raise
             return response
 
-        return await retrying(
-            attempt, operation=operation, config=self.retry, before_retry=before_retry
-        )
+        async def before_retry(exc: EcsApiError) -> Response | None:
+            trail.retryable_failure = True
+            return await self._verified(verify, exc, trail) if verify is not None else None
+
+        try:
+            response = await retrying(
+                attempt,
+                operation=operation,
+                config=self.retry,
+                before_retry=before_retry if verify is not None else None,
+            )
+        except EcsApiError as exc:
+            if verify is not None and trail.retryable_failure:
+                verified = await self._verified(verify, exc, trail)
+                if verified is not None:
+                    self._outcome(audit, intent_seq, operation, trail, response=verified)
+                    return verified
+            self._outcome(audit, intent_seq, operation, trail, error=exc)
+            raise
+        except Exception as exc:
+            self._outcome(audit, intent_seq, operation, trail, error=exc)
+            raise
+        self._outcome(audit, intent_seq, operation, trail, response=response)
+        return response
+
+    @staticmethod
+    async def _verified(verify: Verify, exc: EcsApiError, trail: _Trail) -> Response | None:
+        result = await verify(exc)
+        trail.verified = result is not None
+        return result
+
+    @staticmethod
+    def _outcome(
+        audit: AuditRun | None,
+        intent_seq: int | None,
+        operation: str,
+        trail: _Trail,
+        *,
+        response: Response | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        """Write the ``outcome`` record of a call whose ``intent`` was written."""
+        if audit is None or intent_seq is None:
+            return
+        fields: dict[str, Any] = {
+            "intent_seq": intent_seq,
+            "operation": operation,
+            "attempts": trail.attempts,
+        }
+        if error is None:
+            fields["result"] = "verified" if trail.verified else "ok"
+            fields["request_id"] = request_id_of(response or {})
+        else:
+            fields["result"] = "error"
+            fields["error_code"] = getattr(error, "code", None) or type(error).__name__
+            fields["error"] = redact(str(error))
+            fields["http_status"] = getattr(error, "http_status", None)
+            fields["request_id"] = getattr(error, "request_id", None)
+            fields["may_have_acted"] = trail.may_have_acted
+        try:
+            audit.write(OUTCOME, **fields)
+        except EcsSafeError as exc:
+            # The call has happened: its real result must not be replaced by a logging error.
+            # The log keeps an intent without an outcome, which is what it knows: unknown.
+            _events.logger.error(
+                "ecs_safe.audit.failed",
+                operation=operation,
+                intent_seq=intent_seq,
+                error=str(exc),
+            )
 
 
 def request_id_of(response: Mapping[str, Any]) -> str | None:

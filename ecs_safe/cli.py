@@ -11,7 +11,9 @@ Commands (``ecs-safe COMMAND --help`` for every option)::
 Every command that talks to ECS also takes ``--cluster`` (``ECS_SAFE_CLUSTER``), ``--region``
 (``AWS_REGION``/``AWS_DEFAULT_REGION``), ``--endpoint-url`` (``AWS_ENDPOINT_URL_ECS``),
 ``--profile`` (``AWS_PROFILE``), ``--output text|json``, ``--log-format console|json`` and
-``-v``/``-vv``. Credentials come from the normal AWS chain.
+``-v``/``-vv``. Credentials come from the normal AWS chain. ``deregister`` and ``drain`` take
+``--audit-log PATH`` (``ECS_SAFE_AUDIT_LOG``): a JSONL record of every decision and every
+mutating call is appended to PATH, each written before the call returns (`ecs_safe.audit`).
 
 Policy: the CLI uses the library's `default_policy` plus `ProtectStandaloneTasks`, so that
 ``--force`` never silently loses a task that no service would replace; ``--allow-standalone-loss``
@@ -72,6 +74,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, Protocol
 
 import structlog
@@ -802,8 +805,8 @@ class _Connection:
     client_kwargs: Mapping[str, Any] = field(default_factory=dict)
     """Extra `EcsSafeClient` keywords (the demo passes a LocalEcs session)."""
 
-    def open(self, policy: Policy) -> EcsSafeClient:
-        """A new (unopened) `EcsSafeClient` for this connection."""
+    def open(self, policy: Policy, *, audit_log: Path | None = None) -> EcsSafeClient:
+        """A new (unopened) `EcsSafeClient` for this connection (appending to ``audit_log``)."""
         from ecs_safe.client import EcsSafeClient  # noqa: PLC0415
 
         kwargs: dict[str, Any] = {
@@ -812,7 +815,7 @@ class _Connection:
             "profile_name": self.profile,
             **self.client_kwargs,
         }
-        return EcsSafeClient(policy=policy, **kwargs)
+        return EcsSafeClient(policy=policy, audit_log=audit_log, **kwargs)
 
 
 def _cli_policy(*, allow_standalone_loss: bool = False) -> Policy:
@@ -1169,6 +1172,17 @@ OutputOpt = Annotated[
         case_sensitive=False,
     ),
 ]
+AuditLogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-log",
+        help="Append a JSONL audit record of every decision and every mutating call to this "
+        "file, each written before the call returns (see the docs' reliability page).",
+        envvar="ECS_SAFE_AUDIT_LOG",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
 LogFormatOpt = Annotated[
     LogFormat,
     typer.Option(
@@ -1215,6 +1229,7 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     output: OutputOpt = OutputFormat.TEXT,
+    audit_log: AuditLogOpt = None,
     log_format: LogFormatOpt = LogFormat.CONSOLE,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -1224,7 +1239,7 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
     async def work() -> _BatchReport:
         targets = _validate_targets(instances, cluster)
         policy = _cli_policy(allow_standalone_loss=allow_standalone_loss)
-        async with connection.open(policy) as ecs:
+        async with connection.open(policy, audit_log=audit_log) as ecs:
             return await _run_deregister(
                 ecs,
                 targets,
@@ -1278,6 +1293,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     output: OutputOpt = OutputFormat.TEXT,
+    audit_log: AuditLogOpt = None,
     log_format: LogFormatOpt = LogFormat.CONSOLE,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -1289,7 +1305,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
         # Checked here, not per instance, so that a bad value is one usage error (exit 2).
         check_positive_number(timeout, "--timeout")
         check_positive_number(poll_interval, "--poll-interval")
-        async with connection.open(_cli_policy()) as ecs:
+        async with connection.open(_cli_policy(), audit_log=audit_log) as ecs:
             return await _run_drain(
                 ecs,
                 targets,

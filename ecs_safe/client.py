@@ -4,16 +4,18 @@ Every method validates its input before any network call, and every request goes
 `ecs_safe._transport.EcsTransport` (rate limits, retries, error mapping). A deregistration is:
 validate → describe the instance (and list its tasks when a rule needs them) → evaluate the
 policy → refuse with `PolicyViolationError` *before any mutating call*, or deregister → log the
-returned model → return a `DeregistrationResult`.
+returned model → return a `DeregistrationResult`. With an audit log (`ecs_safe.audit`), every
+decision is recorded by `EcsSafeClient._decided` and every mutating call by the transport.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -21,7 +23,7 @@ from aiobotocore.session import AioSession, get_session
 from ecs_safe import _events, fleet
 from ecs_safe import drain as _drain
 from ecs_safe._checks import accounted, check_task_list
-from ecs_safe._error_mapping import map_errors
+from ecs_safe._error_mapping import map_errors, redact
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import EcsTransport, Response, request_id_of
 from ecs_safe._validation import (
@@ -35,6 +37,7 @@ from ecs_safe._validation import (
     validate_container_instances,
     validate_endpoint_url,
 )
+from ecs_safe.audit import DECISION, RUN_FINISHED, RUN_STARTED, AuditLog, AuditRun
 from ecs_safe.errors import (
     ClientException,
     ClientStateError,
@@ -68,6 +71,10 @@ DESCRIBE_INSTANCES_BATCH = 100
 DESCRIBE_TASKS_BATCH = 100
 DESCRIBE_SERVICES_BATCH = 10
 
+# Where a decision was made (the audit log's ``step``): before a deregistration, before a drain
+# sets DRAINING, or a refusal because the pre-flight could not be done.
+_Step = Literal["deregister", "drain", "preflight"]
+
 # The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
 _SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
 
@@ -76,6 +83,12 @@ class _State(enum.Enum):
     UNOPENED = "unopened"
     OPENED = "opened"
     CLOSED = "closed"
+
+
+def _version() -> str:
+    from ecs_safe import __version__  # noqa: PLC0415 - the package imports this module
+
+    return __version__
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
@@ -107,6 +120,10 @@ class EcsSafeClient:
         rate_limits: client-side token buckets; defaults to ECS's documented buckets.
         connect_timeout: seconds to establish each HTTP connection.
         read_timeout: seconds to wait for each HTTP response.
+        audit_log: where to keep an audit trail (`ecs_safe.audit`): a path (opened for
+            appending when the client opens, closed with it) or an `AuditLog` (left open).
+            Every policy decision and every mutating call is recorded, and flushed, before the
+            call that made it returns.
     """
 
     def __init__(
@@ -121,6 +138,7 @@ class EcsSafeClient:
         rate_limits: RateLimits | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        audit_log: AuditLog | str | os.PathLike[str] | None = None,
     ) -> None:
         for name, value in (("region_name", region_name), ("profile_name", profile_name)):
             if value is not None and (not isinstance(value, str) or not value):
@@ -144,6 +162,13 @@ class EcsSafeClient:
         self.policy = self._check_policy(policy)
         self.retry = self._check_type(retry, RetryConfig, "retry") or RetryConfig()
         self.rate_limits = self._check_type(rate_limits, RateLimits, "rate_limits") or RateLimits()
+        if audit_log is not None and not isinstance(audit_log, AuditLog | str | os.PathLike):
+            raise InvalidInputError(
+                "audit_log must be a path or an ecs_safe.AuditLog, got "
+                f"{type(audit_log).__name__}; to log to a stream, wrap it: AuditLog(stream)"
+            )
+        self._audit_log = audit_log
+        self._audit: AuditRun | None = None
         self._state = _State.UNOPENED
         self._owns_client = True
         self._exit_stack: AsyncExitStack | None = None
@@ -179,27 +204,62 @@ class EcsSafeClient:
         policy: Policy | None = None,
         retry: RetryConfig | None = None,
         rate_limits: RateLimits | None = None,
+        audit_log: AuditLog | str | os.PathLike[str] | None = None,
     ) -> Self:
         """Wrap an aiobotocore ECS client that the caller already owns.
 
         The wrapper is usable at once (no ``async with`` needed) and never closes
-        ``ecs_client``. Note that the caller's client keeps its own botocore retry settings:
-        create it with ``AioConfig(retries={"total_max_attempts": 1})`` so that attempts do
-        not multiply with ecs-safe's retries.
+        ``ecs_client``; close the wrapper (``async with`` or `close`) to finish its audit run.
+        Note that the caller's client keeps its own botocore retry settings: create it with
+        ``AioConfig(retries={"total_max_attempts": 1})`` so that attempts do not multiply with
+        ecs-safe's retries.
         """
         if not callable(getattr(ecs_client, "deregister_container_instance", None)):
             raise InvalidInputError(
                 "from_client() needs an aiobotocore ECS client "
                 "(session.create_client('ecs', ...)), got " + type(ecs_client).__name__
             )
-        self = cls(policy=policy, retry=retry, rate_limits=rate_limits)
+        self = cls(policy=policy, retry=retry, rate_limits=rate_limits, audit_log=audit_log)
         self._owns_client = False
+        self._audit = self._start_audit()
         self._open(ecs_client)
         return self
 
+    def _start_audit(self) -> AuditRun | None:
+        """Open the audit log (if a path was given) and start this client's run in it."""
+        target = self._audit_log
+        if target is None:
+            return None
+        log = target if isinstance(target, AuditLog) else AuditLog(target)
+        run = log.start_run()
+        try:
+            run.write(
+                RUN_STARTED,
+                ecs_safe_version=_version(),
+                pid=os.getpid(),
+                policy=[rule.name for rule in self.policy.rules],
+            )
+        except EcsSafeError:
+            if log is not target:
+                log.close()
+            raise
+        return run
+
+    def _finish_audit(self) -> None:
+        run, self._audit = self._audit, None
+        if run is None:
+            return
+        try:
+            run.write(RUN_FINISHED)
+        except EcsSafeError as exc:
+            _events.logger.error("ecs_safe.audit.failed", record=RUN_FINISHED, error=str(exc))
+        finally:
+            if run.log is not self._audit_log:  # opened from a path: ours to close
+                run.log.close()
+
     def _open(self, ecs_client: Any) -> None:
         self._transport = EcsTransport(
-            ecs_client, retry=self.retry, limiter=RateLimiter(self.rate_limits)
+            ecs_client, retry=self.retry, limiter=RateLimiter(self.rate_limits), audit=self._audit
         )
         self._state = _State.OPENED
 
@@ -212,7 +272,6 @@ class EcsSafeClient:
             if self._owns_client:
                 raise ClientStateError("this EcsSafeClient is already open")
             return self
-        stack = AsyncExitStack()
         session = self._session or (
             AioSession(profile=self._profile_name) if self._profile_name else get_session()
         )
@@ -223,6 +282,10 @@ class EcsSafeClient:
             read_timeout=self._read_timeout,
             max_pool_connections=64,
         )
+        # Before the connection, so that an audit log that cannot be opened fails first.
+        self._audit = self._start_audit()
+        stack = AsyncExitStack()
+        stack.callback(self._finish_audit)
         try:
             with map_errors("CreateClient"):
                 ecs_client = await stack.enter_async_context(
@@ -233,9 +296,9 @@ class EcsSafeClient:
                         config=config,
                     )
                 )
-        except EcsSafeError as exc:
+        except BaseException as exc:
             await stack.aclose()
-            if exc.code == "NoRegionError":
+            if isinstance(exc, EcsSafeError) and exc.code == "NoRegionError":
                 raise InvalidInputError(
                     "no AWS Region configured: pass region_name= or set AWS_REGION"
                 ) from exc
@@ -259,6 +322,8 @@ class EcsSafeClient:
         self._transport = None
         if stack is not None:
             await stack.aclose()
+        else:  # from_client(): no exit stack, but maybe an audit run to finish
+            self._finish_audit()
 
     @property
     def _api(self) -> EcsTransport:
@@ -661,6 +726,7 @@ class EcsSafeClient:
                 ),
             ),
         )
+        self._decided(ref, cluster, None, decision, force=force, dry_run=dry_run, step="preflight")
         _events.log_refused(
             None,
             cluster=cluster,
@@ -682,12 +748,16 @@ class EcsSafeClient:
         force: bool,
         dry_run: bool,
         tasks: Sequence[Task] | None = None,
+        extra: Sequence[Violation] = (),
+        step: _Step = "deregister",
     ) -> tuple[Decision, list[Task]]:
         """Fetch what the rules need and evaluate the policy, without raising on a refusal.
 
         ``tasks``, when the caller already holds the task list, saves fetching it again. Rules
         see the task list exactly when the policy asks for it (`Policy.needs_tasks`), so a
-        decision does not depend on whether the caller happened to hold the list.
+        decision does not depend on whether the caller happened to hold the list. ``extra``
+        violations, found by the caller, join the policy's. The decision is recorded (see
+        `_decided`) before it is returned.
         """
         if self.policy.needs_tasks and tasks is None:
             try:
@@ -703,7 +773,45 @@ class EcsSafeClient:
             dry_run=dry_run,
             tasks=tuple(tasks or ()) if self.policy.needs_tasks else None,
         )
-        return self.policy.evaluate(context), list(tasks or ())
+        decision = self.policy.evaluate(context)
+        if extra:
+            decision = Decision.refuse(*decision.violations, *extra)
+        self._decided(ref, cluster, snapshot, decision, force=force, dry_run=dry_run, step=step)
+        return decision, list(tasks or ())
+
+    def _decided(
+        self,
+        ref: str,
+        cluster: str | None,
+        snapshot: ContainerInstance | None,
+        decision: Decision,
+        *,
+        force: bool,
+        dry_run: bool,
+        step: _Step,
+    ) -> None:
+        """Record a decision in the audit log: the one place decisions are written.
+
+        Every decision passes here, before anything acts on it: the policy's (`_judge`) and
+        the fail-closed refusals of a pre-flight that could not be done (`_preflight_refusal`).
+        ``step`` is ``"deregister"``, ``"drain"`` (before DRAINING is set, judged on the
+        drained instance) or ``"preflight"``.
+        """
+        if self._audit is None:
+            return
+        self._audit.write(
+            DECISION,
+            step=step,
+            allowed=decision.allowed,
+            violations=[
+                {"rule": v.rule, "message": redact(v.message)} for v in decision.violations
+            ],
+            container_instance=ref,
+            container_instance_arn=snapshot.container_instance_arn if snapshot else None,
+            cluster=cluster,
+            force=force,
+            dry_run=dry_run,
+        )
 
     def _refusal(
         self,
@@ -851,7 +959,6 @@ class EcsSafeClient:
         Returns the returned (or verified) instance, the request ID and whether it was verified.
         """
         verified: list[ContainerInstance] = []
-        suspect_lost = False
 
         def check(response: Response) -> None:
             if not isinstance(response.get("containerInstance"), Mapping):
@@ -864,27 +971,21 @@ class EcsSafeClient:
                     http_status=200,
                 )
 
-        async def before_retry(_exc: EcsApiError) -> Response | None:
-            nonlocal suspect_lost
-            suspect_lost = True
+        async def verify(_exc: EcsApiError) -> Response | None:
+            # The response may be lost after ECS acted: a describe tells, and a call that
+            # worked is never sent again (nor reported failed because its retry was refused).
             gone = await self._confirm_gone(ref, cluster)
             if gone is None:
                 return None
             verified.append(gone)
             return {}
 
-        try:
-            response = await self._api.call(
-                "DeregisterContainerInstance",
-                {"cluster": cluster, "containerInstance": ref, "force": force},
-                check=check,
-                before_retry=before_retry,
-            )
-        except EcsApiError:
-            # A retry after a lost response may be refused because the first attempt worked.
-            if suspect_lost and (gone := await self._confirm_gone(ref, cluster)) is not None:
-                return self._merge_verified(snapshot, gone), None, True
-            raise
+        response = await self._api.call(
+            "DeregisterContainerInstance",
+            {"cluster": cluster, "containerInstance": ref, "force": force},
+            check=check,
+            verify=verify,
+        )
         if verified:
             return self._merge_verified(snapshot, verified[0]), None, True
         instance = ContainerInstance.model_validate(response["containerInstance"])

@@ -388,25 +388,22 @@ async def prepare(
         tasks = await client._list_tasks(ref, cluster)
     except EcsApiError as exc:
         raise client._preflight_refusal(ref, cluster, exc, force=False, dry_run=dry_run) from exc
+    standalone = [task for task in tasks if task.kind == "standalone"]
+    refuse_standalone = bool(standalone) and standalone_tasks == "refuse"
     # Judged on the projection, because the default policy refuses while tasks run, which is
     # exactly what draining fixes; rules that would still refuse must do so before DRAINING.
     decision, _ = await client._judge(
-        ref, cluster, drained_projection(snapshot), force=False, dry_run=dry_run, tasks=()
+        ref,
+        cluster,
+        drained_projection(snapshot),
+        force=False,
+        dry_run=dry_run,
+        tasks=(),
+        extra=[standalone_violation(ref, standalone)] if refuse_standalone else (),
+        step="drain",
     )
-    violations = list(decision.violations)
-    standalone = [task for task in tasks if task.kind == "standalone"]
-    if standalone and standalone_tasks == "refuse":
-        violations.append(standalone_violation(ref, standalone))
-    if violations:
-        raise client._refusal(
-            ref,
-            cluster,
-            snapshot,
-            Decision.refuse(*violations),
-            tasks,
-            force=False,
-            dry_run=dry_run,
-        )
+    if not decision.allowed:
+        raise client._refusal(ref, cluster, snapshot, decision, tasks, force=False, dry_run=dry_run)
     return DrainPlan(ref, cluster, snapshot, tasks, decision)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -42,6 +43,7 @@ from aiobotocore.session import AioSession
 from ecs_safe import drain as _drain
 from ecs_safe import fleet
 from ecs_safe._progress import ProgressCallback
+from ecs_safe.audit import AuditLog
 from ecs_safe.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, EcsSafeClient
 from ecs_safe.errors import ClientStateError
 from ecs_safe.models import ContainerInstance, Task
@@ -216,6 +218,8 @@ class SyncEcsSafeClient:
         rate_limits: client-side token buckets; defaults to ECS's documented buckets.
         connect_timeout: seconds to establish each HTTP connection.
         read_timeout: seconds to wait for each HTTP response.
+        audit_log: a path or an `AuditLog`: see `EcsSafeClient`. Records are written on the
+            client's loop thread, each before the call that made it returns.
 
     Raises:
         InvalidInputError: a bad argument (the same checks as `EcsSafeClient`).
@@ -233,6 +237,7 @@ class SyncEcsSafeClient:
         rate_limits: RateLimits | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        audit_log: AuditLog | str | os.PathLike[str] | None = None,
     ) -> None:
         async def open_client() -> EcsSafeClient:
             # Created and entered on the loop: an aiobotocore client is bound to its loop.
@@ -246,6 +251,7 @@ class SyncEcsSafeClient:
                 rate_limits=rate_limits,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
+                audit_log=audit_log,
             )
             return await client.__aenter__()
 
