@@ -1,9 +1,10 @@
 """No credential in any log event, error, repr or result, on every path we can drive.
 
 The session carries a marker secret access key and a realistic (long, base64) marker session
-token. Every path runs with structlog's events captured, and everything a user could print is
-searched for any 20-character piece of either marker: log events, the error's str/repr/args/
-notes and its whole ``__cause__``/``__context__`` chain, results' repr and ``model_dump``.
+token. Every path runs with structlog's events captured and an audit log kept, and everything a
+user could print or keep is searched for any 20-character piece of either marker: log events,
+audit records, the error's str/repr/args/notes and its whole ``__cause__``/``__context__``
+chain, results' repr and ``model_dump``.
 
 The secret key never leaves the process (SigV4 only signs with it); the session token travels
 in the ``X-Amz-Security-Token`` header, so a server or gateway that echoes the request (the
@@ -12,9 +13,12 @@ proxy's `Fault.ECHO`) is how it could come back in an error message.
 
 from __future__ import annotations
 
+import ast
 import base64
+import io
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,9 +29,12 @@ from aiobotocore.session import AioSession
 from fault_proxy import Fault, FaultProxy
 from pydantic import BaseModel
 from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
-from ecs_safe import EcsSafeClient, EcsSafeError, RateLimits, RetryConfig
+import ecs_safe
+from ecs_safe import AuditLog, EcsSafeClient, EcsSafeError, RateLimits, RetryConfig
 from ecs_safe._error_mapping import map_errors
+from ecs_safe.cli import app
 from ecs_safe.local import LocalEcs
 from ecs_safe.retry import set_testing
 
@@ -86,11 +93,18 @@ class Transcript:
     def logs(self, events: list[Any]) -> None:
         self.texts += [repr(event) for event in events]
 
+    def audit(self, records: str) -> None:
+        self.texts += records.splitlines()
+
     def leaks(self) -> list[str]:
         return [text for text in self.texts if any(piece in text for piece in MARKER_PIECES)]
 
 
 Step = Callable[[EcsSafeClient], Awaitable[object]]
+
+
+# The audit log each client of `make_client` writes to, read back by `run`.
+_AUDIT: dict[int, io.StringIO] = {}
 
 
 async def run(client: EcsSafeClient, steps: list[Step]) -> Transcript:
@@ -104,6 +118,9 @@ async def run(client: EcsSafeClient, steps: list[Step]) -> Transcript:
                 except EcsSafeError as exc:
                     transcript.error(exc)
     transcript.logs(events)
+    records = _AUDIT.pop(id(client)).getvalue()
+    assert '"kind": "decision"' in records or '"kind": "intent"' in records
+    transcript.audit(records)
     return transcript
 
 
@@ -134,7 +151,8 @@ def session(local: LocalEcs) -> AioSession:
 
 
 def make_client(session: AioSession, endpoint_url: str, **kwargs: Any) -> EcsSafeClient:
-    return EcsSafeClient(
+    audit = io.StringIO()
+    client = EcsSafeClient(
         endpoint_url=endpoint_url,
         region_name="us-east-1",
         session=session,
@@ -142,8 +160,11 @@ def make_client(session: AioSession, endpoint_url: str, **kwargs: Any) -> EcsSaf
         rate_limits=RateLimits.unlimited(),
         connect_timeout=1.0,
         read_timeout=READ_TIMEOUT,
+        audit_log=AuditLog(audit),
         **kwargs,
     )
+    _AUDIT[id(client)] = audit
+    return client
 
 
 async def test_the_markers_are_in_the_session(session: AioSession) -> None:
@@ -318,3 +339,80 @@ def test_the_mapping_redacts_the_whole_chain(make: Callable[[], Exception]) -> N
     transcript.error(info.value)
     assert_clean(transcript)
     assert info.value.__cause__ is not None
+
+
+# --------------------------------------------------------------------------- input is never code
+
+# What would run input as code or through a shell, or unpickle it, if the package ever did.
+_EVALUATING_BUILTINS = frozenset({"eval", "exec", "compile", "__import__"})
+_EVALUATING_MODULES = frozenset({"subprocess", "pickle", "marshal", "yaml", "shelve"})
+_EVALUATING_OS_CALLS = frozenset({"system", "popen", "execv", "execvp", "spawnv", "spawnvp"})
+
+
+def _evaluating_calls(source: str) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name in _EVALUATING_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module in _EVALUATING_MODULES:
+            found.append(f"from {node.module} import")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in _EVALUATING_BUILTINS:
+                found.append(func.id)
+            elif (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "os"
+                and func.attr in _EVALUATING_OS_CALLS
+            ):
+                found.append(f"os.{func.attr}")
+            found += ["shell=" for k in node.keywords if k.arg == "shell"]
+    return found
+
+
+def test_no_module_of_the_package_can_evaluate_input() -> None:
+    package = Path(ecs_safe.__file__).parent
+    offenders = {
+        path.name: calls
+        for path in sorted(package.glob("*.py"))
+        if (calls := _evaluating_calls(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
+
+
+HOSTILE = [
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "; touch PWNED",
+    "__import__('os').system('touch PWNED')",
+    "{{7*7}}",
+    "../../etc/passwd",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+@pytest.mark.parametrize("where", ["instance", "cluster", "cluster-env"])
+def test_the_cli_takes_hostile_input_as_plain_bad_input(
+    local: LocalEcs,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hostile: str,
+    where: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    instance = hostile if where == "instance" else "0" * 32
+    args = ["deregister", instance, "--endpoint-url", local.endpoint_url]
+    if where == "cluster":
+        args += ["--cluster", hostile]
+    elif where == "cluster-env":
+        monkeypatch.setenv("ECS_SAFE_CLUSTER", hostile)
+    local.reset_calls()
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert local.call_log == []  # refused before anything was sent
+    assert list(tmp_path.iterdir()) == []  # nothing ran
+    assert "49" not in result.output  # nothing was rendered as a template either
