@@ -24,8 +24,10 @@ from ecs_safe import (
     ClientException,
     ClusterAllowlist,
     ContainerInstanceNotFoundError,
+    DeregistrationResult,
     DrainTimeoutError,
     EcsApiError,
+    EcsSafeError,
     InvalidInputError,
     PolicyContext,
     PolicyViolationError,
@@ -521,6 +523,29 @@ async def test_another_tool_acting_mid_drain_is_reported(
     assert status_of(env, arn) == left
     # ecs-safe itself deregistered nothing; only the other tool may have.
     assert env.calls("DeregisterContainerInstance") == (act == "deregister")
+
+
+async def test_two_drains_of_the_same_instance_at_once(env: LocalEcs) -> None:
+    """Two drainers race (two operators, or a run started twice): nothing is forced, the
+    instance goes once, and each drainer ends with a typed answer."""
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    later(0.3, env.stop_task, CLUSTER, task)
+    with instant_retries():
+        async with client(env) as first, client(env) as second:
+            results = await asyncio.gather(
+                first.drain_and_deregister(arn, cluster=CLUSTER, **FAST),
+                second.drain_and_deregister(arn, cluster=CLUSTER, **FAST),
+                return_exceptions=True,
+            )
+    assert all(isinstance(r, DeregistrationResult | EcsSafeError) for r in results), results
+    done = [r for r in results if isinstance(r, DeregistrationResult)]
+    # One deregistration is ECS's answer; the other drainer finds the instance gone (its own
+    # call refused or verified by a describe), never a second, forced attempt.
+    assert [r.verified for r in done].count(False) == 1
+    assert not any(r.forced for r in done)
+    assert status_of(env, arn) is None
+    assert env.calls("DeregisterContainerInstance") <= 2
 
 
 # ----------------------------------------------------------------------------- failures
