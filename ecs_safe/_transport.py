@@ -160,7 +160,12 @@ class EcsTransport:
 
         async def before_retry(exc: EcsApiError) -> Response | None:
             trail.retryable_failure = True
-            return await self._verified(verify, exc, trail) if verify is not None else None
+            # Only a failure after which ECS may have acted is worth a describe: a throttle
+            # or a refused connection is ECS (or the network) saying no before acting, and
+            # verifying it would spend a read from the scarcer bucket for nothing.
+            if verify is None or not trail.may_have_acted:
+                return None
+            return await self._verified(verify, exc, trail)
 
         try:
             response = await retrying(
@@ -170,7 +175,7 @@ class EcsTransport:
                 before_retry=before_retry if verify is not None else None,
             )
         except EcsApiError as exc:
-            if verify is not None and trail.retryable_failure:
+            if verify is not None and trail.retryable_failure and trail.may_have_acted:
                 verified = await self._verified(verify, exc, trail)
                 if verified is not None:
                     self._outcome(audit, intent_seq, operation, trail, response=verified)

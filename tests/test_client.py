@@ -506,3 +506,16 @@ async def test_no_secret_reaches_logs_or_errors(ecs_env: LocalEcs, cluster: str)
     assert len(logs) >= 5
     assert marker not in text
     assert "TOKENMARKER0123456789" not in text
+
+
+async def test_a_throttled_deregistration_is_retried_without_a_verifying_describe(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    # A 400 ThrottlingException is ECS refusing before acting: nothing to verify.
+    ecs_env.inject_fault(DEREGISTER, code="ThrottlingException", times=2)
+    ecs_env.reset_calls()
+    result = await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert result.verified is False
+    assert ecs_env.calls(DEREGISTER) == 3
+    assert ecs_env.calls(DESCRIBE) == 1  # the pre-flight only
