@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import subprocess
+import sys
 import types
 from importlib import resources
 from typing import Any
@@ -99,16 +101,33 @@ def test_all_is_sorted_without_duplicates() -> None:
     assert len(names) == len(set(names))
 
 
+def test_import_loads_names_lazily_and_from_import_works() -> None:
+    code = (
+        "import sys, ecs_safe\n"
+        "assert 'ecs_safe.client' not in sys.modules, 'client imported eagerly'\n"
+        "assert 'aiobotocore' not in sys.modules\n"
+        "from ecs_safe import EcsSafeClient, ContainerInstance, default_policy\n"
+        "from ecs_safe.client import EcsSafeClient as Direct\n"
+        "assert EcsSafeClient is Direct\n"
+        "from ecs_safe import *\n"
+        "assert SyncEcsSafeClient.__name__ == 'SyncEcsSafeClient'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        _ = ecs_safe.Nope
+
+
 def test_every_name_in_all_resolves() -> None:
     for name in ecs_safe.__all__:
         assert hasattr(ecs_safe, name), name
 
 
 def test_all_is_exactly_the_public_surface() -> None:
+    # dir(), not vars(): most names load on first access (PEP 562).
     public = {
         name
-        for name, value in vars(ecs_safe).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(ecs_safe)
+        if not name.startswith("_") and not isinstance(getattr(ecs_safe, name), types.ModuleType)
     }
     assert public == set(ecs_safe.__all__) - {"__version__"}
 
