@@ -15,14 +15,22 @@ from ecs_safe._transport import Response, request_id_of
 from ecs_safe._validation import instance_id_of
 from ecs_safe.errors import ServerException
 
-__all__ = ["accounted", "check_stopped", "check_task_list", "incomplete"]
+__all__ = [
+    "accounted",
+    "check_deregistered",
+    "check_stopped",
+    "check_task_list",
+    "incomplete",
+]
 
 
-def incomplete(operation: str, response: Response, what: str) -> ServerException:
+def incomplete(
+    operation: str, response: Response, what: str, *, code: str = "IncompleteResponse"
+) -> ServerException:
     """The retryable error for a 200 of ``operation`` that ``what`` (e.g. "held no task")."""
     return ServerException(
         f"the {operation} response {what}",
-        code="IncompleteResponse",
+        code=code,
         operation=operation,
         request_id=request_id_of(response),
         http_status=200,
@@ -72,3 +80,18 @@ def check_stopped(response: Response) -> None:
     """StopTask must return the task (StopTask may safely be sent again)."""
     if not isinstance(response.get("task"), Mapping):
         raise incomplete("StopTask", response, "held no task")
+
+
+def check_deregistered(response: Response) -> None:
+    """DeregisterContainerInstance must return the instance.
+
+    The call may well have worked: the retryable error sends the transport to its verifying
+    describe rather than straight to a second attempt.
+    """
+    if not isinstance(response.get("containerInstance"), Mapping):
+        raise incomplete(
+            "DeregisterContainerInstance",
+            response,
+            "held no containerInstance",
+            code="MalformedResponse",
+        )

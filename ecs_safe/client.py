@@ -22,7 +22,7 @@ from aiobotocore.session import AioSession, get_session
 
 from ecs_safe import _events, fleet
 from ecs_safe import drain as _drain
-from ecs_safe._checks import accounted, check_task_list
+from ecs_safe._checks import accounted, check_deregistered, check_task_list
 from ecs_safe._error_mapping import map_errors, redact
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import EcsTransport, Response, request_id_of
@@ -48,7 +48,6 @@ from ecs_safe.errors import (
     InvalidInputError,
     InvalidParameterException,
     PolicyViolationError,
-    ServerException,
 )
 from ecs_safe.models import ContainerInstance, Task, service_name
 from ecs_safe.policy import Decision, Policy, PolicyContext, Violation, default_policy
@@ -960,17 +959,6 @@ class EcsSafeClient:
         """
         verified: list[ContainerInstance] = []
 
-        def check(response: Response) -> None:
-            if not isinstance(response.get("containerInstance"), Mapping):
-                # The call may well have worked; a retryable error sends us to verification.
-                raise ServerException(
-                    "the DeregisterContainerInstance response held no containerInstance",
-                    code="MalformedResponse",
-                    operation="DeregisterContainerInstance",
-                    request_id=request_id_of(response),
-                    http_status=200,
-                )
-
         async def verify(_exc: EcsApiError) -> Response | None:
             # The response may be lost after ECS acted: a describe tells, and a call that
             # worked is never sent again (nor reported failed because its retry was refused).
@@ -983,7 +971,7 @@ class EcsSafeClient:
         response = await self._api.call(
             "DeregisterContainerInstance",
             {"cluster": cluster, "containerInstance": ref, "force": force},
-            check=check,
+            check=check_deregistered,
             verify=verify,
         )
         if verified:
