@@ -726,17 +726,7 @@ class EcsSafeClient:
             ),
         )
         self._decided(ref, cluster, None, decision, force=force, dry_run=dry_run, step="preflight")
-        _events.log_refused(
-            None,
-            cluster=cluster,
-            container_instance=ref,
-            decision=decision,
-            forced=force,
-            dry_run=dry_run,
-        )
-        return PolicyViolationError(
-            _refusal_message(ref, decision), decision=decision, container_instance=None
-        )
+        return self._refusal(ref, cluster, None, decision, (), force=force, dry_run=dry_run)
 
     async def _judge(
         self,
@@ -816,7 +806,7 @@ class EcsSafeClient:
         self,
         ref: str,
         cluster: str | None,
-        snapshot: ContainerInstance,
+        snapshot: ContainerInstance | None,
         decision: Decision,
         tasks: Sequence[Task],
         *,
@@ -874,17 +864,11 @@ class EcsSafeClient:
                 ref, cluster, snapshot, force=force
             )
         except EcsApiError as exc:
-            refusal = self._server_refusal(ref, snapshot, exc, force=force, tasks=tasks_seen)
-            if refusal is not None:
-                _events.log_refused(
-                    snapshot,
-                    cluster=cluster,
-                    container_instance=ref,
-                    decision=refusal.decision,
-                    forced=force,
-                    dry_run=False,
-                )
-                raise refusal from exc
+            refused = self._server_refusal(exc, force=force)
+            if refused is not None:
+                raise self._refusal(
+                    ref, cluster, snapshot, refused, tasks_seen, force=force, dry_run=False
+                ) from exc
             _events.log_failed(exc, cluster=cluster, container_instance=ref)
             raise
         _events.log_succeeded(
@@ -906,28 +890,15 @@ class EcsSafeClient:
         )
 
     @staticmethod
-    def _server_refusal(
-        ref: str,
-        snapshot: ContainerInstance,
-        exc: EcsApiError,
-        *,
-        force: bool,
-        tasks: Sequence[Task],
-    ) -> PolicyViolationError | None:
+    def _server_refusal(exc: EcsApiError, *, force: bool) -> Decision | None:
         """ECS's own refusal of an unforced deregistration (a task arrived after our check)."""
         if force or not isinstance(exc, InvalidParameterException | ClientException):
             return None
         if not any(hint in exc.message.lower() for hint in _SERVER_REFUSAL_HINTS):
             return None
-        decision = Decision(
+        return Decision(
             allowed=False,
             violations=(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"),),
-        )
-        return PolicyViolationError(
-            _refusal_message(ref, decision),
-            decision=decision,
-            container_instance=snapshot,
-            tasks=tasks,
         )
 
     async def _confirm_gone(self, ref: str, cluster: str | None) -> ContainerInstance | None:
