@@ -20,6 +20,7 @@ __all__ = [
     "check_positive_number",
     "cluster_name_of",
     "instance_id_of",
+    "unique_refs",
     "validate_cluster",
     "validate_container_instance",
     "validate_container_instances",
@@ -70,6 +71,14 @@ def _type_name(value: object) -> str:
 def instance_id_of(ref: str) -> str:
     """The container instance ID of an ID or ARN (its last path segment)."""
     return ref.rsplit("/", 1)[-1]
+
+
+def unique_refs(refs: Iterable[str]) -> list[str]:
+    """``refs`` without repeats of an instance (an ID and its ARN are one), first kept."""
+    first: dict[str, str] = {}
+    for ref in refs:
+        first.setdefault(instance_id_of(ref), ref)
+    return list(first.values())
 
 
 def cluster_name_of(cluster: str | None) -> str:

@@ -32,6 +32,7 @@ from ecs_safe._validation import (
     check_same_cluster,
     cluster_name_of,
     instance_id_of,
+    unique_refs,
     validate_cluster,
     validate_container_instance,
     validate_container_instances,
@@ -363,15 +364,14 @@ class EcsSafeClient:
         (moto drops the cluster from failure ARNs, so IDs are the reliable key).
         """
         api = self._api
-        wanted = list(dict.fromkeys(instance_id_of(ref) for ref in refs))
-        by_id = {instance_id_of(ref): ref for ref in refs}
+        unique = unique_refs(refs)
+        by_id = {instance_id_of(ref): ref for ref in unique}
         found: dict[str, ContainerInstance] = {}
         missing: dict[str, str] = {}
-        for batch in _chunks(wanted, batch_size):
-            request = [by_id[i] for i in batch]
+        for batch in _chunks(unique, batch_size):
             response = await api.call(
                 operation,
-                {"cluster": cluster, "containerInstances": request, **(params or {})},
+                {"cluster": cluster, "containerInstances": list(batch), **(params or {})},
                 check=accounted(operation, batch, "containerInstances", "containerInstanceArn"),
             )
             for raw in response.get("containerInstances") or []:

@@ -40,6 +40,7 @@ from ecs_safe._validation import (
     check_positive_number,
     cluster_name_of,
     instance_id_of,
+    unique_refs,
     validate_cluster,
     validate_container_instances,
 )
@@ -99,14 +100,6 @@ _GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
 _UPDATE = "UpdateContainerInstancesState"
 # The code of the error raised when something else sets the instance ACTIVE mid-drain.
 _INTERRUPTED = "DrainInterrupted"
-
-
-def unique_refs(refs: Iterable[str]) -> list[str]:
-    """``refs`` without repeats of an instance (an ID and its ARN are one), first kept."""
-    first: dict[str, str] = {}
-    for ref in refs:
-        first.setdefault(instance_id_of(ref), ref)
-    return list(first.values())
 
 
 # ----------------------------------------------------------------------------- errors
