@@ -1,0 +1,121 @@
+"""Every fixed number and name ecs-safe relies on, in one leaf module that imports nothing.
+
+ECS's documented batch sizes, which operations count against which bucket, the defaults of the
+public methods and of the CLI, and the values of the drain options. Every other module reads
+them from here (the older public names elsewhere are aliases), so a default can change in one
+place, and the CLI can show the real defaults without importing aiobotocore.
+
+A test keeps this module a leaf: it imports nothing from the package, and nothing at all beyond
+``typing``.
+"""
+
+from typing import Final, Literal
+
+__all__ = [
+    "AUTOSCALING_MUTATING_OPERATIONS",
+    "DEFAULT_CLUSTER",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "DESCRIBE_INSTANCES_BATCH",
+    "DESCRIBE_SERVICES_BATCH",
+    "DESCRIBE_TASKS_BATCH",
+    "EC2_MUTATING_OPERATIONS",
+    "ECS_MODIFY_OPERATIONS",
+    "ECS_READ_OPERATIONS",
+    "LIST_PAGE_CAP",
+    "MAX_POLL_INTERVAL",
+    "MUTATING_OPERATIONS",
+    "ON_TIMEOUT_VALUES",
+    "POLL_BACKOFF",
+    "STANDALONE_TASKS_VALUES",
+    "UPDATE_STATE_BATCH",
+    "OnTimeout",
+    "StandaloneTasks",
+]
+
+# ----------------------------------------------------------------------------- ECS batch sizes
+
+#: DescribeContainerInstances takes at most 100 instances a call.
+DESCRIBE_INSTANCES_BATCH: Final = 100
+#: DescribeTasks takes at most 100 tasks a call.
+DESCRIBE_TASKS_BATCH: Final = 100
+#: DescribeServices takes at most 10 services a call.
+DESCRIBE_SERVICES_BATCH: Final = 10
+#: UpdateContainerInstancesState takes at most 10 instances a call.
+UPDATE_STATE_BATCH: Final = 10
+#: The most pages one paginated listing may take before it is an error (a server that repeats
+#: or never ends its ``nextToken`` must not page forever). 10,000 pages of 100 is a million
+#: items, past any real cluster.
+LIST_PAGE_CAP: Final = 10_000
+
+# ----------------------------------------------------------------------------- operations
+
+#: The ECS operations that count against ECS's cluster-resource *modify* bucket.
+ECS_MODIFY_OPERATIONS: Final = frozenset(
+    {"DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask", "PutAttributes"}
+)
+#: The ECS operations that count against ECS's cluster-resource *read* bucket.
+ECS_READ_OPERATIONS: Final = frozenset(
+    {
+        "DescribeContainerInstances",
+        "DescribeTasks",
+        "ListTasks",
+        "DescribeServices",
+        "ListContainerInstances",
+        "ListClusters",
+        "DescribeTaskDefinition",
+        "DescribeCapacityProviders",
+    }
+)
+#: The EC2 Auto Scaling operations that change something.
+AUTOSCALING_MUTATING_OPERATIONS: Final = frozenset(
+    {
+        "CompleteLifecycleAction",
+        "RecordLifecycleActionHeartbeat",
+        "TerminateInstanceInAutoScalingGroup",
+        "SetDesiredCapacity",
+        "UpdateAutoScalingGroup",
+    }
+)
+#: The EC2 operations that change something.
+EC2_MUTATING_OPERATIONS: Final = frozenset({"TerminateInstances"})
+#: Every operation, of any service, that changes something: each gets an audit ``intent``
+#: record before its request is sent and an ``outcome`` record when it ends.
+MUTATING_OPERATIONS: Final = (
+    ECS_MODIFY_OPERATIONS | AUTOSCALING_MUTATING_OPERATIONS | EC2_MUTATING_OPERATIONS
+)
+
+# ----------------------------------------------------------------------------- defaults
+
+#: The cluster ECS assumes when a request names none.
+DEFAULT_CLUSTER: Final = "default"
+#: Seconds to wait for a TCP/TLS connection to the endpoint.
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+#: Seconds to wait for a response once the request is sent.
+DEFAULT_READ_TIMEOUT: Final = 30.0
+#: Seconds a drain may take, counted from the moment the instance is DRAINING.
+DEFAULT_TIMEOUT: Final = 600.0
+#: Seconds between the first polls of a drain.
+DEFAULT_POLL_INTERVAL: Final = 5.0
+#: Each wait between polls is this much longer than the one before ...
+POLL_BACKOFF: Final = 1.5
+#: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
+#: minutes to be replaced; polling faster than this only spends the account's read budget.
+MAX_POLL_INTERVAL: Final = 30.0
+#: How many instances a fleet run works on at once (with ``drain=True``: how many are
+#: DRAINING at once, which bounds the capacity a rolling run takes away).
+DEFAULT_CONCURRENCY: Final = 10
+
+# ----------------------------------------------------------------------------- drain options
+
+#: What `drain_and_deregister` does when tasks are left at the deadline.
+OnTimeout = Literal["raise", "reactivate", "force"]
+#: What `drain_and_deregister` does about tasks that no service manages.
+StandaloneTasks = Literal["refuse", "wait", "stop"]
+#: The values of `OnTimeout`, in the order the docs list them.
+ON_TIMEOUT_VALUES: Final[tuple[OnTimeout, ...]] = ("raise", "reactivate", "force")
+#: The values of `StandaloneTasks`, in the order the docs list them.
+STANDALONE_TASKS_VALUES: Final[tuple[StandaloneTasks, ...]] = ("refuse", "wait", "stop")
