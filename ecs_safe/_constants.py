@@ -30,6 +30,7 @@ __all__ = [
     "MUTATING_OPERATIONS",
     "ON_TIMEOUT_VALUES",
     "POLL_BACKOFF",
+    "SERVICE_BUCKETS",
     "STANDALONE_TASKS_VALUES",
     "UPDATE_STATE_BATCH",
     "OnTimeout",
@@ -87,6 +88,20 @@ EC2_MUTATING_OPERATIONS: Final = frozenset({"TerminateInstances"})
 MUTATING_OPERATIONS: Final = (
     ECS_MODIFY_OPERATIONS | AUTOSCALING_MUTATING_OPERATIONS | EC2_MUTATING_OPERATIONS
 )
+
+# ----------------------------------------------------------------------------- rate limits
+
+#: Token buckets (refill per second, burst) of the services other than ECS, per (service,
+#: kind); ECS's own follow `ecs_safe.RateLimits`. EC2 meters non-mutating calls at 20/s with a
+#: burst of 100 and mutating calls at 5/s with a burst of 200 (its documented defaults; some
+#: calls, TerminateInstances among them, have a resource-rate limit on top). EC2 Auto Scaling
+#: publishes no bucket sizes; it gets EC2's non-mutating shape for both kinds until measured.
+SERVICE_BUCKETS: Final[dict[tuple[str, str], tuple[float, int]]] = {
+    ("ec2", "read"): (20.0, 100),
+    ("ec2", "modify"): (5.0, 200),
+    ("autoscaling", "read"): (20.0, 100),
+    ("autoscaling", "modify"): (20.0, 100),
+}
 
 # ----------------------------------------------------------------------------- defaults
 

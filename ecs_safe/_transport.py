@@ -1,9 +1,13 @@
-"""One ECS request, done right: rate limit, request, error mapping and response check, retried.
+"""One AWS request, done right: rate limit, request, error mapping and response check, retried.
 
-`EcsTransport.call` is the only way ecs-safe talks to ECS, so pacing (`ecs_safe.ratelimit`),
+`Transport.call` is the only way ecs-safe talks to AWS, so pacing (`ecs_safe.ratelimit`),
 retries (`ecs_safe.retry`), error mapping (`ecs_safe._error_mapping`) and the audit records of
 mutating calls (`ecs_safe.audit`) each apply to every request, and each lives in exactly one
 place.
+
+There is one transport per service client (ECS today; EC2 and EC2 Auto Scaling come through
+the same class): each knows its ``service``, which picks its rate-limit buckets, and all of a
+client's transports share one `RateLimiter`, one `RetryConfig` and one audit run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ecs_safe import _events
+from ecs_safe import _constants, _events
 from ecs_safe._error_mapping import map_errors, redact
 from ecs_safe.audit import INTENT, OUTCOME
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError
@@ -23,7 +27,15 @@ from ecs_safe.retry import RetryConfig, retrying
 if TYPE_CHECKING:
     from ecs_safe.audit import AuditRun
 
-__all__ = ["MUTATING_OPERATIONS", "EcsTransport", "Response", "Verify"]
+__all__ = [
+    "MUTATING_OPERATIONS",
+    "EcsTransport",
+    "Response",
+    "ResponseCheck",
+    "Transport",
+    "Verify",
+    "request_id_of",
+]
 
 Response = dict[str, Any]
 ResponseCheck = Callable[[Response], None]
@@ -32,10 +44,8 @@ ResponseCheck = Callable[[Response], None]
 Verify = Callable[[EcsApiError], Awaitable[Response | None]]
 
 #: The operations that change something: each gets an ``intent`` record before its request is
-#: sent and an ``outcome`` record when it ends, in the client's audit log.
-MUTATING_OPERATIONS: Final = frozenset(
-    {"DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask"}
-)
+#: sent and an ``outcome`` record when it ends, in the client's audit log (`ecs_safe._constants`).
+MUTATING_OPERATIONS: Final = _constants.MUTATING_OPERATIONS
 # Errors raised before a request left the client (no connection, no credentials to sign it
 # with, no TLS session): ECS never saw it.
 _NOT_SENT_CODES: Final = frozenset(
@@ -78,14 +88,16 @@ class _Trail:
     verified: bool = False
 
 
-class EcsTransport:
-    """Sends ECS requests through an aiobotocore client with pacing, retries and typed errors.
+class Transport:
+    """Sends one service's requests through its aiobotocore client: paced, retried, typed.
 
     Args:
-        client: the aiobotocore ECS client.
+        client: the aiobotocore client of the service.
         retry: how retryable errors are retried.
-        limiter: the client's token buckets.
+        limiter: the client's token buckets (shared by all its transports).
         audit: where mutating calls are recorded (intent, then outcome), if anywhere.
+        service: the service's name as botocore spells it (``"ecs"``, ``"ec2"``,
+            ``"autoscaling"``): it picks the rate-limit buckets.
     """
 
     def __init__(
@@ -95,8 +107,10 @@ class EcsTransport:
         retry: RetryConfig,
         limiter: RateLimiter,
         audit: AuditRun | None = None,
+        service: str = "ecs",
     ) -> None:
         self._client = client
+        self.service = service
         self.retry = retry
         self.limiter = limiter
         self.audit = audit
@@ -123,7 +137,7 @@ class EcsTransport:
         returns or raises. A cancelled call gets no outcome: its result is unknown.
 
         Args:
-            operation: the ECS operation name, e.g. ``"DescribeContainerInstances"``.
+            operation: the operation name, e.g. ``"DescribeContainerInstances"``.
             params: its request parameters (``None`` values are dropped).
             check: validates a 200 response inside the attempt; raising a retryable error
                 from it retries the call like any other fault.
@@ -141,7 +155,7 @@ class EcsTransport:
 
         async def attempt(number: int) -> Response:
             nonlocal intent_seq
-            await self.limiter.acquire(operation)
+            await self.limiter.acquire(operation, self.service)
             if audit is not None and intent_seq is None:
                 # Before the first request leaves: a crash from here on leaves an intent
                 # without an outcome, which is exactly "result unknown". A failed write
@@ -188,6 +202,10 @@ class EcsTransport:
         self._outcome(audit, intent_seq, operation, trail, response=response)
         return response
 
+    # TODO(issue 9): the error map (`ecs_safe._error_mapping.map_errors`) takes no service yet;
+    # when EC2 and Auto Scaling calls arrive it must learn their throttle codes
+    # (RequestLimitExceeded, Throttling) and this transport pass ``self.service`` to it.
+
     @staticmethod
     async def _verified(verify: Verify, exc: EcsApiError, trail: _Trail) -> Response | None:
         result = await verify(exc)
@@ -233,6 +251,10 @@ class EcsTransport:
                 intent_seq=intent_seq,
                 error=str(exc),
             )
+
+
+#: The transport of the ECS client (the name from before there were other services).
+EcsTransport = Transport
 
 
 def request_id_of(response: Mapping[str, Any]) -> str | None:

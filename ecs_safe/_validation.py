@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ecs_safe._constants import DEFAULT_CLUSTER
 from ecs_safe.errors import InvalidInputError
 
 __all__ = [
@@ -84,7 +85,7 @@ def unique_refs(refs: Iterable[str]) -> list[str]:
 def cluster_name_of(cluster: str | None) -> str:
     """The short name of a cluster given by name or ARN (``None`` is the ``default`` cluster)."""
     if cluster is None:
-        return "default"
+        return DEFAULT_CLUSTER
     match = _CLUSTER_ARN_RE.match(cluster)
     return match.group("name") if match else cluster
 

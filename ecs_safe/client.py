@@ -1,57 +1,47 @@
-"""`EcsSafeClient`: the async client, and the policy-checked deregistration at its core.
+"""`EcsSafeClient`: the async client: its life cycle, its argument checks, its public methods.
 
-Every method validates its input before any network call, and every request goes through
-`ecs_safe._transport.EcsTransport` (rate limits, retries, error mapping). A deregistration is:
-validate → describe the instance (and list its tasks when a rule needs them) → evaluate the
-policy → refuse with `PolicyViolationError` *before any mutating call*, or deregister → log the
-returned model → return a `DeregistrationResult`. With an audit log (`ecs_safe.audit`), every
-decision is recorded by `EcsSafeClient._decided` and every mutating call by the transport.
+The client owns the aiobotocore client, the audit run and the layers below it (see the docs'
+architecture page): a transport per AWS service (`ecs_safe._transport`: rate limits, retries,
+error mapping, audit of mutating calls), the call layer (`ecs_safe._calls.EcsCalls`: every
+batched ECS call), the decision gate (`ecs_safe._gate.Gate`: snapshot, policy, refusal,
+deregistration) and the workflows (`ecs_safe.drain`, `ecs_safe.fleet`). Each public method
+checks its arguments before any network call, then makes one call on the gate, the call layer
+or a workflow.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from ecs_safe import _events, fleet
+from ecs_safe import _constants, _events, fleet
 from ecs_safe import drain as _drain
-from ecs_safe._checks import accounted, check_deregistered, check_task_list
-from ecs_safe._error_mapping import map_errors, redact
+from ecs_safe._calls import EcsCalls
+from ecs_safe._constants import StandaloneTasks
+from ecs_safe._error_mapping import map_errors
+from ecs_safe._gate import Gate, Request
 from ecs_safe._progress import ProgressCallback, check_progress
-from ecs_safe._transport import EcsTransport, Response, request_id_of
+from ecs_safe._transport import Transport
 from ecs_safe._validation import (
     check_bool,
     check_positive_number,
     check_same_cluster,
-    cluster_name_of,
-    instance_id_of,
-    unique_refs,
     validate_cluster,
     validate_container_instance,
     validate_container_instances,
     validate_endpoint_url,
 )
-from ecs_safe.audit import DECISION, RUN_FINISHED, RUN_STARTED, AuditLog, AuditRun
-from ecs_safe.errors import (
-    ClientException,
-    ClientStateError,
-    ClusterNotFoundException,
-    ContainerInstanceNotFoundError,
-    EcsApiError,
-    EcsSafeError,
-    InvalidInputError,
-    InvalidParameterException,
-    PolicyViolationError,
-)
-from ecs_safe.models import ContainerInstance, Task, service_name
-from ecs_safe.policy import Decision, Policy, PolicyContext, Violation, default_policy
+from ecs_safe.audit import RUN_FINISHED, RUN_STARTED, AuditLog, AuditRun
+from ecs_safe.errors import ClientStateError, EcsSafeError, InvalidInputError
+from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.policy import Policy, default_policy
 from ecs_safe.ratelimit import RateLimiter, RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
@@ -61,22 +51,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "EcsSafeClient", "ProgressCallback"]
 
+# The values live in `ecs_safe._constants`; these names are kept for existing callers.
 #: Seconds to wait for a TCP/TLS connection to the endpoint.
-DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_CONNECT_TIMEOUT: Final = _constants.DEFAULT_CONNECT_TIMEOUT
 #: Seconds to wait for a response once the request is sent.
-DEFAULT_READ_TIMEOUT = 30.0
-
-# ECS's documented batch sizes.
-DESCRIBE_INSTANCES_BATCH = 100
-DESCRIBE_TASKS_BATCH = 100
-DESCRIBE_SERVICES_BATCH = 10
-
-# Where a decision was made (the audit log's ``step``): before a deregistration, before a drain
-# sets DRAINING, or a refusal because the pre-flight could not be done.
-_Step = Literal["deregister", "drain", "preflight"]
-
-# The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
-_SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
+DEFAULT_READ_TIMEOUT: Final = _constants.DEFAULT_READ_TIMEOUT
 
 
 class _State(enum.Enum):
@@ -89,16 +68,6 @@ def _version() -> str:
     from ecs_safe import __version__  # noqa: PLC0415 - the package imports this module
 
     return __version__
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _refusal_message(instance: str, decision: Decision) -> str:
-    reasons = "; ".join(f"{v.rule}: {v.message}" for v in decision.violations)
-    return f"refused to deregister container instance {instance}: {reasons}"
 
 
 class EcsSafeClient:
@@ -116,8 +85,12 @@ class EcsSafeClient:
         profile_name: a profile of the shared AWS config files.
         session: an existing `aiobotocore.session.AioSession` (not with ``profile_name``).
         policy: the rules every deregistration must pass; defaults to `default_policy()`.
-        retry: how retryable errors are retried; defaults to `RetryConfig()`.
-        rate_limits: client-side token buckets; defaults to ECS's documented buckets.
+            It stays live: assigning `EcsSafeClient.policy`, even while the client is open,
+            applies to every later decision.
+        retry: how retryable errors are retried; defaults to `RetryConfig()`. Fixed when the
+            client opens: assigning ``retry`` afterwards changes nothing.
+        rate_limits: client-side token buckets; defaults to ECS's documented buckets. Fixed
+            when the client opens (the buckets are made then), like ``retry``.
         connect_timeout: seconds to establish each HTTP connection.
         read_timeout: seconds to wait for each HTTP response.
         audit_log: where to keep an audit trail (`ecs_safe.audit`): a path (opened for
@@ -159,7 +132,7 @@ class EcsSafeClient:
         self._session = session
         self._connect_timeout = check_positive_number(connect_timeout, "connect_timeout")
         self._read_timeout = check_positive_number(read_timeout, "read_timeout")
-        self.policy = self._check_policy(policy)
+        self._policy = self._check_policy(policy)
         self.retry = self._check_type(retry, RetryConfig, "retry") or RetryConfig()
         self.rate_limits = self._check_type(rate_limits, RateLimits, "rate_limits") or RateLimits()
         if audit_log is not None and not isinstance(audit_log, AuditLog | str | os.PathLike):
@@ -172,10 +145,23 @@ class EcsSafeClient:
         self._state = _State.UNOPENED
         self._owns_client = True
         self._exit_stack: AsyncExitStack | None = None
-        self._transport: EcsTransport | None = None
-        # A service's scheduling strategy never changes after creation, so one lookup per
-        # (cluster, service) serves the client's whole lifetime.
-        self._daemon_cache: dict[tuple[str | None, str], bool] = {}
+        self._transport: Transport | None = None
+        self._gate: Gate | None = None
+
+    @property
+    def policy(self) -> Policy:
+        """The rules every deregistration must pass.
+
+        Assigning a new `Policy` (``None``: `default_policy()`) applies to every later decision,
+        also while the client is open.
+        """
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = self._check_policy(policy)
+        if self._gate is not None:
+            self._gate.policy = self._policy
 
     @staticmethod
     def _check_policy(policy: Any) -> Policy:
@@ -258,9 +244,15 @@ class EcsSafeClient:
                 run.log.close()
 
     def _open(self, ecs_client: Any) -> None:
-        self._transport = EcsTransport(
-            ecs_client, retry=self.retry, limiter=RateLimiter(self.rate_limits), audit=self._audit
+        # `retry` and `rate_limits` are read here, once: they are fixed for the client's life.
+        self._transport = Transport(
+            ecs_client,
+            retry=self.retry,
+            limiter=RateLimiter(self.rate_limits),
+            audit=self._audit,
+            service="ecs",
         )
+        self._gate = Gate(EcsCalls(self._transport), self._policy, self._audit)
         self._state = _State.OPENED
 
     async def __aenter__(self) -> Self:
@@ -320,14 +312,15 @@ class EcsSafeClient:
         stack, self._exit_stack = self._exit_stack, None
         self._state = _State.CLOSED
         self._transport = None
+        self._gate = None
         if stack is not None:
             await stack.aclose()
         else:  # from_client(): no exit stack, but maybe an audit run to finish
             self._finish_audit()
 
-    @property
-    def _api(self) -> EcsTransport:
-        if self._state is _State.UNOPENED or self._transport is None:
+    def _opened(self) -> Gate:
+        """The gate of an open client; a clear error before opening or after closing."""
+        if self._state is _State.UNOPENED or self._gate is None:
             if self._state is _State.CLOSED:
                 raise ClientStateError(
                     "this EcsSafeClient is closed; create a new one inside `async with`"
@@ -336,52 +329,9 @@ class EcsSafeClient:
                 "this EcsSafeClient is not open; use it as "
                 "`async with EcsSafeClient(...) as ecs:` (or EcsSafeClient.from_client(...))"
             )
-        return self._transport
+        return self._gate
 
     # ------------------------------------------------------------------ describe
-
-    async def _describe_raw(
-        self, refs: Sequence[str], cluster: str | None
-    ) -> tuple[dict[str, ContainerInstance], dict[str, str]]:
-        """Describe instances in batches of 100; see `_instances_call`."""
-        return await self._instances_call(
-            "DescribeContainerInstances", refs, cluster, batch_size=DESCRIBE_INSTANCES_BATCH
-        )
-
-    async def _instances_call(
-        self,
-        operation: str,
-        refs: Sequence[str],
-        cluster: str | None,
-        *,
-        batch_size: int,
-        params: Mapping[str, Any] | None = None,
-    ) -> tuple[dict[str, ContainerInstance], dict[str, str]]:
-        """Call a batched container-instance operation (Describe, UpdateState) for ``refs``.
-
-        Both operations answer with ``containerInstances`` and ``failures[]``. Returns the
-        instances returned and the failure reasons of the others, both keyed by instance ID
-        (moto drops the cluster from failure ARNs, so IDs are the reliable key).
-        """
-        api = self._api
-        unique = unique_refs(refs)
-        by_id = {instance_id_of(ref): ref for ref in unique}
-        found: dict[str, ContainerInstance] = {}
-        missing: dict[str, str] = {}
-        for batch in _chunks(unique, batch_size):
-            response = await api.call(
-                operation,
-                {"cluster": cluster, "containerInstances": list(batch), **(params or {})},
-                check=accounted(operation, batch, "containerInstances", "containerInstanceArn"),
-            )
-            for raw in response.get("containerInstances") or []:
-                instance = ContainerInstance.model_validate(raw)
-                found[instance_id_of(instance.container_instance_arn or "")] = instance
-            for failure in response.get("failures") or []:
-                key = instance_id_of(str(failure.get("arn") or ""))
-                if key in by_id and key not in found:
-                    missing[key] = str(failure.get("reason") or "MISSING")
-        return found, missing
 
     async def describe_container_instances(
         self, container_instances: Iterable[str], *, cluster: str | None = None
@@ -394,36 +344,7 @@ class EcsSafeClient:
         """
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
-        found, missing = await self._describe_raw(refs, cluster)
-        absent = [ref for ref in refs if instance_id_of(ref) in missing]
-        if absent:
-            raise self._not_found_error(
-                absent, missing, cluster, operation="DescribeContainerInstances"
-            )
-        return [found[instance_id_of(ref)] for ref in refs]
-
-    @staticmethod
-    def _not_found_error(
-        absent: Sequence[str],
-        reasons: Mapping[str, str],
-        cluster: str | None,
-        *,
-        operation: str,
-    ) -> ContainerInstanceNotFoundError:
-        """The error naming every instance (as given) the service reported missing.
-
-        ``reasons`` maps instance IDs to the service's failure reason (``MISSING``, ...).
-        """
-        why = sorted({reasons.get(instance_id_of(ref), "MISSING") for ref in absent})
-        return ContainerInstanceNotFoundError(
-            f"{len(absent)} container instance(s) not found in cluster {cluster_name_of(cluster)} "
-            f"({', '.join(why)}): {', '.join(absent[:10])}" + (" ..." if len(absent) > 10 else ""),
-            container_instances=absent,
-            operation=operation,
-        )
-
-    async def _describe_one(self, ref: str, cluster: str | None) -> ContainerInstance:
-        return (await self.describe_container_instances([ref], cluster=cluster))[0]
+        return await self._opened().calls.describe(refs, cluster)
 
     # ------------------------------------------------------------------ tasks
 
@@ -440,61 +361,7 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         ref = validate_container_instance(container_instance)
         check_same_cluster(ref, cluster)
-        return await self._list_tasks(ref, cluster)
-
-    async def _list_tasks(self, ref: str, cluster: str | None) -> list[Task]:
-        api = self._api
-        arns: list[str] = []
-        for desired in ("RUNNING", "STOPPED"):
-            token: str | None = None
-            while True:
-                page = await api.call(
-                    "ListTasks",
-                    {
-                        "cluster": cluster,
-                        "containerInstance": ref,
-                        "desiredStatus": desired,
-                        "nextToken": token,
-                    },
-                    check=check_task_list,
-                )
-                arns.extend(str(a) for a in page.get("taskArns") or [])
-                token = page.get("nextToken") or None
-                if token is None:
-                    break
-        arns = list(dict.fromkeys(arns))
-        raw_tasks: list[Mapping[str, Any]] = []
-        for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
-            response = await api.call(
-                "DescribeTasks",
-                {"cluster": cluster, "tasks": list(batch)},
-                check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
-            )
-            raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
-        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
-        daemons = await self._daemon_services(cluster, live)
-        return [Task.from_api(t, daemon_services=daemons) for t in live]
-
-    async def _daemon_services(
-        self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]
-    ) -> frozenset[str]:
-        names = {n for t in tasks if (n := service_name(t.get("group")))}
-        unknown = sorted(n for n in names if (cluster, n) not in self._daemon_cache)
-        for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
-            response = await self._api.call(
-                "DescribeServices",
-                {"cluster": cluster, "services": list(batch)},
-                check=accounted("DescribeServices", batch, "services", "serviceArn"),
-            )
-            for service in response.get("services") or []:
-                name = service.get("serviceName")
-                if name:
-                    strategy = service.get("schedulingStrategy")
-                    self._daemon_cache[(cluster, name)] = strategy == "DAEMON"
-            # A service that no longer exists cannot be a daemon that replaces anything.
-            for name in batch:
-                self._daemon_cache.setdefault((cluster, name), False)
-        return frozenset(n for n in names if self._daemon_cache.get((cluster, n)))
+        return await self._opened().calls.list_tasks(ref, cluster)
 
     # ------------------------------------------------------------------ drain
 
@@ -519,7 +386,9 @@ class EcsSafeClient:
             EcsApiError: a call failed (after retries); a note names the instances that were
                 set DRAINING by earlier calls.
         """
-        return await _drain.drain(self, container_instances, cluster=cluster)
+        cluster = validate_cluster(cluster)
+        refs = validate_container_instances(container_instances, cluster=cluster)
+        return await _drain.drain(self._opened().calls, refs, cluster)
 
     async def drain_and_deregister(
         self,
@@ -527,10 +396,10 @@ class EcsSafeClient:
         *,
         cluster: str | None = None,
         # Not asyncio.timeout: at the deadline the drain acts (on_timeout), it is not cancelled.
-        timeout: float = _drain.DEFAULT_TIMEOUT,  # noqa: ASYNC109
-        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
-        on_timeout: _drain.OnTimeout = "raise",
-        standalone_tasks: _drain.StandaloneTasks = "refuse",
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        on_timeout: _constants.OnTimeout = "raise",
+        standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it without force.
@@ -582,8 +451,7 @@ class EcsSafeClient:
             standalone_tasks=standalone_tasks,
         )
         callback = check_progress(progress)
-        self._api  # noqa: B018 - fail on a closed client before anything else
-        return await _drain.drain_and_deregister(self, ref, cluster, options, callback)
+        return await _drain.drain_and_deregister(self._opened(), ref, cluster, options, callback)
 
     async def deregister_many(
         self,
@@ -593,12 +461,12 @@ class EcsSafeClient:
         force: bool = False,
         drain: bool = False,
         dry_run: bool = False,
-        concurrency: int = fleet.DEFAULT_CONCURRENCY,
+        concurrency: int = _constants.DEFAULT_CONCURRENCY,
         progress: ProgressCallback | None = None,
         # Not asyncio.timeout: at the deadline the drain acts (on_timeout), it is not cancelled.
-        timeout: float = _drain.DEFAULT_TIMEOUT,  # noqa: ASYNC109
-        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
-        standalone_tasks: _drain.StandaloneTasks = "refuse",
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -614,14 +482,17 @@ class EcsSafeClient:
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             force: deregister with force (the policy decides). With ``drain``: drain first
                 and force only what is left at the deadline (``on_timeout="force"``).
-            drain: drain each instance first (DRAINING set 10 instances per call), as
-                `drain_and_deregister` does; ``timeout``, ``poll_interval`` and
-                ``standalone_tasks`` apply per instance.
+            drain: drain each instance first, as `drain_and_deregister` does: every drain
+                pre-flight comes first, then the run rolls, one instance per slot: each is set
+                DRAINING, waited for and deregistered while it holds its slot, so at most
+                ``concurrency`` instances are DRAINING at once. ``timeout``,
+                ``poll_interval`` and ``standalone_tasks`` apply per instance.
             dry_run: make no mutating call; the outcomes are the plan: what would be
                 deregistered, what would be refused and why, and each instance's tasks
                 (``outcome.result.tasks``).
             concurrency: instances processed at once (an int >= 1); a draining instance
-                holds its slot while it waits.
+                holds its slot from DRAINING to deregistration, which bounds the capacity a
+                rolling run takes away.
             progress: called once per finished instance with an ``ecs_safe.batch.progress``
                 event (``container_instance``, ``index``, ``status``, ``done``, ``total``),
                 and with each drain poll's event when draining.
@@ -647,8 +518,7 @@ class EcsSafeClient:
             ),
             progress=check_progress(progress),
         )
-        self._api  # noqa: B018 - fail on a closed client before anything else
-        return await fleet.deregister_many(self, container_instances, settings)
+        return await fleet.deregister_many(self._opened(), container_instances, settings)
 
     # ------------------------------------------------------------------ deregister
 
@@ -681,279 +551,5 @@ class EcsSafeClient:
         check_same_cluster(ref, cluster)
         force = check_bool(force, "force")
         dry_run = check_bool(dry_run, "dry_run")
-        self._api  # noqa: B018 - fail on a closed client before anything else
-        snapshot = await self._preflight_snapshot(ref, cluster, force=force, dry_run=dry_run)
-        return await self._decide_and_deregister(
-            ref, cluster, snapshot, force=force, dry_run=dry_run
-        )
-
-    async def _preflight_snapshot(
-        self, ref: str, cluster: str | None, *, force: bool, dry_run: bool
-    ) -> ContainerInstance:
-        """Describe the instance before deciding; a describe that fails refuses (fail closed)."""
-        try:
-            return await self._describe_one(ref, cluster)
-        except EcsApiError as exc:
-            error = self._preflight_error(ref, cluster, exc, force=force, dry_run=dry_run)
-            if error is exc:
-                raise
-            raise error from exc
-
-    def _preflight_error(
-        self, ref: str, cluster: str | None, exc: EcsApiError, *, force: bool, dry_run: bool
-    ) -> EcsSafeError:
-        """What a failed pre-flight describe means, logged.
-
-        An instance or cluster that does not exist is a plain failure (there is nothing to
-        judge); any other failure refuses, because nothing is deregistered blind.
-        """
-        if isinstance(exc, ContainerInstanceNotFoundError | ClusterNotFoundException):
-            _events.log_failed(exc, cluster=cluster, container_instance=ref)
-            return exc
-        return self._preflight_refusal(ref, cluster, exc, force=force, dry_run=dry_run)
-
-    def _preflight_refusal(
-        self, ref: str, cluster: str | None, exc: EcsApiError, *, force: bool, dry_run: bool
-    ) -> PolicyViolationError:
-        """A failed pre-flight describe refuses: nothing is deregistered blind."""
-        decision = Decision(
-            allowed=False,
-            violations=(
-                Violation(
-                    rule="preflight",
-                    message=f"could not describe the instance, so it cannot be judged safe: {exc}",
-                ),
-            ),
-        )
-        self._decided(ref, cluster, None, decision, force=force, dry_run=dry_run, step="preflight")
-        return self._refusal(ref, cluster, None, decision, (), force=force, dry_run=dry_run)
-
-    async def _judge(
-        self,
-        ref: str,
-        cluster: str | None,
-        snapshot: ContainerInstance,
-        *,
-        force: bool,
-        dry_run: bool,
-        tasks: Sequence[Task] | None = None,
-        extra: Sequence[Violation] = (),
-        step: _Step = "deregister",
-    ) -> tuple[Decision, list[Task]]:
-        """Fetch what the rules need and evaluate the policy, without raising on a refusal.
-
-        ``tasks``, when the caller already holds the task list, saves fetching it again. Rules
-        see the task list exactly when the policy asks for it (`Policy.needs_tasks`), so a
-        decision does not depend on whether the caller happened to hold the list. ``extra``
-        violations, found by the caller, join the policy's. The decision is recorded (see
-        `_decided`) before it is returned.
-        """
-        if self.policy.needs_tasks and tasks is None:
-            try:
-                tasks = await self._list_tasks(ref, cluster)
-            except EcsApiError as exc:
-                raise self._preflight_refusal(
-                    ref, cluster, exc, force=force, dry_run=dry_run
-                ) from exc
-        context = PolicyContext(
-            cluster=cluster,
-            container_instance=snapshot,
-            force=force,
-            dry_run=dry_run,
-            tasks=tuple(tasks or ()) if self.policy.needs_tasks else None,
-        )
-        decision = self.policy.evaluate(context)
-        if extra:
-            decision = Decision.refuse(*decision.violations, *extra)
-        self._decided(ref, cluster, snapshot, decision, force=force, dry_run=dry_run, step=step)
-        return decision, list(tasks or ())
-
-    def _decided(
-        self,
-        ref: str,
-        cluster: str | None,
-        snapshot: ContainerInstance | None,
-        decision: Decision,
-        *,
-        force: bool,
-        dry_run: bool,
-        step: _Step,
-    ) -> None:
-        """Record a decision in the audit log: the one place decisions are written.
-
-        Every decision passes here, before anything acts on it: the policy's (`_judge`) and
-        the fail-closed refusals of a pre-flight that could not be done (`_preflight_refusal`).
-        ``step`` is ``"deregister"``, ``"drain"`` (before DRAINING is set, judged on the
-        drained instance) or ``"preflight"``.
-        """
-        if self._audit is None:
-            return
-        self._audit.write(
-            DECISION,
-            step=step,
-            allowed=decision.allowed,
-            violations=[
-                {"rule": v.rule, "message": redact(v.message)} for v in decision.violations
-            ],
-            container_instance=ref,
-            container_instance_arn=snapshot.container_instance_arn if snapshot else None,
-            cluster=cluster,
-            force=force,
-            dry_run=dry_run,
-        )
-
-    def _refusal(
-        self,
-        ref: str,
-        cluster: str | None,
-        snapshot: ContainerInstance | None,
-        decision: Decision,
-        tasks: Sequence[Task],
-        *,
-        force: bool,
-        dry_run: bool,
-    ) -> PolicyViolationError:
-        """Log a refusal and build the error that carries it."""
-        _events.log_refused(
-            snapshot,
-            cluster=cluster,
-            container_instance=ref,
-            decision=decision,
-            forced=force,
-            dry_run=dry_run,
-        )
-        return PolicyViolationError(
-            _refusal_message(ref, decision),
-            decision=decision,
-            container_instance=snapshot,
-            tasks=tasks,
-        )
-
-    async def _decide_and_deregister(
-        self,
-        ref: str,
-        cluster: str | None,
-        snapshot: ContainerInstance,
-        *,
-        force: bool,
-        dry_run: bool,
-        tasks: Sequence[Task] | None = None,
-    ) -> DeregistrationResult:
-        """Evaluate the policy on ``snapshot`` and deregister (or, in a dry run, only log)."""
-        decision, tasks_seen = await self._judge(
-            ref, cluster, snapshot, force=force, dry_run=dry_run, tasks=tasks
-        )
-        if not decision.allowed:
-            raise self._refusal(
-                ref, cluster, snapshot, decision, tasks_seen, force=force, dry_run=dry_run
-            )
-        if dry_run:
-            _events.log_succeeded(
-                snapshot, cluster=cluster, forced=force, dry_run=True, request_id=None
-            )
-            return DeregistrationResult(
-                container_instance=snapshot,
-                decision=decision,
-                forced=force,
-                dry_run=True,
-                request_id=None,
-                tasks=tasks_seen,
-            )
-        try:
-            instance, request_id, verified = await self._deregister_call(
-                ref, cluster, snapshot, force=force
-            )
-        except EcsApiError as exc:
-            refused = self._server_refusal(exc, force=force)
-            if refused is not None:
-                raise self._refusal(
-                    ref, cluster, snapshot, refused, tasks_seen, force=force, dry_run=False
-                ) from exc
-            _events.log_failed(exc, cluster=cluster, container_instance=ref)
-            raise
-        _events.log_succeeded(
-            instance,
-            cluster=cluster,
-            forced=force,
-            dry_run=False,
-            request_id=request_id,
-            **({"verified_after_lost_response": True} if verified else {}),
-        )
-        return DeregistrationResult(
-            container_instance=instance,
-            decision=decision,
-            forced=force,
-            dry_run=False,
-            request_id=request_id,
-            tasks=tasks_seen,
-            verified=verified,
-        )
-
-    @staticmethod
-    def _server_refusal(exc: EcsApiError, *, force: bool) -> Decision | None:
-        """ECS's own refusal of an unforced deregistration (a task arrived after our check)."""
-        if force or not isinstance(exc, InvalidParameterException | ClientException):
-            return None
-        if not any(hint in exc.message.lower() for hint in _SERVER_REFUSAL_HINTS):
-            return None
-        return Decision(
-            allowed=False,
-            violations=(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"),),
-        )
-
-    async def _confirm_gone(self, ref: str, cluster: str | None) -> ContainerInstance | None:
-        """After a lost response: the instance as described if it is gone, else ``None``.
-
-        Gone means reported missing (moto, and AWS after a while) or INACTIVE (AWS right after
-        deregistration). A describe that itself fails proves nothing.
-        """
-        try:
-            found, missing = await self._describe_raw([ref], cluster)
-        except EcsApiError:
-            return None
-        key = instance_id_of(ref)
-        if key in missing:
-            return ContainerInstance.model_validate(
-                {"containerInstanceArn": ref, "status": "INACTIVE"}
-            )
-        instance = found.get(key)
-        if instance is not None and instance.status == "INACTIVE":
-            return instance
-        return None
-
-    async def _deregister_call(
-        self, ref: str, cluster: str | None, snapshot: ContainerInstance, *, force: bool
-    ) -> tuple[ContainerInstance, str | None, bool]:
-        """DeregisterContainerInstance, with lost responses verified instead of re-sent blind.
-
-        Returns the returned (or verified) instance, the request ID and whether it was verified.
-        """
-        verified: list[ContainerInstance] = []
-
-        async def verify(_exc: EcsApiError) -> Response | None:
-            # The response may be lost after ECS acted: a describe tells, and a call that
-            # worked is never sent again (nor reported failed because its retry was refused).
-            gone = await self._confirm_gone(ref, cluster)
-            if gone is None:
-                return None
-            verified.append(gone)
-            return {}
-
-        response = await self._api.call(
-            "DeregisterContainerInstance",
-            {"cluster": cluster, "containerInstance": ref, "force": force},
-            check=check_deregistered,
-            verify=verify,
-        )
-        if verified:
-            return self._merge_verified(snapshot, verified[0]), None, True
-        instance = ContainerInstance.model_validate(response["containerInstance"])
-        return instance, request_id_of(response), False
-
-    @staticmethod
-    def _merge_verified(snapshot: ContainerInstance, gone: ContainerInstance) -> ContainerInstance:
-        # The describe of a vanished instance says little; the pre-flight snapshot fills in
-        # what it knew (ARN, EC2 ID), the describe decides the status.
-        if gone.ec2_instance_id is not None:
-            return gone
-        return snapshot.model_copy(update={"status": gone.status})
+        gate = self._opened()
+        return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))

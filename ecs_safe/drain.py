@@ -17,48 +17,46 @@ them for a fleet (`ecs_safe.fleet`):
    counters alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). Polls back
    off from ``poll_interval`` up to `MAX_POLL_INTERVAL`, stop at a hard deadline and report
    each round as an ``ecs_safe.drain.progress`` event and to the ``progress`` callback.
-4. **Deregister** without force, through the client's policy-checked path, on a fresh
-   snapshot. At the deadline, ``on_timeout`` decides: raise (leave it DRAINING), reactivate
+4. **Deregister** without force, through the decision gate (`ecs_safe._gate.Gate`), on a
+   fresh snapshot. At the deadline, ``on_timeout`` decides: raise (leave it DRAINING), reactivate
    (set it ACTIVE again, then raise) or force (deregister with force, if the policy allows).
 
 When something fails after step 2, the instance stays DRAINING (safe: nothing new lands on it)
 and the error says so in a note; calling `drain_and_deregister` again carries on from there.
+
+The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`), never the client.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-from ecs_safe import _events
-from ecs_safe._checks import check_stopped
+from ecs_safe import _constants, _events
+from ecs_safe._calls import state_failure
+from ecs_safe._constants import OnTimeout, StandaloneTasks
+from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_choice,
     check_positive_number,
     cluster_name_of,
     instance_id_of,
-    unique_refs,
-    validate_cluster,
-    validate_container_instances,
 )
 from ecs_safe.errors import (
     ClientException,
     ContainerInstanceNotFoundError,
-    DrainNotFoundError,
-    DrainRejectedError,
     DrainTimeoutError,
-    EcsApiError,
     EcsSafeError,
-    PartialDrainError,
 )
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Decision, Violation
 
 if TYPE_CHECKING:
-    from ecs_safe.client import EcsSafeClient
+    from ecs_safe._calls import EcsCalls
+    from ecs_safe._gate import Gate
     from ecs_safe.results import DeregistrationResult
 
 __all__ = [
@@ -74,67 +72,22 @@ __all__ = [
     "StandaloneTasks",
 ]
 
-#: What `drain_and_deregister` does when tasks are left at the deadline.
-OnTimeout = Literal["raise", "reactivate", "force"]
-#: What `drain_and_deregister` does about tasks that no service manages.
-StandaloneTasks = Literal["refuse", "wait", "stop"]
-_ON_TIMEOUT: Final[tuple[OnTimeout, ...]] = ("raise", "reactivate", "force")
-_STANDALONE: Final[tuple[StandaloneTasks, ...]] = ("refuse", "wait", "stop")
-
+# The values below live in `ecs_safe._constants`; these names are kept for existing callers.
 #: Seconds a drain may take, counted from the moment the instance is DRAINING.
-DEFAULT_TIMEOUT = 600.0
+DEFAULT_TIMEOUT: Final = _constants.DEFAULT_TIMEOUT
 #: Seconds between the first polls of a drain.
-DEFAULT_POLL_INTERVAL = 5.0
+DEFAULT_POLL_INTERVAL: Final = _constants.DEFAULT_POLL_INTERVAL
 #: Each wait between polls is this much longer than the one before ...
-POLL_BACKOFF = 1.5
-#: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
-#: minutes to be replaced; polling faster than this only spends the account's read budget.
-MAX_POLL_INTERVAL = 30.0
+POLL_BACKOFF: Final = _constants.POLL_BACKOFF
+#: ... up to this many seconds (or ``poll_interval``, if that is longer).
+MAX_POLL_INTERVAL: Final = _constants.MAX_POLL_INTERVAL
 #: UpdateContainerInstancesState takes at most 10 instances a call.
-UPDATE_STATE_BATCH = 10
+UPDATE_STATE_BATCH: Final = _constants.UPDATE_STATE_BATCH
 #: The `Violation.rule` of the refusal for standalone tasks (``standalone_tasks="refuse"``).
 STANDALONE_TASKS_RULE = "standalone-tasks"
 
-# Failure reasons meaning the instance is not (or no longer) in the cluster.
-_GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
-_UPDATE = "UpdateContainerInstancesState"
 # The code of the error raised when something else sets the instance ACTIVE mid-drain.
 _INTERRUPTED = "DrainInterrupted"
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-def state_failure(
-    refs: Sequence[str],
-    updated: Mapping[str, ContainerInstance],
-    failures: Mapping[str, str],
-    cluster: str | None,
-    status: str,
-) -> PartialDrainError:
-    """The error for instances ECS reported in ``failures[]`` (both mappings keyed by ID)."""
-    unique = unique_refs(refs)
-    failed = {
-        ref: failures[instance_id_of(ref)] for ref in unique if instance_id_of(ref) in failures
-    }
-    changed = [updated[i] for ref in unique if (i := instance_id_of(ref)) in updated]
-    listed = ", ".join(f"{ref} ({reason})" for ref, reason in list(failed.items())[:10])
-    more = " ..." if len(failed) > 10 else ""
-    message = (
-        f"{len(failed)} of {len(unique)} container instance(s) in cluster "
-        f"{cluster_name_of(cluster)} could not be set {status}: {listed}{more}"
-    )
-    if changed:
-        message += f"; the other {len(changed)} were set {status} (see .drained)"
-    gone = [ref for ref, reason in failed.items() if reason in _GONE_REASONS]
-    error: PartialDrainError
-    if gone:
-        error = DrainNotFoundError(message, container_instances=gone, operation=_UPDATE)
-    else:
-        error = DrainRejectedError(message, code=next(iter(failed.values())), operation=_UPDATE)
-    error.drained = changed
-    error.failures = failed
-    return error
 
 
 # ----------------------------------------------------------------------------- options
@@ -164,9 +117,9 @@ class DrainOptions:
         checked = {
             "timeout": check_positive_number(self.timeout, "timeout"),
             "poll_interval": check_positive_number(self.poll_interval, "poll_interval"),
-            "on_timeout": check_choice(self.on_timeout, "on_timeout", _ON_TIMEOUT),
+            "on_timeout": check_choice(self.on_timeout, "on_timeout", _constants.ON_TIMEOUT_VALUES),
             "standalone_tasks": check_choice(
-                self.standalone_tasks, "standalone_tasks", _STANDALONE
+                self.standalone_tasks, "standalone_tasks", _constants.STANDALONE_TASKS_VALUES
             ),
         }
         for name, value in checked.items():
@@ -174,91 +127,6 @@ class DrainOptions:
 
 
 # ----------------------------------------------------------------------------- cordon
-
-
-@dataclass(frozen=True, slots=True)
-class StateUpdate:
-    """What UpdateContainerInstancesState did, all keyed by instance ID.
-
-    Attributes:
-        updated: the instances now in the requested status, as ECS returned or described them.
-        failures: the instances ECS reported in ``failures[]``, with its reason.
-        errors: the instances whose call failed as a whole (only with ``keep_going``).
-        unknown: those of ``errors`` whose status could not be checked afterwards.
-    """
-
-    updated: dict[str, ContainerInstance]
-    failures: dict[str, str]
-    errors: dict[str, EcsSafeError]
-    unknown: set[str]
-
-
-async def _verify_state(
-    client: EcsSafeClient,
-    batch: Sequence[str],
-    cluster: str | None,
-    status: str,
-    exc: EcsSafeError,
-) -> dict[str, ContainerInstance] | None:
-    """After a failed UpdateContainerInstancesState: the instances of ``batch`` now in ``status``.
-
-    The request may have reached ECS before its response was lost. A describe tells, so that a
-    change that happened is reported as done (as a lost deregistration is) and one that may
-    have happened is never kept quiet. ``None`` when the describe fails too; the error then
-    says the instances may be in ``status``.
-    """
-    try:
-        found, _missing = await client._describe_raw(batch, cluster)
-    except EcsSafeError:
-        exc.add_note(
-            f"the request may have reached ECS: these container instances may be {status} now "
-            f"(their status could not be checked): {', '.join(batch)}"
-        )
-        return None
-    return {key: i for key, i in found.items() if i.status == status}
-
-
-async def set_state(
-    client: EcsSafeClient,
-    refs: Sequence[str],
-    cluster: str | None,
-    status: Literal["DRAINING", "ACTIVE"],
-    *,
-    keep_going: bool,
-) -> StateUpdate:
-    """Set ``refs`` to ``status``, `UPDATE_STATE_BATCH` instances a call.
-
-    A call that fails (after retries) is checked with a describe: the instances found in
-    ``status`` count as updated (the request reached ECS, its response was lost). With
-    ``keep_going`` the others fail on their own; without, the error is raised at once, with a
-    note naming the instances already changed.
-    """
-    update = StateUpdate({}, {}, {}, set())
-    unique = unique_refs(refs)
-    for start in range(0, len(unique), UPDATE_STATE_BATCH):
-        batch = unique[start : start + UPDATE_STATE_BATCH]
-        try:
-            updated, failures = await client._instances_call(
-                _UPDATE, batch, cluster, batch_size=UPDATE_STATE_BATCH, params={"status": status}
-            )
-        except EcsSafeError as exc:
-            verified = await _verify_state(client, batch, cluster, status, exc)
-            update.updated.update(verified or {})
-            failed = [ref for ref in batch if instance_id_of(ref) not in (verified or {})]
-            if not failed:
-                continue
-            if not keep_going:
-                if update.updated:
-                    done = ", ".join(update.updated)
-                    exc.add_note(f"these container instances were set {status} already: {done}")
-                raise
-            update.errors.update(dict.fromkeys((instance_id_of(r) for r in failed), exc))
-            if verified is None:
-                update.unknown.update(instance_id_of(r) for r in failed)
-            continue
-        update.updated.update(updated)
-        update.failures.update(failures)
-    return update
 
 
 def _log_draining(cluster: str | None, instance: ContainerInstance, *, already: bool) -> None:
@@ -271,13 +139,14 @@ def _log_draining(cluster: str | None, instance: ContainerInstance, *, already: 
 
 
 async def drain(
-    client: EcsSafeClient, container_instances: Iterable[str], *, cluster: str | None
+    calls: EcsCalls, refs: Sequence[str], cluster: str | None
 ) -> list[ContainerInstance]:
-    """`EcsSafeClient.drain`: set instances DRAINING; ``failures[]`` raise `PartialDrainError`."""
-    cluster = validate_cluster(cluster)
-    refs = validate_container_instances(container_instances, cluster=cluster)
-    client._api  # noqa: B018 - fail on a closed client before anything else
-    update = await set_state(client, refs, cluster, "DRAINING", keep_going=False)
+    """`EcsSafeClient.drain` on validated arguments: set instances DRAINING.
+
+    Raises:
+        PartialDrainError: ECS reported some instances in ``failures[]``.
+    """
+    update = await calls.set_state(refs, cluster, "DRAINING", keep_going=False)
     for instance in update.updated.values():
         _log_draining(cluster, instance, already=False)
     if update.failures:
@@ -310,6 +179,10 @@ class DrainPlan:
     def label(self) -> str:
         """The instance's ARN when known (for events), else the reference as given."""
         return self.snapshot.container_instance_arn or self.ref
+
+    def request(self, *, force: bool = False) -> Request:
+        """What the gate is asked for this instance: a real deregistration, forced or not."""
+        return Request(self.ref, self.cluster, force=force, dry_run=False)
 
 
 def check_drainable(ref: str, cluster: str | None, snapshot: ContainerInstance) -> None:
@@ -351,7 +224,7 @@ def standalone_violation(ref: str, standalone: Sequence[Task]) -> Violation:
 
 
 async def prepare(
-    client: EcsSafeClient,
+    gate: Gate,
     ref: str,
     cluster: str | None,
     *,
@@ -370,38 +243,29 @@ async def prepare(
         ContainerInstanceNotFoundError: the instance is missing or INACTIVE.
         ClientException: the instance is in a state ECS cannot drain from.
     """
+    request = Request(ref, cluster, force=False, dry_run=dry_run)
     if snapshot is None:
-        snapshot = await client._preflight_snapshot(ref, cluster, force=False, dry_run=dry_run)
+        snapshot = await gate.snapshot(request)
     try:
         check_drainable(ref, cluster, snapshot)
     except EcsSafeError as exc:
         _events.log_failed(exc, cluster=cluster, container_instance=ref)
         raise
-    try:
-        tasks = await client._list_tasks(ref, cluster)
-    except EcsApiError as exc:
-        raise client._preflight_refusal(ref, cluster, exc, force=False, dry_run=dry_run) from exc
+    tasks = await gate.tasks(request)
     standalone = [task for task in tasks if task.kind == "standalone"]
     refuse_standalone = bool(standalone) and standalone_tasks == "refuse"
-    # Judged on the projection, because the default policy refuses while tasks run, which is
-    # exactly what draining fixes; rules that would still refuse must do so before DRAINING.
-    decision, _ = await client._judge(
-        ref,
-        cluster,
+    decision = gate.judge_drain(
+        request,
         drained_projection(snapshot),
-        force=False,
-        dry_run=dry_run,
-        tasks=(),
-        extra=[standalone_violation(ref, standalone)] if refuse_standalone else (),
-        step="drain",
+        blockers=[standalone_violation(ref, standalone)] if refuse_standalone else (),
     )
     if not decision.allowed:
-        raise client._refusal(ref, cluster, snapshot, decision, tasks, force=False, dry_run=dry_run)
+        raise gate.refuse(request, snapshot, decision, tasks)
     return DrainPlan(ref, cluster, snapshot, tasks, decision)
 
 
 async def start_draining(
-    client: EcsSafeClient, plans: Sequence[DrainPlan], cluster: str | None
+    gate: Gate, plans: Sequence[DrainPlan], cluster: str | None
 ) -> dict[str, EcsSafeError]:
     """Set the ACTIVE instances of ``plans`` DRAINING (10 a call); carry on with DRAINING ones.
 
@@ -412,8 +276,8 @@ async def start_draining(
     for plan in plans:
         if plan.snapshot.status == "DRAINING":
             _log_draining(cluster, plan.snapshot, already=True)
-    update = await set_state(
-        client, [plan.ref for plan in active], cluster, "DRAINING", keep_going=True
+    update = await gate.calls.set_state(
+        [plan.ref for plan in active], cluster, "DRAINING", keep_going=True
     )
     errors: dict[str, EcsSafeError] = dict(update.errors)
     for plan in active:
@@ -448,9 +312,9 @@ class _Poll:
         )
 
 
-async def _poll(client: EcsSafeClient, plan: DrainPlan, elapsed: float) -> _Poll:
-    found, _missing = await client._describe_raw([plan.ref], plan.cluster)
-    instance = found.get(instance_id_of(plan.ref))
+async def _poll(calls: EcsCalls, plan: DrainPlan, elapsed: float) -> _Poll:
+    answers = await calls.describe_instances([plan.ref], plan.cluster)
+    instance = answers.found.get(instance_id_of(plan.ref))
     if instance is None or instance.status == "INACTIVE":
         raise ContainerInstanceNotFoundError(
             f"container instance {plan.ref} was deregistered by someone else {elapsed:.1f}s "
@@ -466,24 +330,18 @@ async def _poll(client: EcsSafeClient, plan: DrainPlan, elapsed: float) -> _Poll
             code=_INTERRUPTED,
             operation="DescribeContainerInstances",
         )
-    return _Poll(instance, await client._list_tasks(plan.ref, plan.cluster))
+    return _Poll(instance, await calls.list_tasks(plan.ref, plan.cluster))
 
 
 async def _stop_standalone(
-    client: EcsSafeClient, plan: DrainPlan, tasks: Sequence[Task], stopped: set[str]
+    calls: EcsCalls, plan: DrainPlan, tasks: Sequence[Task], stopped: set[str]
 ) -> None:
     for task in tasks:
         arn = task.task_arn
         if task.kind != "standalone" or not arn or arn in stopped:
             continue
-        await client._api.call(
-            "StopTask",
-            {
-                "cluster": plan.cluster,
-                "task": arn,
-                "reason": f"ecs-safe: draining container instance {plan.label}",
-            },
-            check=check_stopped,
+        await calls.stop_task(
+            plan.cluster, arn, f"ecs-safe: draining container instance {plan.label}"
         )
         # Stopped once only: StopTask on a stopping task is noise (and moto counts it twice).
         stopped.add(arn)
@@ -493,7 +351,7 @@ async def _stop_standalone(
 
 
 async def wait_and_deregister(
-    client: EcsSafeClient,
+    gate: Gate,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
@@ -511,13 +369,11 @@ async def wait_and_deregister(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
-    poll, elapsed = await _wait_until_empty(client, plan, options, progress)
+    poll, elapsed = await _wait_until_empty(gate.calls, plan, options, progress)
     try:
         if poll.empty:
-            return await client._decide_and_deregister(
-                plan.ref, plan.cluster, poll.instance, force=False, dry_run=False, tasks=poll.tasks
-            )
-        return await _on_timeout(client, plan, poll, options, elapsed)
+            return await gate.deregister(plan.request(), poll.instance, tasks=poll.tasks)
+        return await _on_timeout(gate, plan, poll, options, elapsed)
     except DrainTimeoutError:
         raise  # logged as ecs_safe.drain.timed_out; its message says where the instance is
     except EcsSafeError as exc:  # logged by the deregistration itself
@@ -526,7 +382,7 @@ async def wait_and_deregister(
 
 
 async def _wait_until_empty(
-    client: EcsSafeClient,
+    calls: EcsCalls,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
@@ -540,9 +396,9 @@ async def _wait_until_empty(
     stopped: set[str] = set()
     try:
         while True:
-            poll = await _poll(client, plan, loop.time() - started)
+            poll = await _poll(calls, plan, loop.time() - started)
             if options.standalone_tasks == "stop":
-                await _stop_standalone(client, plan, poll.tasks, stopped)
+                await _stop_standalone(calls, plan, poll.tasks, stopped)
             elapsed = loop.time() - started
             await report(
                 progress, "ecs_safe.drain.progress", **_progress_fields(plan, poll, elapsed)
@@ -601,7 +457,7 @@ def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, 
 
 
 async def _on_timeout(
-    client: EcsSafeClient, plan: DrainPlan, poll: _Poll, options: DrainOptions, elapsed: float
+    gate: Gate, plan: DrainPlan, poll: _Poll, options: DrainOptions, elapsed: float
 ) -> DeregistrationResult:
     fields = {
         "container_instance_arn": plan.label,
@@ -613,9 +469,7 @@ async def _on_timeout(
         # Not a timed_out outcome: the forced deregistration logs the outcome.
         _events.logger.warning("ecs_safe.drain.forcing", **fields)
         # Orphans what is left; the policy (e.g. ProtectStandaloneTasks) has the last word.
-        return await client._decide_and_deregister(
-            plan.ref, plan.cluster, poll.instance, force=True, dry_run=False, tasks=poll.tasks
-        )
+        return await gate.deregister(plan.request(force=True), poll.instance, tasks=poll.tasks)
     _events.logger.warning("ecs_safe.drain.timed_out", **fields)
     left = len(poll.tasks) or max(poll.instance.running_tasks_count or 0, 0)
     message = (
@@ -630,7 +484,7 @@ async def _on_timeout(
             remaining_tasks=poll.tasks,
         )
     try:
-        update = await set_state(client, [plan.ref], plan.cluster, "ACTIVE", keep_going=False)
+        update = await gate.calls.set_state([plan.ref], plan.cluster, "ACTIVE", keep_going=False)
         if update.failures:
             raise state_failure([plan.ref], {}, update.failures, plan.cluster, "ACTIVE")
     except EcsSafeError as exc:
@@ -648,15 +502,15 @@ async def _on_timeout(
 
 
 async def drain_and_deregister(
-    client: EcsSafeClient,
+    gate: Gate,
     ref: str,
     cluster: str | None,
     options: DrainOptions,
     progress: ProgressCallback | None,
 ) -> DeregistrationResult:
     """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait."""
-    plan = await prepare(client, ref, cluster, standalone_tasks=options.standalone_tasks)
-    errors = await start_draining(client, [plan], cluster)
+    plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+    errors = await start_draining(gate, [plan], cluster)
     if errors:
         raise next(iter(errors.values()))
-    return await wait_and_deregister(client, plan, options, progress)
+    return await wait_and_deregister(gate, plan, options, progress)

@@ -26,8 +26,8 @@ keeps the original exception as ``__cause__``. Messages never carry credentials.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ecs_safe.models import ContainerInstance, Task
@@ -246,10 +246,26 @@ class PartialDrainError(EcsSafeError):
     Attributes:
         drained: the instances that are DRAINING now, as ECS returned them, in input order.
         failures: every instance (as given) that was not changed, with ECS's reason.
+
+    Args:
+        message: what happened, naming the instances.
+        drained: see ``drained``.
+        failures: see ``failures``.
+        **kwargs: passed on to the other base class (`EcsApiError`'s keywords for the
+            subclasses).
     """
 
-    drained: list[ContainerInstance]
-    failures: dict[str, str]
+    def __init__(
+        self,
+        message: str,
+        *,
+        drained: Sequence[ContainerInstance] = (),
+        failures: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.drained: list[ContainerInstance] = list(drained)
+        self.failures: dict[str, str] = dict(failures or {})
 
 
 class DrainNotFoundError(PartialDrainError, ContainerInstanceNotFoundError):

@@ -8,7 +8,8 @@ A run goes in phases, so that what can be batched is batched across the whole fl
 2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
    call per instance). A describe that fails refuses its instances (the policy fails closed).
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
-   Instance, as `EcsSafeClient.deregister_container_instance` does them. With ``drain``: the
+   Instance, through the same decision gate (`ecs_safe._gate.Gate`) as
+   `EcsSafeClient.deregister_container_instance`. With ``drain``: the
    drain pre-flight of every instance, then, at most ``concurrency`` instances at a time,
    DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full
    plan (what would be deregistered, what would be refused and why, the tasks on each
@@ -25,9 +26,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ecs_safe import _events
+from ecs_safe import _constants, _events
+from ecs_safe._calls import not_found_error
+from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_same_cluster,
@@ -45,7 +48,7 @@ from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, Policy
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
 
 if TYPE_CHECKING:
-    from ecs_safe.client import EcsSafeClient
+    from ecs_safe._gate import Gate
     from ecs_safe.models import ContainerInstance
 
 __all__ = [
@@ -56,10 +59,11 @@ __all__ = [
     "deregister_many",
 ]
 
+# The values live in `ecs_safe._constants`; these names are kept for existing callers.
 #: Instances processed at once by default.
-DEFAULT_CONCURRENCY = 10
+DEFAULT_CONCURRENCY: Final = _constants.DEFAULT_CONCURRENCY
 #: DescribeContainerInstances takes at most 100 instances a call.
-DESCRIBE_BATCH = 100
+DESCRIBE_BATCH: Final = _constants.DESCRIBE_INSTANCES_BATCH
 
 _T = TypeVar("_T")
 
@@ -111,8 +115,8 @@ class FleetSettings:
 class _FleetRun:
     """One `deregister_many` call: its inputs, its outcomes so far, and its phases."""
 
-    def __init__(self, client: EcsSafeClient, items: list[object], settings: FleetSettings) -> None:
-        self.client = client
+    def __init__(self, gate: Gate, items: list[object], settings: FleetSettings) -> None:
+        self.gate = gate
         self.items = items
         self.cluster = settings.cluster
         self.force = settings.force
@@ -135,7 +139,7 @@ class _FleetRun:
             await self._drain_all(await self._describe_all())
         else:
             # Pipelined: each batch's deregistrations start as soon as its describe returns.
-            await asyncio.gather(*(self._describe_then_deregister(c) for c in self._chunks()))
+            await asyncio.gather(*(self._describe_then_deregister(c) for c in self._batches()))
         outcomes = [o for o in self.outcomes if o is not None]
         assert len(outcomes) == len(self.items), "every input gets exactly one outcome"
         result = BatchResult(outcomes=outcomes)
@@ -221,13 +225,18 @@ class _FleetRun:
                 first[key] = index
                 self.refs[index] = ref
 
-    def _chunks(self) -> list[list[int]]:
-        indexes = list(self.refs)
-        return [indexes[i : i + DESCRIBE_BATCH] for i in range(0, len(indexes), DESCRIBE_BATCH)]
+    def _batches(self) -> list[list[int]]:
+        """The distinct instances' positions, in the call layer's describe batches."""
+        index_of = {instance_id_of(ref): index for index, ref in self.refs.items()}
+        batches = self.gate.calls.describe_batches(self.refs.values())
+        return [[index_of[instance_id_of(ref)] for ref in batch] for batch in batches]
+
+    def _request(self, index: int) -> Request:
+        return Request(self.refs[index], self.cluster, force=self.force, dry_run=self.dry_run)
 
     async def _describe_all(self) -> dict[int, ContainerInstance]:
         snapshots: dict[int, ContainerInstance] = {}
-        for chunk in await asyncio.gather(*(self._describe(c) for c in self._chunks())):
+        for chunk in await asyncio.gather(*(self._describe(c) for c in self._batches())):
             snapshots.update(chunk)
         return snapshots
 
@@ -237,19 +246,14 @@ class _FleetRun:
 
     async def _describe(self, chunk: list[int]) -> dict[int, ContainerInstance]:
         """Describe one batch (one call, within the concurrency bound); failures are outcomes."""
-        client, cluster = self.client, self.cluster
+        cluster = self.cluster
         refs = [self.refs[i] for i in chunk]
         try:
             async with self.slots:
-                found, missing = await client._describe_raw(refs, cluster)
+                answers = await self.gate.calls.describe_instances(refs, cluster)
         except EcsApiError as exc:
             for i in chunk:
-                await self._fail(
-                    i,
-                    client._preflight_error(
-                        self.refs[i], cluster, exc, force=self.force, dry_run=self.dry_run
-                    ),
-                )
+                await self._fail(i, self.gate.preflight_error(self._request(i), exc))
             return {}
         except Exception as exc:  # a bug must fail this batch's outcomes, not the run
             for i in chunk:
@@ -258,48 +262,37 @@ class _FleetRun:
         snapshots: dict[int, ContainerInstance] = {}
         for i in chunk:
             ref = self.refs[i]
-            instance = found.get(instance_id_of(ref))
+            instance = answers.found.get(instance_id_of(ref))
             if instance is not None:
                 snapshots[i] = instance
                 continue
-            error = client._not_found_error(
-                [ref], missing, cluster, operation="DescribeContainerInstances"
-            )
+            error = not_found_error([ref], answers.missing, cluster)
             _events.log_failed(error, cluster=cluster, container_instance=ref)
             await self._fail(i, error)
         return snapshots
 
     async def _deregister(self, index: int, snapshot: ContainerInstance) -> None:
-        client, ref, cluster = self.client, self.refs[index], self.cluster
+        gate, request = self.gate, self._request(index)
 
         async def work() -> DeregistrationResult:
-            tasks = None
-            if self.dry_run:
-                # The plan names the tasks each deregistration would affect, whether or not a
-                # rule needs them; it costs reads only.
-                try:
-                    tasks = await client._list_tasks(ref, cluster)
-                except EcsApiError as exc:
-                    raise client._preflight_refusal(
-                        ref, cluster, exc, force=self.force, dry_run=True
-                    ) from exc
-            return await client._decide_and_deregister(
-                ref, cluster, snapshot, force=self.force, dry_run=self.dry_run, tasks=tasks
-            )
+            # A plan names the tasks each deregistration would affect, whether or not a rule
+            # needs them; it costs reads only.
+            tasks = await gate.tasks(request) if request.dry_run else None
+            return await gate.deregister(request, snapshot, tasks=tasks)
 
         result = await self._attempt(index, work)
         if result is not None:
             await self._succeed(index, result)
 
     async def _drain_all(self, snapshots: dict[int, ContainerInstance]) -> None:
-        client, cluster = self.client, self.cluster
+        gate, cluster = self.gate, self.cluster
         plans: dict[int, DrainPlan] = {}
 
         async def plan_one(index: int, snapshot: ContainerInstance) -> None:
             plan = await self._attempt(
                 index,
                 lambda: prepare(
-                    client,
+                    gate,
                     self.refs[index],
                     cluster,
                     standalone_tasks=self.options.standalone_tasks,
@@ -313,28 +306,19 @@ class _FleetRun:
         await asyncio.gather(*(plan_one(i, s) for i, s in snapshots.items()))
         if self.dry_run:
             for index, plan in sorted(plans.items()):
-                _events.log_succeeded(
-                    plan.snapshot, cluster=cluster, forced=False, dry_run=True, request_id=None
-                )
+                request = Request(plan.ref, cluster, force=False, dry_run=True)
                 await self._succeed(
-                    index,
-                    DeregistrationResult(
-                        container_instance=plan.snapshot,
-                        decision=plan.decision,
-                        forced=False,
-                        dry_run=True,
-                        tasks=plan.tasks,
-                    ),
+                    index, gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
                 )
             return
 
         async def drain_one(plan: DrainPlan) -> DeregistrationResult:
             # Logs ecs_safe.drain.failed itself when the instance could not be set DRAINING.
-            errors = await start_draining(client, [plan], cluster)
+            errors = await start_draining(gate, [plan], cluster)
             failure = errors.get(instance_id_of(plan.ref))
             if failure is not None:
                 raise failure
-            return await wait_and_deregister(client, plan, self.options, self.progress)
+            return await wait_and_deregister(gate, plan, self.options, self.progress)
 
         async def roll(index: int, plan: DrainPlan) -> None:
             # The slot is held from DRAINING to deregistration: `concurrency` bounds how many
@@ -349,7 +333,7 @@ class _FleetRun:
 
 
 async def deregister_many(
-    client: EcsSafeClient, container_instances: Iterable[object], settings: FleetSettings
+    gate: Gate, container_instances: Iterable[object], settings: FleetSettings
 ) -> BatchResult:
     """`EcsSafeClient.deregister_many` with validated settings; checks the list itself."""
     if isinstance(container_instances, str | bytes) or not isinstance(
@@ -362,4 +346,4 @@ async def deregister_many(
     items = list(container_instances)
     if not items:
         raise InvalidInputError("container_instances must not be empty")
-    return await _FleetRun(client, items, settings).run()
+    return await _FleetRun(gate, items, settings).run()

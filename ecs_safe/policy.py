@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from ecs_safe._constants import DEFAULT_CLUSTER
 from ecs_safe.errors import InvalidInputError
 from ecs_safe.models import ContainerInstance, Task
 
@@ -50,8 +51,6 @@ __all__ = [
     "default_policy",
 ]
 
-#: The cluster ECS uses when a request names none.
-_DEFAULT_CLUSTER = "default"
 #: Task states before RUNNING: what ECS's ``pendingTasksCount`` stands for.
 _PENDING_STATUSES = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 _STOPPED = "STOPPED"
@@ -343,20 +342,6 @@ def _cluster_name(value: str) -> str | None:
     prefix = "cluster/"
     if len(parts) == 6 and parts[2] == "ecs" and parts[5].startswith(prefix):
         return parts[5][len(prefix) :] or None
-    return None
-
-
-def _embedded_cluster(container_instance_arn: str | None) -> str | None:
-    """Return the cluster named in a long-format container instance ARN, if it is one."""
-    if not container_instance_arn or not container_instance_arn.startswith("arn:"):
-        return None
-    parts = container_instance_arn.split(":", 5)
-    if len(parts) != 6:
-        return None
-    segments = parts[5].split("/")
-    # Long format: container-instance/CLUSTER/ID; the old short format has no cluster.
-    if len(segments) == 3 and segments[0] == "container-instance" and segments[1]:
-        return segments[1]
     return None
 
 
@@ -704,11 +689,11 @@ class ClusterAllowlist(_BuiltinRule):
                     f"{context.cluster!r} is not a cluster name or a cluster ARN; refusing",
                 )
             checked.append(requested)
-        embedded = _embedded_cluster(context.container_instance.container_instance_arn)
+        embedded = context.container_instance.cluster_name
         if embedded is not None and embedded not in checked:
             checked.append(embedded)
         if not checked:
-            checked.append(_DEFAULT_CLUSTER)
+            checked.append(DEFAULT_CLUSTER)
         outside = [cluster for cluster in checked if cluster not in self._clusters]
         if not outside:
             return None

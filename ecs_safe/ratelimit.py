@@ -7,36 +7,44 @@ burst 100 and refill 20/s. One `EcsSafeClient` holds one bucket of each kind and
 makes, retries included, takes a token first, so a fleet run paces itself instead of provoking
 ``ThrottlingException``. The buckets are `aiolimiter.AsyncLimiter` (a leaky bucket is a token
 bucket seen from the other side): capacity ``burst``, drained at ``per_s``.
+
+Other AWS services meter separately (EC2 and EC2 Auto Scaling have their own buckets per
+account and Region), so the limiter keeps one pair of buckets per service: a call takes a token
+from the bucket of its (service, kind). The ECS buckets follow `RateLimits`; the others follow
+the shapes in `SERVICE_BUCKETS` and are switched off with the rest by `RateLimits.unlimited()`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from aiolimiter import AsyncLimiter
 
+from ecs_safe._constants import (
+    ECS_MODIFY_OPERATIONS,
+    ECS_READ_OPERATIONS,
+    MUTATING_OPERATIONS,
+    SERVICE_BUCKETS,
+)
 from ecs_safe.errors import InvalidInputError
 
-__all__ = ["MODIFY_OPERATIONS", "READ_OPERATIONS", "CallKind", "RateLimiter", "RateLimits"]
+__all__ = [
+    "MODIFY_OPERATIONS",
+    "READ_OPERATIONS",
+    "SERVICE_BUCKETS",
+    "CallKind",
+    "RateLimiter",
+    "RateLimits",
+]
 
 CallKind = Literal["read", "modify"]
 
-#: The ECS operations ecs-safe makes that count against the modify bucket.
-MODIFY_OPERATIONS = frozenset(
-    {"DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask"}
-)
-#: The ECS operations ecs-safe makes that count against the read bucket.
-READ_OPERATIONS = frozenset(
-    {
-        "DescribeContainerInstances",
-        "DescribeTasks",
-        "ListTasks",
-        "DescribeServices",
-        "ListContainerInstances",
-    }
-)
+#: The ECS operations that count against the modify bucket (`ecs_safe._constants`).
+MODIFY_OPERATIONS: Final = ECS_MODIFY_OPERATIONS
+#: The ECS operations that count against the read bucket (`ecs_safe._constants`).
+READ_OPERATIONS: Final = ECS_READ_OPERATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,22 +116,42 @@ def _bucket(per_s: float, burst: int) -> AsyncLimiter | None:
 
 
 class RateLimiter:
-    """The live buckets of one client; the only place where calls wait for capacity."""
+    """The live buckets of one client; the only place where calls wait for capacity.
+
+    Buckets are keyed by (service, kind) and made on first use, so a client that only talks
+    to ECS holds only ECS's two.
+    """
 
     def __init__(self, limits: RateLimits) -> None:
         self.limits = limits
-        self._buckets: dict[CallKind, AsyncLimiter | None] = {
-            "read": _bucket(limits.read_per_s, limits.read_burst),
-            "modify": _bucket(limits.modify_per_s, limits.modify_burst),
+        self._buckets: dict[tuple[str, CallKind], AsyncLimiter | None] = {
+            ("ecs", "read"): _bucket(limits.read_per_s, limits.read_burst),
+            ("ecs", "modify"): _bucket(limits.modify_per_s, limits.modify_burst),
         }
 
     @staticmethod
-    def kind_of(operation: str) -> CallKind:
-        """Which bucket an ECS operation draws from (unknown operations count as modify)."""
-        return "read" if operation in READ_OPERATIONS else "modify"
+    def kind_of(operation: str, service: str = "ecs") -> CallKind:
+        """Which bucket an operation draws from.
 
-    async def acquire(self, operation: str) -> None:
-        """Wait until the bucket for ``operation`` has a token, then take it."""
-        bucket = self._buckets[self.kind_of(operation)]
+        For ECS, the read operations are listed and anything else (an operation added later
+        included) counts as modify; for the other services, the mutating operations are
+        listed and anything else counts as read, as their describes do.
+        """
+        if service == "ecs":
+            return "read" if operation in READ_OPERATIONS else "modify"
+        return "modify" if operation in MUTATING_OPERATIONS else "read"
+
+    def _bucket_for(self, service: str, kind: CallKind) -> AsyncLimiter | None:
+        key = (service, kind)
+        if key not in self._buckets:
+            shape = SERVICE_BUCKETS.get(key)
+            self._buckets[key] = (
+                None if shape is None or self.limits.is_unlimited else _bucket(*shape)
+            )
+        return self._buckets[key]
+
+    async def acquire(self, operation: str, service: str = "ecs") -> None:
+        """Wait until the bucket for ``operation`` of ``service`` has a token, then take it."""
+        bucket = self._bucket_for(service, self.kind_of(operation, service))
         if bucket is not None:
             await bucket.acquire()

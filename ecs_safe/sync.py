@@ -40,11 +40,18 @@ from typing import Any, Generic, ParamSpec, Self, TypeVar
 
 from aiobotocore.session import AioSession
 
-from ecs_safe import drain as _drain
-from ecs_safe import fleet
+from ecs_safe._constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    OnTimeout,
+    StandaloneTasks,
+)
 from ecs_safe._progress import ProgressCallback
 from ecs_safe.audit import AuditLog
-from ecs_safe.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, EcsSafeClient
+from ecs_safe.client import EcsSafeClient
 from ecs_safe.errors import ClientStateError
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Policy
@@ -384,10 +391,10 @@ class SyncEcsSafeClient:
         container_instance: str,
         *,
         cluster: str | None = None,
-        timeout: float = _drain.DEFAULT_TIMEOUT,
-        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
-        on_timeout: _drain.OnTimeout = "raise",
-        standalone_tasks: _drain.StandaloneTasks = "refuse",
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_timeout: OnTimeout = "raise",
+        standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it.
@@ -422,11 +429,11 @@ class SyncEcsSafeClient:
         force: bool = False,
         drain: bool = False,
         dry_run: bool = False,
-        concurrency: int = fleet.DEFAULT_CONCURRENCY,
+        concurrency: int = DEFAULT_CONCURRENCY,
         progress: ProgressCallback | None = None,
-        timeout: float = _drain.DEFAULT_TIMEOUT,
-        poll_interval: float = _drain.DEFAULT_POLL_INTERVAL,
-        standalone_tasks: _drain.StandaloneTasks = "refuse",
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 

@@ -137,7 +137,7 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
     arns = env.register_instances(CLUSTER, 12)
     async with client(env) as ecs:
         # The first call (10 instances) works, the second is refused outright.
-        original_call = ecs._api.call
+        original_call = ecs._transport.call
         calls = 0
 
         async def second_fails(operation: str, params: Mapping[str, Any], **kw: Any) -> Any:
@@ -148,7 +148,7 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
                     env.inject_fault(operation, code="AccessDeniedException")
             return await original_call(operation, params, **kw)
 
-        ecs._api.call = second_fails  # type: ignore[method-assign]
+        ecs._transport.call = second_fails  # type: ignore[method-assign]
         with pytest.raises(EcsApiError) as caught:
             await ecs.drain(arns, cluster=CLUSTER)
     assert caught.value.code == "AccessDeniedException"

@@ -151,14 +151,16 @@ async def test_an_unexpected_exception_becomes_a_typed_outcome(
 ) -> None:
     arns = env.register_instances(CLUSTER, 3)
     async with client(env) as ecs:
-        original = ecs._decide_and_deregister
+        # The deregistration step lives in the client's gate: patched there.
+        gate = ecs._gate
+        original = gate.deregister
 
-        async def bug_on_second(ref: str, *args: Any, **kwargs: Any) -> Any:
-            if ref == arns[1]:
+        async def bug_on_second(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if request.instance == arns[1]:
                 raise KeyError("a bug")
-            return await original(ref, *args, **kwargs)
+            return await original(request, *args, **kwargs)
 
-        monkeypatch.setattr(ecs, "_decide_and_deregister", bug_on_second)
+        monkeypatch.setattr(gate, "deregister", bug_on_second)
         batch = await ecs.deregister_many(arns, cluster=CLUSTER)
     assert [o.status for o in batch.outcomes] == ["deregistered", "failed", "deregistered"]
     error = batch.outcomes[1].error

@@ -1,0 +1,443 @@
+"""The call layer: every batched ECS call ecs-safe makes, over one transport.
+
+`EcsCalls` turns what the layers above want (describe these instances, list the tasks on that
+one, set these DRAINING) into ECS requests of the sizes ECS accepts, and their answers into
+models. Batching and de-duplication happen here and only here: an instance given twice (say as
+an ID and as an ARN) is sent once. Every request goes through `ecs_safe._transport.Transport`
+(pacing, retries, error mapping, audit).
+
+Nothing here decides anything: the policy, refusals and the audit of decisions live one layer
+up, in `ecs_safe._gate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from ecs_safe._checks import accounted, check_deregistered, check_stopped, check_task_list
+from ecs_safe._constants import (
+    DESCRIBE_INSTANCES_BATCH,
+    DESCRIBE_SERVICES_BATCH,
+    DESCRIBE_TASKS_BATCH,
+    LIST_PAGE_CAP,
+    UPDATE_STATE_BATCH,
+)
+from ecs_safe._transport import Response, Transport, request_id_of
+from ecs_safe._validation import cluster_name_of, instance_id_of, unique_refs
+from ecs_safe.errors import (
+    ContainerInstanceNotFoundError,
+    DrainNotFoundError,
+    DrainRejectedError,
+    EcsApiError,
+    EcsSafeError,
+    PartialDrainError,
+    ServerException,
+)
+from ecs_safe.models import ContainerInstance, Task, service_name
+
+__all__ = [
+    "Deregistered",
+    "EcsCalls",
+    "InstanceAnswers",
+    "StateUpdate",
+    "not_found_error",
+    "state_failure",
+]
+
+_T = TypeVar("_T")
+
+_DESCRIBE = "DescribeContainerInstances"
+_UPDATE = "UpdateContainerInstancesState"
+# Failure reasons meaning the instance is not (or no longer) in the cluster.
+_GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
+
+
+def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceAnswers:
+    """What a batched container-instance call answered, both keyed by instance ID.
+
+    Attributes:
+        found: the instances ECS returned.
+        missing: the instances ECS reported in ``failures[]``, with its reason (moto drops
+            the cluster from failure ARNs, so IDs are the reliable key).
+    """
+
+    found: dict[str, ContainerInstance]
+    missing: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """What UpdateContainerInstancesState did, all keyed by instance ID.
+
+    Attributes:
+        updated: the instances now in the requested status, as ECS returned or described them.
+        failures: the instances ECS reported in ``failures[]``, with its reason.
+        errors: the instances whose call failed as a whole (only with ``keep_going``).
+        unknown: those of ``errors`` whose status could not be checked afterwards.
+    """
+
+    updated: dict[str, ContainerInstance]
+    failures: dict[str, str]
+    errors: dict[str, EcsSafeError]
+    unknown: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Deregistered:
+    """What DeregisterContainerInstance returned, or what a describe proved after a lost answer.
+
+    Attributes:
+        instance: the instance as returned (or as the pre-flight snapshot knew it, with the
+            status the verifying describe found).
+        request_id: the AWS request ID of the call (``None`` when verified).
+        verified: the response was lost and a describe proved the instance gone.
+    """
+
+    instance: ContainerInstance
+    request_id: str | None
+    verified: bool
+
+
+def not_found_error(
+    absent: Sequence[str],
+    reasons: Mapping[str, str],
+    cluster: str | None,
+    *,
+    operation: str = _DESCRIBE,
+) -> ContainerInstanceNotFoundError:
+    """The error naming every instance (as given) the service reported missing.
+
+    ``reasons`` maps instance IDs to the service's failure reason (``MISSING``, ...).
+    """
+    why = sorted({reasons.get(instance_id_of(ref), "MISSING") for ref in absent})
+    return ContainerInstanceNotFoundError(
+        f"{len(absent)} container instance(s) not found in cluster {cluster_name_of(cluster)} "
+        f"({', '.join(why)}): {', '.join(absent[:10])}" + (" ..." if len(absent) > 10 else ""),
+        container_instances=absent,
+        operation=operation,
+    )
+
+
+def state_failure(
+    refs: Sequence[str],
+    updated: Mapping[str, ContainerInstance],
+    failures: Mapping[str, str],
+    cluster: str | None,
+    status: str,
+) -> PartialDrainError:
+    """The error for instances ECS reported in ``failures[]`` (both mappings keyed by ID)."""
+    unique = unique_refs(refs)
+    failed = {
+        ref: failures[instance_id_of(ref)] for ref in unique if instance_id_of(ref) in failures
+    }
+    changed = [updated[i] for ref in unique if (i := instance_id_of(ref)) in updated]
+    listed = ", ".join(f"{ref} ({reason})" for ref, reason in list(failed.items())[:10])
+    more = " ..." if len(failed) > 10 else ""
+    message = (
+        f"{len(failed)} of {len(unique)} container instance(s) in cluster "
+        f"{cluster_name_of(cluster)} could not be set {status}: {listed}{more}"
+    )
+    if changed:
+        message += f"; the other {len(changed)} were set {status} (see .drained)"
+    gone = [ref for ref, reason in failed.items() if reason in _GONE_REASONS]
+    if gone:
+        return DrainNotFoundError(
+            message,
+            container_instances=gone,
+            operation=_UPDATE,
+            drained=changed,
+            failures=failed,
+        )
+    return DrainRejectedError(
+        message,
+        code=next(iter(failed.values())),
+        operation=_UPDATE,
+        drained=changed,
+        failures=failed,
+    )
+
+
+def _paging_error(operation: str, what: str) -> ServerException:
+    # Retryable like any malformed answer: a server that loops its pages may recover later;
+    # what matters is that the caller gets a typed error rather than a loop without end.
+    return ServerException(
+        f"the {operation} pages {what}; stopped paging",
+        code="PaginationLoop",
+        operation=operation,
+    )
+
+
+class EcsCalls:
+    """The batched ECS calls of one client, over its ECS transport.
+
+    Args:
+        transport: the transport every request goes through.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        # A service's scheduling strategy never changes after creation, so one lookup per
+        # (cluster, service) serves the client's whole lifetime.
+        self._daemon_cache: dict[tuple[str | None, str], bool] = {}
+
+    # ------------------------------------------------------------------ instances
+
+    @staticmethod
+    def describe_batches(refs: Iterable[str]) -> list[Sequence[str]]:
+        """``refs`` de-duplicated and cut into DescribeContainerInstances-sized batches."""
+        return _chunks(unique_refs(refs), DESCRIBE_INSTANCES_BATCH)
+
+    async def describe_instances(self, refs: Sequence[str], cluster: str | None) -> InstanceAnswers:
+        """Describe instances, 100 a call, each once; what was found and what was missing."""
+        return await self._instances_call(_DESCRIBE, refs, cluster, DESCRIBE_INSTANCES_BATCH)
+
+    async def describe(self, refs: Sequence[str], cluster: str | None) -> list[ContainerInstance]:
+        """The instances of ``refs``, in input order (repeats included).
+
+        Raises:
+            ContainerInstanceNotFoundError: some instances are reported missing; its
+                ``container_instances`` names every one of them.
+        """
+        answers = await self.describe_instances(refs, cluster)
+        absent = [ref for ref in refs if instance_id_of(ref) in answers.missing]
+        if absent:
+            raise not_found_error(absent, answers.missing, cluster)
+        return [answers.found[instance_id_of(ref)] for ref in refs]
+
+    async def _instances_call(
+        self,
+        operation: str,
+        refs: Sequence[str],
+        cluster: str | None,
+        batch_size: int,
+        params: Mapping[str, Any] | None = None,
+    ) -> InstanceAnswers:
+        """Call a batched container-instance operation (Describe, UpdateState) for ``refs``.
+
+        Both operations answer with ``containerInstances`` and ``failures[]``.
+        """
+        unique = unique_refs(refs)
+        by_id = {instance_id_of(ref): ref for ref in unique}
+        found: dict[str, ContainerInstance] = {}
+        missing: dict[str, str] = {}
+        for batch in _chunks(unique, batch_size):
+            response = await self.transport.call(
+                operation,
+                {"cluster": cluster, "containerInstances": list(batch), **(params or {})},
+                check=accounted(operation, batch, "containerInstances", "containerInstanceArn"),
+            )
+            for raw in response.get("containerInstances") or []:
+                instance = ContainerInstance.model_validate(raw)
+                found[instance_id_of(instance.container_instance_arn or "")] = instance
+            for failure in response.get("failures") or []:
+                key = instance_id_of(str(failure.get("arn") or ""))
+                if key in by_id and key not in found:
+                    missing[key] = str(failure.get("reason") or "MISSING")
+        return InstanceAnswers(found, missing)
+
+    async def set_state(
+        self,
+        refs: Sequence[str],
+        cluster: str | None,
+        status: Literal["DRAINING", "ACTIVE"],
+        *,
+        keep_going: bool,
+    ) -> StateUpdate:
+        """Set ``refs`` to ``status``, 10 instances a call (UpdateContainerInstancesState).
+
+        A call that fails (after retries) is checked with a describe: the instances found in
+        ``status`` count as updated (the request reached ECS, its response was lost). With
+        ``keep_going`` the others fail on their own; without, the error is raised at once,
+        with a note naming the instances already changed.
+        """
+        update = StateUpdate({}, {}, {}, set())
+        for batch in _chunks(unique_refs(refs), UPDATE_STATE_BATCH):
+            try:
+                answers = await self._instances_call(
+                    _UPDATE, batch, cluster, UPDATE_STATE_BATCH, {"status": status}
+                )
+            except EcsSafeError as exc:
+                verified = await self._verify_state(batch, cluster, status, exc)
+                update.updated.update(verified or {})
+                failed = [ref for ref in batch if instance_id_of(ref) not in (verified or {})]
+                if not failed:
+                    continue
+                if not keep_going:
+                    if update.updated:
+                        done = ", ".join(update.updated)
+                        exc.add_note(f"these container instances were set {status} already: {done}")
+                    raise
+                update.errors.update(dict.fromkeys((instance_id_of(r) for r in failed), exc))
+                if verified is None:
+                    update.unknown.update(instance_id_of(r) for r in failed)
+                continue
+            update.updated.update(answers.found)
+            update.failures.update(answers.missing)
+        return update
+
+    async def _verify_state(
+        self, batch: Sequence[str], cluster: str | None, status: str, exc: EcsSafeError
+    ) -> dict[str, ContainerInstance] | None:
+        """After a failed UpdateContainerInstancesState: the instances of ``batch`` in ``status``.
+
+        The request may have reached ECS before its response was lost. A describe tells, so
+        that a change that happened is reported as done (as a lost deregistration is) and one
+        that may have happened is never kept quiet. ``None`` when the describe fails too; the
+        error then says the instances may be in ``status``.
+        """
+        try:
+            answers = await self.describe_instances(batch, cluster)
+        except EcsSafeError:
+            exc.add_note(
+                f"the request may have reached ECS: these container instances may be {status} "
+                f"now (their status could not be checked): {', '.join(batch)}"
+            )
+            return None
+        return {key: i for key, i in answers.found.items() if i.status == status}
+
+    # ------------------------------------------------------------------ tasks
+
+    async def list_tasks(self, ref: str, cluster: str | None) -> list[Task]:
+        """Every task on the instance whose ``lastStatus`` is not STOPPED, classified.
+
+        Lists tasks whose desired status is RUNNING and those already told to stop (STOPPED
+        desired status, which includes tasks still STOPPING/DEACTIVATING), paginated, then
+        describes them 100 a call.
+        """
+        arns: list[str] = []
+        for desired in ("RUNNING", "STOPPED"):
+            arns.extend(await self._task_arns(ref, cluster, desired))
+        arns = list(dict.fromkeys(arns))
+        raw_tasks: list[Mapping[str, Any]] = []
+        for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
+            response = await self.transport.call(
+                "DescribeTasks",
+                {"cluster": cluster, "tasks": list(batch)},
+                check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
+            )
+            raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
+        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        daemons = await self._daemon_services(cluster, live)
+        return [Task.from_api(t, daemon_services=daemons) for t in live]
+
+    async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
+        """Every page of ListTasks for one desired status.
+
+        A page that repeats an earlier ``nextToken``, or more than `LIST_PAGE_CAP` pages,
+        raises a retryable `ServerException` instead of paging forever.
+        """
+        arns: list[str] = []
+        seen: set[str] = set()
+        token: str | None = None
+        for _ in range(LIST_PAGE_CAP):
+            page = await self.transport.call(
+                "ListTasks",
+                {
+                    "cluster": cluster,
+                    "containerInstance": ref,
+                    "desiredStatus": desired,
+                    "nextToken": token,
+                },
+                check=check_task_list,
+            )
+            arns.extend(str(a) for a in page.get("taskArns") or [])
+            token = page.get("nextToken") or None
+            if token is None:
+                return arns
+            if token in seen:
+                raise _paging_error("ListTasks", "repeat an earlier nextToken")
+            seen.add(token)
+        raise _paging_error("ListTasks", f"did not end within {LIST_PAGE_CAP} pages")
+
+    async def _daemon_services(
+        self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]
+    ) -> frozenset[str]:
+        """The services named by ``tasks`` whose scheduling strategy is DAEMON (cached)."""
+        names = {n for t in tasks if (n := service_name(t.get("group")))}
+        unknown = sorted(n for n in names if (cluster, n) not in self._daemon_cache)
+        for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
+            response = await self.transport.call(
+                "DescribeServices",
+                {"cluster": cluster, "services": list(batch)},
+                check=accounted("DescribeServices", batch, "services", "serviceArn"),
+            )
+            for service in response.get("services") or []:
+                name = service.get("serviceName")
+                if name:
+                    strategy = service.get("schedulingStrategy")
+                    self._daemon_cache[(cluster, name)] = strategy == "DAEMON"
+            # A service that no longer exists cannot be a daemon that replaces anything.
+            for name in batch:
+                self._daemon_cache.setdefault((cluster, name), False)
+        return frozenset(n for n in names if self._daemon_cache.get((cluster, n)))
+
+    async def stop_task(self, cluster: str | None, task_arn: str, reason: str) -> None:
+        """StopTask (safe to send again: stopping a stopping task changes nothing)."""
+        await self.transport.call(
+            "StopTask",
+            {"cluster": cluster, "task": task_arn, "reason": reason},
+            check=check_stopped,
+        )
+
+    # ------------------------------------------------------------------ deregister
+
+    async def deregister(
+        self, ref: str, cluster: str | None, snapshot: ContainerInstance, *, force: bool
+    ) -> Deregistered:
+        """DeregisterContainerInstance, with lost responses verified instead of re-sent blind."""
+        verified: list[ContainerInstance] = []
+
+        async def verify(_exc: EcsApiError) -> Response | None:
+            # The response may be lost after ECS acted: a describe tells, and a call that
+            # worked is never sent again (nor reported failed because its retry was refused).
+            gone = await self._confirm_gone(ref, cluster)
+            if gone is None:
+                return None
+            verified.append(gone)
+            return {}
+
+        response = await self.transport.call(
+            "DeregisterContainerInstance",
+            {"cluster": cluster, "containerInstance": ref, "force": force},
+            check=check_deregistered,
+            verify=verify,
+        )
+        if verified:
+            return Deregistered(_merge_verified(snapshot, verified[0]), None, verified=True)
+        instance = ContainerInstance.model_validate(response["containerInstance"])
+        return Deregistered(instance, request_id_of(response), verified=False)
+
+    async def _confirm_gone(self, ref: str, cluster: str | None) -> ContainerInstance | None:
+        """After a lost response: the instance as described if it is gone, else ``None``.
+
+        Gone means reported missing (moto, and AWS after a while) or INACTIVE (AWS right after
+        deregistration). A describe that itself fails proves nothing.
+        """
+        try:
+            answers = await self.describe_instances([ref], cluster)
+        except EcsApiError:
+            return None
+        key = instance_id_of(ref)
+        if key in answers.missing:
+            return ContainerInstance.model_validate(
+                {"containerInstanceArn": ref, "status": "INACTIVE"}
+            )
+        instance = answers.found.get(key)
+        if instance is not None and instance.status == "INACTIVE":
+            return instance
+        return None
+
+
+def _merge_verified(snapshot: ContainerInstance, gone: ContainerInstance) -> ContainerInstance:
+    # The describe of a vanished instance says little; the pre-flight snapshot fills in what
+    # it knew (ARN, EC2 ID), the describe decides the status.
+    if gone.ec2_instance_id is not None:
+        return gone
+    return snapshot.model_copy(update={"status": gone.status})

@@ -1,0 +1,324 @@
+"""The decision gate: every deregistration, and every drain, passes the policy here.
+
+`Gate` holds the client's policy, its call layer (`ecs_safe._calls.EcsCalls`) and its audit
+run. Its steps, each used by `EcsSafeClient` and by the workflows (`ecs_safe.drain`,
+`ecs_safe.fleet`):
+
+- `Gate.snapshot`: describe the instance before deciding;
+- `Gate.judge` (and `Gate.judge_drain` for a drain's pre-flight): fetch what the rules need,
+  evaluate the policy and record the decision;
+- `Gate.refuse`: log a refusal and build the `PolicyViolationError` that carries it;
+- `Gate.deregister`: all of it, then DeregisterContainerInstance (with the policy's answer,
+  ECS's own refusal, and the dry-run result built by `Gate.plan`).
+
+What is asked of the gate is one `Request`: an instance, its cluster, force, dry run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+from ecs_safe import _events
+from ecs_safe._error_mapping import redact
+from ecs_safe.audit import DECISION
+from ecs_safe.errors import (
+    ClientException,
+    ClusterNotFoundException,
+    ContainerInstanceNotFoundError,
+    EcsApiError,
+    EcsSafeError,
+    InvalidParameterException,
+    PolicyViolationError,
+)
+from ecs_safe.policy import Decision, Policy, PolicyContext, Violation
+from ecs_safe.results import DeregistrationResult
+
+if TYPE_CHECKING:
+    from ecs_safe._calls import EcsCalls
+    from ecs_safe.audit import AuditRun
+    from ecs_safe.models import ContainerInstance, Task
+
+__all__ = ["PREFLIGHT_RULE", "Gate", "Request", "Step"]
+
+#: Where a decision was made (the audit log's ``step``): before a deregistration, before a
+#: drain sets DRAINING, or a refusal because the pre-flight could not be done.
+Step = Literal["deregister", "drain", "preflight"]
+
+#: The `Violation.rule` of the refusal of a pre-flight that could not be done.
+PREFLIGHT_RULE: Final = "preflight"
+
+# The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
+_SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What is being asked of the gate: one instance, validated.
+
+    Attributes:
+        instance: the container instance ID or ARN, as given.
+        cluster: the cluster's short name or ARN, as given (``None``: the default cluster).
+        force: deregister even with tasks running (the policy decides).
+        dry_run: decide and log, but make no mutating call.
+    """
+
+    instance: str
+    cluster: str | None
+    force: bool = False
+    dry_run: bool = False
+
+
+def _refusal_message(instance: str, decision: Decision) -> str:
+    reasons = "; ".join(f"{v.rule}: {v.message}" for v in decision.violations)
+    return f"refused to deregister container instance {instance}: {reasons}"
+
+
+def _server_refusal(exc: EcsApiError, *, force: bool) -> Decision | None:
+    """ECS's own refusal of an unforced deregistration (a task arrived after our check)."""
+    if force or not isinstance(exc, InvalidParameterException | ClientException):
+        return None
+    if not any(hint in exc.message.lower() for hint in _SERVER_REFUSAL_HINTS):
+        return None
+    return Decision.refuse(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"))
+
+
+class Gate:
+    """Snapshot, judge, refuse, record, deregister: the policy-checked path of one client.
+
+    Args:
+        calls: the client's call layer.
+        policy: the rules every decision applies (`EcsSafeClient.policy` keeps it current).
+        audit: the client's audit run, where every decision is recorded, if any.
+    """
+
+    def __init__(self, calls: EcsCalls, policy: Policy, audit: AuditRun | None) -> None:
+        self.calls = calls
+        self.policy = policy
+        self.audit = audit
+
+    # ------------------------------------------------------------------ pre-flight
+
+    async def snapshot(self, request: Request) -> ContainerInstance:
+        """Describe the instance before deciding; a describe that fails refuses (fail closed).
+
+        Raises:
+            ContainerInstanceNotFoundError: the instance is not in the cluster.
+            ClusterNotFoundException: the cluster does not exist.
+            PolicyViolationError: the describe failed otherwise (see `preflight_error`).
+        """
+        try:
+            return (await self.calls.describe([request.instance], request.cluster))[0]
+        except EcsApiError as exc:
+            error = self.preflight_error(request, exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def preflight_error(self, request: Request, exc: EcsApiError) -> EcsSafeError:
+        """What a failed pre-flight describe means, logged.
+
+        An instance or cluster that does not exist is a plain failure (there is nothing to
+        judge); any other failure refuses, because nothing is deregistered blind.
+        """
+        if isinstance(exc, ContainerInstanceNotFoundError | ClusterNotFoundException):
+            _events.log_failed(exc, cluster=request.cluster, container_instance=request.instance)
+            return exc
+        return self.preflight_refusal(request, exc)
+
+    def preflight_refusal(self, request: Request, exc: EcsApiError) -> PolicyViolationError:
+        """A pre-flight call that failed refuses, recorded and logged: nothing is done blind."""
+        decision = Decision.refuse(
+            Violation(
+                rule=PREFLIGHT_RULE,
+                message=f"could not describe the instance, so it cannot be judged safe: {exc}",
+            )
+        )
+        self.record(request, None, decision, step="preflight")
+        return self.refuse(request, None, decision, ())
+
+    async def tasks(self, request: Request) -> list[Task]:
+        """The tasks on the instance, for a decision; a listing that fails refuses."""
+        try:
+            return await self.calls.list_tasks(request.instance, request.cluster)
+        except EcsApiError as exc:
+            raise self.preflight_refusal(request, exc) from exc
+
+    # ------------------------------------------------------------------ decisions
+
+    def _evaluate(
+        self, request: Request, snapshot: ContainerInstance, tasks: Sequence[Task] | None
+    ) -> Decision:
+        # Rules see the task list exactly when the policy asks for it (`Policy.needs_tasks`),
+        # so a decision does not depend on whether the caller happened to hold the list.
+        context = PolicyContext(
+            cluster=request.cluster,
+            container_instance=snapshot,
+            force=request.force,
+            dry_run=request.dry_run,
+            tasks=tuple(tasks or ()) if self.policy.needs_tasks else None,
+        )
+        return self.policy.evaluate(context)
+
+    async def judge(
+        self,
+        request: Request,
+        snapshot: ContainerInstance,
+        *,
+        tasks: Sequence[Task] | None = None,
+    ) -> tuple[Decision, list[Task]]:
+        """Fetch what the rules need and evaluate the policy, without raising on a refusal.
+
+        ``tasks``, when the caller already holds the task list, saves fetching it again. The
+        decision is recorded (`record`) before it is returned, with the tasks it saw.
+        """
+        if self.policy.needs_tasks and tasks is None:
+            tasks = await self.tasks(request)
+        decision = self._evaluate(request, snapshot, tasks)
+        self.record(request, snapshot, decision, step="deregister")
+        return decision, list(tasks or ())
+
+    def judge_drain(
+        self,
+        request: Request,
+        drained: ContainerInstance,
+        *,
+        blockers: Sequence[Violation] = (),
+    ) -> Decision:
+        """Judge a drain before DRAINING is set, on the instance as it will be once drained.
+
+        The default policy refuses while tasks run, which is exactly what draining fixes, so
+        the rules see ``drained`` (DRAINING, nothing left on it) with an empty task list;
+        rules that would still refuse must do so now. ``blockers``, found by the drain's own
+        pre-flight (standalone tasks it will not move), refuse along with the policy's.
+        """
+        decision = self._evaluate(request, drained, ())
+        if blockers:
+            decision = Decision.refuse(*decision.violations, *blockers)
+        self.record(request, drained, decision, step="drain")
+        return decision
+
+    def record(
+        self,
+        request: Request,
+        snapshot: ContainerInstance | None,
+        decision: Decision,
+        *,
+        step: Step,
+    ) -> None:
+        """Record a decision in the audit log: the one place decisions are written.
+
+        Every decision passes here before anything acts on it: the policy's (`judge`,
+        `judge_drain`) and the fail-closed refusals of a pre-flight that could not be done
+        (`preflight_refusal`).
+        """
+        if self.audit is None:
+            return
+        self.audit.write(
+            DECISION,
+            step=step,
+            allowed=decision.allowed,
+            violations=[
+                {"rule": v.rule, "message": redact(v.message)} for v in decision.violations
+            ],
+            container_instance=request.instance,
+            container_instance_arn=snapshot.container_instance_arn if snapshot else None,
+            cluster=request.cluster,
+            force=request.force,
+            dry_run=request.dry_run,
+        )
+
+    def refuse(
+        self,
+        request: Request,
+        snapshot: ContainerInstance | None,
+        decision: Decision,
+        tasks: Sequence[Task],
+    ) -> PolicyViolationError:
+        """Log a refusal and build the error that carries it."""
+        _events.log_refused(
+            snapshot,
+            cluster=request.cluster,
+            container_instance=request.instance,
+            decision=decision,
+            forced=request.force,
+            dry_run=request.dry_run,
+        )
+        return PolicyViolationError(
+            _refusal_message(request.instance, decision),
+            decision=decision,
+            container_instance=snapshot,
+            tasks=tasks,
+        )
+
+    def plan(
+        self, request: Request, snapshot: ContainerInstance, decision: Decision, tasks: list[Task]
+    ) -> DeregistrationResult:
+        """The result of a dry run that the policy allowed, logged: what would be done."""
+        _events.log_succeeded(
+            snapshot, cluster=request.cluster, forced=request.force, dry_run=True, request_id=None
+        )
+        return DeregistrationResult(
+            container_instance=snapshot,
+            decision=decision,
+            forced=request.force,
+            dry_run=True,
+            request_id=None,
+            tasks=tasks,
+        )
+
+    # ------------------------------------------------------------------ deregister
+
+    async def deregister(
+        self,
+        request: Request,
+        snapshot: ContainerInstance | None = None,
+        *,
+        tasks: Sequence[Task] | None = None,
+    ) -> DeregistrationResult:
+        """Judge the instance and deregister it (in a dry run, only log the plan).
+
+        ``snapshot``, when the caller already described the instance, saves describing it
+        again; ``tasks`` likewise for the task list.
+
+        Raises:
+            PolicyViolationError: the policy refused (before any mutating call), ECS refused
+                an unforced deregistration, or the pre-flight failed (fail closed).
+            ContainerInstanceNotFoundError: the instance is not in the cluster.
+            EcsApiError: the deregistration call failed (after retries).
+        """
+        if snapshot is None:
+            snapshot = await self.snapshot(request)
+        decision, tasks_seen = await self.judge(request, snapshot, tasks=tasks)
+        if not decision.allowed:
+            raise self.refuse(request, snapshot, decision, tasks_seen)
+        if request.dry_run:
+            return self.plan(request, snapshot, decision, tasks_seen)
+        try:
+            done = await self.calls.deregister(
+                request.instance, request.cluster, snapshot, force=request.force
+            )
+        except EcsApiError as exc:
+            refused = _server_refusal(exc, force=request.force)
+            if refused is not None:
+                raise self.refuse(request, snapshot, refused, tasks_seen) from exc
+            _events.log_failed(exc, cluster=request.cluster, container_instance=request.instance)
+            raise
+        _events.log_succeeded(
+            done.instance,
+            cluster=request.cluster,
+            forced=request.force,
+            dry_run=False,
+            request_id=done.request_id,
+            **({"verified_after_lost_response": True} if done.verified else {}),
+        )
+        return DeregistrationResult(
+            container_instance=done.instance,
+            decision=decision,
+            forced=request.force,
+            dry_run=False,
+            request_id=done.request_id,
+            tasks=tasks_seen,
+            verified=done.verified,
+        )
