@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_DELAY",
     "RetryConfig",
+    "TestingRestorer",
     "is_retryable",
     "retrying",
     "set_testing",
@@ -48,13 +49,47 @@ _T = TypeVar("_T")
 _testing = False
 
 
-def set_testing(testing: bool) -> None:
+class TestingRestorer:
+    """Puts the testing switch back as it was before `set_testing` changed it.
+
+    Call it, or use the `set_testing` call as a context manager::
+
+        restore = set_testing(True)
+        ...
+        restore()
+
+        with set_testing(True):
+            ...
+    """
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, previous: bool) -> None:
+        self._previous = previous
+
+    def __call__(self) -> None:
+        """Restore the switch."""
+        global _testing  # noqa: PLW0603 - the process-wide switch of set_testing
+        _testing = self._previous
+
+    def __enter__(self) -> None:
+        """Nothing to do: `set_testing` has already switched."""
+
+    def __exit__(self, *_exc: object) -> None:
+        """Restore the switch."""
+        self()
+
+
+def set_testing(testing: bool) -> TestingRestorer:
     """Make every retry wait zero seconds (for test suites), or restore real waits.
 
-    Attempts are still counted and logged; only the sleeping goes away.
+    Attempts are still counted and logged; only the sleeping goes away. Returns a restorer
+    (as stamina's ``set_testing`` does): call it, or use the call as a context manager, to put
+    the switch back as it was.
     """
-    global _testing  # noqa: PLW0603 - a process-wide switch is the point, as in stamina.
-    _testing = bool(testing)
+    global _testing  # a process-wide switch is the point, as in stamina
+    previous, _testing = _testing, bool(testing)
+    return TestingRestorer(previous)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +57,10 @@ def later(delay: float, action: Callable[..., Any], *args: Any) -> threading.Tim
     return timer
 
 
-@contextmanager
-def instant_retries() -> Iterator[None]:
-    """Retry waits of zero seconds for the duration (attempts are still counted)."""
-    retry.set_testing(True)
-    try:
-        yield
-    finally:
-        retry.set_testing(False)
+#: ``with instant_retries():`` retry waits of zero seconds for the block (attempts are still
+#: counted): `retry.set_testing`'s restorer is the context manager. Tests that want it for the
+#: whole test use the ``instant_retries`` fixture of conftest.py instead.
+instant_retries = functools.partial(retry.set_testing, True)
 
 
 def ecs_backend(local: LocalEcs) -> Any:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,6 @@ from ecs_safe import (
 from ecs_safe.audit import unfinished
 from ecs_safe.cli import app
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 CLUSTER = "audited"
 DEREGISTER = "DeregisterContainerInstance"
@@ -48,11 +47,7 @@ CRASH_RUNNER = Path(__file__).with_name("audit_crash_run.py")
 Record = dict[str, Any]
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Iterator, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -32,17 +32,12 @@ from ecs_safe import (
     default_policy,
 )
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 DEREGISTER = "DeregisterContainerInstance"
 DESCRIBE = "DescribeContainerInstances"
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture

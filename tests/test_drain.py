@@ -137,6 +137,7 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
     arns = env.register_instances(CLUSTER, 12)
     async with client(env) as ecs:
         # The first call (10 instances) works, the second is refused outright.
+        # Wrapped at the transport (a private of the client): the one path every request takes.
         original_call = ecs._transport.call
         calls = 0
 

@@ -61,7 +61,6 @@ from ecs_safe import (
     default_policy,
 )
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 MAX_ATTEMPTS = 3
 READ_TIMEOUT = 0.25
@@ -291,11 +290,7 @@ class Record:
     known_bug: str | None = None
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture(scope="module")

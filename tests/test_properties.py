@@ -50,7 +50,6 @@ from ecs_safe import (
     default_policy,
 )
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 settings.register_profile(
     "ecs-safe-properties",
@@ -201,11 +200,7 @@ METHODS: dict[str, Call] = {
 RAISING = [name for name in METHODS if name != "deregister_many"]
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Any:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture(scope="module")

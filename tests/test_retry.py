@@ -326,3 +326,15 @@ async def test_before_retry_on_the_last_attempt_can_still_verify() -> None:
     )
     assert result == "verified"
     assert script.calls == [1, 2, 3]
+
+
+def test_set_testing_returns_a_restorer_that_is_also_a_context_manager() -> None:
+    restore = set_testing(True)
+    try:
+        assert retry_module._testing is True
+        with set_testing(False):
+            assert retry_module._testing is False
+        assert retry_module._testing is True, "the context manager restores the value before"
+    finally:
+        restore()
+    assert retry_module._testing is False

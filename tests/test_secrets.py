@@ -17,7 +17,7 @@ import ast
 import base64
 import io
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,7 +36,6 @@ from ecs_safe import AuditLog, EcsSafeClient, EcsSafeError, RateLimits, RetryCon
 from ecs_safe._error_mapping import map_errors
 from ecs_safe.cli import app
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 ACCESS_KEY_ID = "AKIAMARKER0000000000"
 SECRET_KEY = "SECRETMARKER/wJalrXUtnFEMI+K7MDENGbPxRfiCY"
@@ -129,11 +128,7 @@ def assert_clean(transcript: Transcript) -> None:
     assert not leaks, f"a credential leaked in {len(leaks)} place(s), e.g. {leaks[0][:400]}"
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture(scope="module")

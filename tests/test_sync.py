@@ -31,18 +31,13 @@ from ecs_safe import (
     SyncEcsSafeClient,
 )
 from ecs_safe.local import LocalEcs
-from ecs_safe.retry import set_testing
 
 LOOP_THREAD = "ecs-safe-sync-loop"
 CLUSTER = "sync"
 GHOST = "0123456789abcdef0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture
