@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ecs_safe._checks import accounted, check_deregistered, check_stopped, check_task_list
+from ecs_safe._checks import accounted, expect_deregistered, expect_stopped_task, expect_task_list
 from ecs_safe._constants import (
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_SERVICES_BATCH,
@@ -345,7 +345,7 @@ class EcsCalls:
                     "desiredStatus": desired,
                     "nextToken": token,
                 },
-                check=check_task_list,
+                check=expect_task_list,
             )
             arns.extend(str(a) for a in page.get("taskArns") or [])
             token = page.get("nextToken") or None
@@ -383,7 +383,7 @@ class EcsCalls:
         await self.transport.call(
             "StopTask",
             {"cluster": cluster, "task": task_arn, "reason": reason},
-            check=check_stopped,
+            check=expect_stopped_task,
         )
 
     # ------------------------------------------------------------------ deregister
@@ -406,7 +406,7 @@ class EcsCalls:
         response = await self.transport.call(
             "DeregisterContainerInstance",
             {"cluster": cluster, "containerInstance": ref, "force": force},
-            check=check_deregistered,
+            check=expect_deregistered,
             verify=verify,
         )
         if verified:

@@ -5,6 +5,10 @@ nothing were wrong. Taken at face value, ``{}`` from ListTasks means "no tasks" 
 would judge an instance without the tasks on it. Each check here runs inside the request's
 attempt (`ecs_safe._transport.EcsTransport.call`) and raises a retryable `ServerException`, so
 such a response is retried like any other fault and never mistaken for an answer.
+
+Names: ``expect_*`` checks a response (and `accounted` builds one such check); ``check_*``
+elsewhere in the package always checks an argument, returning it or raising
+`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from ecs_safe.errors import ServerException
 
 __all__ = [
     "accounted",
-    "check_deregistered",
-    "check_stopped",
-    "check_task_list",
+    "expect_deregistered",
+    "expect_stopped_task",
+    "expect_task_list",
     "incomplete",
 ]
 
@@ -70,19 +74,19 @@ def accounted(
     return check
 
 
-def check_task_list(response: Response) -> None:
+def expect_task_list(response: Response) -> None:
     """ListTasks must return a ``taskArns`` list (possibly empty)."""
     if not isinstance(response.get("taskArns"), list):
         raise incomplete("ListTasks", response, "held no taskArns list")
 
 
-def check_stopped(response: Response) -> None:
+def expect_stopped_task(response: Response) -> None:
     """StopTask must return the task (StopTask may safely be sent again)."""
     if not isinstance(response.get("task"), Mapping):
         raise incomplete("StopTask", response, "held no task")
 
 
-def check_deregistered(response: Response) -> None:
+def expect_deregistered(response: Response) -> None:
     """DeregisterContainerInstance must return the instance.
 
     The call may well have worked: the retryable error sends the transport to its verifying

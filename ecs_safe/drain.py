@@ -185,7 +185,7 @@ class DrainPlan:
         return Request(self.ref, self.cluster, force=force, dry_run=False)
 
 
-def check_drainable(ref: str, cluster: str | None, snapshot: ContainerInstance) -> None:
+def require_drainable(ref: str, cluster: str | None, snapshot: ContainerInstance) -> None:
     """Refuse an instance ECS cannot drain: only ACTIVE (or already DRAINING) ones qualify."""
     status = snapshot.status
     if status in ("ACTIVE", "DRAINING"):
@@ -247,7 +247,7 @@ async def prepare(
     if snapshot is None:
         snapshot = await gate.snapshot(request)
     try:
-        check_drainable(ref, cluster, snapshot)
+        require_drainable(ref, cluster, snapshot)
     except EcsSafeError as exc:
         _events.log_failed(exc, cluster=cluster, container_instance=ref)
         raise

@@ -232,6 +232,9 @@ class SyncEcsSafeClient:
         InvalidInputError: a bad argument (the same checks as `EcsSafeClient`).
     """
 
+    # The constructor and every method repeat `EcsSafeClient`'s signature on purpose (the
+    # duplicates tool lists them): a blocking caller, mypy and the docs must see the real
+    # parameters, and each body only hands its arguments to the async client.
     def __init__(
         self,
         *,

@@ -514,3 +514,68 @@ async def test_a_throttled_deregistration_is_retried_without_a_verifying_describ
     assert result.verified is False
     assert ecs_env.calls(DEREGISTER) == 3
     assert ecs_env.calls(DESCRIBE) == 1  # the pre-flight only
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+def _list_tasks_pages(monkeypatch: pytest.MonkeyPatch, token_of: Any) -> list[str | None]:
+    """Make the endpoint's ListTasks answer every page with ``token_of(n)`` as its nextToken."""
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+
+    seen: list[str | None] = []
+
+    def list_tasks(self: Any) -> Any:
+        seen.append(self._get_param("nextToken"))
+        return ActionResult({"taskArns": [], "nextToken": token_of(len(seen))})
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "list_tasks", list_tasks)
+    return seen
+
+
+async def test_a_list_tasks_page_that_repeats_its_token_is_a_typed_error(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    seen = _list_tasks_pages(monkeypatch, lambda n: "again")
+    with pytest.raises(ServerException) as info:
+        await ecs.list_tasks(arn, cluster=cluster)
+    assert info.value.code == "PaginationLoop"
+    assert info.value.operation == "ListTasks"
+    assert seen == [None, "again"], "stops at the first repeated token"
+
+
+async def test_a_list_tasks_that_never_ends_stops_at_the_page_cap(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecs_safe import _calls  # noqa: PLC0415
+
+    (arn,) = ecs_env.register_instances(cluster)
+    # A cap of 5 pages instead of 10,000, so the test makes 5 requests.
+    monkeypatch.setattr(_calls, "LIST_PAGE_CAP", 5)
+    seen = _list_tasks_pages(monkeypatch, lambda n: f"page-{n}")
+    with pytest.raises(ServerException, match="5 pages") as info:
+        await ecs.list_tasks(arn, cluster=cluster)
+    assert info.value.code == "PaginationLoop"
+    assert len(seen) == 5
+
+
+async def test_policy_stays_live_after_open(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+
+    class Never:
+        name = "never"
+
+        def check(self, context: PolicyContext) -> Violation | None:
+            return Violation(self.name, "not today")
+
+    ecs.policy = Policy([Never()])
+    with pytest.raises(PolicyViolationError) as info:
+        await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
+    assert [v.rule for v in info.value.decision.violations] == ["never"]
+    ecs.policy = default_policy()
+    result = await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
+    assert result.decision.allowed
