@@ -4,7 +4,8 @@
 run. Its steps, each used by `EcsSafeClient` and by the workflows (`ecs_safe.drain`,
 `ecs_safe.fleet`):
 
-- `Gate.snapshot`: describe the instance before deciding;
+- `Gate.snapshot` (and `Gate.tasks`): describe the instance (list its tasks) before deciding;
+  a pre-flight call that fails raises its own typed error: nothing is decided, nothing done;
 - `Gate.judge` (and `Gate.judge_drain` for a drain's pre-flight): fetch what the rules need,
   evaluate the policy and record the decision;
 - `Gate.refuse`: log a refusal and build the `PolicyViolationError` that carries it;
@@ -18,17 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ecs_safe import _events
 from ecs_safe._error_mapping import redact
 from ecs_safe.audit import DECISION
 from ecs_safe.errors import (
     ClientException,
-    ClusterNotFoundException,
-    ContainerInstanceNotFoundError,
     EcsApiError,
-    EcsSafeError,
     InvalidParameterException,
     PolicyViolationError,
 )
@@ -40,14 +38,11 @@ if TYPE_CHECKING:
     from ecs_safe.audit import AuditRun
     from ecs_safe.models import ContainerInstance, Task
 
-__all__ = ["PREFLIGHT_RULE", "Gate", "Request", "Step"]
+__all__ = ["Gate", "Request", "Step"]
 
-#: Where a decision was made (the audit log's ``step``): before a deregistration, before a
-#: drain sets DRAINING, or a refusal because the pre-flight could not be done.
-Step = Literal["deregister", "drain", "preflight"]
-
-#: The `Violation.rule` of the refusal of a pre-flight that could not be done.
-PREFLIGHT_RULE: Final = "preflight"
+#: Where a decision was made (the audit log's ``step``): before a deregistration, or before a
+#: drain sets DRAINING.
+Step = Literal["deregister", "drain"]
 
 # The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
 _SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
@@ -101,49 +96,41 @@ class Gate:
     # ------------------------------------------------------------------ pre-flight
 
     async def snapshot(self, request: Request) -> ContainerInstance:
-        """Describe the instance before deciding; a describe that fails refuses (fail closed).
+        """Describe the instance before deciding.
 
         Raises:
             ContainerInstanceNotFoundError: the instance is not in the cluster.
-            ClusterNotFoundException: the cluster does not exist.
-            PolicyViolationError: the describe failed otherwise (see `preflight_error`).
+            EcsApiError: the describe failed (see `preflight_failed`).
         """
         try:
             return (await self.calls.describe([request.instance], request.cluster))[0]
         except EcsApiError as exc:
-            error = self.preflight_error(request, exc)
-            if error is exc:
-                raise
-            raise error from exc
+            self.preflight_failed(request, exc)
+            raise
 
-    def preflight_error(self, request: Request, exc: EcsApiError) -> EcsSafeError:
-        """What a failed pre-flight describe means, logged.
+    def preflight_failed(self, request: Request, exc: EcsApiError) -> EcsApiError:
+        """A pre-flight call that failed: its own typed error, logged as a failure.
 
-        An instance or cluster that does not exist is a plain failure (there is nothing to
-        judge); any other failure refuses, because nothing is deregistered blind.
+        A pre-flight that could not be done (no endpoint, no credentials, access denied,
+        throttling past the retries, an instance or cluster that does not exist) is not a
+        refusal: a refusal says "this instance is not safe to remove", and an outage says
+        nothing about the instance. Nothing is decided and nothing is mutated; the error's
+        ``retryable`` tells whether trying again later may help.
         """
-        if isinstance(exc, ContainerInstanceNotFoundError | ClusterNotFoundException):
-            _events.log_failed(exc, cluster=request.cluster, container_instance=request.instance)
-            return exc
-        return self.preflight_refusal(request, exc)
-
-    def preflight_refusal(self, request: Request, exc: EcsApiError) -> PolicyViolationError:
-        """A pre-flight call that failed refuses, recorded and logged: nothing is done blind."""
-        decision = Decision.refuse(
-            Violation(
-                rule=PREFLIGHT_RULE,
-                message=f"could not describe the instance, so it cannot be judged safe: {exc}",
-            )
-        )
-        self.record(request, None, decision, step="preflight")
-        return self.refuse(request, None, decision, ())
+        _events.log_failed(exc, cluster=request.cluster, container_instance=request.instance)
+        return exc
 
     async def tasks(self, request: Request) -> list[Task]:
-        """The tasks on the instance, for a decision; a listing that fails refuses."""
+        """The tasks on the instance, for a decision.
+
+        Raises:
+            EcsApiError: the listing failed (see `preflight_failed`).
+        """
         try:
             return await self.calls.list_tasks(request.instance, request.cluster)
         except EcsApiError as exc:
-            raise self.preflight_refusal(request, exc) from exc
+            self.preflight_failed(request, exc)
+            raise
 
     # ------------------------------------------------------------------ decisions
 
@@ -209,9 +196,7 @@ class Gate:
     ) -> None:
         """Record a decision in the audit log: the one place decisions are written.
 
-        Every decision passes here before anything acts on it: the policy's (`judge`,
-        `judge_drain`) and the fail-closed refusals of a pre-flight that could not be done
-        (`preflight_refusal`).
+        Every decision passes here before anything acts on it: `judge`'s and `judge_drain`'s.
         """
         if self.audit is None:
             return
@@ -283,10 +268,10 @@ class Gate:
         again; ``tasks`` likewise for the task list.
 
         Raises:
-            PolicyViolationError: the policy refused (before any mutating call), ECS refused
-                an unforced deregistration, or the pre-flight failed (fail closed).
+            PolicyViolationError: the policy refused (before any mutating call), or ECS
+                refused an unforced deregistration.
             ContainerInstanceNotFoundError: the instance is not in the cluster.
-            EcsApiError: the deregistration call failed (after retries).
+            EcsApiError: a pre-flight call or the deregistration failed (after retries).
         """
         if snapshot is None:
             snapshot = await self.snapshot(request)

@@ -541,10 +541,11 @@ class EcsSafeClient:
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
-            PolicyViolationError: the policy refused (before any mutating call), or the
-                pre-flight describe failed (the policy fails closed).
+            PolicyViolationError: the policy refused (before any mutating call).
             ContainerInstanceNotFoundError: the instance is not in the cluster.
-            EcsApiError: the deregistration call failed (after retries).
+            EcsApiError: a pre-flight call (describe, task listing) failed, with nothing
+                mutated, or the deregistration call failed (after retries); ``retryable``
+                tells whether trying again later may help.
         """
         cluster = validate_cluster(cluster)
         ref = validate_container_instance(container_instance)

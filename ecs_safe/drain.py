@@ -238,8 +238,9 @@ async def prepare(
     100 per call), saves describing it again.
 
     Raises:
-        PolicyViolationError: the policy would refuse the drained instance, standalone tasks
-            are on it (with ``"refuse"``), or the pre-flight could not be done (fail closed).
+        PolicyViolationError: the policy would refuse the drained instance, or standalone
+            tasks are on it (with ``"refuse"``).
+        EcsApiError: a pre-flight call failed (its own typed error; nothing was changed).
         ContainerInstanceNotFoundError: the instance is missing or INACTIVE.
         ClientException: the instance is in a state ECS cannot drain from.
     """

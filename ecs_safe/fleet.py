@@ -6,7 +6,8 @@ A run goes in phases, so that what can be batched is batched across the whole fl
    `InvalidInputError`, and the others go on. An instance given twice (say as ID and as ARN)
    is processed once; every position that names it gets the same outcome.
 2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
-   call per instance). A describe that fails refuses its instances (the policy fails closed).
+   call per instance). A describe that fails fails its instances with its typed error (a
+   pre-flight that could not be done is not a refusal), and nothing is done to them.
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
    Instance, through the same decision gate (`ecs_safe._gate.Gate`) as
    `EcsSafeClient.deregister_container_instance`. With ``drain``: the
@@ -253,7 +254,7 @@ class _FleetRun:
                 answers = await self.gate.calls.describe_instances(refs, cluster)
         except EcsApiError as exc:
             for i in chunk:
-                await self._fail(i, self.gate.preflight_error(self._request(i), exc))
+                await self._fail(i, self.gate.preflight_failed(self._request(i), exc))
             return {}
         except Exception as exc:  # a bug must fail this batch's outcomes, not the run
             for i in chunk:

@@ -284,16 +284,17 @@ async def test_a_refusal_is_recorded_and_nothing_is_intended(env: LocalEcs, log_
     assert "running" in decision["violations"][0]["message"]
 
 
-async def test_a_failed_preflight_is_a_recorded_refusal(env: LocalEcs, log_path: Path) -> None:
+async def test_a_failed_preflight_records_no_decision(env: LocalEcs, log_path: Path) -> None:
+    # A pre-flight that could not be done is a failure, not a refusal (API.md): no decision
+    # was made, so none is recorded, and nothing was mutated.
     (arn,) = env.register_instances(CLUSTER)
     env.inject_fault("DescribeContainerInstances", code="AccessDeniedException")
     async with client(env, log_path) as ecs:
-        with pytest.raises(PolicyViolationError):
+        with pytest.raises(AccessDeniedException):
             await ecs.deregister_container_instance(arn, cluster=CLUSTER)
-    [decision] = of(AuditLog.read(log_path), "decision")
-    assert decision["step"] == "preflight"
-    assert decision["allowed"] is False
-    assert decision["container_instance_arn"] is None
+    records = AuditLog.read(log_path)
+    assert of(records, "decision") == []
+    assert of(records, "intent") == []
 
 
 async def test_a_dry_run_records_the_decision_only(env: LocalEcs, log_path: Path) -> None:

@@ -331,18 +331,35 @@ async def test_lost_response_then_instance_still_there_retries(
     assert ecs_env.calls(DEREGISTER) == 2
 
 
-async def test_failed_preflight_refuses(
+async def test_a_failed_preflight_raises_its_typed_error_not_a_refusal(
     ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
 ) -> None:
+    # An outage says nothing about the instance: it is the typed error that stopped the
+    # pre-flight (API.md), not a PolicyViolationError, and nothing is mutated.
     (arn,) = ecs_env.register_instances(cluster)
     ecs_env.inject_fault(DESCRIBE, code="AccessDeniedException", message="not allowed")
     ecs_env.reset_calls()
-    with pytest.raises(PolicyViolationError) as info:
+    with capture_logs() as logs, pytest.raises(AccessDeniedException) as info:
         await ecs.deregister_container_instance(arn, cluster=cluster)
     assert ecs_env.calls(DEREGISTER) == 0
-    assert info.value.decision.violations[0].rule == "preflight"
-    assert isinstance(info.value.__cause__, AccessDeniedException)
-    assert info.value.container_instance is None
+    assert not info.value.retryable
+    assert events(logs, "ecs_safe.deregister.refused") == []
+    (failed,) = events(logs, "ecs_safe.deregister.failed")
+    assert failed["error_code"] == "AccessDeniedException"
+
+
+async def test_a_throttled_preflight_past_the_retries_is_a_retryable_error(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.start_standalone_task(cluster, arn)
+    ecs_env.inject_fault("ListTasks", code="ThrottlingException", times=20)
+    policy = Policy([*default_policy().rules, ProtectStandaloneTasks()])
+    ecs.policy = policy
+    with pytest.raises(ThrottlingException) as info:
+        await ecs.deregister_container_instance(arn, cluster=cluster, force=True)
+    assert info.value.retryable
+    assert ecs_env.calls(DEREGISTER) == 0
 
 
 async def test_a_raising_rule_refuses(ecs_env: LocalEcs, cluster: str) -> None:
@@ -403,10 +420,10 @@ async def test_connection_refused_is_a_retryable_connection_error() -> None:
         retry=retry,
         connect_timeout=0.5,
     ) as ecs:
-        with capture_logs() as logs, pytest.raises(PolicyViolationError) as info:
+        # The pre-flight could not be done: its own typed error (API.md), not a refusal.
+        with capture_logs() as logs, pytest.raises(EcsConnectionError) as info:
             await ecs.deregister_container_instance("0" * 32)
-        assert isinstance(info.value.__cause__, EcsConnectionError)
-        assert info.value.__cause__.retryable
+        assert info.value.retryable
         assert len(events(logs, "ecs_safe.retry.scheduled")) == 1
         with pytest.raises(EcsConnectionError):
             await ecs.describe_container_instances(["0" * 32])

@@ -20,6 +20,7 @@ from ecs_safe import (
     InvalidInputError,
     PolicyViolationError,
     RateLimits,
+    ServerException,
     default_policy,
 )
 from ecs_safe.local import LocalEcs
@@ -169,18 +170,16 @@ async def test_an_unexpected_exception_becomes_a_typed_outcome(
     assert "KeyError" in str(error)
 
 
-async def test_a_failed_describe_refuses_its_instances(env: LocalEcs) -> None:
+async def test_a_failed_describe_fails_its_instances_with_the_typed_error(env: LocalEcs) -> None:
+    # A pre-flight that could not be done is "failed" with the error that stopped it, not
+    # "refused" (API.md): an outage says nothing about whether the instances are safe.
     arns = env.register_instances(CLUSTER, 3)
     env.inject_fault("DescribeContainerInstances", code="ServerException", times=5)
     with instant_retries():
         async with client(env) as ecs:
             batch = await ecs.deregister_many(arns, cluster=CLUSTER)
-    assert {o.status for o in batch.outcomes} == {"refused"}
-    assert all(
-        isinstance(o.error, PolicyViolationError)
-        and o.error.decision.violations[0].rule == "preflight"
-        for o in batch.outcomes
-    )
+    assert {o.status for o in batch.outcomes} == {"failed"}
+    assert all(isinstance(o.error, ServerException) and o.error.retryable for o in batch.outcomes)
     assert mutating_calls(env) == 0
 
 

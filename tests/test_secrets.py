@@ -118,7 +118,10 @@ async def run(client: EcsSafeClient, steps: list[Step]) -> Transcript:
                     transcript.error(exc)
     transcript.logs(events)
     records = _AUDIT.pop(id(client)).getvalue()
-    assert '"kind": "decision"' in records or '"kind": "intent"' in records
+    # The audit log was written (its text is checked below). A pre-flight that could not be
+    # done records no decision (it is a failure, not a refusal), so a run may hold only its
+    # start and end records.
+    assert '"kind": "run_started"' in records
     transcript.audit(records)
     return transcript
 
