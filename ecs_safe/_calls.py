@@ -52,6 +52,8 @@ _DESCRIBE = "DescribeContainerInstances"
 _UPDATE = "UpdateContainerInstancesState"
 # Failure reasons meaning the instance is not (or no longer) in the cluster.
 _GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
+# The statuses of a service that still runs (and so replaces) its tasks.
+_LIVE_SERVICE = frozenset({"ACTIVE", "DRAINING"})
 
 
 def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
@@ -87,6 +89,12 @@ class StateUpdate:
     failures: dict[str, str]
     errors: dict[str, EcsSafeError]
     unknown: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _ServiceFacts:
+    live: bool
+    daemon: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +191,10 @@ class EcsCalls:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        # A service's scheduling strategy never changes after creation, so one lookup per
-        # (cluster, service) serves the client's whole lifetime.
-        self._daemon_cache: dict[tuple[str | None, str], bool] = {}
+        # What a lookup found of each (cluster, service): whether it exists (ACTIVE or
+        # DRAINING) and whether it is a daemon. A scheduling strategy never changes after
+        # creation, so one lookup serves the client's whole lifetime.
+        self._services: dict[tuple[str | None, str], _ServiceFacts] = {}
 
     # ------------------------------------------------------------------ instances
 
@@ -324,8 +333,8 @@ class EcsCalls:
             )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
         live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
-        daemons = await self._daemon_services(cluster, live)
-        return [Task.from_api(t, daemon_services=daemons) for t in live]
+        services, daemons = await self._services_of(cluster, live)
+        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
 
     async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
         """Every page of ListTasks for one desired status.
@@ -356,12 +365,16 @@ class EcsCalls:
             seen.add(token)
         raise _paging_error("ListTasks", f"did not end within {LIST_PAGE_CAP} pages")
 
-    async def _daemon_services(
+    async def _services_of(
         self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]
-    ) -> frozenset[str]:
-        """The services named by ``tasks`` whose scheduling strategy is DAEMON (cached)."""
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """The services the tasks' groups name that exist, and those of them that are daemons.
+
+        Looked up with DescribeServices (10 a call, cached). A service ECS does not return, or
+        returns INACTIVE, does not exist: its tasks are standalone, since nothing replaces them.
+        """
         names = {n for t in tasks if (n := service_name(t.get("group")))}
-        unknown = sorted(n for n in names if (cluster, n) not in self._daemon_cache)
+        unknown = sorted(n for n in names if (cluster, n) not in self._services)
         for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
             response = await self.transport.call(
                 "DescribeServices",
@@ -369,14 +382,19 @@ class EcsCalls:
                 check=accounted("DescribeServices", batch, "services", "serviceArn"),
             )
             for service in response.get("services") or []:
-                name = service.get("serviceName")
+                name = service.get("serviceName") if isinstance(service, Mapping) else None
                 if name:
-                    strategy = service.get("schedulingStrategy")
-                    self._daemon_cache[(cluster, name)] = strategy == "DAEMON"
-            # A service that no longer exists cannot be a daemon that replaces anything.
+                    self._services[(cluster, name)] = _ServiceFacts(
+                        live=service.get("status") in _LIVE_SERVICE,
+                        daemon=service.get("schedulingStrategy") == "DAEMON",
+                    )
             for name in batch:
-                self._daemon_cache.setdefault((cluster, name), False)
-        return frozenset(n for n in names if self._daemon_cache.get((cluster, n)))
+                self._services.setdefault((cluster, name), _ServiceFacts(live=False, daemon=False))
+        facts = {n: self._services[(cluster, n)] for n in names}
+        return (
+            frozenset(n for n, f in facts.items() if f.live),
+            frozenset(n for n, f in facts.items() if f.live and f.daemon),
+        )
 
     async def stop_task(self, cluster: str | None, task_arn: str, reason: str) -> None:
         """StopTask (safe to send again: stopping a stopping task changes nothing)."""

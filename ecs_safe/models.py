@@ -322,20 +322,30 @@ def classify_task(
     group: str | None,
     started_by: str | None,
     daemon_services: Set[str] = frozenset(),
+    services: Set[str] | None = None,
 ) -> TaskKind:
     """Tell how a task is managed, from its ``group`` and ``startedBy``.
 
-    A task is a service task when its group is ``service:NAME`` or its ``startedBy`` starts
-    with ``ecs-svc/``; a service task whose service name is in ``daemon_services`` (services
-    with the ``DAEMON`` scheduling strategy) is a daemon task. Everything else
-    (``family:NAME``, no group) is standalone: no scheduler will replace it elsewhere.
+    ``services``, when given, names the services known to exist in the cluster (ACTIVE or
+    DRAINING). Then a task is a service task only when its group is ``service:NAME`` for one
+    of them *and* its ``startedBy`` starts with ``ecs-svc/``: anyone can set both labels on
+    RunTask or StartTask, and a task taken for a service task that no service will replace is
+    lost when forced off its instance, so anything else is standalone (fail closed). Without
+    ``services``, the labels alone decide: a group ``service:NAME`` or a ``startedBy``
+    ``ecs-svc/...`` makes a service task.
+
+    A service task whose service name is in ``daemon_services`` (services with the ``DAEMON``
+    scheduling strategy) is a daemon task. Everything else (``family:NAME``, no group) is
+    standalone: no scheduler will replace it elsewhere.
     """
-    is_service = (group is not None and group.startswith(_SERVICE_GROUP_PREFIX)) or (
-        started_by is not None and started_by.startswith(_SERVICE_STARTED_BY_PREFIX)
-    )
+    name = service_name(group)
+    by_service = started_by is not None and started_by.startswith(_SERVICE_STARTED_BY_PREFIX)
+    if services is not None:
+        is_service = name is not None and name in services and by_service
+    else:
+        is_service = (group is not None and group.startswith(_SERVICE_GROUP_PREFIX)) or by_service
     if not is_service:
         return "standalone"
-    name = service_name(group)
     if name is not None and name in daemon_services:
         return "daemon"
     return "service"
@@ -387,11 +397,17 @@ class Task(_AwsModel):
     """Ours, not AWS's: ``service``, ``daemon`` or ``standalone`` (see :func:`classify_task`)."""
 
     @classmethod
-    def from_api(cls, task: Mapping[str, Any], daemon_services: Set[str] = frozenset()) -> Task:
+    def from_api(
+        cls,
+        task: Mapping[str, Any],
+        daemon_services: Set[str] = frozenset(),
+        services: Set[str] | None = None,
+    ) -> Task:
         """Build a task from a DescribeTasks ``tasks[]`` entry, classifying it.
 
-        ``daemon_services`` names the services with the ``DAEMON`` scheduling strategy.
-        A ``group`` or ``startedBy`` that is not a string counts as absent.
+        ``daemon_services`` names the services with the ``DAEMON`` scheduling strategy, and
+        ``services`` (when known) the services that exist (see `classify_task`). A ``group``
+        or ``startedBy`` that is not a string counts as absent.
         """
         group = task.get("group")
         started_by = task.get("startedBy")
@@ -399,5 +415,6 @@ class Task(_AwsModel):
             group if isinstance(group, str) else None,
             started_by if isinstance(started_by, str) else None,
             daemon_services,
+            services,
         )
         return cls.model_validate({**task, "kind": kind})

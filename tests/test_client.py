@@ -166,6 +166,54 @@ async def test_protect_standalone_tasks_lists_them_and_refuses_force(
     assert task in info.value.decision.violations[0].message
 
 
+def _start_labelled_task(env: LocalEcs, cluster: str, arn: str, **labels: str) -> str:
+    """Start a task by hand with whatever ``group``/``startedBy`` a caller may set."""
+    import boto3  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    ecs = boto3.client(
+        "ecs",
+        endpoint_url=env.endpoint_url,
+        region_name=env.region_name,
+        aws_access_key_id=env.access_key_id,
+        aws_secret_access_key=env.secret_access_key,
+    )
+    definition = env.register_task_definition(family="nightly")
+    response = ecs.start_task(
+        cluster=cluster, taskDefinition=definition, containerInstances=[arn], **labels
+    )
+    return str(response["tasks"][0]["taskArn"])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"group": "service:ghost", "startedBy": "ecs-svc/1234567890"},  # no such service
+        {"group": "family:nightly", "startedBy": "ecs-svc/nightly-batch"},  # no service group
+        {"group": "service:web", "startedBy": "nightly-batch"},  # web exists, did not start it
+    ],
+    ids=["ghost-service", "startedBy-only", "not-started-by-the-service"],
+)
+async def test_a_forged_service_label_is_a_standalone_task(
+    ecs_env: LocalEcs, cluster: str, labels: dict[str, str]
+) -> None:
+    # Anyone can set group and startedBy on StartTask: a task is a service task only when the
+    # service its group names exists and started it, else forcing would orphan it.
+    (arn,) = ecs_env.register_instances(cluster)
+    ecs_env.create_service(cluster, "web")
+    ecs_env.start_service_task(cluster, arn, "web")
+    forged = _start_labelled_task(ecs_env, cluster, arn, **labels)
+    policy = default_policy().with_rules(ProtectStandaloneTasks())
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
+        kinds = {t.task_arn: t.kind for t in await ecs.list_tasks(arn, cluster=cluster)}
+        assert kinds[forged] == "standalone"
+        assert sorted(kinds.values()) == ["service", "standalone"]
+        ecs_env.reset_calls()
+        with pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster, force=True)
+    assert ecs_env.calls(DEREGISTER) == 0
+    assert forged in info.value.decision.violations[0].message
+
+
 async def test_not_found_is_typed_and_never_mutates(
     ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
 ) -> None:

@@ -486,3 +486,15 @@ def test_task_kind_is_ours_and_strict() -> None:
         Task.model_validate({"taskArn": "t"})
     with pytest.raises(ValidationError):
         Task.model_validate({"taskArn": "t", "kind": "orphan"})
+
+
+def test_with_the_existing_services_known_labels_alone_make_no_service_task() -> None:
+    live = frozenset({"web", "agent"})
+    assert classify_task("service:web", "ecs-svc/1", services=live) == "service"
+    assert classify_task("service:agent", "ecs-svc/2", {"agent"}, services=live) == "daemon"
+    assert classify_task("service:ghost", "ecs-svc/1", services=live) == "standalone"
+    assert classify_task("service:web", "nightly", services=live) == "standalone"
+    assert classify_task("family:web", "ecs-svc/1", services=live) == "standalone"
+    assert classify_task(None, None, services=live) == "standalone"
+    # Without the services, the labels decide (the model's own, offline classification).
+    assert classify_task("family:web", "ecs-svc/1") == "service"
