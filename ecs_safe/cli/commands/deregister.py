@@ -1,0 +1,105 @@
+"""``ecs-safe deregister``: deregister what the policy allows, refusing the rest up front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ecs_safe._constants import DEFAULT_CONCURRENCY
+from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
+from ecs_safe.cli.logs import logging_configured
+from ecs_safe.cli.options import (
+    AuditLogOpt,
+    ClusterOpt,
+    ConcurrencyOpt,
+    DryRunOpt,
+    EndpointOpt,
+    Instances,
+    LogFormat,
+    LogFormatOpt,
+    OutputFormat,
+    OutputOpt,
+    ProfileOpt,
+    RegionOpt,
+    VerboseOpt,
+)
+from ecs_safe.cli.progress import ProgressDisplay
+from ecs_safe.cli.reports import BatchReport, outcomes_of_batch
+
+if TYPE_CHECKING:
+    from ecs_safe.client import EcsSafeClient
+
+__all__ = ["deregister", "run_deregister"]
+
+
+async def run_deregister(
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    force: bool,
+    dry_run: bool,
+    concurrency: int,
+) -> BatchReport:
+    """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch."""
+    with ProgressDisplay("planning" if dry_run else "deregistering", total=len(instances)) as shown:
+        batch = await ecs.deregister_many(
+            instances,
+            cluster=cluster,
+            force=force,
+            drain=False,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            progress=shown.callback,
+        )
+    return BatchReport("deregister", cluster, dry_run, outcomes_of_batch(batch))
+
+
+def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
+    instances: Instances,
+    cluster: ClusterOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Deregister even with tasks running: they are orphaned (services replace "
+            "theirs elsewhere). The policy still decides.",
+        ),
+    ] = False,
+    allow_standalone_loss: Annotated[
+        bool,
+        typer.Option(
+            "--allow-standalone-loss",
+            help="With --force, also orphan standalone tasks, which nothing replaces.",
+        ),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    output: OutputOpt = OutputFormat.TEXT,
+    audit_log: AuditLogOpt = None,
+    log_format: LogFormatOpt = LogFormat.CONSOLE,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Deregister container instances, refusing (before any mutating call) what is unsafe."""
+    connection = Connection(region, endpoint_url, profile)
+
+    async def work() -> BatchReport:
+        targets = validate_targets(instances, cluster)
+        policy = cli_policy(allow_standalone_loss=allow_standalone_loss)
+        async with connection.open(policy, audit_log=audit_log) as ecs:
+            return await run_deregister(
+                ecs,
+                targets,
+                cluster=cluster,
+                force=force,
+                dry_run=dry_run,
+                concurrency=concurrency,
+            )
+
+    with logging_configured(log_format, verbose):
+        execute("deregister", cluster, output, work)
