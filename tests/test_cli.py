@@ -651,3 +651,47 @@ def test_demo_runs_the_whole_story() -> None:
         assert line in out, line
     assert out.count("1 deregistered (exit 0: success)") == 2
     assert "Traceback" not in result.stderr
+
+
+def run_on_terminal(
+    args: list[str], *, columns: int = 80, stdout_too: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the console script with stderr (and optionally stdout) on a pseudo-terminal."""
+    primary, secondary = pty.openpty()
+    received: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(primary, received))
+    reader.start()
+    try:
+        process = subprocess.run(
+            [str(ECS_SAFE), *args],
+            stdout=secondary if stdout_too else subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+            timeout=120,
+            env={**subprocess_env(), "TERM": "xterm", "COLUMNS": str(columns), "LINES": "40"},
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        reader.join(timeout=10)
+        os.close(primary)
+    return process, b"".join(received).decode(errors="replace")
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_progress_survives_more_instances_than_concurrency(seeded: Seeded) -> None:
+    # With --concurrency 1 every instance after the first gets a row once an earlier row has
+    # been removed: the display used to index rich's task list by task ID and fail there.
+    timer = seeded.stop_later(seeded.busy_tasks, delay=0.8)
+    process, terminal = run_on_terminal(
+        [
+            "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER, "--poll-interval",
+            "0.1", "--concurrency", "1", *seeded.idle, seeded.busy,
+        ]
+    )  # fmt: skip
+    timer.join()
+    assert process.returncode == 0, terminal
+    assert "callback_failed" not in terminal
+    assert "list index out of range" not in terminal
+    assert f"draining {short(seeded.busy)}" in terminal
+    assert "3 deregistered" in process.stdout

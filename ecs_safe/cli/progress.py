@@ -27,6 +27,9 @@ class ProgressDisplay:
         self._progress: Progress | None = None
         self._overall: TaskID | None = None
         self._rows: dict[str, TaskID] = {}
+        # Each row's total, kept here: rich's ``Progress.tasks`` is a list that removed rows
+        # shift, so it cannot be indexed by task ID once an instance has finished.
+        self._totals: dict[str, int] = {}
         self._description = description
         self._total = total
         self._console = console
@@ -64,7 +67,9 @@ class ProgressDisplay:
         if self._progress is None or self._overall is None:
             return
         self._progress.advance(self._overall)
-        row = self._rows.pop(short(container_instance), None) if container_instance else None
+        key = short(container_instance) if container_instance else None
+        row = self._rows.pop(key, None) if key else None
+        self._totals.pop(key or "", None)
         if row is not None:
             self._progress.remove_task(row)
 
@@ -84,7 +89,8 @@ class ProgressDisplay:
             if row is None:
                 row = self._progress.add_task(f"  draining {key}", total=max(remaining, 1))
                 self._rows[key] = row
-            total = max(self._progress.tasks[row].total or 0, remaining, 1)
+            total = max(self._totals.get(key, 0), remaining, 1)
+            self._totals[key] = total
             self._progress.update(
                 row,
                 total=total,
