@@ -196,6 +196,42 @@ def test_no_arguments_prints_the_help_and_exits_2() -> None:
     assert "deregister" in result.output
 
 
+@pytest.mark.parametrize("command", [[], ["deregister"], ["drain"], ["describe"], ["demo"]])
+def test_help_has_no_type_labels_and_no_rest(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    for label in ("<bool>", "<int>", "<str>", "<float>", "<list", "<int range>", "::", "``"):
+        assert label not in result.stdout, label
+
+
+def test_version() -> None:
+    from ecs_safe import __version__  # noqa: PLC0415
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"ecs-safe {__version__}\n"
+
+
+def test_python_m_ecs_safe_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ecs_safe", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "deregister" in done.stdout
+
+
+def test_a_bad_choice_lists_the_valid_values() -> None:
+    result = CliRunner().invoke(app, ["drain", "--standalone-tasks", "kill", "abc"])
+    assert result.exit_code == 2
+    line = assert_one_error_line(result.stderr)
+    for value in ("refuse", "wait", "stop"):
+        assert value in line
+
+
 # --------------------------------------------------------------------------- describe
 
 

@@ -64,6 +64,8 @@ and registers each command, and nothing else.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ecs_safe.cli.commands.demo import demo
@@ -73,7 +75,7 @@ from ecs_safe.cli.commands.drain import drain
 from ecs_safe.cli.exit_codes import EPILOG, ExitCode
 from ecs_safe.cli.options import LogFormat, OnTimeout, OutputFormat, StandaloneTasks
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
-from ecs_safe.cli.usage import Group
+from ecs_safe.cli.usage import Command, Group
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
@@ -99,10 +101,35 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-app.command(epilog=EPILOG)(deregister)
-app.command(epilog=EPILOG)(drain)
-app.command(epilog=EPILOG)(describe)
-app.command()(demo)
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ecs_safe import __version__  # noqa: PLC0415 - only --version needs it
+
+        typer.echo(f"ecs-safe {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    # Options of the command line as a whole; each command has its own.
+    del version
+
+
+app.command(cls=Command, epilog=EPILOG)(deregister)
+app.command(cls=Command, epilog=EPILOG)(drain)
+app.command(cls=Command, epilog=EPILOG)(describe)
+app.command(cls=Command)(demo)
 
 
 def main() -> None:

@@ -94,6 +94,7 @@ ClusterOpt = Annotated[
     typer.Option(
         "--cluster",
         "-c",
+        metavar="NAME",
         help="Cluster short name or ARN \\[default: the 'default' cluster].",
         envvar="ECS_SAFE_CLUSTER",
         show_default=False,
@@ -112,6 +113,7 @@ ConcurrencyOpt = Annotated[
     int,
     typer.Option(
         "--concurrency",
+        metavar="N",
         min=1,
         max=100,
         help="Instances handled at once (ECS rate limits are respected on top of this).",
@@ -122,13 +124,16 @@ TimeoutOpt = Annotated[
     float,
     typer.Option(
         "--timeout",
+        metavar="SECONDS",
         help="Seconds each instance may take to empty.",
         envvar="ECS_SAFE_TIMEOUT",
     ),
 ]
 PollIntervalOpt = Annotated[
     float,
-    typer.Option("--poll-interval", help="Seconds between checks of the task list."),
+    typer.Option(
+        "--poll-interval", metavar="SECONDS", help="Seconds between checks of the task list."
+    ),
 ]
 OnTimeoutOpt = Annotated[
     OnTimeout,
@@ -152,6 +157,7 @@ RegionOpt = Annotated[
     str | None,
     typer.Option(
         "--region",
+        metavar="REGION",
         help="AWS Region \\[default: from the AWS configuration chain].",
         envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
         show_default=False,
@@ -161,6 +167,7 @@ EndpointOpt = Annotated[
     str | None,
     typer.Option(
         "--endpoint-url",
+        metavar="URL",
         help="An ECS-compatible endpoint, e.g. a local one \\[default: AWS's].",
         envvar="AWS_ENDPOINT_URL_ECS",
         show_default=False,
@@ -170,6 +177,7 @@ ProfileOpt = Annotated[
     str | None,
     typer.Option(
         "--profile",
+        metavar="NAME",
         help="A profile of the shared AWS config files.",
         envvar="AWS_PROFILE",
         show_default=False,
@@ -189,6 +197,7 @@ AuditLogOpt = Annotated[
     Path | None,
     typer.Option(
         "--audit-log",
+        metavar="PATH",
         help="Append a JSONL audit record of every decision and every mutating call to this "
         "file, each written before the call returns (see the docs' reliability page).",
         envvar="ECS_SAFE_AUDIT_LOG",

@@ -7,15 +7,38 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ecs_safe.cli.exit_codes import ExitCode
 from ecs_safe.cli.rendering import error_line
 
-__all__ = ["Group", "usage_error"]
+__all__ = ["Command", "Group", "usage_error"]
 
 
-class Group(TyperGroup):
+class _NoTypeMetavars:
+    """Help without typer's type labels (``<bool>``, ``<int>``, ``<list[str]>``).
+
+    A flag takes no value, so a label only misleads; options that take one name it with their
+    own metavar (``--timeout SECONDS``), and an argument's metavar already says what it is.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The command's parameters, with the type labels of flags and arguments dropped."""
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                param.metavar = param.metavar or ""
+            elif param.param_type_name == "argument":
+                # typer shows an argument's type even when it has a metavar; hide it here.
+                param.display_type_rich = _no_type
+        return params
+
+
+def _no_type(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+class Group(_NoTypeMetavars, TyperGroup):
     """The command group, with usage errors as one ``error:`` line instead of a panel.
 
     typer prints a multi-line rich panel for usage errors; scripts and humans both read a single
@@ -69,3 +92,7 @@ def usage_error(exc: Exception) -> int:
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     error_line(message.rstrip(".") + hint)
     return exit_code
+
+
+class Command(_NoTypeMetavars, TyperCommand):
+    """A command whose help shows no type labels."""
