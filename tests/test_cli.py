@@ -539,6 +539,36 @@ def test_no_region_is_bad_usage(seeded: Seeded, monkeypatch: pytest.MonkeyPatch)
     assert "Region" in assert_one_error_line(result.stderr)
 
 
+def test_errors_name_the_cli_flags(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "arn:aws:ecs:us-east-1:123456789012:container-instance/other/abc"
+    line = assert_one_error_line(invoke(seeded, "deregister", other).stderr)
+    assert "--cluster other" in line
+    assert "cluster=" not in line
+
+    monkeypatch.delenv("AWS_REGION")
+    line = assert_one_error_line(invoke(seeded, "describe", "abc").stderr)
+    assert "--region" in line
+    assert "AWS_DEFAULT_REGION" in line
+    assert "region_name" not in line
+
+
+def test_a_bad_profile_is_bad_usage_and_sends_nothing(seeded: Seeded) -> None:
+    result = invoke(seeded, "describe", "--profile", "no-such-profile", "abc")
+    assert result.exit_code == 2
+    line = assert_one_error_line(result.stderr)
+    assert "'no-such-profile'" in line
+    assert "--profile" in line
+    assert seeded.local.call_log == []
+
+
+def test_a_missing_cluster_is_named(seeded: Seeded) -> None:
+    result = CliRunner().invoke(
+        app, ["describe", "--endpoint-url", seeded.url, "--cluster", "nope", "abc123"]
+    )
+    assert result.exit_code == 1
+    assert "'nope'" in assert_one_error_line(result.stderr)
+
+
 # --------------------------------------------------------------------------- env and logs
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
+from ecs_safe._constants import DEFAULT_CLUSTER
 from ecs_safe._validation import (
     check_same_cluster,
     instance_id_of,
@@ -23,15 +24,15 @@ from ecs_safe._validation import (
 )
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
 from ecs_safe.cli.options import OutputFormat
-from ecs_safe.cli.rendering import error_line, render, stdout_console, write_json
+from ecs_safe.cli.rendering import error_line, for_display, render, stdout_console, write_json
 from ecs_safe.cli.reports import Report, failure_document
-from ecs_safe.errors import EcsSafeError, InvalidInputError
+from ecs_safe.errors import ClusterNotFoundException, EcsSafeError, InvalidInputError
 from ecs_safe.policy import Policy, ProtectStandaloneTasks, default_policy
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
 
-__all__ = ["Connection", "cli_policy", "execute", "validate_targets"]
+__all__ = ["Connection", "check_profile", "cli_policy", "execute", "validate_targets"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Connection:
         # Imported here: the client pulls in aiobotocore, which --help must not pay for.
         from ecs_safe.client import EcsSafeClient  # noqa: PLC0415
 
+        check_profile(self.profile)
         kwargs: dict[str, Any] = {
             "region_name": self.region,
             "endpoint_url": self.endpoint_url,
@@ -87,6 +89,40 @@ def validate_targets(instances: Sequence[str], cluster: str | None) -> list[str]
     return list(instances)
 
 
+def _in_cli_terms(exc: EcsSafeError, cluster: str | None) -> str:
+    """The ``error:`` line of ``exc``: CLI flags for API arguments, the cluster ECS did not find."""
+    message = for_display(str(exc))
+    if isinstance(exc, ClusterNotFoundException):
+        # ECS says only "Cluster not found."; say which, and that none given means 'default'.
+        named = (
+            f"cluster {cluster!r}"
+            if cluster
+            else f"cluster {DEFAULT_CLUSTER!r} (no --cluster given)"
+        )
+        message = f"{message.rstrip('.')}: {named}"
+    return message
+
+
+def check_profile(profile: str | None) -> None:
+    """Refuse a ``--profile`` the AWS config files do not hold, before any client is made.
+
+    Raises:
+        InvalidInputError: naming the profile and the profiles there are.
+    """
+    if profile is None:
+        return
+    # botocore comes with aiobotocore; imported here so that --help does not load it.
+    import botocore.session  # noqa: PLC0415
+
+    known = botocore.session.Session().available_profiles
+    if profile not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise InvalidInputError(
+            f"--profile {profile!r} (or AWS_PROFILE) is not a profile of the AWS config files "
+            f"(profiles there: {listed})"
+        )
+
+
 def execute(
     command: str,
     cluster: str | None,
@@ -103,7 +139,7 @@ def execute(
     except EcsSafeError as exc:
         if output is OutputFormat.JSON:
             write_json(failure_document(command, cluster, exc))
-        error_line(str(exc))
+        error_line(_in_cli_terms(exc, cluster))
         raise typer.Exit(exit_code_of_error(exc)) from None
     except KeyboardInterrupt:
         hint = " (instances being drained stay DRAINING)" if command == "drain" else ""

@@ -128,6 +128,12 @@ _ARN_RE: Final = re.compile(
     r"(?:[A-Za-z0-9_-]+/)?(?P<id>[A-Za-z0-9-]+)"
 )
 _API_TO_CLI: Final = (
+    (
+        re.compile(r"\bpass region_name= or set AWS_REGION\b"),
+        "pass --region or set AWS_REGION / AWS_DEFAULT_REGION",
+    ),
+    (re.compile(r"\bcluster='([^']*)'"), r"--cluster \1"),
+    (re.compile(r"\bprofile_name=/session="), "--profile (or set AWS_PROFILE)"),
     (re.compile(r"standalone_tasks='(\w+)'"), r"--standalone-tasks \1"),
     (re.compile(r"on_timeout='(\w+)'"), r"--on-timeout \1"),
     (re.compile(r"\bforce=True\b"), "--force"),
