@@ -411,6 +411,28 @@ def test_dry_run_text_says_nothing_changed(seeded: Seeded) -> None:
     assert "would set DRAINING, wait for 2 task(s)" in result.stdout
 
 
+def test_a_plan_for_an_instance_already_draining_says_so(seeded: Seeded) -> None:
+    left = invoke(seeded, "drain", "--timeout", "0.3", "--poll-interval", "0.1", seeded.busy)
+    assert left.exit_code == 4
+    result = invoke(seeded, "drain", "--dry-run", seeded.busy)
+    assert result.exit_code == 0, result.output
+    assert "already DRAINING; would wait for 2 task(s)" in result.stdout
+    assert "would set DRAINING" not in result.stdout
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_standalone_refusal_names_every_blocker(seeded: Seeded, force: bool) -> None:
+    result = invoke(
+        seeded, "deregister", "--dry-run", *(["--force"] if force else []), seeded.mixed
+    )
+    assert result.exit_code == 3
+    out = " ".join(result.stdout.split())
+    # Neither a plain drain nor --force gets past a standalone task: the hint says so.
+    assert "drain it first (ecs-safe drain) or pass --force" not in out
+    assert "--standalone-tasks stop" in out
+    assert "--allow-standalone-loss" in out
+
+
 # --------------------------------------------------------------------------- drain
 
 

@@ -153,6 +153,11 @@ def for_display(message: str) -> str:
 
 def _plan_details(command: str, outcome: Outcome) -> str:
     count = len(outcome.tasks)
+    if command == "drain" and outcome.instance and outcome.instance.status == "DRAINING":
+        # Nothing to set: a drain started earlier (by us or anyone) is already under way.
+        if not count:
+            return "already DRAINING (nothing to move); would deregister"
+        return f"already DRAINING; would wait for {count} task(s) to leave, then deregister"
     if command == "drain":
         if not count:
             return "would set DRAINING (nothing to move), then deregister"
@@ -162,13 +167,38 @@ def _plan_details(command: str, outcome: Outcome) -> str:
     return "would deregister"
 
 
+# The running-tasks rule's way out ("drain it first or pass --force"), which leads nowhere when a
+# standalone task is on the instance: a plain drain refuses it and so does --force.
+_DRAIN_OR_FORCE: Final = re.compile(
+    r"; drain it first \(ecs-safe drain\) or pass --force to orphan them"
+)
+
+
+def _standalone_hint(command: str, outcome: Outcome) -> str | None:
+    """The way forward for a refusal a standalone task causes, naming every blocker."""
+    standalone = [t for t in outcome.tasks if t.kind == "standalone"]
+    if command != "deregister" or not standalone:
+        return None
+    listed = describe_tasks(standalone)
+    return (
+        f"{listed} would be lost: a plain drain refuses it and so does --force; use "
+        "ecs-safe drain --standalone-tasks stop (or wait), or --force --allow-standalone-loss "
+        "to orphan it"
+    )
+
+
 def _details(command: str, outcome: Outcome) -> Text:
     text = Text()
     if outcome.status == "refused":
+        hint = _standalone_hint(command, outcome)
         for i, violation in enumerate(outcome.violations):
             text.append("\n" if i else "")
             text.append(f"{violation.rule}: ", style="bold")
-            text.append(for_display(violation.message))
+            message = for_display(violation.message)
+            text.append(_DRAIN_OR_FORCE.sub("", message) if hint else message)
+        if hint:
+            text.append("\nnext: ", style="bold")
+            text.append(hint)
     elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
         text.append(for_display(str(outcome.error)))
     elif outcome.status == "would_deregister":
