@@ -6,6 +6,7 @@ script, which is what users run (entry point, exit status, pipes, a terminal).
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pty
@@ -13,6 +14,9 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -431,6 +435,111 @@ def test_a_standalone_refusal_names_every_blocker(seeded: Seeded, force: bool) -
     assert "drain it first (ecs-safe drain) or pass --force" not in out
     assert "--standalone-tasks stop" in out
     assert "--allow-standalone-loss" in out
+
+
+class InactiveProxy:
+    """An HTTP proxy before LocalEcs that answers as AWS does after a deregistration.
+
+    moto forgets a deregistered instance (describe reports it MISSING); ECS keeps reporting it
+    INACTIVE for a while. For the IDs in `gone` the proxy turns the one into the other.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.gone: set[str] = set()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(upstream + self.path, body, headers)
+                try:
+                    with urllib.request.urlopen(request) as answer:
+                        status, data = answer.status, answer.read()
+                        answer_headers = list(answer.headers.items())
+                except urllib.error.HTTPError as error:
+                    status, data = error.code, error.read()
+                    answer_headers = list(error.headers.items())
+                if self.headers.get("X-Amz-Target", "").endswith("DescribeContainerInstances"):
+                    data = proxy.rewrite(data)
+                self.send_response(status)
+                for key, value in answer_headers:
+                    if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def rewrite(self, data: bytes) -> bytes:
+        document = json.loads(data)
+        kept = []
+        for failure in document.get("failures", []):
+            if failure.get("reason") == "MISSING" and short(failure["arn"]) in self.gone:
+                instance = {"containerInstanceArn": failure["arn"], "status": "INACTIVE"}
+                document.setdefault("containerInstances", []).append(
+                    instance | {"runningTasksCount": 0, "pendingTasksCount": 0}
+                )
+            else:
+                kept.append(failure)
+        document["failures"] = kept
+        return json.dumps(document).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def inactive_proxy(seeded: Seeded) -> Iterator[InactiveProxy]:
+    proxy = InactiveProxy(seeded.url)
+    yield proxy
+    proxy.close()
+
+
+def test_deregistering_an_instance_again_is_already_deregistered(
+    seeded: Seeded, inactive_proxy: InactiveProxy
+) -> None:
+    [ref] = seeded.idle[:1]
+    via_proxy = ["--endpoint-url", inactive_proxy.url]
+    assert invoke(seeded, "deregister", *via_proxy, ref).exit_code == 0
+    inactive_proxy.gone.add(short(ref))
+
+    again = invoke(seeded, "deregister", *via_proxy, "-o", "json", ref)
+    assert again.exit_code == 0, again.output
+    [outcome] = as_json(again)["outcomes"]
+    assert outcome["status"] == "deregistered"
+    assert outcome["instance"]["status"] == "INACTIVE"
+    assert outcome["request_id"] is None
+    assert seeded.local.calls("DeregisterContainerInstance") == 1  # nothing sent again
+
+    text = invoke(seeded, "deregister", *via_proxy, ref)
+    assert text.exit_code == 0
+    assert "already deregistered" in text.stdout
+
+    never = invoke(seeded, "deregister", *via_proxy, "0123456789abcdef0123456789abcdef")
+    assert never.exit_code == 1
+
+
+def test_describe_shows_the_found_and_names_the_missing(seeded: Seeded) -> None:
+    missing = "0123456789abcdef0123456789abcdef"
+    result = invoke(seeded, "describe", seeded.busy, missing)
+    assert result.exit_code == 5
+    assert short(seeded.busy) in result.stdout
+    assert missing in assert_one_error_line(result.stderr)
+
+    document = as_json(invoke(seeded, "describe", "-o", "json", seeded.busy, missing))
+    assert document["exit_code"] == 5
+    [found] = document["container_instances"]
+    assert found["container_instance_arn"] == seeded.busy
+    assert missing in document["error"]["message"]
 
 
 # --------------------------------------------------------------------------- drain

@@ -203,6 +203,8 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append(for_display(str(outcome.error)))
     elif outcome.status == "would_deregister":
         text.append(_plan_details(command, outcome))
+    elif outcome.already:
+        text.append("ECS reports it INACTIVE; nothing was sent")
     elif outcome.status == "deregistered":
         text.append("forced; " if outcome.forced else "")
         text.append(f"request {outcome.request_id}" if outcome.request_id else "verified gone")
@@ -226,7 +228,10 @@ def _render_batch(report: BatchReport, console: Console) -> None:
         table.add_row(
             Text(short(outcome.container_instance)),
             Text((instance.ec2_instance_id if instance else None) or "-"),
-            Text(_STATUS_LABEL[outcome.status], style=_STATUS_STYLE[outcome.status]),
+            Text(
+                "already deregistered" if outcome.already else _STATUS_LABEL[outcome.status],
+                style=_STATUS_STYLE[outcome.status],
+            ),
             Text(_tasks_cell(outcome)),
             _details(report.command, outcome),
         )
@@ -277,8 +282,13 @@ def _render_describe(report: DescribeReport, console: Console) -> None:
 
 
 def render(report: Report, console: Console) -> None:
-    """Print ``report`` as a table (and, for a batch, a one-line summary with its exit code)."""
+    """Print ``report`` as a table (and, for a batch, a one-line summary with its exit code).
+
+    Instances a describe did not find are named on stderr, as an ``error:`` line.
+    """
     if isinstance(report, BatchReport):
         _render_batch(report, console)
-    else:
-        _render_describe(report, console)
+        return
+    _render_describe(report, console)
+    if report.missing_message:
+        error_line(report.missing_message)

@@ -104,6 +104,17 @@ class Outcome:
     """Tasks seen at decision time, or the ones left at a drain's deadline."""
     error: EcsSafeError | None = None
     """The error, for ``refused``, ``failed`` and ``timed_out``."""
+    already: bool = False
+    """``deregistered`` before this run (ECS reports it INACTIVE); nothing was sent."""
+
+    @classmethod
+    def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:
+        """The outcome of an instance ECS reports INACTIVE: deregistered, and no request sent.
+
+        In the JSON it is ``deregistered`` with ``instance.status`` ``INACTIVE`` and no
+        ``request_id`` (schema version 1 has no status of its own for it).
+        """
+        return cls(given, "deregistered", instance=instance, forced=False, already=True)
 
     @classmethod
     def from_result(cls, given: str, result: DeregistrationResult) -> Outcome:
@@ -229,9 +240,20 @@ class DescribeReport:
     """In input order."""
     tasks: dict[str, list[Task]] | None = None
     """Tasks by container instance ARN, when ``--tasks`` was given."""
+    missing: list[str] = field(default_factory=list)
+    """The instances (as given) ECS reported missing, while others were found."""
 
-    exit_code: ExitCode = ExitCode.OK
-    """Always success: a failed describe raises instead."""
+    @property
+    def exit_code(self) -> ExitCode:
+        """Success, or `ExitCode.PARTIAL` when some were missing (all missing raises instead)."""
+        return ExitCode.PARTIAL if self.missing else ExitCode.OK
+
+    @property
+    def missing_message(self) -> str | None:
+        """The sentence naming the missing instances, if any."""
+        if not self.missing:
+            return None
+        return f"not found in cluster {self.cluster or 'default'}: {', '.join(self.missing)}"
 
     def tasks_of(self, instance: ContainerInstance) -> list[Task] | None:
         """The tasks of ``instance``, or ``None`` when they were not asked for."""
@@ -257,9 +279,15 @@ class DescribeReport:
             "command": "describe",
             "cluster": self.cluster,
             "exit_code": int(self.exit_code),
-            "error": None,
+            "error": self._missing_json(),
             "container_instances": items,
         }
+
+    def _missing_json(self) -> dict[str, Any] | None:
+        message = self.missing_message
+        if message is None:
+            return None
+        return {"type": "ContainerInstanceNotFoundError", "code": None, "message": message}
 
 
 #: What a command produces: `BatchReport` or `DescribeReport`.

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY
+from ecs_safe._validation import instance_id_of
+from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
@@ -26,10 +28,12 @@ from ecs_safe.cli.options import (
     VerboseOpt,
 )
 from ecs_safe.cli.progress import ProgressDisplay
-from ecs_safe.cli.reports import BatchReport, outcomes_of_batch
+from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
+from ecs_safe.errors import EcsApiError
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
+    from ecs_safe.models import ContainerInstance
 
 __all__ = ["deregister", "run_deregister"]
 
@@ -43,18 +47,44 @@ async def run_deregister(
     dry_run: bool,
     concurrency: int,
 ) -> BatchReport:
-    """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch."""
-    with ProgressDisplay("planning" if dry_run else "deregistering", total=len(instances)) as shown:
-        batch = await ecs.deregister_many(
-            instances,
-            cluster=cluster,
-            force=force,
-            drain=False,
-            dry_run=dry_run,
-            concurrency=concurrency,
-            progress=shown.callback,
-        )
-    return BatchReport("deregister", cluster, dry_run, outcomes_of_batch(batch))
+    """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch.
+
+    An instance ECS already reports INACTIVE is deregistered already: it is reported so
+    (exit 0, no request sent), so that a retried script converges. An ID that never existed
+    stays a failure.
+    """
+    inactive = await _inactive(ecs, instances, cluster=cluster)
+    todo = [ref for ref in instances if instance_id_of(ref) not in inactive]
+    outcomes: dict[str, Outcome] = {
+        ref: Outcome.already_deregistered(ref, inactive[instance_id_of(ref)])
+        for ref in instances
+        if instance_id_of(ref) in inactive
+    }
+    if todo:
+        with ProgressDisplay("planning" if dry_run else "deregistering", total=len(todo)) as shown:
+            batch = await ecs.deregister_many(
+                todo,
+                cluster=cluster,
+                force=force,
+                drain=False,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                progress=shown.callback,
+            )
+        outcomes.update(zip(todo, outcomes_of_batch(batch), strict=True))
+    return BatchReport("deregister", cluster, dry_run, [outcomes[ref] for ref in instances])
+
+
+async def _inactive(
+    ecs: EcsSafeClient, instances: Sequence[str], *, cluster: str | None
+) -> dict[str, ContainerInstance]:
+    """The instances ECS reports INACTIVE (deregistered already), by ID."""
+    try:
+        found, _missing = await describe_found(ecs, instances, cluster=cluster)
+    except EcsApiError:
+        # The batch's own pre-flight meets the same error and reports it per instance.
+        return {}
+    return {key: ci for key, ci in found.items() if ci.status == "INACTIVE"}
 
 
 def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
