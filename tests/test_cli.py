@@ -6,6 +6,7 @@ script, which is what users run (entry point, exit status, pipes, a terminal).
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import pty
@@ -13,6 +14,9 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +200,42 @@ def test_no_arguments_prints_the_help_and_exits_2() -> None:
     assert "deregister" in result.output
 
 
+@pytest.mark.parametrize("command", [[], ["deregister"], ["drain"], ["describe"], ["demo"]])
+def test_help_has_no_type_labels_and_no_rest(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    for label in ("<bool>", "<int>", "<str>", "<float>", "<list", "<int range>", "::", "``"):
+        assert label not in result.stdout, label
+
+
+def test_version() -> None:
+    from ecs_safe import __version__  # noqa: PLC0415
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"ecs-safe {__version__}\n"
+
+
+def test_python_m_ecs_safe_runs_the_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ecs_safe", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "deregister" in done.stdout
+
+
+def test_a_bad_choice_lists_the_valid_values() -> None:
+    result = CliRunner().invoke(app, ["drain", "--standalone-tasks", "kill", "abc"])
+    assert result.exit_code == 2
+    line = assert_one_error_line(result.stderr)
+    for value in ("refuse", "wait", "stop"):
+        assert value in line
+
+
 # --------------------------------------------------------------------------- describe
 
 
@@ -375,6 +415,133 @@ def test_dry_run_text_says_nothing_changed(seeded: Seeded) -> None:
     assert "would set DRAINING, wait for 2 task(s)" in result.stdout
 
 
+def test_a_plan_for_an_instance_already_draining_says_so(seeded: Seeded) -> None:
+    left = invoke(seeded, "drain", "--timeout", "0.3", "--poll-interval", "0.1", seeded.busy)
+    assert left.exit_code == 4
+    result = invoke(seeded, "drain", "--dry-run", seeded.busy)
+    assert result.exit_code == 0, result.output
+    assert "already DRAINING; would wait for 2 task(s)" in result.stdout
+    assert "would set DRAINING" not in result.stdout
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_standalone_refusal_names_every_blocker(seeded: Seeded, force: bool) -> None:
+    result = invoke(
+        seeded, "deregister", "--dry-run", *(["--force"] if force else []), seeded.mixed
+    )
+    assert result.exit_code == 3
+    out = " ".join(result.stdout.split())
+    # Neither a plain drain nor --force gets past a standalone task: the hint says so.
+    assert "drain it first (ecs-safe drain) or pass --force" not in out
+    assert "--standalone-tasks stop" in out
+    assert "--allow-standalone-loss" in out
+
+
+class InactiveProxy:
+    """An HTTP proxy before LocalEcs that answers as AWS does after a deregistration.
+
+    moto forgets a deregistered instance (describe reports it MISSING); ECS keeps reporting it
+    INACTIVE for a while. For the IDs in `gone` the proxy turns the one into the other.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.gone: set[str] = set()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(upstream + self.path, body, headers)
+                try:
+                    with urllib.request.urlopen(request) as answer:
+                        status, data = answer.status, answer.read()
+                        answer_headers = list(answer.headers.items())
+                except urllib.error.HTTPError as error:
+                    status, data = error.code, error.read()
+                    answer_headers = list(error.headers.items())
+                if self.headers.get("X-Amz-Target", "").endswith("DescribeContainerInstances"):
+                    data = proxy.rewrite(data)
+                self.send_response(status)
+                for key, value in answer_headers:
+                    if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def rewrite(self, data: bytes) -> bytes:
+        document = json.loads(data)
+        kept = []
+        for failure in document.get("failures", []):
+            if failure.get("reason") == "MISSING" and short(failure["arn"]) in self.gone:
+                instance = {"containerInstanceArn": failure["arn"], "status": "INACTIVE"}
+                document.setdefault("containerInstances", []).append(
+                    instance | {"runningTasksCount": 0, "pendingTasksCount": 0}
+                )
+            else:
+                kept.append(failure)
+        document["failures"] = kept
+        return json.dumps(document).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def inactive_proxy(seeded: Seeded) -> Iterator[InactiveProxy]:
+    proxy = InactiveProxy(seeded.url)
+    yield proxy
+    proxy.close()
+
+
+def test_deregistering_an_instance_again_is_already_deregistered(
+    seeded: Seeded, inactive_proxy: InactiveProxy
+) -> None:
+    [ref] = seeded.idle[:1]
+    via_proxy = ["--endpoint-url", inactive_proxy.url]
+    assert invoke(seeded, "deregister", *via_proxy, ref).exit_code == 0
+    inactive_proxy.gone.add(short(ref))
+
+    again = invoke(seeded, "deregister", *via_proxy, "-o", "json", ref)
+    assert again.exit_code == 0, again.output
+    [outcome] = as_json(again)["outcomes"]
+    assert outcome["status"] == "deregistered"
+    assert outcome["instance"]["status"] == "INACTIVE"
+    assert outcome["request_id"] is None
+    assert seeded.local.calls("DeregisterContainerInstance") == 1  # nothing sent again
+
+    text = invoke(seeded, "deregister", *via_proxy, ref)
+    assert text.exit_code == 0
+    assert "already deregistered" in text.stdout
+
+    never = invoke(seeded, "deregister", *via_proxy, "0123456789abcdef0123456789abcdef")
+    assert never.exit_code == 1
+
+
+def test_describe_shows_the_found_and_names_the_missing(seeded: Seeded) -> None:
+    missing = "0123456789abcdef0123456789abcdef"
+    result = invoke(seeded, "describe", seeded.busy, missing)
+    assert result.exit_code == 5
+    assert short(seeded.busy) in result.stdout
+    assert missing in assert_one_error_line(result.stderr)
+
+    document = as_json(invoke(seeded, "describe", "-o", "json", seeded.busy, missing))
+    assert document["exit_code"] == 5
+    [found] = document["container_instances"]
+    assert found["container_instance_arn"] == seeded.busy
+    assert missing in document["error"]["message"]
+
+
 # --------------------------------------------------------------------------- drain
 
 
@@ -501,6 +668,36 @@ def test_no_region_is_bad_usage(seeded: Seeded, monkeypatch: pytest.MonkeyPatch)
     result = invoke(seeded, "describe", "abc")
     assert result.exit_code == 2
     assert "Region" in assert_one_error_line(result.stderr)
+
+
+def test_errors_name_the_cli_flags(seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = "arn:aws:ecs:us-east-1:123456789012:container-instance/other/abc"
+    line = assert_one_error_line(invoke(seeded, "deregister", other).stderr)
+    assert "--cluster other" in line
+    assert "cluster=" not in line
+
+    monkeypatch.delenv("AWS_REGION")
+    line = assert_one_error_line(invoke(seeded, "describe", "abc").stderr)
+    assert "--region" in line
+    assert "AWS_DEFAULT_REGION" in line
+    assert "region_name" not in line
+
+
+def test_a_bad_profile_is_bad_usage_and_sends_nothing(seeded: Seeded) -> None:
+    result = invoke(seeded, "describe", "--profile", "no-such-profile", "abc")
+    assert result.exit_code == 2
+    line = assert_one_error_line(result.stderr)
+    assert "'no-such-profile'" in line
+    assert "--profile" in line
+    assert seeded.local.call_log == []
+
+
+def test_a_missing_cluster_is_named(seeded: Seeded) -> None:
+    result = CliRunner().invoke(
+        app, ["describe", "--endpoint-url", seeded.url, "--cluster", "nope", "abc123"]
+    )
+    assert result.exit_code == 1
+    assert "'nope'" in assert_one_error_line(result.stderr)
 
 
 # --------------------------------------------------------------------------- env and logs
@@ -651,3 +848,47 @@ def test_demo_runs_the_whole_story() -> None:
         assert line in out, line
     assert out.count("1 deregistered (exit 0: success)") == 2
     assert "Traceback" not in result.stderr
+
+
+def run_on_terminal(
+    args: list[str], *, columns: int = 80, stdout_too: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run the console script with stderr (and optionally stdout) on a pseudo-terminal."""
+    primary, secondary = pty.openpty()
+    received: list[bytes] = []
+    reader = threading.Thread(target=_read_all, args=(primary, received))
+    reader.start()
+    try:
+        process = subprocess.run(
+            [str(ECS_SAFE), *args],
+            stdout=secondary if stdout_too else subprocess.PIPE,
+            stderr=secondary,
+            text=True,
+            timeout=120,
+            env={**subprocess_env(), "TERM": "xterm", "COLUMNS": str(columns), "LINES": "40"},
+            check=False,
+        )
+    finally:
+        os.close(secondary)
+        reader.join(timeout=10)
+        os.close(primary)
+    return process, b"".join(received).decode(errors="replace")
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_progress_survives_more_instances_than_concurrency(seeded: Seeded) -> None:
+    # With --concurrency 1 every instance after the first gets a row once an earlier row has
+    # been removed: the display used to index rich's task list by task ID and fail there.
+    timer = seeded.stop_later(seeded.busy_tasks, delay=0.8)
+    process, terminal = run_on_terminal(
+        [
+            "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER, "--poll-interval",
+            "0.1", "--concurrency", "1", *seeded.idle, seeded.busy,
+        ]
+    )  # fmt: skip
+    timer.join()
+    assert process.returncode == 0, terminal
+    assert "callback_failed" not in terminal
+    assert "list index out of range" not in terminal
+    assert f"draining {short(seeded.busy)}" in terminal
+    assert "3 deregistered" in process.stdout

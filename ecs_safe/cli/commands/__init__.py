@@ -1,0 +1,1 @@
+"""One module per ``ecs-safe`` command; `ecs_safe.cli` registers each on the app."""

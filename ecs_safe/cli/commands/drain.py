@@ -1,0 +1,166 @@
+"""``ecs-safe drain``: DRAINING, wait until no task is left, then deregister; a few at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
+from ecs_safe._validation import check_positive_number
+from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
+from ecs_safe.cli.logs import logging_configured
+from ecs_safe.cli.options import (
+    AuditLogOpt,
+    ClusterOpt,
+    ConcurrencyOpt,
+    DryRunOpt,
+    EndpointOpt,
+    Instances,
+    LogFormat,
+    LogFormatOpt,
+    OnTimeout,
+    OnTimeoutOpt,
+    OutputFormat,
+    OutputOpt,
+    PollIntervalOpt,
+    ProfileOpt,
+    RegionOpt,
+    StandaloneTasks,
+    StandaloneTasksOpt,
+    TimeoutOpt,
+    VerboseOpt,
+)
+from ecs_safe.cli.progress import ProgressDisplay
+from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
+from ecs_safe.errors import EcsSafeError
+
+if TYPE_CHECKING:
+    from ecs_safe.client import EcsSafeClient
+
+__all__ = ["drain", "run_drain"]
+
+
+async def run_drain(
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    timeout: float,  # noqa: ASYNC109 - handed to drain_and_deregister, which owns the deadline
+    poll_interval: float,
+    on_timeout: OnTimeout,
+    standalone_tasks: StandaloneTasks,
+    dry_run: bool,
+    concurrency: int,
+) -> BatchReport:
+    """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
+
+    One call per instance rather than one fleet call: this way at most ``concurrency``
+    instances are out of service at any moment, a rolling drain that never takes a fleet's
+    capacity away at once, and every ``--on-timeout`` choice (``reactivate`` included) is
+    available. Each instance gets its own deadline, its own verdict (exit 4 on timeout) and its
+    own progress row.
+    """
+    if dry_run:
+        return await _plan_drain(
+            ecs,
+            instances,
+            cluster=cluster,
+            standalone_tasks=standalone_tasks,
+            concurrency=concurrency,
+        )
+    limit = asyncio.Semaphore(concurrency)
+
+    with ProgressDisplay("draining", total=len(instances)) as display:
+
+        async def one(ref: str) -> Outcome:
+            async with limit:
+                try:
+                    result = await ecs.drain_and_deregister(
+                        ref,
+                        cluster=cluster,
+                        timeout=timeout,
+                        poll_interval=poll_interval,
+                        on_timeout=on_timeout.value,
+                        standalone_tasks=standalone_tasks.value,
+                        progress=display.callback,
+                    )
+                except EcsSafeError as exc:
+                    outcome = Outcome.from_error(ref, exc)
+                else:
+                    outcome = Outcome.from_result(ref, result)
+                display.advance(ref)
+                return outcome
+
+        outcomes = await asyncio.gather(*(one(ref) for ref in instances))
+    return BatchReport("drain", cluster, False, list(outcomes))
+
+
+async def _plan_drain(
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    standalone_tasks: StandaloneTasks,
+    concurrency: int,
+) -> BatchReport:
+    """The plan of a drain, from reads only.
+
+    `EcsSafeClient.deregister_many` with ``drain`` and ``dry_run`` runs the very pre-flight
+    `EcsSafeClient.drain_and_deregister` runs before it sets DRAINING, with the describes
+    batched across the fleet: the plan honours ``--standalone-tasks`` and the policy exactly as
+    the drain would, and makes no mutating call.
+    """
+    with ProgressDisplay("planning", total=len(instances)) as display:
+        batch = await ecs.deregister_many(
+            instances,
+            cluster=cluster,
+            drain=True,
+            dry_run=True,
+            concurrency=concurrency,
+            standalone_tasks=standalone_tasks.value,
+            progress=display.callback,
+        )
+    return BatchReport("drain", cluster, True, outcomes_of_batch(batch))
+
+
+def drain(  # noqa: PLR0917 - typer maps each option to a parameter
+    instances: Instances,
+    cluster: ClusterOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    poll_interval: PollIntervalOpt = DEFAULT_POLL_INTERVAL,
+    on_timeout: OnTimeoutOpt = OnTimeout.RAISE,
+    standalone_tasks: StandaloneTasksOpt = StandaloneTasks.REFUSE,
+    dry_run: DryRunOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    region: RegionOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    output: OutputOpt = OutputFormat.TEXT,
+    audit_log: AuditLogOpt = None,
+    log_format: LogFormatOpt = LogFormat.CONSOLE,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Drain container instances (DRAINING, wait until no task is left), then deregister them."""
+    connection = Connection(region, endpoint_url, profile)
+
+    async def work() -> BatchReport:
+        targets = validate_targets(instances, cluster)
+        # Checked here, not per instance, so that a bad value is one usage error (exit 2).
+        check_positive_number(timeout, "--timeout")
+        check_positive_number(poll_interval, "--poll-interval")
+        async with connection.open(cli_policy(), audit_log=audit_log) as ecs:
+            return await run_drain(
+                ecs,
+                targets,
+                cluster=cluster,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_timeout=on_timeout,
+                standalone_tasks=standalone_tasks,
+                dry_run=dry_run,
+                concurrency=concurrency,
+            )
+
+    with logging_configured(log_format, verbose):
+        execute("drain", cluster, output, work)

@@ -1,0 +1,220 @@
+"""The script of ``ecs-safe demo``: refusal, dry run, drain and deregistration, narrated.
+
+It runs the commands' own async cores against an embedded `LocalEcs`, so what it shows is what
+the commands do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from rich.text import Text
+
+from ecs_safe._constants import ECS_MODIFY_OPERATIONS
+from ecs_safe.cli.commands.deregister import run_deregister
+from ecs_safe.cli.commands.describe import run_describe
+from ecs_safe.cli.commands.drain import run_drain
+from ecs_safe.cli.execution import Connection, cli_policy
+from ecs_safe.cli.options import OnTimeout, StandaloneTasks
+from ecs_safe.cli.rendering import render, short, stdout_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ecs_safe.cli.reports import BatchReport
+    from ecs_safe.client import EcsSafeClient
+    from ecs_safe.local import LocalEcs
+
+__all__ = ["DemoError", "run_demo"]
+
+
+class DemoError(Exception):
+    """A demo step did not end as the narrative expects."""
+
+
+_DEMO_CLUSTER: Final = "demo"
+
+
+async def run_demo() -> None:
+    """Seed a cluster on a new `LocalEcs` and run the story on it, printing to stdout."""
+    from ecs_safe.local import LocalEcs  # noqa: PLC0415 - moto is imported only for the demo
+
+    out = stdout_console()
+    started = time.monotonic()
+    out.rule("[b]ecs-safe demo[/b]: an embedded ECS endpoint, no AWS account needed")
+    async with LocalEcs() as local:
+        fleet = _seed_demo(local)
+        out.print(
+            f"A local ECS endpoint (moto) runs at {local.endpoint_url}. Cluster "
+            f"[b]{_DEMO_CLUSTER}[/b] holds 4 container instances:"
+        )
+        for role, ref in fleet.roles():
+            out.print(Text(f"  {short(ref)}  {role}"))
+        connection = Connection(client_kwargs=dict(local.client_kwargs()))
+        async with connection.open(cli_policy()) as ecs:
+            await _demo_steps(out, local, ecs, fleet)
+    out.print()
+    out.rule(f"done in {time.monotonic() - started:.1f} s")
+    out.print(
+        "Next: [b]ecs-safe --help[/b]; against AWS, the same commands with --cluster "
+        "(and --region/--profile as usual). Start with --dry-run."
+    )
+
+
+@dataclass(frozen=True)
+class _Fleet:
+    idle: tuple[str, str]
+    web_host: str
+    batch_host: str
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.idle, self.web_host, self.batch_host]
+
+    def roles(self) -> list[tuple[str, str]]:
+        return [
+            ("idle", self.idle[0]),
+            ("idle", self.idle[1]),
+            ("web host: 2 tasks of service 'web'", self.web_host),
+            ("batch host: 1 'web' task and 1 standalone task 'nightly-report'", self.batch_host),
+        ]
+
+
+def _seed_demo(local: LocalEcs) -> _Fleet:
+    local.create_cluster(_DEMO_CLUSTER)
+    local.create_service(_DEMO_CLUSTER, "web")
+    idle_a, idle_b, web_host, batch_host = local.register_instances(_DEMO_CLUSTER, count=4)
+    local.start_service_task(_DEMO_CLUSTER, web_host, "web", count=2)
+    local.start_service_task(_DEMO_CLUSTER, batch_host, "web")
+    local.start_standalone_task(_DEMO_CLUSTER, batch_host, family="nightly-report")
+    return _Fleet((idle_a, idle_b), web_host, batch_host)
+
+
+def _mutating_calls(local: LocalEcs) -> int:
+    # The ECS calls that change something (LocalEcs serves ECS only): the demo counts them to
+    # show what a refusal did not send.
+    return sum(local.calls(operation) for operation in sorted(ECS_MODIFY_OPERATIONS))
+
+
+def _command_line(out: Console, step: str, command: str, refs: Sequence[str]) -> None:
+    out.print()
+    out.rule(Text(step, style="bold"), align="left")
+    ids = " ".join(short(ref) for ref in refs)
+    out.print(Text(f"$ ecs-safe {command} --cluster {_DEMO_CLUSTER} {ids}", style="bold cyan"))
+
+
+def _expect(report: BatchReport, *statuses: str) -> None:
+    got = tuple(o.status for o in report.outcomes)
+    if got != statuses:
+        raise DemoError(f"expected {', '.join(statuses)}; got {', '.join(got)}")
+
+
+async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: _Fleet) -> None:
+    def deregister(refs: list[str], *, force: bool = False, dry_run: bool = False) -> Any:
+        return run_deregister(
+            ecs, refs, cluster=_DEMO_CLUSTER, force=force, dry_run=dry_run, concurrency=4
+        )
+
+    _command_line(out, "0. What is there", "describe --tasks", fleet.all)
+    render(await run_describe(ecs, fleet.all, cluster=_DEMO_CLUSTER, with_tasks=True), out)
+
+    _command_line(out, "1. A refusal names every blocker", "deregister", [fleet.web_host])
+    report = await deregister([fleet.web_host])
+    _expect(report, "refused")
+    render(report, out)
+
+    _command_line(
+        out, "   --force would orphan a standalone task", "deregister --force", [fleet.batch_host]
+    )
+    report = await deregister([fleet.batch_host], force=True)
+    _expect(report, "refused")
+    render(report, out)
+    out.print(f"Mutating calls sent to ECS so far: {_mutating_calls(local)} (refusals come first).")
+
+    _command_line(out, "2. A dry-run fleet plan", "deregister --dry-run", fleet.all)
+    report = await deregister(fleet.all, dry_run=True)
+    _expect(report, "would_deregister", "would_deregister", "refused", "refused")
+    render(report, out)
+    out.print(f"Mutating calls sent to ECS so far: {_mutating_calls(local)}.")
+
+    _command_line(out, "3. A drain", "drain", [fleet.web_host])
+    out.print(
+        Text(
+            "LocalEcs has no service scheduler (moto never moves tasks off a DRAINING "
+            "instance), so the demo plays the scheduler's part: a moment after draining "
+            "starts, it stops the service tasks, as ECS would once their replacements run "
+            "elsewhere.",
+            style="italic",
+        )
+    )
+    report = await _drain_with_scheduler(local, ecs, fleet.web_host, StandaloneTasks.REFUSE)
+    _expect(report, "deregistered")
+    render(report, out)
+
+    _command_line(
+        out, "4. A drain refused because of a standalone task", "drain", [fleet.batch_host]
+    )
+    report = await _drain_with_scheduler(local, ecs, fleet.batch_host, StandaloneTasks.REFUSE)
+    _expect(report, "refused")
+    render(report, out)
+    out.print("Refused up front: the instance was never set DRAINING.")
+
+    _command_line(
+        out,
+        "   ... unless you say what to do with it",
+        "drain --standalone-tasks stop",
+        [fleet.batch_host],
+    )
+    report = await _drain_with_scheduler(local, ecs, fleet.batch_host, StandaloneTasks.STOP)
+    _expect(report, "deregistered")
+    render(report, out)
+
+    _command_line(out, "5. Deregister the idle instances", "deregister", list(fleet.idle))
+    report = await deregister(list(fleet.idle))
+    _expect(report, "deregistered", "deregistered")
+    render(report, out)
+
+
+async def _drain_with_scheduler(
+    local: LocalEcs, ecs: EcsSafeClient, instance: str, standalone_tasks: StandaloneTasks
+) -> BatchReport:
+    scheduler = asyncio.create_task(_play_scheduler(local, ecs, instance))
+    try:
+        return await run_drain(
+            ecs,
+            [instance],
+            cluster=_DEMO_CLUSTER,
+            timeout=20.0,
+            # Quick polls: the demo's "scheduler" moves tasks in a fraction of a second.
+            poll_interval=0.1,
+            on_timeout=OnTimeout.RAISE,
+            standalone_tasks=standalone_tasks,
+            dry_run=False,
+            concurrency=1,
+        )
+    finally:
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
+
+
+async def _play_scheduler(local: LocalEcs, ecs: EcsSafeClient, instance: str) -> None:
+    """Stop the service tasks of ``instance`` shortly after it turns DRAINING.
+
+    That is what ECS's service scheduler does (after starting replacements elsewhere); moto
+    has no scheduler, so without this a drain in the demo would never finish.
+    """
+    while True:
+        await asyncio.sleep(0.05)
+        [described] = await ecs.describe_container_instances([instance], cluster=_DEMO_CLUSTER)
+        if described.status == "DRAINING":
+            break
+    await asyncio.sleep(0.2)
+    for task in await ecs.list_tasks(instance, cluster=_DEMO_CLUSTER):
+        if task.kind != "standalone" and task.task_arn:
+            await asyncio.to_thread(local.stop_task, _DEMO_CLUSTER, task.task_arn)

@@ -1,0 +1,226 @@
+"""The options and arguments the commands share, as ``Annotated`` types, and their value sets.
+
+The commands take their defaults from `ecs_safe._constants` (a leaf module), so the help shows
+the library's real defaults without importing the library's heavy parts.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "AuditLogOpt",
+    "ClusterOpt",
+    "ConcurrencyOpt",
+    "DryRunOpt",
+    "EndpointOpt",
+    "Instances",
+    "LogFormat",
+    "LogFormatOpt",
+    "OnTimeout",
+    "OnTimeoutOpt",
+    "OutputFormat",
+    "OutputOpt",
+    "PollIntervalOpt",
+    "ProfileOpt",
+    "RegionOpt",
+    "StandaloneTasks",
+    "StandaloneTasksOpt",
+    "TimeoutOpt",
+    "VerboseOpt",
+]
+
+
+class OutputFormat(enum.StrEnum):
+    """What ``--output`` writes to stdout."""
+
+    TEXT = "text"
+    """Readable tables."""
+    JSON = "json"
+    """One JSON document (see `ecs_safe.cli` for its schema)."""
+
+
+class LogFormat(enum.StrEnum):
+    """How log events are written to stderr."""
+
+    CONSOLE = "console"
+    """One readable line per event."""
+    JSON = "json"
+    """One JSON object per line, for log pipelines."""
+
+
+class OnTimeout(enum.StrEnum):
+    """What ``drain`` does when an instance is not empty by ``--timeout``.
+
+    The values are the library's ``ON_TIMEOUT_VALUES``, in order (a test holds them equal).
+    """
+
+    RAISE = "raise"
+    """Stop waiting; the instance stays DRAINING (exit 4)."""
+    REACTIVATE = "reactivate"
+    """Set the instance ACTIVE again (exit 4)."""
+    FORCE = "force"
+    """Deregister with force, if the policy allows it."""
+
+
+class StandaloneTasks(enum.StrEnum):
+    """What ``drain`` does about tasks no service manages (draining never moves them).
+
+    The values are the library's ``STANDALONE_TASKS_VALUES``, in order (a test holds them equal).
+    """
+
+    REFUSE = "refuse"
+    """Refuse up front, before DRAINING is set (exit 3)."""
+    WAIT = "wait"
+    """Wait for them to finish, within the timeout."""
+    STOP = "stop"
+    """Stop them (StopTask)."""
+
+
+Instances = Annotated[
+    list[str],
+    typer.Argument(
+        help="Container instance IDs or full ARNs (one or more).",
+        metavar="CONTAINER_INSTANCE...",
+        show_default=False,
+    ),
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        "-c",
+        metavar="NAME",
+        help="Cluster short name or ARN \\[default: the 'default' cluster].",
+        envvar="ECS_SAFE_CLUSTER",
+        show_default=False,
+    ),
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Decide and print the plan (would deregister / refused and why / tasks); "
+        "make no mutating call.",
+        envvar="ECS_SAFE_DRY_RUN",
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        metavar="N",
+        min=1,
+        max=100,
+        help="Instances handled at once (ECS rate limits are respected on top of this).",
+        envvar="ECS_SAFE_CONCURRENCY",
+    ),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Seconds each instance may take to empty.",
+        envvar="ECS_SAFE_TIMEOUT",
+    ),
+]
+PollIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--poll-interval", metavar="SECONDS", help="Seconds between checks of the task list."
+    ),
+]
+OnTimeoutOpt = Annotated[
+    OnTimeout,
+    typer.Option(
+        "--on-timeout",
+        help="At the timeout: raise (leave it DRAINING), reactivate (set it ACTIVE), or "
+        "force (deregister with force, if the policy allows).",
+        case_sensitive=False,
+    ),
+]
+StandaloneTasksOpt = Annotated[
+    StandaloneTasks,
+    typer.Option(
+        "--standalone-tasks",
+        help="Tasks no service manages (draining never moves them): refuse up front, "
+        "wait for them, or stop them.",
+        case_sensitive=False,
+    ),
+]
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        metavar="REGION",
+        help="AWS Region \\[default: from the AWS configuration chain].",
+        envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+        show_default=False,
+    ),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        metavar="URL",
+        help="An ECS-compatible endpoint, e.g. a local one \\[default: AWS's].",
+        envvar="AWS_ENDPOINT_URL_ECS",
+        show_default=False,
+    ),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        metavar="NAME",
+        help="A profile of the shared AWS config files.",
+        envvar="AWS_PROFILE",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output",
+        "-o",
+        help="text: readable tables. json: one JSON document on stdout (stable keys).",
+        envvar="ECS_SAFE_OUTPUT",
+        case_sensitive=False,
+    ),
+]
+AuditLogOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-log",
+        metavar="PATH",
+        help="Append a JSONL audit record of every decision and every mutating call to this "
+        "file, each written before the call returns (see the docs' reliability page).",
+        envvar="ECS_SAFE_AUDIT_LOG",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+LogFormatOpt = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="Log events on stderr as console lines or JSON lines.",
+        envvar="ECS_SAFE_LOG_FORMAT",
+        case_sensitive=False,
+    ),
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="More log events on stderr: -v info, -vv debug \\[default: warnings].",
+        show_default=False,
+    ),
+]
