@@ -10,10 +10,12 @@ import asyncio
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 import aiohttp
 import botocore.exceptions as bce
+from botocore.parsers import ResponseParserError
 
 from ecs_safe.errors import (
     AccessDeniedException,
@@ -119,6 +121,43 @@ def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
     )
 
 
+#: The code of the error for a response nobody could read (see `_malformed`).
+MALFORMED_RESPONSE = "MalformedResponse"
+# Raised whatever the origin: a response parser's own error, a body that is not UTF-8, JSON
+# nested too deep for the decoder. None of these can come from a caller's argument.
+_ALWAYS_MALFORMED = (ResponseParserError, UnicodeError, RecursionError)
+# Raised by botocore's parsers on a body of the wrong shape (``[1]`` where an object belongs:
+# ``body.get`` fails), but just as well by a bug in the code inside ``map_errors``: mapped
+# only when raised in the code that reads the response.
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, LookupError)
+_WIRE_MODULES = ("botocore.", "aiobotocore.", "aiohttp.", "json.", "codecs")
+
+
+def _raised_reading_response(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside botocore, aiobotocore or the decoders they call."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_WIRE_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _malformed(exc: BaseException, operation: str) -> EcsApiError:
+    """The retryable error for a response that could not be read.
+
+    Retryable, and of unknown HTTP status, so that the transport treats it as a lost response:
+    a call that may have acted is verified before it is sent again.
+    """
+    return ServerException(
+        f"the {operation} response could not be read ({type(exc).__name__}: "
+        f"{redact(str(exc))[:200] or 'no detail'})",
+        code=MALFORMED_RESPONSE,
+        operation=operation,
+    )
+
+
 def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError | None:
     """Translate one lower-level exception into ours, or return ``None`` if it is not ours to map.
 
@@ -159,6 +198,10 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
         return EcsConnectionError(
             redact(str(exc)) or type(exc).__name__, code=type(exc).__name__, operation=operation
         )
+    if isinstance(exc, _ALWAYS_MALFORMED) or (
+        isinstance(exc, _SHAPE_ERRORS) and _raised_reading_response(exc)
+    ):
+        return _malformed(exc, operation)
     return None
 
 

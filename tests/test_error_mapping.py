@@ -315,3 +315,52 @@ def test_the_signed_request_is_dropped_from_a_kept_connection_error() -> None:
         raise original
     assert info.value.__cause__ is original
     assert getattr(original, "request", "missing") is None
+
+
+# ------------------------------------------------------------------ unreadable responses
+
+
+def _parse_error_body(body: bytes, status: int = 400) -> BaseException:
+    """What botocore's own JSON parser raises on ``body`` (raised inside botocore)."""
+    import botocore.parsers  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    shape = model.operation_model("DescribeTasks").output_shape
+    assert shape is not None
+    parser = botocore.parsers.create_parser("json")
+    response = {"body": body, "headers": {}, "status_code": status}
+    try:
+        parser.parse(response, shape)
+    except Exception as exc:  # whatever botocore raises is the point
+        return exc
+    raise AssertionError("botocore parsed it")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(b"\x1f\x8b\x08\x00\xff\xfe", 200, id="not-utf8-200"),
+        pytest.param(b"\x1f\x8b\x08\x00\xff\xfe", 400, id="not-utf8-400"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, 200, id="deep-json"),
+        pytest.param(b"[1]", 400, id="error-body-not-an-object"),
+    ],
+)
+def test_unreadable_response_is_a_retryable_malformed_response(body: bytes, status: int) -> None:
+    exc = _parse_error_body(body, status)
+    assert not isinstance(exc, EcsSafeError)
+    err = mapped(exc, "DescribeTasks")
+    assert type(err) is ServerException
+    assert err.code == "MalformedResponse"
+    assert err.retryable
+    # Unknown status: the transport treats it as a response lost after ECS may have acted.
+    assert err.http_status is None
+
+
+@pytest.mark.parametrize(
+    "exc", [RecursionError("deep"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x")]
+)
+def test_decoder_errors_are_malformed_whatever_raised_them(exc: Exception) -> None:
+    err = mapped(exc)
+    assert isinstance(err, ServerException)
+    assert err.code == "MalformedResponse"
