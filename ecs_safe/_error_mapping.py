@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import botocore.exceptions as bce
@@ -21,6 +21,7 @@ from ecs_safe.errors import (
     AccessDeniedException,
     ClientException,
     ClusterNotFoundException,
+    CredentialsError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeError,
@@ -31,6 +32,54 @@ from ecs_safe.errors import (
 )
 
 __all__ = ["api_error_from_exception", "map_errors", "redact"]
+
+# botocore's standard retry mode (botocore.retries.standard and botocore/data/_retry.json) is the
+# reference for what is transient; tests/test_error_mapping.py compares these with botocore's
+# own lists, so that a drift in botocore is caught. Deliberate differences: docs/retries.md.
+#: Codes botocore's standard mode treats as throttling: retried, as `ThrottlingException`.
+THROTTLING_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+#: Codes botocore's standard mode treats as transient (not throttling): a `ServerException`.
+TRANSIENT_CODES: Final = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
+)
+#: HTTP statuses that are transient without an AWS code (not 501 Not Implemented, not 505).
+TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
+#: Codes that say the credentials are wrong, expired or unsigned: a `CredentialsError`.
+CREDENTIALS_CODES: Final = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "TokenRefreshRequired",
+    }
+)
 
 # AWS codes, ECS's own and the generic ones every AWS JSON service may return.
 _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
@@ -45,14 +94,25 @@ _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
     "AccessDeniedException": AccessDeniedException,
     "AccessDenied": AccessDeniedException,
     "UnauthorizedOperation": AccessDeniedException,
-    "UnrecognizedClientException": AccessDeniedException,
-    "InvalidSignatureException": AccessDeniedException,
-    "ExpiredTokenException": AccessDeniedException,
-    "ThrottlingException": ThrottlingException,
-    "Throttling": ThrottlingException,
-    "TooManyRequestsException": ThrottlingException,
-    "RequestLimitExceeded": ThrottlingException,
+    **dict.fromkeys(TRANSIENT_CODES, ServerException),
+    **dict.fromkeys(THROTTLING_CODES, ThrottlingException),
+    **dict.fromkeys(CREDENTIALS_CODES, CredentialsError),
 }
+_CREDENTIALS_ADVICE = (
+    "the AWS credentials were refused or have expired: refresh them (a new session token, "
+    "`aws sso login`) or fix them (profile_name=/session=, or the standard AWS credential chain); "
+    "ecs-safe does not retry this"
+)
+# botocore's failures to find or load credentials, before any request is signed.
+_CREDENTIALS_EXCEPTIONS = (
+    bce.NoCredentialsError,
+    bce.PartialCredentialsError,
+    bce.CredentialRetrievalError,
+    bce.TokenRetrievalError,
+    bce.SSOError,
+    bce.RefreshWithMFAUnsupportedError,
+    bce.NoAuthTokenError,
+)
 
 # Anything that looks like `secret=...`, `token: ...` or a SigV4 signature is cut out of
 # messages before they reach an exception or a log event. AWS never echoes a secret key, but a
@@ -99,18 +159,21 @@ def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
     request_id = meta.get("RequestId") or None
 
     cls: type[EcsApiError] | None = _CODE_TO_CLASS.get(code)
+    if cls is CredentialsError:
+        message = f"{message} ({_CREDENTIALS_ADVICE})"
     # botocore reports an HTML error page (proxy, load balancer) with the status as the code.
     has_aws_code = bool(code) and not code.isdigit()
     retryable: bool | None = None
     if cls is None:
-        if not has_aws_code and status is not None and status >= 500:
+        if not has_aws_code and status in TRANSIENT_STATUSES:
             cls = ServerException
         elif not has_aws_code and status == 429:
             cls = ThrottlingException
         else:
             cls = EcsApiError
-            # An unknown code on a 5xx is still a server fault: worth another attempt.
-            retryable = status is not None and status >= 500
+            # An unknown code on a transient 5xx is still a server fault: worth another attempt
+            # (not on 501 Not Implemented or 505, which say the same every time).
+            retryable = status in TRANSIENT_STATUSES
     return cls(
         message,
         code=code or (str(status) if status else None),
@@ -130,7 +193,26 @@ _ALWAYS_MALFORMED = (ResponseParserError, UnicodeError, RecursionError)
 # ``body.get`` fails), but just as well by a bug in the code inside ``map_errors``: mapped
 # only when raised in the code that reads the response.
 _SHAPE_ERRORS = (ValueError, TypeError, AttributeError, LookupError)
-_WIRE_MODULES = ("botocore.", "aiobotocore.", "aiohttp.", "json.", "codecs")
+_WIRE_MODULES = ("botocore.", "aiobotocore.", "json.", "codecs")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def _without_userinfo(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it removed."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def _deterministic(exc: bce.HTTPClientError) -> bool:
+    """Whether the HTTP layer refused to build the request (the same every time).
+
+    aiohttp raises a plain ``ValueError`` for a URL it will not send (credentials in the URL
+    next to a signed Authorization header, an invalid URL); aiobotocore wraps it. A network
+    failure is an ``OSError`` or an aiohttp ``ClientError`` other than ``InvalidURL``.
+    """
+    error = getattr(exc, "kwargs", {}).get("error")
+    if isinstance(error, aiohttp.InvalidURL):
+        return True
+    return isinstance(error, ValueError) and not isinstance(error, aiohttp.ClientError | OSError)
 
 
 def _raised_reading_response(exc: BaseException) -> bool:
@@ -176,6 +258,15 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
         return EcsConnectionError(
             redact(str(exc)), code="SSLError", operation=operation, retryable=False
         )
+    if isinstance(exc, bce.HTTPClientError) and _deterministic(exc):
+        return EcsConnectionError(
+            "the request could not be built for this endpoint URL "
+            f"({_without_userinfo(redact(str(exc)))}); credentials in an endpoint URL are "
+            "not supported: remove the user:password@ part",
+            code="InvalidEndpoint",
+            operation=operation,
+            retryable=False,
+        )
     if isinstance(
         exc,
         bce.ConnectionError | bce.HTTPClientError | aiohttp.ClientError | asyncio.TimeoutError,
@@ -185,10 +276,12 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
             code=type(exc).__name__,
             operation=operation,
         )
-    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return EcsApiError(
-            "no AWS credentials found: configure the standard AWS credential chain "
-            "(environment, ~/.aws, SSO, instance role) or pass profile_name=/session=",
+    if isinstance(exc, _CREDENTIALS_EXCEPTIONS):
+        found = "no AWS credentials found" if isinstance(exc, bce.NoCredentialsError) else None
+        return CredentialsError(
+            f"{found or redact(str(exc))}: configure the standard AWS credential chain "
+            "(environment, ~/.aws, SSO, instance role) or pass profile_name=/session=; "
+            "refresh expired ones",
             code=type(exc).__name__,
             operation=operation,
         )
