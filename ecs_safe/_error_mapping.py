@@ -118,9 +118,15 @@ _CREDENTIALS_EXCEPTIONS = (
 # messages before they reach an exception or a log event. AWS never echoes a secret key, but a
 # proxy's error page or a credential provider's message might. The session token travels in
 # every request (X-Amz-Security-Token), so a gateway that echoes the request can send it back
-# in free text ("the security token IQoJb3Jp... is invalid"): STS tokens are hundreds of base64
-# characters, a run no ECS message has, so any such run is cut too.
+# in free text ("the security token IQoJb3Jp... is invalid"), and encoded: URL-encoded (%2B,
+# %2F, %3D), in the URL-safe alphabet (- and _), re-encoded in base64, or wrapped into lines (76
+# columns for MIME, 64 for PEM). STS tokens are hundreds of characters, a run no ECS message
+# has: any such run is cut, and so is a column of shorter base64 lines that adds up to one.
+_B64_CHAR = r"(?:[A-Za-z0-9+/_-]|%[0-9A-Fa-f]{2})"
+_LONG_RUN = 100
 _SECRET_PATTERNS = (
+    # A URL's user:password@ (an endpoint URL with credentials in it) is never shown.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)(?!\*\*\*@)[^/@\s]+(?=@)"),
     re.compile(
         # The optional quote after the key catches JSON and dict reprs: {"SessionToken": "..."}.
         r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*[\"']?\s*[=:]\s*)"
@@ -129,12 +135,27 @@ _SECRET_PATTERNS = (
     ),
     re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)(?!\*\*\*)[^\s&]+"),
     re.compile(r"(?i)(Bearer\s+)(?!\*\*\*)[^\s,;&\"']+"),
-    re.compile(r"()(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{100,}={0,2}"),
+    re.compile(rf"()(?<![A-Za-z0-9+/=%_-]){_B64_CHAR}{{{_LONG_RUN},}}(?:=|%3[Dd]){{0,2}}"),
 )
+# Lines of 16+ base64 characters one after the other (separated by line breaks, spaces, or the
+# escaped "\n" of a JSON string): cut when together they are as long as a token. A last line
+# shorter than 16 stays (it cannot be told from the next word, and is too short to be of use).
+_WRAPPED = re.compile(
+    rf"(?<![A-Za-z0-9+/=%_-])(?:{_B64_CHAR}{{16,}}=*(?:\s+|\\[rn])+)+{_B64_CHAR}{{16,}}=*"
+)
+
+
+def _cut_wrapped(match: re.Match[str]) -> str:
+    text = match.group(0)
+    letters = sum(1 for c in text if not c.isspace())
+    return "***" if letters >= _LONG_RUN else text
+
+
 _MAX_MESSAGE = 500
 
 
 def _scrub(text: str) -> str:
+    text = _WRAPPED.sub(_cut_wrapped, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + "***", text)
     return text
@@ -194,12 +215,6 @@ _ALWAYS_MALFORMED = (ResponseParserError, UnicodeError, RecursionError)
 # only when raised in the code that reads the response.
 _SHAPE_ERRORS = (ValueError, TypeError, AttributeError, LookupError)
 _WIRE_MODULES = ("botocore.", "aiobotocore.", "json.", "codecs")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
-
-
-def _without_userinfo(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it removed."""
-    return _USERINFO.sub(r"\1", text)
 
 
 def _deterministic(exc: bce.HTTPClientError) -> bool:
@@ -261,7 +276,7 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
     if isinstance(exc, bce.HTTPClientError) and _deterministic(exc):
         return EcsConnectionError(
             "the request could not be built for this endpoint URL "
-            f"({_without_userinfo(redact(str(exc)))}); credentials in an endpoint URL are "
+            f"({redact(str(exc))}); credentials in an endpoint URL are "
             "not supported: remove the user:password@ part",
             code="InvalidEndpoint",
             operation=operation,
