@@ -53,6 +53,18 @@ def accounted(
     """
 
     def check(response: Response) -> None:
+        # A null or non-object item is no answer about anything: the response is malformed.
+        for key in (listed, "failures"):
+            items = response.get(key)
+            if items is not None and (
+                not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items)
+            ):
+                raise incomplete(
+                    operation,
+                    response,
+                    f"held a {key} item that is not an object",
+                    code="MalformedResponse",
+                )
         seen = {
             instance_id_of(str(item.get(arn_field) or ""))
             for item in response.get(listed) or []
@@ -76,8 +88,16 @@ def accounted(
 
 def expect_task_list(response: Response) -> None:
     """ListTasks must return a ``taskArns`` list (possibly empty)."""
-    if not isinstance(response.get("taskArns"), list):
+    arns = response.get("taskArns")
+    if not isinstance(arns, list):
         raise incomplete("ListTasks", response, "held no taskArns list")
+    if not all(isinstance(arn, str) and arn for arn in arns):
+        raise incomplete(
+            "ListTasks",
+            response,
+            "held a taskArns item that is not an ARN",
+            code="MalformedResponse",
+        )
 
 
 def expect_stopped_task(response: Response) -> None:

@@ -10,15 +10,18 @@ import asyncio
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
+from typing import Any, Final
 
 import aiohttp
 import botocore.exceptions as bce
+from botocore.parsers import ResponseParserError
 
 from ecs_safe.errors import (
     AccessDeniedException,
     ClientException,
     ClusterNotFoundException,
+    CredentialsError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeError,
@@ -29,6 +32,54 @@ from ecs_safe.errors import (
 )
 
 __all__ = ["api_error_from_exception", "map_errors", "redact"]
+
+# botocore's standard retry mode (botocore.retries.standard and botocore/data/_retry.json) is the
+# reference for what is transient; tests/test_error_mapping.py compares these with botocore's
+# own lists, so that a drift in botocore is caught. Deliberate differences: docs/retries.md.
+#: Codes botocore's standard mode treats as throttling: retried, as `ThrottlingException`.
+THROTTLING_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+#: Codes botocore's standard mode treats as transient (not throttling): a `ServerException`.
+TRANSIENT_CODES: Final = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"}
+)
+#: HTTP statuses that are transient without an AWS code (not 501 Not Implemented, not 505).
+TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
+#: Codes that say the credentials are wrong, expired or unsigned: a `CredentialsError`.
+CREDENTIALS_CODES: Final = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "InvalidAccessKeyId",
+        "InvalidToken",
+        "TokenRefreshRequired",
+    }
+)
 
 # AWS codes, ECS's own and the generic ones every AWS JSON service may return.
 _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
@@ -43,22 +94,39 @@ _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
     "AccessDeniedException": AccessDeniedException,
     "AccessDenied": AccessDeniedException,
     "UnauthorizedOperation": AccessDeniedException,
-    "UnrecognizedClientException": AccessDeniedException,
-    "InvalidSignatureException": AccessDeniedException,
-    "ExpiredTokenException": AccessDeniedException,
-    "ThrottlingException": ThrottlingException,
-    "Throttling": ThrottlingException,
-    "TooManyRequestsException": ThrottlingException,
-    "RequestLimitExceeded": ThrottlingException,
+    **dict.fromkeys(TRANSIENT_CODES, ServerException),
+    **dict.fromkeys(THROTTLING_CODES, ThrottlingException),
+    **dict.fromkeys(CREDENTIALS_CODES, CredentialsError),
 }
+_CREDENTIALS_ADVICE = (
+    "the AWS credentials were refused or have expired: refresh them (a new session token, "
+    "`aws sso login`) or fix them (profile_name=/session=, or the standard AWS credential chain); "
+    "ecs-safe does not retry this"
+)
+# botocore's failures to find or load credentials, before any request is signed.
+_CREDENTIALS_EXCEPTIONS = (
+    bce.NoCredentialsError,
+    bce.PartialCredentialsError,
+    bce.CredentialRetrievalError,
+    bce.TokenRetrievalError,
+    bce.SSOError,
+    bce.RefreshWithMFAUnsupportedError,
+    bce.NoAuthTokenError,
+)
 
 # Anything that looks like `secret=...`, `token: ...` or a SigV4 signature is cut out of
 # messages before they reach an exception or a log event. AWS never echoes a secret key, but a
 # proxy's error page or a credential provider's message might. The session token travels in
 # every request (X-Amz-Security-Token), so a gateway that echoes the request can send it back
-# in free text ("the security token IQoJb3Jp... is invalid"): STS tokens are hundreds of base64
-# characters, a run no ECS message has, so any such run is cut too.
+# in free text ("the security token IQoJb3Jp... is invalid"), and encoded: URL-encoded (%2B,
+# %2F, %3D), in the URL-safe alphabet (- and _), re-encoded in base64, or wrapped into lines (76
+# columns for MIME, 64 for PEM). STS tokens are hundreds of characters, a run no ECS message
+# has: any such run is cut, and so is a column of shorter base64 lines that adds up to one.
+_B64_CHAR = r"(?:[A-Za-z0-9+/_-]|%[0-9A-Fa-f]{2})"
+_LONG_RUN = 100
 _SECRET_PATTERNS = (
+    # A URL's user:password@ (an endpoint URL with credentials in it) is never shown.
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)(?!\*\*\*@)[^/@\s]+(?=@)"),
     re.compile(
         # The optional quote after the key catches JSON and dict reprs: {"SessionToken": "..."}.
         r"(?i)((?:secret|token|signature|password|credential)[A-Za-z_-]*[\"']?\s*[=:]\s*)"
@@ -67,12 +135,27 @@ _SECRET_PATTERNS = (
     ),
     re.compile(r"(?i)(X-Amz-Security-Token=|X-Amz-Signature=)(?!\*\*\*)[^\s&]+"),
     re.compile(r"(?i)(Bearer\s+)(?!\*\*\*)[^\s,;&\"']+"),
-    re.compile(r"()(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{100,}={0,2}"),
+    re.compile(rf"()(?<![A-Za-z0-9+/=%_-]){_B64_CHAR}{{{_LONG_RUN},}}(?:=|%3[Dd]){{0,2}}"),
 )
+# Lines of 16+ base64 characters one after the other (separated by line breaks, spaces, or the
+# escaped "\n" of a JSON string): cut when together they are as long as a token. A last line
+# shorter than 16 stays (it cannot be told from the next word, and is too short to be of use).
+_WRAPPED = re.compile(
+    rf"(?<![A-Za-z0-9+/=%_-])(?:{_B64_CHAR}{{16,}}=*(?:\s+|\\[rn])+)+{_B64_CHAR}{{16,}}=*"
+)
+
+
+def _cut_wrapped(match: re.Match[str]) -> str:
+    text = match.group(0)
+    letters = sum(1 for c in text if not c.isspace())
+    return "***" if letters >= _LONG_RUN else text
+
+
 _MAX_MESSAGE = 500
 
 
 def _scrub(text: str) -> str:
+    text = _WRAPPED.sub(_cut_wrapped, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + "***", text)
     return text
@@ -97,18 +180,21 @@ def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
     request_id = meta.get("RequestId") or None
 
     cls: type[EcsApiError] | None = _CODE_TO_CLASS.get(code)
+    if cls is CredentialsError:
+        message = f"{message} ({_CREDENTIALS_ADVICE})"
     # botocore reports an HTML error page (proxy, load balancer) with the status as the code.
     has_aws_code = bool(code) and not code.isdigit()
     retryable: bool | None = None
     if cls is None:
-        if not has_aws_code and status is not None and status >= 500:
+        if not has_aws_code and status in TRANSIENT_STATUSES:
             cls = ServerException
         elif not has_aws_code and status == 429:
             cls = ThrottlingException
         else:
             cls = EcsApiError
-            # An unknown code on a 5xx is still a server fault: worth another attempt.
-            retryable = status is not None and status >= 500
+            # An unknown code on a transient 5xx is still a server fault: worth another attempt
+            # (not on 501 Not Implemented or 505, which say the same every time).
+            retryable = status in TRANSIENT_STATUSES
     return cls(
         message,
         code=code or (str(status) if status else None),
@@ -116,6 +202,56 @@ def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
         request_id=str(request_id) if request_id else None,
         http_status=status,
         retryable=retryable,
+    )
+
+
+#: The code of the error for a response nobody could read (see `_malformed`).
+MALFORMED_RESPONSE = "MalformedResponse"
+# Raised whatever the origin: a response parser's own error, a body that is not UTF-8, JSON
+# nested too deep for the decoder. None of these can come from a caller's argument.
+_ALWAYS_MALFORMED = (ResponseParserError, UnicodeError, RecursionError)
+# Raised by botocore's parsers on a body of the wrong shape (``[1]`` where an object belongs:
+# ``body.get`` fails), but just as well by a bug in the code inside ``map_errors``: mapped
+# only when raised in the code that reads the response.
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, LookupError)
+_WIRE_MODULES = ("botocore.", "aiobotocore.", "json.", "codecs")
+
+
+def _deterministic(exc: bce.HTTPClientError) -> bool:
+    """Whether the HTTP layer refused to build the request (the same every time).
+
+    aiohttp raises a plain ``ValueError`` for a URL it will not send (credentials in the URL
+    next to a signed Authorization header, an invalid URL); aiobotocore wraps it. A network
+    failure is an ``OSError`` or an aiohttp ``ClientError`` other than ``InvalidURL``.
+    """
+    error = getattr(exc, "kwargs", {}).get("error")
+    if isinstance(error, aiohttp.InvalidURL):
+        return True
+    return isinstance(error, ValueError) and not isinstance(error, aiohttp.ClientError | OSError)
+
+
+def _raised_reading_response(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside botocore, aiobotocore or the decoders they call."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith(_WIRE_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _malformed(exc: BaseException, operation: str) -> EcsApiError:
+    """The retryable error for a response that could not be read.
+
+    Retryable, and of unknown HTTP status, so that the transport treats it as a lost response:
+    a call that may have acted is verified before it is sent again.
+    """
+    return ServerException(
+        f"the {operation} response could not be read ({type(exc).__name__}: "
+        f"{redact(str(exc))[:200] or 'no detail'})",
+        code=MALFORMED_RESPONSE,
+        operation=operation,
     )
 
 
@@ -137,6 +273,15 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
         return EcsConnectionError(
             redact(str(exc)), code="SSLError", operation=operation, retryable=False
         )
+    if isinstance(exc, bce.HTTPClientError) and _deterministic(exc):
+        return EcsConnectionError(
+            "the request could not be built for this endpoint URL "
+            f"({redact(str(exc))}); credentials in an endpoint URL are "
+            "not supported: remove the user:password@ part",
+            code="InvalidEndpoint",
+            operation=operation,
+            retryable=False,
+        )
     if isinstance(
         exc,
         bce.ConnectionError | bce.HTTPClientError | aiohttp.ClientError | asyncio.TimeoutError,
@@ -146,10 +291,12 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
             code=type(exc).__name__,
             operation=operation,
         )
-    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
-        return EcsApiError(
-            "no AWS credentials found: configure the standard AWS credential chain "
-            "(environment, ~/.aws, SSO, instance role) or pass profile_name=/session=",
+    if isinstance(exc, _CREDENTIALS_EXCEPTIONS):
+        found = "no AWS credentials found" if isinstance(exc, bce.NoCredentialsError) else None
+        return CredentialsError(
+            f"{found or redact(str(exc))}: configure the standard AWS credential chain "
+            "(environment, ~/.aws, SSO, instance role) or pass profile_name=/session=; "
+            "refresh expired ones",
             code=type(exc).__name__,
             operation=operation,
         )
@@ -159,6 +306,10 @@ def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError
         return EcsConnectionError(
             redact(str(exc)) or type(exc).__name__, code=type(exc).__name__, operation=operation
         )
+    if isinstance(exc, _ALWAYS_MALFORMED) or (
+        isinstance(exc, _SHAPE_ERRORS) and _raised_reading_response(exc)
+    ):
+        return _malformed(exc, operation)
     return None
 
 

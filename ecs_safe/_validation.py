@@ -162,8 +162,12 @@ def validate_endpoint_url(value: Any) -> str | None:
         elif port == 0:
             problem = "port 0 is not a port to connect to"
     if problem:
+        # Never echo a user:password@ (nor any secret-looking text); imported here, on the error
+        # path only, so that validating costs no import of botocore.
+        from ecs_safe._error_mapping import redact  # noqa: PLC0415
+
         raise InvalidInputError(
-            f"endpoint_url {value!r} is not a usable URL: {problem} "
+            f"endpoint_url {redact(value)!r} is not a usable URL: {redact(problem)} "
             "(expected e.g. https://ecs.eu-west-1.amazonaws.com or http://127.0.0.1:5000)"
         )
     return value

@@ -129,6 +129,9 @@ class AuditLog:
             raise InvalidInputError(f"fsync must be True, False or None, got {fsync!r}")
         self._lock = threading.Lock()
         self._seq: dict[str, int] = {}
+        # Set when a failed write may have left part of a line that could not be removed: the
+        # next record then starts on a fresh line, so that it is not glued onto the torn one.
+        self._torn = False
         self._fd: int | None = None
         self._stream: IO[str] | None = None
         self.run_id = run_id
@@ -214,17 +217,38 @@ class AuditLog:
         return record
 
     def _append(self, line: str) -> None:
+        if self._torn:
+            line = "\n" + line
         if self._fd is not None:
-            _write_all(self._fd, line.encode("utf-8"))
-            if self._fsync:
-                os.fsync(self._fd)
+            self._append_to_file(self._fd, line.encode("utf-8"))
         elif self._stream is not None:
-            self._stream.write(line)
-            self._stream.flush()
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+            except BaseException:
+                # A stream cannot be cut back: what it kept of the line stays, torn.
+                self._torn = True
+                raise
+            self._torn = False
             if self._fsync:
                 os.fsync(self._fileno(self._stream))
         else:
             raise ValueError("the audit log is closed")
+
+    def _append_to_file(self, fd: int, data: bytes) -> None:
+        """Append ``data`` whole, or leave the file as it was (a full disk tears no record)."""
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            _write_all(fd, data)
+        except BaseException:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                self._torn = True  # the partial line stays: start the next one on its own
+            raise
+        self._torn = False
+        if self._fsync:
+            os.fsync(fd)
 
     def close(self) -> None:
         """Close the file (a wrapped stream is left open). Idempotent."""
@@ -254,21 +278,43 @@ class AuditLog:
 
         A line that is not a whole JSON object (normally only the last line, torn by a crash
         mid-write) does not fail the read: it comes back as ``{"kind": "torn", "line": N,
-        "text": ...}``, so nothing in the file is hidden. Blank lines are skipped.
+        "text": ...}``, so nothing in the file is hidden. A whole record written onto the end of
+        a torn one (by an older writer, or a stream that could not be cut back) is still read:
+        the line gives its torn part, then the record. Blank lines are skipped.
         """
         records: list[dict[str, Any]] = []
         with Path(path).open(encoding="utf-8", errors="replace") as log:
             for number, text in enumerate(log, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict):
-                    record = {"kind": TORN, "line": number, "text": text.rstrip("\n")}
-                records.append(record)
+                if text.strip():
+                    records += _parse_line(text.rstrip("\n"), number)
         return records
+
+
+# Every record starts so (`AuditLog.write` puts ``run_id`` first).
+_RECORD_START = '{"run_id": '
+
+
+def _as_record(text: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _parse_line(text: str, number: int) -> list[dict[str, Any]]:
+    """The records of one line: one record, or torn text followed by the whole record after it."""
+    record = _as_record(text)
+    if record is not None:
+        return [record]
+    # Torn text with a record glued on: the last start from which the rest parses is it.
+    at = text.find(_RECORD_START, 1)
+    while at != -1:
+        record = _as_record(text[at:])
+        if record is not None:
+            return [*_parse_line(text[:at], number), record]
+        at = text.find(_RECORD_START, at + 1)
+    return [{"kind": TORN, "line": number, "text": text}]
 
 
 class AuditRun:

@@ -17,6 +17,7 @@ The whole tree, so that a reader sees it at once::
         ├── InvalidParameterException
         ├── ClusterNotFoundException
         ├── AccessDeniedException
+        │   └── CredentialsError               bad, expired or missing credentials (not retried)
         ├── ThrottlingException                (retryable)
         └── EcsConnectionError                 connection failures and timeouts (retryable)
 
@@ -39,6 +40,7 @@ __all__ = [
     "ClientStateError",
     "ClusterNotFoundException",
     "ContainerInstanceNotFoundError",
+    "CredentialsError",
     "DrainNotFoundError",
     "DrainRejectedError",
     "DrainTimeoutError",
@@ -277,3 +279,15 @@ class DrainNotFoundError(PartialDrainError, ContainerInstanceNotFoundError):
 
 class DrainRejectedError(PartialDrainError, ClientException):
     """ECS refused to change some instances for a reason other than missing (it is ``code``)."""
+
+
+class CredentialsError(AccessDeniedException):
+    """The AWS credentials are missing, expired, malformed or signed wrong; never retried.
+
+    Raised for ``ExpiredToken``, ``ExpiredTokenException``, ``RequestExpired``,
+    ``InvalidClientTokenId``, ``SignatureDoesNotMatch``, ``UnrecognizedClientException``,
+    ``AuthFailure`` and their kin, and when botocore finds no credentials (or cannot load
+    them). Retrying cannot help: refresh the credentials (a new session token, ``aws sso
+    login``) or fix them (``profile_name=``/``session=``, the standard credential chain).
+    A subclass of `AccessDeniedException`, so code that caught that catches this too.
+    """

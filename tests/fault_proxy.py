@@ -61,6 +61,16 @@ class Fault(enum.StrEnum):
     """HTTP 200 with the body ``{}``."""
     DENIED = "denied"
     """HTTP 400 with the AWS JSON error ``AccessDeniedException`` (not retryable)."""
+    NOT_UTF8 = "not_utf8"
+    """HTTP 200 whose body is not UTF-8 (a middlebox that gzips without saying so)."""
+    NOT_UTF8_4XX = "not_utf8_4xx"
+    """HTTP 400 whose body is not UTF-8."""
+    DEEP_JSON = "deep_json"
+    """HTTP 200 whose body is JSON nested 100,000 levels deep."""
+    NULL_ITEMS = "null_items"
+    """HTTP 200 whose lists hold ``null`` and non-object items (``failures: [null]``, ...)."""
+    BODY = "body"
+    """A status and body given to `FaultProxy.inject_body` (for generated bodies)."""
     ECHO = "echo"
     """HTTP 400 ``UnrecognizedClientException`` whose message echoes the request's session
     token and headers, as a debugging gateway might (for the secrets tests)."""
@@ -72,11 +82,34 @@ _AWS_ERRORS = {
 }
 
 
+# A gzip header and deflate bytes: no UTF-8 decoder accepts 0x8b after 0x1f.
+_NOT_UTF8 = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xab\xae\xe5\x02\x00\xff\xfe"
+_DEEP = 100_000
+#: Every list an ECS answer holds, with items no ECS answer has.
+_NULL_ITEMS = {
+    "failures": [None],
+    "containerInstances": [1, None, "x"],
+    "tasks": [None],
+    "services": [None, []],
+    "taskArns": [None],
+    "containerInstance": None,
+    "task": None,
+}
+#: Bodies botocore cannot make sense of, by fault: (status, body).
+_MANGLED = {
+    Fault.NOT_UTF8: (200, _NOT_UTF8),
+    Fault.NOT_UTF8_4XX: (400, _NOT_UTF8),
+    Fault.DEEP_JSON: (200, b"[" * _DEEP + b"]" * _DEEP),
+    Fault.NULL_ITEMS: (200, json.dumps(_NULL_ITEMS).encode()),
+}
+
+
 @dataclass(slots=True)
 class _Pending:
     fault: Fault
     remaining: int
     after_upstream: bool
+    body: tuple[int, bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +163,19 @@ class FaultProxy:
             msg = f"times must be at least 1, not {times}"
             raise ValueError(msg)
         self._faults.setdefault(operation, deque()).append(_Pending(fault, times, after_upstream))
+
+    def inject_body(
+        self,
+        operation: str,
+        status: int,
+        body: bytes,
+        *,
+        times: int = 1,
+        after_upstream: bool = False,
+    ) -> None:
+        """Like `inject`, with the fault an answer of ``status`` and exactly ``body``."""
+        self.inject(operation, Fault.BODY, times=times, after_upstream=after_upstream)
+        self._faults[operation][-1].body = (status, body)
 
     def clear(self) -> None:
         """Drop the faults not yet applied and forget the requests seen."""
@@ -203,6 +249,8 @@ class FaultProxy:
         if fault is Fault.PASS:
             assert upstream is not None
             return upstream
+        if fault is Fault.BODY and pending is not None and pending.body is not None:
+            return _json(*pending.body, request_id=True)
         return await self._apply(fault, request, upstream)
 
     async def _forward(self, request: web.Request, body: bytes) -> web.Response:
@@ -244,6 +292,9 @@ class FaultProxy:
             return _json(200, b"<html>not json at all</html>", request_id=True)
         if fault is Fault.EMPTY:
             return _json(200, b"{}", request_id=True)
+        if fault in _MANGLED:
+            status, body = _MANGLED[fault]
+            return _json(status, body, request_id=True)
         # TRUNCATED: announce the whole body, send half of it, then drop the connection.
         full = upstream.body if upstream is not None and isinstance(upstream.body, bytes) else b""
         full = full or json.dumps({"containerInstances": [], "failures": []}).encode()

@@ -201,6 +201,78 @@ def test_a_torn_last_line_is_tolerated_and_a_new_run_starts_on_a_fresh_line(
     assert [r["run_id"] for r in unfinished(records)] == ["crashed"]
 
 
+class _DiskFillsUp:
+    """``os.write`` that accepts part of the next ``fail`` writes, then raises ENOSPC."""
+
+    def __init__(self, fail: int = 1) -> None:
+        self.fail = fail
+        self.real = os.write
+
+    def __call__(self, fd: int, data: Any) -> int:
+        if self.fail and len(data) > 1:
+            self.fail -= 1
+            self.real(fd, bytes(data[: len(data) // 2]))  # part of the line reaches the disk
+            raise OSError(28, "No space left on device")
+        return self.real(fd, data)
+
+
+def test_a_write_that_fails_part_way_leaves_the_file_as_it_was(
+    log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with AuditLog(log_path, run_id="full") as log:
+        run = log.start_run()
+        run.write("intent", operation=DEREGISTER, params={"containerInstance": "a"})
+        before = log_path.read_bytes()
+        monkeypatch.setattr(os, "write", _DiskFillsUp())
+        with pytest.raises(EcsSafeError, match="No space left") as info:
+            run.write("outcome", intent_seq=1, result="ok")
+        assert info.value.code == "AuditLog"
+        assert log_path.read_bytes() == before  # truncated back: no partial line
+        run.write("intent", operation=DEREGISTER, params={"containerInstance": "b"})
+    records = AuditLog.read(log_path)
+    assert kinds(records) == ["intent", "intent"]
+    assert [r["params"]["containerInstance"] for r in unfinished(records)] == ["a", "b"]
+
+
+def test_a_stream_that_fails_part_way_gets_the_next_record_on_its_own_line() -> None:
+    class Filling(io.StringIO):
+        fail = True
+
+        def write(self, text: str) -> int:
+            if self.fail:
+                self.fail = False
+                super().write(text[: len(text) // 2])
+                raise OSError(28, "No space left on device")
+            return super().write(text)
+
+    stream = Filling()
+    run = AuditLog(stream, run_id="s").start_run()
+    with pytest.raises(EcsSafeError):
+        run.write("intent", operation=DEREGISTER)
+    run.write("intent", operation=STOP_TASK)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[1])["operation"] == STOP_TASK
+
+
+def test_a_record_glued_onto_a_torn_line_is_read_and_the_torn_part_reported(
+    log_path: Path,
+) -> None:
+    # What an older writer left after a failed write: half a record, the next one on its end.
+    whole = json.dumps({"run_id": "r", "seq": 2, "kind": "intent", "operation": DEREGISTER})
+    log_path.write_text(
+        '{"run_id": "r", "seq": 1, "kind": "decision"}\n'
+        '{"run_id": "r", "seq": 2, "kind": "inte' + whole + "\n"
+        '{"run_id": "r", "seq": 3, "kind": "note"}\n',
+        encoding="utf-8",
+    )
+    records = AuditLog.read(log_path)
+    assert kinds(records) == ["decision", "torn", "intent", "note"]
+    assert records[1]["line"] == 2
+    assert records[1]["text"] == '{"run_id": "r", "seq": 2, "kind": "inte'
+    assert [r["seq"] for r in unfinished(records)] == [2]
+
+
 def test_unfinished_pairs_outcomes_by_run_and_seq() -> None:
     records: list[Record] = [
         {"run_id": "a", "seq": 1, "kind": "intent"},

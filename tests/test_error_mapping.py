@@ -14,6 +14,7 @@ from ecs_safe.errors import (
     AccessDeniedException,
     ClientException,
     ClusterNotFoundException,
+    CredentialsError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeError,
@@ -77,8 +78,6 @@ def mapped(exc: BaseException, operation: str = OPERATION) -> EcsSafeError:
         ("InternalFailure", 500, ServerException, True),
         ("ServiceUnavailable", 503, ServerException, True),
         ("ValidationException", 400, InvalidParameterException, False),
-        ("UnrecognizedClientException", 403, AccessDeniedException, False),
-        ("ExpiredTokenException", 400, AccessDeniedException, False),
         ("Throttling", 400, ThrottlingException, True),
         ("TooManyRequestsException", 429, ThrottlingException, True),
         ("RequestLimitExceeded", 400, ThrottlingException, True),
@@ -315,3 +314,172 @@ def test_the_signed_request_is_dropped_from_a_kept_connection_error() -> None:
         raise original
     assert info.value.__cause__ is original
     assert getattr(original, "request", "missing") is None
+
+
+# ------------------------------------------------------------------ unreadable responses
+
+
+def _parse_error_body(body: bytes, status: int = 400) -> BaseException:
+    """What botocore's own JSON parser raises on ``body`` (raised inside botocore)."""
+    import botocore.parsers  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    shape = model.operation_model("DescribeTasks").output_shape
+    assert shape is not None
+    parser = botocore.parsers.create_parser("json")
+    response = {"body": body, "headers": {}, "status_code": status}
+    try:
+        parser.parse(response, shape)
+    except Exception as exc:  # whatever botocore raises is the point
+        return exc
+    raise AssertionError("botocore parsed it")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(b"\x1f\x8b\x08\x00\xff\xfe", 200, id="not-utf8-200"),
+        pytest.param(b"\x1f\x8b\x08\x00\xff\xfe", 400, id="not-utf8-400"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, 200, id="deep-json"),
+        pytest.param(b"[1]", 400, id="error-body-not-an-object"),
+    ],
+)
+def test_unreadable_response_is_a_retryable_malformed_response(body: bytes, status: int) -> None:
+    exc = _parse_error_body(body, status)
+    assert not isinstance(exc, EcsSafeError)
+    err = mapped(exc, "DescribeTasks")
+    assert type(err) is ServerException
+    assert err.code == "MalformedResponse"
+    assert err.retryable
+    # Unknown status: the transport treats it as a response lost after ECS may have acted.
+    assert err.http_status is None
+
+
+@pytest.mark.parametrize(
+    "exc", [RecursionError("deep"), UnicodeDecodeError("utf-8", b"\xff", 0, 1, "x")]
+)
+def test_decoder_errors_are_malformed_whatever_raised_them(exc: Exception) -> None:
+    err = mapped(exc)
+    assert isinstance(err, ServerException)
+    assert err.code == "MalformedResponse"
+
+
+# ------------------------------------------------------------------ retries, against botocore
+
+
+def _botocore_retry_lists() -> tuple[set[str], set[str], set[int]]:
+    """botocore's standard-mode lists (throttling codes, transient codes, transient statuses).
+
+    Read from botocore itself, with the service codes of ``botocore/data/_retry.json`` added to
+    the throttling ones, so that a botocore release that adds a code fails this module.
+    """
+    import json  # noqa: PLC0415
+    from importlib import resources  # noqa: PLC0415
+
+    from botocore.retries import standard  # noqa: PLC0415
+
+    throttling = set(standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
+    transient = set(standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES)
+    statuses = set(standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES)
+    data = json.loads((resources.files("botocore") / "data" / "_retry.json").read_text())
+    for definition in data["definitions"].values():
+        code = definition.get("applies_when", {}).get("response", {}).get("service_error_code")
+        if code:
+            throttling.add(code)
+    return throttling, transient, statuses
+
+
+BOTOCORE_THROTTLING, BOTOCORE_TRANSIENT, BOTOCORE_STATUSES = _botocore_retry_lists()
+
+
+@pytest.mark.parametrize("code", sorted(BOTOCORE_THROTTLING))
+def test_every_botocore_throttling_code_is_a_retried_throttle(code: str) -> None:
+    err = mapped(client_error(code, "slow down", status=400))
+    assert type(err) is ThrottlingException
+    assert err.retryable
+
+
+@pytest.mark.parametrize("code", sorted(BOTOCORE_TRANSIENT - BOTOCORE_THROTTLING))
+def test_every_botocore_transient_code_is_retried(code: str) -> None:
+    err = mapped(client_error(code, "try again", status=400))
+    assert type(err) is ServerException
+    assert err.retryable
+
+
+@pytest.mark.parametrize("status", range(500, 512))
+def test_a_5xx_without_code_is_retried_exactly_as_botocore_does(status: int) -> None:
+    err = mapped(client_error(str(status), "<html>", status=status, request_id=None))
+    assert err.retryable is (status in BOTOCORE_STATUSES)
+    # An unknown AWS code follows the status in the same way.
+    err = mapped(client_error("BrandNewException", "new", status=status))
+    assert err.retryable is (status in BOTOCORE_STATUSES)
+
+
+def test_our_lists_are_botocores() -> None:
+    from ecs_safe import _error_mapping as m  # noqa: PLC0415
+
+    assert m.THROTTLING_CODES == BOTOCORE_THROTTLING
+    assert BOTOCORE_TRANSIENT <= m.TRANSIENT_CODES | m.THROTTLING_CODES
+    assert m.TRANSIENT_STATUSES == BOTOCORE_STATUSES
+
+
+def test_credentials_in_the_url_are_not_retried_and_not_echoed() -> None:
+    # What aiohttp raises for https://user:pass@host next to a signed Authorization header,
+    # wrapped by aiobotocore: the same on every attempt.
+    inner = ValueError(
+        "Cannot combine AUTHORIZATION header with AUTH argument or credentials encoded in URL"
+    )
+    exc = bce.HTTPClientError(error=inner)
+    err = mapped(exc)
+    assert isinstance(err, EcsConnectionError)
+    assert not err.retryable
+    assert err.code == "InvalidEndpoint"
+    assert "user:password@" in err.message
+
+
+# ------------------------------------------------------------------ credentials
+
+CREDENTIAL_CODES = [
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "InvalidSignatureException",
+]
+
+
+@pytest.mark.parametrize("code", CREDENTIAL_CODES)
+@pytest.mark.parametrize("status", [400, 403])
+def test_credential_codes_are_one_typed_error_that_says_what_to_do(code: str, status: int) -> None:
+    err = mapped(
+        client_error(code, "The security token included in the request is expired", status=status)
+    )
+    assert type(err) is CredentialsError
+    assert isinstance(err, AccessDeniedException)  # what callers caught before
+    assert not err.retryable
+    assert err.code == code
+    assert err.http_status == status
+    assert "refresh" in err.message
+    assert "fix" in err.message
+    assert "expired" in err.message
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        bce.NoCredentialsError(),
+        bce.PartialCredentialsError(provider="env", cred_var="secret"),
+        bce.CredentialRetrievalError(provider="sso", error_msg="the SSO session has expired"),
+        bce.TokenRetrievalError(provider="sso", error_msg="token expired"),
+    ],
+)
+def test_credentials_not_found_or_not_loaded_are_a_credentials_error(exc: Exception) -> None:
+    err = mapped(exc)
+    assert type(err) is CredentialsError
+    assert not err.retryable
+    assert err.code == type(exc).__name__
+    assert "refresh" in err.message

@@ -102,6 +102,11 @@ EXPECTED_ERROR: dict[Fault, type[EcsApiError]] = {
     Fault.GARBAGE: ServerException,
     Fault.EMPTY: ServerException,
     Fault.DENIED: AccessDeniedException,
+    # Bodies botocore (or ecs-safe's own checks) cannot read: typed, retried, verified.
+    Fault.NOT_UTF8: ServerException,
+    Fault.NOT_UTF8_4XX: ServerException,
+    Fault.DEEP_JSON: ServerException,
+    Fault.NULL_ITEMS: ServerException,
 }
 NOT_RETRYABLE = frozenset({Fault.DENIED})
 #: Faults that can also strike on the way back, after the upstream acted (a lost response);
@@ -113,6 +118,9 @@ AFTER_UPSTREAM = (
     Fault.GARBAGE,
     Fault.TRUNCATED,
     Fault.EMPTY,
+    Fault.NOT_UTF8,
+    Fault.DEEP_JSON,
+    Fault.NULL_ITEMS,
 )
 
 Outcome = Literal["deregistered", "refused", "failed"]

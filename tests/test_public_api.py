@@ -21,6 +21,7 @@ from ecs_safe import (
     ClusterNotFoundException,
     ContainerInstance,
     ContainerInstanceNotFoundError,
+    CredentialsError,
     Decision,
     DrainNotFoundError,
     DrainRejectedError,
@@ -171,6 +172,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     PartialDrainError: (EcsSafeError,),
     DrainNotFoundError: (PartialDrainError, ContainerInstanceNotFoundError),
     DrainRejectedError: (PartialDrainError, ClientException),
+    # Issue 13 item 11: credential problems, still caught as AccessDeniedException.
+    CredentialsError: (AccessDeniedException,),
 }
 
 

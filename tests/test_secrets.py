@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import base64
 import io
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -52,7 +53,27 @@ def _pieces(secret: str, width: int = 20) -> set[str]:
     return {secret[i : i + width] for i in range(0, len(secret) - width + 1)}
 
 
-MARKER_PIECES = _pieces(SECRET_KEY) | _pieces(SESSION_TOKEN)
+#: The ways a gateway was seen to echo the session token back, beside its raw form.
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "url-encoded": lambda s: quote(s, safe=""),
+    "mime-76": lambda s: "\r\n".join(s[i : i + 76] for i in range(0, len(s), 76)),
+    "url-safe-base64": lambda s: s.replace("+", "-").replace("/", "_"),
+    "split-64": lambda s: "\n".join(s[i : i + 64] for i in range(0, len(s), 64)),
+    "base64": lambda s: base64.b64encode(s.encode()).decode(),
+}
+# Wrapping is undone before searching (`Transcript.leaks`); the other encodings are searched for.
+MARKER_PIECES = (
+    _pieces(SECRET_KEY)
+    | _pieces(SESSION_TOKEN)
+    | _pieces(ENCODINGS["url-encoded"](SESSION_TOKEN))
+    | _pieces(ENCODINGS["url-safe-base64"](SESSION_TOKEN))
+    | _pieces(ENCODINGS["base64"](SESSION_TOKEN))
+)
+
+
+def _unwrapped(text: str) -> str:
+    """``text`` with line breaks (real or JSON-escaped) and spaces removed."""
+    return "".join(text.replace("\\r", " ").replace("\\n", " ").split())
 
 
 class Transcript:
@@ -96,7 +117,11 @@ class Transcript:
         self.texts += records.splitlines()
 
     def leaks(self) -> list[str]:
-        return [text for text in self.texts if any(piece in text for piece in MARKER_PIECES)]
+        return [
+            text
+            for text in self.texts
+            if any(piece in text or piece in _unwrapped(text) for piece in MARKER_PIECES)
+        ]
 
 
 Step = Callable[[EcsSafeClient], Awaitable[object]]
@@ -203,7 +228,7 @@ FAULT_CELLS = [
     pytest.param(operation, fault, times, id=f"{operation}-{fault}-{'always' if times else 'once'}")
     for operation in (DESCRIBE, DEREGISTER)
     for fault in Fault
-    if fault is not Fault.PASS
+    if fault not in (Fault.PASS, Fault.BODY)
     for times in (0, ALWAYS)
 ]
 
@@ -256,6 +281,57 @@ async def test_an_echoing_gateway_on_every_operation(
     transcript = await run(make_client(session, proxy.endpoint_url), steps)
     assert transcript.errors >= 5
     assert_clean(transcript)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+async def test_a_gateway_echoing_the_token_encoded(
+    local: LocalEcs, session: AioSession, proxy: FaultProxy, encoding: str
+) -> None:
+    (arn,) = local.register_instances(CLUSTER)
+    echoed = ENCODINGS[encoding](SESSION_TOKEN)
+    message = f"The security token included in the request is invalid: {echoed}"
+    body = json.dumps({"__type": "UnrecognizedClientException", "message": message})
+    for operation in (DESCRIBE, DEREGISTER):
+        proxy.inject_body(operation, 400, body.encode(), times=ALWAYS)
+    steps: list[Step] = [
+        lambda ecs: ecs.describe_container_instances([arn], cluster=CLUSTER),
+        lambda ecs: ecs.deregister_container_instance(arn, cluster=CLUSTER),
+    ]
+    transcript = await run(make_client(session, proxy.endpoint_url), steps)
+    assert transcript.errors == 2
+    assert_clean(transcript)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_the_mapping_cuts_every_encoding_of_a_token(encoding: str) -> None:
+    echoed = ENCODINGS[encoding](SESSION_TOKEN)
+    response: dict[str, Any] = {
+        "Error": {"Code": "ServerException", "Message": f"bad token {echoed} (echo)"},
+        "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r-1"},
+    }
+    transcript = Transcript()
+    with pytest.raises(EcsSafeError) as info, map_errors(DESCRIBE):
+        raise bce.ClientError(response, DESCRIBE)  # type: ignore[arg-type]
+    transcript.error(info.value)
+    assert_clean(transcript)
+    assert "bad token" in info.value.message
+    assert "(echo)" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://admin:hunter2-PASSWORD@127.0.0.1:99999",  # port out of range
+        "ftp://admin:hunter2-PASSWORD@ecs.example.com",  # wrong scheme
+        "http://admin:hunter2-PASSWORD@",  # no host
+    ],
+)
+def test_an_endpoint_url_with_credentials_is_refused_without_echoing_them(endpoint: str) -> None:
+    with pytest.raises(ecs_safe.InvalidInputError) as info:
+        EcsSafeClient(endpoint_url=endpoint, region_name="us-east-1")
+    assert "hunter2" not in str(info.value)
+    assert "admin" not in str(info.value)
+    assert "endpoint_url" in str(info.value)
 
 
 def _closed_port() -> int:
