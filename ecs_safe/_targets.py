@@ -449,8 +449,9 @@ async def resolve(
     Raises:
         EcsApiError: a listing or describe failed (after retries); nothing is half-resolved.
     """
+    values = list(inputs)
     classified: list[Target | InvalidInputError] = []
-    for value in inputs:
+    for value in values:
         try:
             classified.append(classify(value, argument="container_instances[]"))
         except InvalidInputError as exc:
@@ -463,7 +464,8 @@ async def resolve(
         described = {i.instance_id: i for i in live.values() if i.instance_id}
 
     items: list[Resolved] = []
-    for given, target in zip(_given(classified), classified, strict=True):
+    for value, target in zip(values, classified, strict=True):
+        given = _given(value, target)
         if isinstance(target, InvalidInputError):
             items.append(Resolved(given, error=target))
         elif not target.needs_lookup:
@@ -475,9 +477,11 @@ async def resolve(
     return Resolution(tuple(items), _unique_targets(items), described)
 
 
-def _given(classified: Sequence[Target | InvalidInputError]) -> list[str]:
-    # A malformed input has no string form to keep; its error message quotes it.
-    return [t.given if isinstance(t, Target) else "" for t in classified]
+def _given(value: object, target: Target | InvalidInputError) -> str:
+    """The input as a string: its classified form, else the string given, else its repr."""
+    if isinstance(target, Target):
+        return target.given
+    return value if isinstance(value, str) else repr(value)
 
 
 def _unique_targets(items: Iterable[Resolved]) -> tuple[str, ...]:
