@@ -575,11 +575,8 @@ async def list_group_instances(
         selected += [
             i for i in _by_ec2_id(narrowed).values() if i.ec2_instance_id not in registered
         ]
-    missing = [
-        m
-        for m in members
-        if m not in registered and not any(i.ec2_instance_id == m for i in selected)
-    ]
+    seen = set(registered) | {i.ec2_instance_id for i in selected}
+    missing = [m for m in members if m not in seen]
     if missing:
         _events.logger.warning(
             "ecs_safe.targets.unregistered",
