@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fleet, memory, percall, ratelimits, startup
+from benchmarks import fleet, memory, percall, ratelimits, startup, targets
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
 
@@ -37,6 +37,7 @@ class Sizes:
     startup_rounds: int
     memory_instances: int
     memory_rounds: int
+    targets: tuple[int, int, int]  # (EC2 IDs, cluster size, rounds)
 
 
 FULL = Sizes(
@@ -48,6 +49,7 @@ FULL = Sizes(
     startup_rounds=15,
     memory_instances=1000,
     memory_rounds=2,
+    targets=(1000, 5000, 3),
 )
 # Small, but a fleet still needs > 50 instances for its ceil(N/100) describes to stay within
 # 1.02 requests per instance, and a rate-limited run > 100 to get past the burst.
@@ -60,6 +62,7 @@ QUICK = Sizes(
     startup_rounds=1,
     memory_instances=20,
     memory_rounds=1,
+    targets=(100, 500, 1),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -89,6 +92,11 @@ async def _memory(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await memory.run(local, instances=sizes.memory_instances, rounds=sizes.memory_rounds)]
 
 
+async def _targets(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    ids, cluster_size, rounds = sizes.targets
+    return [await targets.run(local, ids=ids, cluster_size=cluster_size, rounds=rounds)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -96,6 +104,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "fleet": _fleet,
     "ratelimits": _ratelimits,
     "memory": _memory,
+    "targets": _targets,
 }
 
 
