@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from ecs_safe._checks import accounted, expect_deregistered, expect_stopped_task, expect_task_list
 from ecs_safe._constants import (
@@ -38,6 +38,7 @@ from ecs_safe.errors import (
 from ecs_safe.models import ContainerInstance, Task, service_name
 
 __all__ = [
+    "GONE_REASONS",
     "Deregistered",
     "EcsCalls",
     "InstanceAnswers",
@@ -50,8 +51,9 @@ _T = TypeVar("_T")
 
 _DESCRIBE = "DescribeContainerInstances"
 _UPDATE = "UpdateContainerInstancesState"
-# Failure reasons meaning the instance is not (or no longer) in the cluster.
-_GONE_REASONS = frozenset({"MISSING", "INACTIVE"})
+#: The ``failures[]`` reasons that prove an instance is not (or no longer) in the cluster;
+#: any other reason leaves its state unknown.
+GONE_REASONS: Final = frozenset({"MISSING", "INACTIVE"})
 # The statuses of a service that still runs (and so replaces) its tasks.
 _LIVE_SERVICE = frozenset({"ACTIVE", "DRAINING"})
 
@@ -154,7 +156,7 @@ def state_failure(
     )
     if changed:
         message += f"; the other {len(changed)} were set {status} (see .drained)"
-    gone = [ref for ref, reason in failed.items() if reason in _GONE_REASONS]
+    gone = [ref for ref, reason in failed.items() if reason in GONE_REASONS]
     if gone:
         return DrainNotFoundError(
             message,
@@ -170,6 +172,25 @@ def state_failure(
         drained=changed,
         failures=failed,
     )
+
+
+def _unknown_tasks(requested: Sequence[str], response: Response) -> list[Mapping[str, Any]]:
+    """The listed tasks DescribeTasks reported in ``failures[]`` for a reason other than MISSING.
+
+    Only MISSING proves a task is gone. Any other reason leaves it unknown, and an unknown
+    task must count as being there, managed by no service (fail closed): it is kept with its
+    ARN and ``failureReason``, no status and no group, so the drain keeps waiting for it and
+    forcing refuses over it.
+    """
+    by_id = {instance_id_of(arn): arn for arn in requested}
+    unknown: list[Mapping[str, Any]] = []
+    for failure in response.get("failures") or []:
+        if not isinstance(failure, Mapping) or failure.get("reason") == "MISSING":
+            continue
+        arn = by_id.get(instance_id_of(str(failure.get("arn") or "")))
+        if arn is not None:
+            unknown.append({"taskArn": arn, "failureReason": str(failure.get("reason"))})
+    return unknown
 
 
 def _paging_error(operation: str, what: str) -> ServerException:
@@ -332,6 +353,7 @@ class EcsCalls:
                 check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
             )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
+            raw_tasks.extend(_unknown_tasks(batch, response))
         live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
         services, daemons = await self._services_of(cluster, live)
         return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
@@ -443,7 +465,8 @@ class EcsCalls:
         except EcsApiError:
             return None
         key = instance_id_of(ref)
-        if key in answers.missing:
+        # Only MISSING (or INACTIVE) proves the instance gone; another reason proves nothing.
+        if answers.missing.get(key) in GONE_REASONS:
             return ContainerInstance.model_validate(
                 {"containerInstanceArn": ref, "status": "INACTIVE"}
             )

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ecs_safe import _constants, _events
-from ecs_safe._calls import state_failure
+from ecs_safe._calls import GONE_REASONS, state_failure
 from ecs_safe._constants import OnTimeout, StandaloneTasks
 from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
@@ -49,6 +49,7 @@ from ecs_safe.errors import (
     ClientException,
     ContainerInstanceNotFoundError,
     DrainTimeoutError,
+    EcsApiError,
     EcsSafeError,
 )
 from ecs_safe.models import ContainerInstance, Task
@@ -315,7 +316,18 @@ class _Poll:
 
 async def _poll(calls: EcsCalls, plan: DrainPlan, elapsed: float) -> _Poll:
     answers = await calls.describe_instances([plan.ref], plan.cluster)
-    instance = answers.found.get(instance_id_of(plan.ref))
+    key = instance_id_of(plan.ref)
+    instance = answers.found.get(key)
+    reason = answers.missing.get(key)
+    if instance is None and reason is not None and reason not in GONE_REASONS:
+        # Only MISSING or INACTIVE proves it gone: its state is unknown, and it may well be
+        # DRAINING still (the error's note says so).
+        raise EcsApiError(
+            f"ECS reported container instance {plan.ref} in failures[] ({reason}) "
+            f"{elapsed:.1f}s into the drain; its state is unknown",
+            code=reason,
+            operation="DescribeContainerInstances",
+        )
     if instance is None or instance.status == "INACTIVE":
         raise ContainerInstanceNotFoundError(
             f"container instance {plan.ref} was deregistered by someone else {elapsed:.1f}s "

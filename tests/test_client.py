@@ -644,3 +644,68 @@ async def test_policy_stays_live_after_open(
     ecs.policy = default_policy()
     result = await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
     assert result.decision.allowed
+
+
+# --------------------------------------------------------------------------- failures[] (13.2)
+
+
+async def test_a_task_in_describe_failures_for_another_reason_counts_as_standalone(
+    ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only MISSING proves a task gone: any other failure leaves it unknown, and an unknown
+    # task must be protected like a standalone one (fail closed).
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+
+    (arn,) = ecs_env.register_instances(cluster)
+    (task,) = ecs_env.start_standalone_task(cluster, arn)
+
+    def describe_tasks(self: Any) -> Any:
+        return ActionResult(
+            {
+                "tasks": [],
+                "failures": [
+                    {"arn": t, "reason": "ACCESS_DENIED"} for t in self._get_param("tasks")
+                ],
+            }
+        )
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_tasks", describe_tasks)
+    policy = default_policy().with_rules(ProtectStandaloneTasks())
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
+        [unknown] = await ecs.list_tasks(arn, cluster=cluster)
+        assert (unknown.task_arn, unknown.kind) == (task, "standalone")
+        ecs_env.reset_calls()
+        with pytest.raises(PolicyViolationError):
+            await ecs.deregister_container_instance(arn, cluster=cluster, force=True)
+    assert ecs_env.calls(DEREGISTER) == 0
+
+
+async def test_a_verifying_describe_with_another_failure_reason_proves_nothing(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.responses import ActionResult  # noqa: PLC0415
+    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+
+    (arn,) = ecs_env.register_instances(cluster)
+    original = EC2ContainerServiceResponse.describe_container_instances
+    describes = 0
+
+    def describe(self: Any) -> Any:
+        nonlocal describes
+        describes += 1
+        if describes == 1:  # the pre-flight
+            return original(self)
+        wanted = self._get_param("containerInstances")
+        return ActionResult(
+            {
+                "containerInstances": [],
+                "failures": [{"arn": a, "reason": "ACCESS_DENIED"} for a in wanted],
+            }
+        )
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_container_instances", describe)
+    ecs_env.inject_fault(DEREGISTER, code="ServerException", after_acting=True, times=10)
+    with pytest.raises(EcsApiError):
+        await ecs.deregister_container_instance(arn, cluster=cluster)
+    assert describes >= 2, "the verifying describe was made"

@@ -628,3 +628,50 @@ async def test_a_listing_that_never_ends_stops_at_the_cap(monkeypatch: pytest.Mo
         await list_instances(_fake_api(client), cluster="a")
     assert exc_info.value.code == "PaginationCap"
     assert client.list_calls == 5
+
+
+async def test_every_page_is_read_and_each_arn_described_once() -> None:
+    """Paging as ECS pages (100 ARNs a page), which this LocalEcs may not do."""
+    instances = [_raw(n, f"i-{n:017x}", "ACTIVE", 2024) for n in range(250)]
+
+    class Paged(FakeEcs):
+        async def list_container_instances(self, **kwargs: Any) -> dict[str, Any]:
+            self.list_calls += 1
+            start = int(kwargs.get("nextToken") or 0)
+            page = self.instances[start : start + kwargs["maxResults"]]
+            more = start + len(page) < len(self.instances)
+            return {
+                "containerInstanceArns": [i["containerInstanceArn"] for i in page],
+                **({"nextToken": str(start + len(page))} if more else {}),
+            }
+
+    client = Paged(instances)
+    listed = await list_instances(_fake_api(client), cluster="a")
+    assert [i.container_instance_arn for i in listed] == [
+        i["containerInstanceArn"] for i in instances
+    ]
+    assert client.list_calls == 3
+
+
+async def test_a_throttled_listing_is_retried_through_the_transport(
+    ecs_env: LocalEcs,
+) -> None:
+    ecs_env.create_cluster("prod")
+    [arn] = ecs_env.register_instances("prod")
+    [ec2] = _ec2_ids(ecs_env, "prod", [arn])
+    ecs_env.reset_calls()
+    ecs_env.inject_fault("ListContainerInstances", code="ThrottlingException")
+    config = AioConfig(retries={"total_max_attempts": 1})
+    session: Any = ecs_env.session()
+    async with session.create_client(
+        "ecs", region_name=ecs_env.region_name, endpoint_url=ecs_env.endpoint_url, config=config
+    ) as client:
+        api = EcsTransport(
+            client,
+            retry=RetryConfig(initial_delay=0.001, max_delay=0.001, jitter=False),
+            limiter=RateLimiter(RateLimits()),
+        )
+        resolution = await resolve(api, [ec2], cluster="prod")
+    assert resolution.targets == (arn,)
+    assert ecs_env.calls("ListContainerInstances") == 2
+    assert ecs_env.pending_faults() == 0
