@@ -848,9 +848,7 @@ class EcsSafeClient:
                 ref, cluster, snapshot, decision, tasks_seen, force=force, dry_run=dry_run
             )
         if dry_run:
-            _events.log_succeeded(
-                snapshot, cluster=cluster, forced=force, dry_run=True, request_id=None
-            )
+            _events.log_planned(snapshot, cluster=cluster, forced=force)
             return DeregistrationResult(
                 container_instance=snapshot,
                 decision=decision,
