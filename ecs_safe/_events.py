@@ -98,7 +98,7 @@ def _emit(method: str, event: str, **fields: Any) -> None:
             _Fields(fields),
             exc_info=method == "exception",
             extra={"event": event, "fields": dict(fields)},
-            stacklevel=3,
+            stacklevel=2,  # the line that logged the event
         )
 
 
