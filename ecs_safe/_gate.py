@@ -241,9 +241,7 @@ class Gate:
         self, request: Request, snapshot: ContainerInstance, decision: Decision, tasks: list[Task]
     ) -> DeregistrationResult:
         """The result of a dry run that the policy allowed, logged: what would be done."""
-        _events.log_succeeded(
-            snapshot, cluster=request.cluster, forced=request.force, dry_run=True, request_id=None
-        )
+        _events.log_planned(snapshot, cluster=request.cluster, forced=request.force)
         return DeregistrationResult(
             container_instance=snapshot,
             decision=decision,

@@ -131,7 +131,9 @@ async def test_dry_run_makes_no_mutating_call(
     assert result.dry_run is True
     assert result.request_id is None
     assert result.container_instance.status == "ACTIVE"
-    (event,) = events(logs, "ecs_safe.deregister.succeeded")
+    # A plan logs its own event (API.md), never a deregistration's.
+    assert events(logs, "ecs_safe.deregister.succeeded") == []
+    (event,) = events(logs, "ecs_safe.deregister.planned")
     assert event["dry_run"] is True
     # A dry run of a refused deregistration refuses too, still without a mutating call.
     ecs_env.start_standalone_task(cluster, arn)

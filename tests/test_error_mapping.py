@@ -379,9 +379,10 @@ def _botocore_retry_lists() -> tuple[set[str], set[str], set[int]]:
 
     from botocore.retries import standard  # noqa: PLC0415
 
-    throttling = set(standard.ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
-    transient = set(standard.TransientRetryableChecker._TRANSIENT_ERROR_CODES)
-    statuses = set(standard.TransientRetryableChecker._TRANSIENT_STATUS_CODES)
+    # Class attributes botocore's stubs do not declare: read through vars().
+    throttling = set(vars(standard.ThrottledRetryableChecker)["_THROTTLED_ERROR_CODES"])
+    transient = set(vars(standard.TransientRetryableChecker)["_TRANSIENT_ERROR_CODES"])
+    statuses = set(vars(standard.TransientRetryableChecker)["_TRANSIENT_STATUS_CODES"])
     data = json.loads((resources.files("botocore") / "data" / "_retry.json").read_text())
     for definition in data["definitions"].values():
         code = definition.get("applies_when", {}).get("response", {}).get("service_error_code")
@@ -410,9 +411,11 @@ def test_every_botocore_transient_code_is_retried(code: str) -> None:
 @pytest.mark.parametrize("status", range(500, 512))
 def test_a_5xx_without_code_is_retried_exactly_as_botocore_does(status: int) -> None:
     err = mapped(client_error(str(status), "<html>", status=status, request_id=None))
+    assert isinstance(err, EcsApiError)
     assert err.retryable is (status in BOTOCORE_STATUSES)
     # An unknown AWS code follows the status in the same way.
     err = mapped(client_error("BrandNewException", "new", status=status))
+    assert isinstance(err, EcsApiError)
     assert err.retryable is (status in BOTOCORE_STATUSES)
 
 

@@ -200,7 +200,8 @@ async def test_dry_run_is_the_full_plan_without_a_mutating_call(env: LocalEcs) -
     assert [t.task_arn for t in refused.error.tasks] == [task]
     assert missing.status == "failed"
     assert mutating_calls(env) == 0
-    assert [e["dry_run"] for e in logs if e["event"] == "ecs_safe.deregister.succeeded"] == [True]
+    assert [e["dry_run"] for e in logs if e["event"] == "ecs_safe.deregister.planned"] == [True]
+    assert not [e for e in logs if e["event"] == "ecs_safe.deregister.succeeded"]
 
 
 async def test_dry_run_with_force_lists_the_tasks_that_would_be_orphaned(env: LocalEcs) -> None:
