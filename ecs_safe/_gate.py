@@ -79,6 +79,19 @@ def _server_refusal(exc: EcsApiError, *, force: bool) -> Decision | None:
     return Decision.refuse(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"))
 
 
+def _log_planned(snapshot: ContainerInstance, request: Request) -> None:
+    # TODO(issue 13): `_events` (another owner) has no `log_planned` yet; when it does, call it
+    # here. Until then the event is built from the same fields as `log_succeeded`'s.
+    _events.logger.info(
+        "ecs_safe.deregister.planned",
+        cluster=request.cluster,
+        **_events.instance_fields(snapshot),
+        forced=request.force,
+        dry_run=True,
+        request_id=None,
+    )
+
+
 class Gate:
     """Snapshot, judge, refuse, record, deregister: the policy-checked path of one client.
 
@@ -240,10 +253,12 @@ class Gate:
     def plan(
         self, request: Request, snapshot: ContainerInstance, decision: Decision, tasks: list[Task]
     ) -> DeregistrationResult:
-        """The result of a dry run that the policy allowed, logged: what would be done."""
-        _events.log_succeeded(
-            snapshot, cluster=request.cluster, forced=request.force, dry_run=True, request_id=None
-        )
+        """The result of a dry run that the policy allowed, logged: what would be done.
+
+        Logged as ``ecs_safe.deregister.planned`` (a plan is not a deregistration), with the
+        fields of ``ecs_safe.deregister.succeeded``.
+        """
+        _log_planned(snapshot, request)
         return DeregistrationResult(
             container_instance=snapshot,
             decision=decision,
