@@ -54,6 +54,11 @@ _UPDATE = "UpdateContainerInstancesState"
 #: The ``failures[]`` reasons that prove an instance is not (or no longer) in the cluster;
 #: any other reason leaves its state unknown.
 GONE_REASONS: Final = frozenset({"MISSING", "INACTIVE"})
+# What every DescribeContainerInstances asks for beyond the defaults: ECS leaves tags and
+# health out unless asked, and a rule that reads them (a "protected" tag) would otherwise
+# never see them. Asked always rather than per policy: it costs no extra call, only a few
+# bytes a response, and a decision never depends on which rules happened to be loaded.
+_DESCRIBE_INCLUDE: Final = ("TAGS", "CONTAINER_INSTANCE_HEALTH")
 # The statuses of a service that still runs (and so replaces) its tasks.
 _LIVE_SERVICE = frozenset({"ACTIVE", "DRAINING"})
 
@@ -225,8 +230,17 @@ class EcsCalls:
         return _chunks(unique_refs(refs), DESCRIBE_INSTANCES_BATCH)
 
     async def describe_instances(self, refs: Sequence[str], cluster: str | None) -> InstanceAnswers:
-        """Describe instances, 100 a call, each once; what was found and what was missing."""
-        return await self._instances_call(_DESCRIBE, refs, cluster, DESCRIBE_INSTANCES_BATCH)
+        """Describe instances, 100 a call, each once; what was found and what was missing.
+
+        Tags and health are asked for too (``include``), so that rules can read them.
+        """
+        return await self._instances_call(
+            _DESCRIBE,
+            refs,
+            cluster,
+            DESCRIBE_INSTANCES_BATCH,
+            {"include": list(_DESCRIBE_INCLUDE)},
+        )
 
     async def describe(self, refs: Sequence[str], cluster: str | None) -> list[ContainerInstance]:
         """The instances of ``refs``, in input order (repeats included).

@@ -240,7 +240,11 @@ class Gate:
     def plan(
         self, request: Request, snapshot: ContainerInstance, decision: Decision, tasks: list[Task]
     ) -> DeregistrationResult:
-        """The result of a dry run that the policy allowed, logged: what would be done."""
+        """The result of a dry run that the policy allowed, logged: what would be done.
+
+        Logged as ``ecs_safe.deregister.planned`` (a plan is not a deregistration), with the
+        fields of ``ecs_safe.deregister.succeeded``.
+        """
         _events.log_planned(snapshot, cluster=request.cluster, forced=request.force)
         return DeregistrationResult(
             container_instance=snapshot,

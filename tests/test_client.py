@@ -131,10 +131,11 @@ async def test_dry_run_makes_no_mutating_call(
     assert result.dry_run is True
     assert result.request_id is None
     assert result.container_instance.status == "ACTIVE"
-    # A plan logs its own event (API.md), never a deregistration's.
+    # A plan is not a deregistration: it is logged as planned (API.md), never as succeeded.
     assert events(logs, "ecs_safe.deregister.succeeded") == []
     (event,) = events(logs, "ecs_safe.deregister.planned")
     assert event["dry_run"] is True
+    assert event["container_instance_arn"] == arn
     # A dry run of a refused deregistration refuses too, still without a mutating call.
     ecs_env.start_standalone_task(cluster, arn)
     with pytest.raises(PolicyViolationError):
@@ -711,3 +712,37 @@ async def test_a_verifying_describe_with_another_failure_reason_proves_nothing(
     with pytest.raises(EcsApiError):
         await ecs.deregister_container_instance(arn, cluster=cluster)
     assert describes >= 2, "the verifying describe was made"
+
+
+async def test_the_preflight_describe_asks_for_tags_and_health_so_rules_can_read_them(
+    ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ECS leaves tags (and health) out of DescribeContainerInstances unless `include` asks;
+    # this endpoint does the same, so a rule on a "protected" tag only works when asked.
+    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+
+    (arn,) = ecs_env.register_instances(cluster)
+    original = EC2ContainerServiceResponse.describe_container_instances
+
+    def describe(self: Any) -> Any:
+        result = original(self)
+        if "TAGS" in (self._get_param("include") or []):
+            body: Any = result.result
+            for instance in body["containerInstances"]:
+                instance.tags = [{"key": "protected", "value": "true"}]
+        return result
+
+    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_container_instances", describe)
+
+    class ProtectedTag:
+        name = "protected-tag"
+
+        def check(self, context: PolicyContext) -> Violation | None:
+            tags = {t.key: t.value for t in context.container_instance.tags or []}
+            return Violation(self.name, "tagged protected") if tags.get("protected") else None
+
+    policy = default_policy().with_rules(ProtectedTag())
+    async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
+        with pytest.raises(PolicyViolationError) as info:
+            await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
+    assert [v.rule for v in info.value.decision.violations] == ["protected-tag"]

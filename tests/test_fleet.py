@@ -154,6 +154,7 @@ async def test_an_unexpected_exception_becomes_a_typed_outcome(
     async with client(env) as ecs:
         # The deregistration step lives in the client's gate: patched there.
         gate = ecs._gate
+        assert gate is not None
         original = gate.deregister
 
         async def bug_on_second(request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -200,6 +201,7 @@ async def test_dry_run_is_the_full_plan_without_a_mutating_call(env: LocalEcs) -
     assert [t.task_arn for t in refused.error.tasks] == [task]
     assert missing.status == "failed"
     assert mutating_calls(env) == 0
+    # A plan is logged as planned, not succeeded (API.md).
     assert [e["dry_run"] for e in logs if e["event"] == "ecs_safe.deregister.planned"] == [True]
     assert not [e for e in logs if e["event"] == "ecs_safe.deregister.succeeded"]
 
