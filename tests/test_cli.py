@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -892,3 +893,47 @@ def test_progress_survives_more_instances_than_concurrency(seeded: Seeded) -> No
     assert "list index out of range" not in terminal
     assert f"draining {short(seeded.busy)}" in terminal
     assert "3 deregistered" in process.stdout
+
+
+@pytest.mark.usefixtures("entry_point")
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_a_drain_reports_every_instance(
+    seeded: Seeded, sig: signal.Signals, code: int
+) -> None:
+    first, later = seeded.idle
+    process = subprocess.Popen(
+        [
+            str(ECS_SAFE), "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER,
+            "--poll-interval", "0.1", "--concurrency", "1", "-o", "json", "-v",
+            "--log-format", "json", first, seeded.busy, later,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        # Wait for the event that says the busy instance is DRAINING and being polled.
+        for line in process.stderr:
+            event = json.loads(line)
+            if (
+                event["event"] == "ecs_safe.drain.progress"
+                and event.get("container_instance_arn") == seeded.busy
+            ):
+                break
+        process.send_signal(sig)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    document = json.loads(stdout)
+    assert document["exit_code"] == code
+    done, cut, never = document["outcomes"]
+    assert done["status"] == "deregistered"
+    assert cut["status"] == "failed"
+    assert cut["instance"]["status"] == "DRAINING"
+    assert "left DRAINING" in cut["error"]["message"]
+    assert sig.name in cut["error"]["message"]
+    assert never["error"]["message"].startswith("not started")
+    assert seeded.local.calls("DeregisterContainerInstance") == 1
