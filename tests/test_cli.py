@@ -981,6 +981,8 @@ def test_narrow_terminals_never_cut_an_id(seeded: Seeded, width: int, args: list
     # Instance and EC2 IDs are always shown; task IDs appear in refusal messages.
     assert len(shown) >= 2 * len(refs)
     assert_fits_and_whole(result.stdout, width, shown)
+    if args[0] != "describe":
+        assert result.stdout.count("(exit 5: mixed batch)") == 1
 
 
 @pytest.mark.usefixtures("entry_point")

@@ -183,10 +183,6 @@ def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
         body.append_text(_details(report.command, outcome))
         console.print(Padding(body, (0, 0, 0, 2)))
     console.print()
-    counts = Counter(o.status for o in report.outcomes)
-    summary = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in STATUSES if counts[s])
-    code = report.exit_code
-    console.print(Text(f"{summary} (exit {int(code)}: {code.meaning})"))
 
 
 def _count(value: int | None) -> str:
