@@ -11,6 +11,7 @@ import json
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -892,3 +893,109 @@ def test_progress_survives_more_instances_than_concurrency(seeded: Seeded) -> No
     assert "list index out of range" not in terminal
     assert f"draining {short(seeded.busy)}" in terminal
     assert "3 deregistered" in process.stdout
+
+
+@pytest.mark.usefixtures("entry_point")
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_a_drain_reports_every_instance(
+    seeded: Seeded, sig: signal.Signals, code: int
+) -> None:
+    first, later = seeded.idle
+    process = subprocess.Popen(
+        [
+            str(ECS_SAFE), "drain", "--endpoint-url", seeded.url, "--cluster", CLUSTER,
+            "--poll-interval", "0.1", "--concurrency", "1", "-o", "json", "-v",
+            "--log-format", "json", first, seeded.busy, later,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        # Wait for the event that says the busy instance is DRAINING and being polled.
+        for line in process.stderr:
+            event = json.loads(line)
+            if (
+                event["event"] == "ecs_safe.drain.progress"
+                and event.get("container_instance_arn") == seeded.busy
+            ):
+                break
+        process.send_signal(sig)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    document = json.loads(stdout)
+    assert document["exit_code"] == code
+    done, cut, never = document["outcomes"]
+    assert done["status"] == "deregistered"
+    assert cut["status"] == "failed"
+    assert cut["instance"]["status"] == "DRAINING"
+    assert "left DRAINING" in cut["error"]["message"]
+    assert sig.name in cut["error"]["message"]
+    assert never["error"]["message"].startswith("not started")
+    assert seeded.local.calls("DeregisterContainerInstance") == 1
+
+
+def ids_of(seeded: Seeded) -> list[str]:
+    """Every ID a report on the seeded instances may show: instances, EC2 instances, tasks."""
+    refs = [*seeded.idle, seeded.busy, seeded.mixed]
+    described = as_json(invoke(seeded, "describe", "--tasks", "-o", "json", *refs))
+    ids = []
+    for instance in described["container_instances"]:
+        ids += [short(instance["container_instance_arn"]), instance["ec2_instance_id"]]
+        ids += [short(task["task_arn"]) for task in instance["tasks"]]
+    return ids
+
+
+def assert_fits_and_whole(output: str, width: int, ids: list[str]) -> None:
+    lines = output.splitlines()
+    assert all(len(line.rstrip()) <= width for line in lines), output
+    assert "…" not in output
+    for found in ids:
+        assert any(found in line for line in lines), found
+
+
+@pytest.mark.parametrize("width", [80, 60])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["deregister", "--dry-run"],
+        ["deregister", "--dry-run", "--force"],
+        ["drain", "--dry-run"],
+        ["describe", "--tasks"],
+    ],
+)
+def test_narrow_terminals_never_cut_an_id(seeded: Seeded, width: int, args: list[str]) -> None:
+    ids = ids_of(seeded)
+    refs = [*seeded.idle, seeded.busy, seeded.mixed]
+    result = CliRunner().invoke(
+        app,
+        [*args, "--endpoint-url", seeded.url, "--cluster", CLUSTER, *refs],
+        env={"COLUMNS": str(width)},
+    )
+    assert result.exit_code in (0, 5), result.output
+    shown = [i for i in ids if i in result.stdout]
+    # Instance and EC2 IDs are always shown; task IDs appear in refusal messages.
+    assert len(shown) >= 2 * len(refs)
+    assert_fits_and_whole(result.stdout, width, shown)
+    if args[0] != "describe":
+        assert result.stdout.count("(exit 5: mixed batch)") == 1
+
+
+@pytest.mark.usefixtures("entry_point")
+def test_an_80_column_terminal_gets_whole_ids(seeded: Seeded) -> None:
+    ids = ids_of(seeded)
+    refs = [*seeded.idle, seeded.busy, seeded.mixed]
+    process, terminal = run_on_terminal(
+        ["deregister", "--dry-run", "--endpoint-url", seeded.url, "--cluster", CLUSTER, *refs],
+        columns=80,
+        stdout_too=True,
+    )
+    assert process.returncode == 5, terminal
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal).replace("\r", "\n")
+    shown = [i for i in ids if i in plain]
+    assert len(shown) >= 2 * len(refs)
+    assert_fits_and_whole(plain, 80, shown)

@@ -21,7 +21,8 @@ from ecs_safe.cli.commands.describe import run_describe
 from ecs_safe.cli.commands.drain import run_drain
 from ecs_safe.cli.execution import Connection, cli_policy
 from ecs_safe.cli.options import OnTimeout, StandaloneTasks
-from ecs_safe.cli.rendering import render, short, stdout_console
+from ecs_safe.cli.rendering import short, stdout_console
+from ecs_safe.cli.tables import render
 
 if TYPE_CHECKING:
     from rich.console import Console

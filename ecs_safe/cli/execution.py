@@ -24,8 +24,9 @@ from ecs_safe._validation import (
 )
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
 from ecs_safe.cli.options import OutputFormat
-from ecs_safe.cli.rendering import error_line, for_display, render, stdout_console, write_json
+from ecs_safe.cli.rendering import error_line, for_display, stdout_console, write_json
 from ecs_safe.cli.reports import Report, failure_document
+from ecs_safe.cli.tables import render
 from ecs_safe.errors import ClusterNotFoundException, EcsSafeError, InvalidInputError
 from ecs_safe.policy import Policy, ProtectStandaloneTasks, default_policy
 

@@ -1,7 +1,6 @@
-"""Text output: the consoles, the ``error:`` line, and the reports as rich tables.
+"""Text output: the consoles, the ``error:`` line, and messages in the CLI's own terms.
 
-IDs and ARNs are never cut: a truncated ID copied into the next command names another
-instance, or none. Tables fold long cells instead of truncating them.
+The reports' tables are in `ecs_safe.cli.tables`.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ecs_safe._validation import instance_id_of
-from ecs_safe.cli.reports import STATUSES, BatchReport, DescribeReport, Outcome, Report, one_line
+from ecs_safe.cli.reports import one_line
 
 if TYPE_CHECKING:
     from ecs_safe.models import Task
@@ -29,27 +25,11 @@ __all__ = [
     "describe_tasks",
     "error_line",
     "for_display",
-    "render",
     "short",
     "stderr_console",
     "stdout_console",
     "write_json",
 ]
-
-_STATUS_STYLE: Final[Mapping[str, str]] = {
-    "deregistered": "bold green",
-    "would_deregister": "green",
-    "refused": "bold yellow",
-    "failed": "bold red",
-    "timed_out": "bold magenta",
-}
-_STATUS_LABEL: Final[Mapping[str, str]] = {
-    "deregistered": "deregistered",
-    "would_deregister": "would deregister",
-    "refused": "refused",
-    "failed": "failed",
-    "timed_out": "drain timed out",
-}
 
 # Width of text output written to a pipe or file, where there is no terminal to ask: wide
 # enough that full IDs fit, which matters more than 80 columns when the output is grepped.
@@ -108,19 +88,6 @@ def describe_tasks(tasks: Sequence[Task]) -> str:
     return ", ".join(parts)
 
 
-def _tasks_cell(outcome: Outcome) -> str:
-    if outcome.tasks:
-        return describe_tasks(outcome.tasks)
-    instance = outcome.instance
-    if instance is None or instance.running_tasks_count is None:
-        return "-"
-    running = instance.running_tasks_count
-    pending = instance.pending_tasks_count or 0
-    if running == pending == 0:
-        return "none"
-    return f"{running} running" + (f", {pending} pending" if pending else "")
-
-
 # The library's messages name its Python API and full ARNs; a table row reads better with the
 # CLI's own flags and short IDs. Display only: the JSON output keeps every message verbatim.
 _ARN_RE: Final = re.compile(
@@ -149,146 +116,3 @@ def for_display(message: str) -> str:
     for pattern, replacement in _API_TO_CLI:
         message = pattern.sub(replacement, message)
     return one_line(message)
-
-
-def _plan_details(command: str, outcome: Outcome) -> str:
-    count = len(outcome.tasks)
-    if command == "drain" and outcome.instance and outcome.instance.status == "DRAINING":
-        # Nothing to set: a drain started earlier (by us or anyone) is already under way.
-        if not count:
-            return "already DRAINING (nothing to move); would deregister"
-        return f"already DRAINING; would wait for {count} task(s) to leave, then deregister"
-    if command == "drain":
-        if not count:
-            return "would set DRAINING (nothing to move), then deregister"
-        return f"would set DRAINING, wait for {count} task(s) to leave, then deregister"
-    if outcome.forced and count:
-        return f"would deregister with force, orphaning {count} task(s)"
-    return "would deregister"
-
-
-# The running-tasks rule's way out ("drain it first or pass --force"), which leads nowhere when a
-# standalone task is on the instance: a plain drain refuses it and so does --force.
-_DRAIN_OR_FORCE: Final = re.compile(
-    r"; drain it first \(ecs-safe drain\) or pass --force to orphan them"
-)
-
-
-def _standalone_hint(command: str, outcome: Outcome) -> str | None:
-    """The way forward for a refusal a standalone task causes, naming every blocker."""
-    standalone = [t for t in outcome.tasks if t.kind == "standalone"]
-    if command != "deregister" or not standalone:
-        return None
-    listed = describe_tasks(standalone)
-    return (
-        f"{listed} would be lost: a plain drain refuses it and so does --force; use "
-        "ecs-safe drain --standalone-tasks stop (or wait), or --force --allow-standalone-loss "
-        "to orphan it"
-    )
-
-
-def _details(command: str, outcome: Outcome) -> Text:
-    text = Text()
-    if outcome.status == "refused":
-        hint = _standalone_hint(command, outcome)
-        for i, violation in enumerate(outcome.violations):
-            text.append("\n" if i else "")
-            text.append(f"{violation.rule}: ", style="bold")
-            message = for_display(violation.message)
-            text.append(_DRAIN_OR_FORCE.sub("", message) if hint else message)
-        if hint:
-            text.append("\nnext: ", style="bold")
-            text.append(hint)
-    elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
-        text.append(for_display(str(outcome.error)))
-    elif outcome.status == "would_deregister":
-        text.append(_plan_details(command, outcome))
-    elif outcome.already:
-        text.append("ECS reports it INACTIVE; nothing was sent")
-    elif outcome.status == "deregistered":
-        text.append("forced; " if outcome.forced else "")
-        text.append(f"request {outcome.request_id}" if outcome.request_id else "verified gone")
-    return text
-
-
-def _render_batch(report: BatchReport, console: Console) -> None:
-    title = f"{report.command} · cluster {report.cluster or 'default'}"
-    if report.dry_run:
-        title += " · DRY RUN: the plan, nothing was changed"
-    # IDs never wrap (they are copied from here); the prose columns share what is left,
-    # most of it for the details, which hold the policy's reasons.
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY, expand=True)
-    table.add_column("Container instance", no_wrap=True, overflow="fold")
-    table.add_column("EC2 instance", no_wrap=True, overflow="fold")
-    table.add_column("Result", no_wrap=True)
-    table.add_column("Tasks", ratio=1)
-    table.add_column("Details", ratio=3)
-    for outcome in report.outcomes:
-        instance = outcome.instance
-        table.add_row(
-            Text(short(outcome.container_instance)),
-            Text((instance.ec2_instance_id if instance else None) or "-"),
-            Text(
-                "already deregistered" if outcome.already else _STATUS_LABEL[outcome.status],
-                style=_STATUS_STYLE[outcome.status],
-            ),
-            Text(_tasks_cell(outcome)),
-            _details(report.command, outcome),
-        )
-    console.print(table)
-    counts = Counter(o.status for o in report.outcomes)
-    summary = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in STATUSES if counts[s])
-    code = report.exit_code
-    console.print(Text(f"{summary} (exit {int(code)}: {code.meaning})"))
-
-
-def _count(value: int | None) -> str:
-    return "?" if value is None else str(value)
-
-
-def _instance_status_style(status: str | None) -> str:
-    return {"ACTIVE": "green", "DRAINING": "yellow"}.get(status or "", "red")
-
-
-def _render_describe(report: DescribeReport, console: Console) -> None:
-    table = Table(
-        title=f"cluster {report.cluster or 'default'}",
-        title_justify="left",
-        box=box.SIMPLE_HEAVY,
-    )
-    for column in ("Container instance", "EC2 instance", "Status", "Agent"):
-        # Fold rather than cut: a truncated ID cannot be copied into the next command.
-        table.add_column(column, no_wrap=True, overflow="fold")
-    table.add_column("Running", justify="right")
-    table.add_column("Pending", justify="right")
-    if report.tasks is not None:
-        table.add_column("Tasks")
-    for instance in report.instances:
-        connected = instance.agent_connected
-        agent = "?" if connected is None else ("connected" if connected else "disconnected")
-        row = [
-            Text(short(instance.container_instance_arn)),
-            Text(instance.ec2_instance_id or "-"),
-            Text(instance.status or "?", style=_instance_status_style(instance.status)),
-            Text(agent),
-            Text(_count(instance.running_tasks_count)),
-            Text(_count(instance.pending_tasks_count)),
-        ]
-        tasks = report.tasks_of(instance)
-        if tasks is not None:
-            row.append(Text(describe_tasks(tasks) or "none"))
-        table.add_row(*row)
-    console.print(table)
-
-
-def render(report: Report, console: Console) -> None:
-    """Print ``report`` as a table (and, for a batch, a one-line summary with its exit code).
-
-    Instances a describe did not find are named on stderr, as an ``error:`` line.
-    """
-    if isinstance(report, BatchReport):
-        _render_batch(report, console)
-        return
-    _render_describe(report, console)
-    if report.missing_message:
-        error_line(report.missing_message)

@@ -24,6 +24,7 @@ __all__ = [
     "STATUSES",
     "BatchReport",
     "DescribeReport",
+    "Interrupted",
     "Outcome",
     "Report",
     "batch_exit_code",
@@ -47,6 +48,12 @@ _STATUS_EXIT: Final[Mapping[str, ExitCode]] = {
     "timed_out": ExitCode.DRAIN_TIMEOUT,
     "failed": ExitCode.API_ERROR,
 }
+
+
+class Interrupted(EcsSafeError):
+    """An instance's operation was cut short (or never started) by SIGINT or SIGTERM."""
+
+    code = "Interrupted"
 
 
 def one_line(message: str) -> str:
@@ -210,10 +217,16 @@ class BatchReport:
     """Whether nothing was changed."""
     outcomes: list[Outcome] = field(default_factory=list)
     """One per instance, in input order."""
+    interrupted_by: str | None = None
+    """``SIGINT`` or ``SIGTERM`` when the run was cut short (the outcomes say how far each got)."""
 
     @property
     def exit_code(self) -> ExitCode:
-        """See `batch_exit_code`."""
+        """See `batch_exit_code`; 130 after SIGINT and 143 after SIGTERM."""
+        if self.interrupted_by == "SIGTERM":
+            return ExitCode.TERMINATED
+        if self.interrupted_by is not None:
+            return ExitCode.INTERRUPTED
         return batch_exit_code(self.outcomes)
 
     def to_json(self) -> dict[str, Any]:

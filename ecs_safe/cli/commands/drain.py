@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
-from ecs_safe._validation import check_positive_number
+from ecs_safe._validation import check_positive_number, instance_id_of
+from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
@@ -32,7 +35,7 @@ from ecs_safe.cli.options import (
     VerboseOpt,
 )
 from ecs_safe.cli.progress import ProgressDisplay
-from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
+from ecs_safe.cli.reports import BatchReport, Interrupted, Outcome, outcomes_of_batch
 from ecs_safe.errors import EcsSafeError
 
 if TYPE_CHECKING:
@@ -70,11 +73,14 @@ async def run_drain(
             concurrency=concurrency,
         )
     limit = asyncio.Semaphore(concurrency)
+    finished: dict[str, Outcome] = {}
+    started: list[str] = []
 
-    with ProgressDisplay("draining", total=len(instances)) as display:
+    with ProgressDisplay("draining", total=len(instances)) as display, _signals() as received:
 
         async def one(ref: str) -> Outcome:
             async with limit:
+                started.append(ref)
                 try:
                     result = await ecs.drain_and_deregister(
                         ref,
@@ -90,10 +96,94 @@ async def run_drain(
                 else:
                     outcome = Outcome.from_result(ref, result)
                 display.advance(ref)
+                finished[ref] = outcome
                 return outcome
 
-        outcomes = await asyncio.gather(*(one(ref) for ref in instances))
-    return BatchReport("drain", cluster, False, list(outcomes))
+        try:
+            outcomes = await asyncio.gather(*(one(ref) for ref in instances))
+        except asyncio.CancelledError:
+            if not received:
+                raise
+            _uncancel()
+        else:
+            return BatchReport("drain", cluster, False, list(outcomes))
+    name = received[0]
+    return BatchReport(
+        "drain",
+        cluster,
+        False,
+        await _interrupted_outcomes(
+            ecs, instances, cluster=cluster, finished=finished, started=started, name=name
+        ),
+        interrupted_by=name,
+    )
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[list[str]]:
+    """Turn the first SIGINT or SIGTERM into a cancellation of the current task.
+
+    The drain then reports how far each instance got instead of dying mid-sentence; the list
+    yielded receives the signal's name.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not received and task is not None:
+            received.append(sig.name)
+            task.cancel()
+
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not on Windows, nor off the main thread: there the default handling stays.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+    try:
+        yield received
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+
+
+async def _interrupted_outcomes(
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    finished: dict[str, Outcome],
+    started: list[str],
+    name: str,
+) -> list[Outcome]:
+    """Each instance's state after a signal: its outcome, left DRAINING (or ACTIVE), not started."""
+    cut = [ref for ref in started if ref not in finished]
+    try:
+        found, _missing = await describe_found(ecs, cut, cluster=cluster) if cut else ({}, [])
+    except EcsSafeError:
+        found = {}
+    outcomes = []
+    for ref in instances:
+        if ref in finished:
+            outcomes.append(finished[ref])
+            continue
+        if ref in cut:
+            instance = found.get(instance_id_of(ref))
+            state = instance.status if instance and instance.status else "in an unknown state"
+            message = f"interrupted by {name} during its drain; left {state}"
+            if state == "DRAINING":
+                message += " (run ecs-safe drain again to carry on)"
+        else:
+            instance, message = None, f"not started: interrupted by {name} before its turn"
+        outcomes.append(Outcome(ref, "failed", instance=instance, error=Interrupted(message)))
+    return outcomes
 
 
 async def _plan_drain(

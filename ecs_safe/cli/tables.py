@@ -1,0 +1,272 @@
+"""The reports as text: a table on a wide terminal, one block per instance on a narrow one.
+
+IDs are never cut: a truncated ID copied into the next command names another instance, or
+none. ARNs are shown as their IDs (exact within the cluster, which the title names once), and
+a terminal too narrow for the table gets the stacked layout, whose prose wraps and whose ID
+lines fit in 60 columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from typing import Final
+
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from ecs_safe.cli.rendering import describe_tasks, error_line, for_display, short
+from ecs_safe.cli.reports import STATUSES, BatchReport, DescribeReport, Outcome, Report
+
+__all__ = ["WIDE", "render"]
+
+#: Columns from which the reports are tables; narrower terminals get one block per instance.
+WIDE: Final = 120
+
+_STATUS_STYLE: Final[Mapping[str, str]] = {
+    "deregistered": "bold green",
+    "would_deregister": "green",
+    "refused": "bold yellow",
+    "failed": "bold red",
+    "timed_out": "bold magenta",
+}
+_STATUS_LABEL: Final[Mapping[str, str]] = {
+    "deregistered": "deregistered",
+    "would_deregister": "would deregister",
+    "refused": "refused",
+    "failed": "failed",
+    "timed_out": "drain timed out",
+}
+
+
+def _tasks_cell(outcome: Outcome) -> str:
+    if outcome.tasks:
+        return describe_tasks(outcome.tasks)
+    instance = outcome.instance
+    if instance is None or instance.running_tasks_count is None:
+        return "-"
+    running = instance.running_tasks_count
+    pending = instance.pending_tasks_count or 0
+    if running == pending == 0:
+        return "none"
+    return f"{running} running" + (f", {pending} pending" if pending else "")
+
+
+def _plan_details(command: str, outcome: Outcome) -> str:
+    count = len(outcome.tasks)
+    if command == "drain" and outcome.instance and outcome.instance.status == "DRAINING":
+        # Nothing to set: a drain started earlier (by us or anyone) is already under way.
+        if not count:
+            return "already DRAINING (nothing to move); would deregister"
+        return f"already DRAINING; would wait for {count} task(s) to leave, then deregister"
+    if command == "drain":
+        if not count:
+            return "would set DRAINING (nothing to move), then deregister"
+        return f"would set DRAINING, wait for {count} task(s) to leave, then deregister"
+    if outcome.forced and count:
+        return f"would deregister with force, orphaning {count} task(s)"
+    return "would deregister"
+
+
+# The running-tasks rule's way out ("drain it first or pass --force"), which leads nowhere when a
+# standalone task is on the instance: a plain drain refuses it and so does --force.
+_DRAIN_OR_FORCE: Final = re.compile(
+    r"; drain it first \(ecs-safe drain\) or pass --force to orphan them"
+)
+
+
+def _standalone_hint(command: str, outcome: Outcome) -> str | None:
+    """The way forward for a refusal a standalone task causes, naming every blocker."""
+    standalone = [t for t in outcome.tasks if t.kind == "standalone"]
+    if command != "deregister" or not standalone:
+        return None
+    listed = describe_tasks(standalone)
+    return (
+        f"{listed} would be lost: a plain drain refuses it and so does --force; use "
+        "ecs-safe drain --standalone-tasks stop (or wait), or --force --allow-standalone-loss "
+        "to orphan it"
+    )
+
+
+def _details(command: str, outcome: Outcome) -> Text:
+    text = Text()
+    if outcome.status == "refused":
+        hint = _standalone_hint(command, outcome)
+        for i, violation in enumerate(outcome.violations):
+            text.append("\n" if i else "")
+            text.append(f"{violation.rule}: ", style="bold")
+            message = for_display(violation.message)
+            text.append(_DRAIN_OR_FORCE.sub("", message) if hint else message)
+        if hint:
+            text.append("\nnext: ", style="bold")
+            text.append(hint)
+    elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
+        text.append(for_display(str(outcome.error)))
+    elif outcome.status == "would_deregister":
+        text.append(_plan_details(command, outcome))
+    elif outcome.already:
+        text.append("ECS reports it INACTIVE; nothing was sent")
+    elif outcome.status == "deregistered":
+        text.append("forced; " if outcome.forced else "")
+        text.append(f"request {outcome.request_id}" if outcome.request_id else "verified gone")
+    return text
+
+
+def _result(outcome: Outcome) -> Text:
+    label = "already deregistered" if outcome.already else _STATUS_LABEL[outcome.status]
+    return Text(label, style=_STATUS_STYLE[outcome.status])
+
+
+def _ec2_id(outcome: Outcome) -> str:
+    instance = outcome.instance
+    return (instance.ec2_instance_id if instance else None) or "-"
+
+
+def _id_width(ids: list[str]) -> int:
+    return max((len(i) for i in ids), default=1)
+
+
+def _render_batch(report: BatchReport, console: Console) -> None:
+    title = f"{report.command} · cluster {report.cluster or 'default'}"
+    if report.dry_run:
+        title += " · DRY RUN: the plan, nothing was changed"
+    if console.width < WIDE:
+        _stacked_batch(report, title, console)
+    else:
+        _table_batch(report, title, console)
+    counts = Counter(o.status for o in report.outcomes)
+    summary = ", ".join(f"{counts[s]} {_STATUS_LABEL[s]}" for s in STATUSES if counts[s])
+    code = report.exit_code
+    console.print(Text(f"{summary} (exit {int(code)}: {code.meaning})"))
+
+
+def _table_batch(report: BatchReport, title: str, console: Console) -> None:
+    # IDs never wrap and never shrink below their length (they are copied from here); the
+    # prose columns share what is left, most of it for the details (the policy's reasons).
+    ids = [short(o.container_instance) for o in report.outcomes]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY, expand=True)
+    table.add_column("Container instance", no_wrap=True, min_width=_id_width(ids))
+    table.add_column(
+        "EC2 instance",
+        no_wrap=True,
+        min_width=_id_width([_ec2_id(o) for o in report.outcomes]),
+    )
+    table.add_column("Result", no_wrap=True)
+    table.add_column("Tasks", ratio=1)
+    table.add_column("Details", ratio=3)
+    for ref, outcome in zip(ids, report.outcomes, strict=True):
+        table.add_row(
+            Text(ref),
+            Text(_ec2_id(outcome)),
+            _result(outcome),
+            Text(_tasks_cell(outcome)),
+            _details(report.command, outcome),
+        )
+    console.print(table)
+
+
+def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
+    # One block per instance: the ID and the result on a line of their own, then the rest
+    # indented, wrapping at words; nothing is cut at any width.
+    console.print(Text(title, style="bold"))
+    for outcome in report.outcomes:
+        head = Text(short(outcome.container_instance))
+        head.append("  ")
+        head.append_text(_result(outcome))
+        console.print()
+        console.print(head)
+        body = Text(f"EC2 instance {_ec2_id(outcome)}\ntasks: {_tasks_cell(outcome)}\n")
+        body.append_text(_details(report.command, outcome))
+        console.print(Padding(body, (0, 0, 0, 2)))
+    console.print()
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _instance_status_style(status: str | None) -> str:
+    return {"ACTIVE": "green", "DRAINING": "yellow"}.get(status or "", "red")
+
+
+def _agent(connected: bool | None) -> str:
+    return "?" if connected is None else ("connected" if connected else "disconnected")
+
+
+def _render_describe(report: DescribeReport, console: Console) -> None:
+    if console.width < WIDE:
+        _stacked_describe(report, console)
+    else:
+        _table_describe(report, console)
+
+
+def _stacked_describe(report: DescribeReport, console: Console) -> None:
+    console.print(Text(f"cluster {report.cluster or 'default'}", style="bold"))
+    for instance in report.instances:
+        head = Text(short(instance.container_instance_arn))
+        head.append("  ")
+        head.append(instance.status or "?", style=_instance_status_style(instance.status))
+        console.print()
+        console.print(head)
+        body = Text(
+            f"EC2 instance {instance.ec2_instance_id or '-'}\n"
+            f"agent {_agent(instance.agent_connected)}, "
+            f"{_count(instance.running_tasks_count)} running, "
+            f"{_count(instance.pending_tasks_count)} pending"
+        )
+        tasks = report.tasks_of(instance)
+        if tasks is not None:
+            body.append(f"\ntasks: {describe_tasks(tasks) or 'none'}")
+        console.print(Padding(body, (0, 0, 0, 2)))
+    console.print()
+
+
+def _table_describe(report: DescribeReport, console: Console) -> None:
+    table = Table(
+        title=f"cluster {report.cluster or 'default'}",
+        title_justify="left",
+        box=box.SIMPLE_HEAVY,
+    )
+    # IDs never shrink below their length: a truncated ID cannot be copied into a command.
+    arns = [short(i.container_instance_arn) for i in report.instances]
+    ec2 = [i.ec2_instance_id or "-" for i in report.instances]
+    table.add_column("Container instance", no_wrap=True, min_width=_id_width(arns))
+    table.add_column("EC2 instance", no_wrap=True, min_width=_id_width(ec2))
+    for column in ("Status", "Agent"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Running", justify="right")
+    table.add_column("Pending", justify="right")
+    if report.tasks is not None:
+        table.add_column("Tasks")
+    for instance in report.instances:
+        agent = _agent(instance.agent_connected)
+        row = [
+            Text(short(instance.container_instance_arn)),
+            Text(instance.ec2_instance_id or "-"),
+            Text(instance.status or "?", style=_instance_status_style(instance.status)),
+            Text(agent),
+            Text(_count(instance.running_tasks_count)),
+            Text(_count(instance.pending_tasks_count)),
+        ]
+        tasks = report.tasks_of(instance)
+        if tasks is not None:
+            row.append(Text(describe_tasks(tasks) or "none"))
+        table.add_row(*row)
+    console.print(table)
+
+
+def render(report: Report, console: Console) -> None:
+    """Print ``report`` as a table (and, for a batch, a one-line summary with its exit code).
+
+    Instances a describe did not find are named on stderr, as an ``error:`` line.
+    """
+    if isinstance(report, BatchReport):
+        _render_batch(report, console)
+        return
+    _render_describe(report, console)
+    if report.missing_message:
+        error_line(report.missing_message)
