@@ -152,3 +152,30 @@ def test_shell_snippet_names_real_commands(block: str) -> None:
 def test_a_missing_command_is_caught() -> None:
     assert ECS_SAFE_COMMAND.findall(".venv/bin/ecs-safe undrain --cluster prod ID") == ["undrain"]
     assert ECS_SAFE_COMMAND.findall("pip install ecs-safe   # the SDK") == []
+
+
+KUBECTL_DRAIN_FLAGS = [
+    "--force",
+    "--ignore-daemonsets",
+    "--delete-emptydir-data",
+    "--grace-period",
+    "--timeout",
+    "--dry-run",
+    "--pod-selector",
+    "--selector",
+    "--skip-wait-for-delete-timeout",
+    "--disable-eviction",
+    "--chunk-size",
+]
+
+
+def test_the_kubectl_page_answers_every_drain_flag_and_is_in_the_nav() -> None:
+    page = (ROOT / "docs/kubectl.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| `--")]
+    for flag in KUBECTL_DRAIN_FLAGS:
+        row = next((r for r in rows if r.startswith(f"| `{flag}`")), None)
+        assert row is not None, f"no row for kubectl drain {flag}"
+        assert len([cell for cell in row.split("|") if cell.strip()]) == 3, row
+    for verb in ("cordon", "uncordon"):
+        assert f"`kubectl {verb} NODE`" in page
+    assert "kubectl.md" in (ROOT / "mkdocs.yml").read_text()
