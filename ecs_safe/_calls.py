@@ -25,13 +25,14 @@ from ecs_safe._constants import (
     UPDATE_STATE_BATCH,
 )
 from ecs_safe._transport import Response, Transport, request_id_of
-from ecs_safe._validation import cluster_name_of, instance_id_of, unique_refs
+from ecs_safe._validation import arn_scope, cluster_name_of, instance_id_of, unique_refs
 from ecs_safe.errors import (
     ContainerInstanceNotFoundError,
     DrainNotFoundError,
     DrainRejectedError,
     EcsApiError,
     EcsSafeError,
+    InvalidInputError,
     PartialDrainError,
     ServerException,
 )
@@ -217,10 +218,59 @@ class EcsCalls:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        #: The Region and the account this client acts in: the Region from the transport,
+        #: the account from the first ARN ECS returns. An ARN of another is refused.
+        self.region = transport.region
+        self.account: str | None = None
         # What a lookup found of each (cluster, service): whether it exists (ACTIVE or
         # DRAINING) and whether it is a daemon. A scheduling strategy never changes after
         # creation, so one lookup serves the client's whole lifetime.
         self._services: dict[tuple[str | None, str], _ServiceFacts] = {}
+
+    # ------------------------------------------------------------------ scope
+
+    def check_scope(self, ref: str) -> None:
+        """Refuse an ARN of another Region, or of another account once the account is known.
+
+        ECS (and its local stand-in) match an instance by its ID, so an ARN of another
+        Region or account would be acted on as the local instance that has the same ID.
+
+        Raises:
+            InvalidInputError: ``ref`` is an ARN of another Region or account.
+        """
+        scope = arn_scope(ref)
+        if scope is None:
+            return
+        region, account = scope
+        if self.region and region != self.region:
+            raise InvalidInputError(
+                f"container instance {ref!r} is an ARN of Region {region}, but this client "
+                f"works in {self.region}; use a client of that Region"
+            )
+        if self.account and account != self.account:
+            raise InvalidInputError(
+                f"container instance {ref!r} is an ARN of account {account}, but this client "
+                f"works in account {self.account}; use credentials of that account"
+            )
+
+    def foreign(self, ref: str, instance: ContainerInstance) -> InvalidInputError | None:
+        """The error for an instance matched to ``ref`` by ID but living elsewhere, else ``None``.
+
+        Elsewhere: ``ref`` is an ARN naming another Region or account than the instance's own.
+        """
+        wanted = arn_scope(ref)
+        found = arn_scope(instance.container_instance_arn or "")
+        if wanted is None or found is None or wanted == found:
+            return None
+        return InvalidInputError(
+            f"container instance {ref!r} names Region {wanted[0]}, account {wanted[1]}, but "
+            f"the instance with its ID is {instance.container_instance_arn} (Region "
+            f"{found[0]}, account {found[1]}); refusing to act on another instance"
+        )
+
+    def _learn_account(self, instance: ContainerInstance) -> None:
+        if self.account is None and (scope := arn_scope(instance.container_instance_arn or "")):
+            self.account = scope[1]
 
     # ------------------------------------------------------------------ instances
 
@@ -280,6 +330,7 @@ class EcsCalls:
             for raw in response.get("containerInstances") or []:
                 instance = ContainerInstance.model_validate(raw)
                 found[instance_id_of(instance.container_instance_arn or "")] = instance
+                self._learn_account(instance)
             for failure in response.get("failures") or []:
                 key = instance_id_of(str(failure.get("arn") or ""))
                 if key in by_id and key not in found:

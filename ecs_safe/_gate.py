@@ -100,13 +100,22 @@ class Gate:
 
         Raises:
             ContainerInstanceNotFoundError: the instance is not in the cluster.
+            InvalidInputError: the instance's ARN names another Region or account than the
+                instance ECS matched by its ID.
             EcsApiError: the describe failed (see `preflight_failed`).
         """
         try:
-            return (await self.calls.describe([request.instance], request.cluster))[0]
+            instance = (await self.calls.describe([request.instance], request.cluster))[0]
         except EcsApiError as exc:
             self.preflight_failed(request, exc)
             raise
+        foreign = self.calls.foreign(request.instance, instance)
+        if foreign is not None:
+            _events.log_failed(
+                foreign, cluster=request.cluster, container_instance=request.instance
+            )
+            raise foreign
+        return instance
 
     def preflight_failed(self, request: Request, exc: EcsApiError) -> EcsApiError:
         """A pre-flight call that failed: its own typed error, logged as a failure.

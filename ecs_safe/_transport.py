@@ -111,6 +111,8 @@ class Transport:
     ) -> None:
         self._client = client
         self.service = service
+        #: The Region the client talks to, when it says (an aiobotocore client does).
+        self.region: str | None = getattr(getattr(client, "meta", None), "region_name", None)
         self.retry = retry
         self.limiter = limiter
         self.audit = audit

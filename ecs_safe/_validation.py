@@ -16,6 +16,7 @@ from ecs_safe.errors import InvalidInputError
 
 __all__ = [
     "ContainerInstanceRef",
+    "arn_scope",
     "check_bool",
     "check_choice",
     "check_positive_number",
@@ -72,6 +73,16 @@ def _type_name(value: object) -> str:
 def instance_id_of(ref: str) -> str:
     """The container instance ID of an ID or ARN (its last path segment)."""
     return ref.rsplit("/", 1)[-1]
+
+
+def arn_scope(value: str) -> tuple[str, str] | None:
+    """The (Region, account) an ARN names; ``None`` for a bare ID (or anything not an ARN)."""
+    if not value.startswith("arn:"):
+        return None
+    parts = value.split(":", 5)
+    if len(parts) != 6:
+        return None
+    return parts[3], parts[4]
 
 
 def unique_refs(refs: Iterable[str]) -> list[str]:

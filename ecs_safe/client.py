@@ -344,7 +344,10 @@ class EcsSafeClient:
         """
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
-        return await self._opened().calls.describe(refs, cluster)
+        calls = self._opened().calls
+        for ref in refs:
+            calls.check_scope(ref)
+        return await calls.describe(refs, cluster)
 
     # ------------------------------------------------------------------ tasks
 
@@ -361,7 +364,9 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         ref = validate_container_instance(container_instance)
         check_same_cluster(ref, cluster)
-        return await self._opened().calls.list_tasks(ref, cluster)
+        calls = self._opened().calls
+        calls.check_scope(ref)
+        return await calls.list_tasks(ref, cluster)
 
     # ------------------------------------------------------------------ drain
 
@@ -388,7 +393,10 @@ class EcsSafeClient:
         """
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
-        return await _drain.drain(self._opened().calls, refs, cluster)
+        calls = self._opened().calls
+        for ref in refs:
+            calls.check_scope(ref)
+        return await _drain.drain(calls, refs, cluster)
 
     async def drain_and_deregister(
         self,
@@ -451,7 +459,9 @@ class EcsSafeClient:
             standalone_tasks=standalone_tasks,
         )
         callback = check_progress(progress)
-        return await _drain.drain_and_deregister(self._opened(), ref, cluster, options, callback)
+        gate = self._opened()
+        gate.calls.check_scope(ref)
+        return await _drain.drain_and_deregister(gate, ref, cluster, options, callback)
 
     async def deregister_many(
         self,
@@ -553,4 +563,5 @@ class EcsSafeClient:
         force = check_bool(force, "force")
         dry_run = check_bool(dry_run, "dry_run")
         gate = self._opened()
+        gate.calls.check_scope(ref)
         return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))

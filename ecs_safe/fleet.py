@@ -215,6 +215,7 @@ class _FleetRun:
             try:
                 ref = validate_container_instance(item, argument=f"container_instances[{index}]")
                 check_same_cluster(ref, self.cluster)
+                self.gate.calls.check_scope(ref)
             except InvalidInputError as exc:
                 _events.log_failed(exc, cluster=self.cluster, container_instance=_as_given(item))
                 await self._finish(index, "failed", error=exc)
@@ -264,10 +265,14 @@ class _FleetRun:
         for i in chunk:
             ref = self.refs[i]
             instance = answers.found.get(instance_id_of(ref))
+            error: EcsSafeError | None
             if instance is not None:
-                snapshots[i] = instance
-                continue
-            error = not_found_error([ref], answers.missing, cluster)
+                error = self.gate.calls.foreign(ref, instance)
+                if error is None:
+                    snapshots[i] = instance
+                    continue
+            else:
+                error = not_found_error([ref], answers.missing, cluster)
             _events.log_failed(error, cluster=cluster, container_instance=ref)
             await self._fail(i, error)
         return snapshots

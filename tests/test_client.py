@@ -746,3 +746,51 @@ async def test_the_preflight_describe_asks_for_tags_and_health_so_rules_can_read
         with pytest.raises(PolicyViolationError) as info:
             await ecs.deregister_container_instance(arn, cluster=cluster, dry_run=True)
     assert [v.rule for v in info.value.decision.violations] == ["protected-tag"]
+
+
+# --------------------------------------------------------------------------- scope (13.12)
+
+
+def _elsewhere(arn: str, *, region: str | None = None, account: str | None = None) -> str:
+    parts = arn.split(":", 5)
+    parts[3] = region or parts[3]
+    parts[4] = account or parts[4]
+    return ":".join(parts)
+
+
+async def test_an_arn_of_another_region_is_bad_input_before_any_call(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    (arn,) = ecs_env.register_instances(cluster)
+    other = _elsewhere(
+        arn, region="eu-central-1" if ecs_env.region_name != "eu-central-1" else "us-west-2"
+    )
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="Region"):
+        await ecs.deregister_container_instance(other, cluster=cluster, force=True)
+    with pytest.raises(InvalidInputError, match="Region"):
+        await ecs.drain([other], cluster=cluster)
+    assert ecs_env.call_log == []
+    batch = await ecs.deregister_many([other, arn], cluster=cluster)
+    assert [o.status for o in batch.outcomes] == ["failed", "deregistered"]
+    assert isinstance(batch.outcomes[0].error, InvalidInputError)
+
+
+async def test_an_arn_of_another_account_is_bad_input_and_nothing_is_mutated(
+    ecs: EcsSafeClient, ecs_env: LocalEcs, cluster: str
+) -> None:
+    first, second = ecs_env.register_instances(cluster, count=2)
+    # Unknown account at first: the pre-flight describe shows the ARN is not the instance's.
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="account"):
+        await ecs.deregister_container_instance(
+            _elsewhere(first, account="999999999999"), cluster=cluster, force=True
+        )
+    assert ecs_env.calls(DEREGISTER) == 0
+    # Once known, the account refuses before any call.
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="account"):
+        await ecs.drain([_elsewhere(second, account="999999999999")], cluster=cluster)
+    assert ecs_env.call_log == []
+    (instance,) = await ecs.describe_container_instances([first], cluster=cluster)
+    assert instance.status == "ACTIVE"
