@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 from ecs_safe.local import tasks
+from ecs_safe.local.instances import ContainerInstanceModel
 from ecs_safe.local.seeding import Seeding
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
@@ -91,6 +92,7 @@ class LocalEcs(Seeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
+        self._instances = ContainerInstanceModel(self._ecs_backend)
 
     def __repr__(self) -> str:
         where = self._endpoint_url or "stopped"
@@ -271,6 +273,7 @@ class LocalEcs(Seeding):
         self._post_moto_api("/moto-api/reset")
         self._traffic.clear_faults()
         self._traffic.reset_calls()
+        self._instances.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
 
     # -- request counts -------------------------------------------------------------------
@@ -398,8 +401,8 @@ class LocalEcs(Seeding):
     # -- plumbing -------------------------------------------------------------------------
 
     def _handlers(self) -> dict[str, Handler]:
-        """The ECS operations LocalEcs answers itself instead of moto (none yet)."""
-        return {}
+        """The ECS operations LocalEcs answers (or amends) itself instead of moto."""
+        return self._instances.handlers()
 
     def _require_running(self) -> None:
         _ = self.endpoint_url

@@ -30,9 +30,12 @@ _INTERNAL_ENVIRON_KEY: Final = "HTTP_X_ECS_SAFE_LOCAL_INTERNAL"
 # ECS speaks the awsJson1_1 protocol: the operation is named in the X-Amz-Target header.
 _ECS_TARGET_PREFIX: Final = "AmazonEC2ContainerServiceV20141113."
 
+#: Rewrites moto's successful JSON response to an operation.
+Amend = Callable[[dict[str, Any]], dict[str, Any]]
 #: An operation LocalEcs answers itself: takes the request's JSON body, returns the JSON
-#: response body, or raises `EcsError`; returning None passes the request on to moto.
-Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
+#: response body, or raises `EcsError`; returning None passes the request on to moto, and
+#: returning an `Amend` passes it on and rewrites moto's successful answer.
+Handler = Callable[[dict[str, Any]], dict[str, Any] | Amend | None]
 
 
 class EcsError(Exception):
@@ -209,11 +212,36 @@ class TrafficMiddleware:
             return self._error(start_response, error)
         except EcsError as error:
             return self._error(start_response, error)
-        if response is None:
+        if response is None or callable(response):
             # The model leaves this request to moto: give moto the body it would have read.
             environ["wsgi.input"] = io.BytesIO(raw)
+        if response is None:
             return self._app(environ, start_response)
+        if callable(response):
+            return self._amended(environ, start_response, response)
         return _json_response(start_response, HTTPStatus.OK, response)
+
+    def _amended(
+        self, environ: WSGIEnvironment, start_response: StartResponse, amend: Amend
+    ) -> list[bytes]:
+        captured: list[tuple[str, list[tuple[str, str]]]] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured.append((status, headers))
+            return lambda data: None
+
+        result = self._app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = captured[0]
+        if not status.startswith("200"):
+            start_response(status, headers)
+            return [body]
+        return _json_response(start_response, HTTPStatus.OK, amend(json.loads(body or b"{}")))
 
     @staticmethod
     def _error(start_response: StartResponse, error: EcsError) -> list[bytes]:
