@@ -1,0 +1,196 @@
+"""Container instances where moto falls short of ECS: filtered, paged listing and tags.
+
+- ListContainerInstances: moto ignores ``filter`` and never pages. Here the filter is parsed
+  and evaluated (`ecs_safe.local.query`), ``status`` honoured, and the answer paged by
+  ``maxResults`` (default and maximum 100) with an opaque ``nextToken``, as ECS does.
+- Tags: moto answers TagResource, UntagResource and ListTagsForResource on a container
+  instance with an HTTP 500; here they are kept per instance, and DescribeContainerInstances
+  with ``include=["TAGS"]`` returns them.
+
+The handlers run on the server's request threads and read moto's in-process backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from ecs_safe.local.names import last_segment
+from ecs_safe.local.query import InstanceFacts, QueryError, parse
+from ecs_safe.local.traffic import Amend, EcsError, Handler
+
+if TYPE_CHECKING:
+    from moto.ecs.models import ContainerInstance, EC2ContainerServiceBackend
+
+__all__ = ["ContainerInstanceModel", "facts_of"]
+
+# ListContainerInstances returns at most this many ARNs a page (and this many by default).
+_MAX_RESULTS: Final = 100
+_STATUSES: Final = frozenset(
+    {"ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"}
+)
+_CONTAINER_INSTANCE_ARN: Final = ":container-instance/"
+_INVALID: Final = "InvalidParameterException"
+
+
+def facts_of(instance: ContainerInstance) -> InstanceFacts:
+    """What a filter can ask about a moto container instance."""
+    return InstanceFacts(
+        attributes=dict(instance.attributes),
+        ec2_instance_id=instance.ec2_instance_id,
+        agent_connected=bool(instance.agent_connected),
+        running_tasks_count=int(instance.running_tasks_count),
+        registered_at=instance.registered_at,
+    )
+
+
+def _encode_token(arn: str) -> str:
+    return base64.urlsafe_b64encode(arn.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        arn = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        arn = ""
+    # b64decode skips characters outside its alphabet, so a garbled token may decode to
+    # anything: only a token this model wrote (an ARN) is accepted.
+    if not arn.startswith("arn:"):
+        raise EcsError(_INVALID, "Invalid nextToken.")
+    return arn
+
+
+class ContainerInstanceModel:
+    """Listing and tags of container instances, over moto's ECS backend."""
+
+    def __init__(self, backend: Callable[[], EC2ContainerServiceBackend]) -> None:
+        """Read moto's backend through ``backend`` (it is looked up per request)."""
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._tags: dict[str, dict[str, str]] = {}
+
+    def handlers(self) -> dict[str, Handler]:
+        """The ECS operations this model answers or amends."""
+        return {
+            "ListContainerInstances": self.list_container_instances,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
+            "ListTagsForResource": self.list_tags_for_resource,
+            "DescribeContainerInstances": self.describe_container_instances,
+        }
+
+    def reset(self) -> None:
+        """Forget every tag (moto's state is being cleared)."""
+        with self._lock:
+            self._tags.clear()
+
+    # -- ListContainerInstances ------------------------------------------------------------
+
+    def list_container_instances(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer ListContainerInstances: ``filter``, ``status``, ``maxResults``, ``nextToken``."""
+        status = request.get("status")
+        if status is not None and status not in _STATUSES:
+            msg = f"status must be one of {', '.join(sorted(_STATUSES))}"
+            raise EcsError(_INVALID, msg)
+        max_results = request.get("maxResults", _MAX_RESULTS)
+        if not isinstance(max_results, int) or not 1 <= max_results <= _MAX_RESULTS:
+            msg = f"maxResults must be between 1 and {_MAX_RESULTS}"
+            raise EcsError(_INVALID, msg)
+        text = request.get("filter")
+        try:
+            query = parse(text) if text else None
+        except QueryError as exc:
+            raise EcsError(_INVALID, f"The filter is not valid: {exc}") from None
+        token = request.get("nextToken")
+        after = _decode_token(token) if token else None
+        backend = self._backend()
+        cluster = last_segment(str(request.get("cluster") or "default"))
+        if cluster not in backend.clusters:
+            raise EcsError("ClusterNotFoundException", "Cluster not found.")
+        instances = sorted(
+            backend.container_instances.get(cluster, {}).values(),
+            key=lambda i: str(i.container_instance_arn),
+        )
+        arns: list[str] = []
+        more = False
+        for instance in instances:
+            arn = str(instance.container_instance_arn)
+            if after is not None and arn <= after:
+                continue
+            if status is not None and instance.status != status:
+                continue
+            if query is not None and not query.matches(facts_of(instance)):
+                continue
+            if len(arns) == max_results:
+                more = True
+                break
+            arns.append(arn)
+        response: dict[str, Any] = {"containerInstanceArns": arns}
+        if more:
+            response["nextToken"] = _encode_token(arns[-1])
+        return response
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def _instance_id(self, arn: str) -> str | None:
+        """The ID of the container instance ``arn`` names; None if it is another resource."""
+        if _CONTAINER_INSTANCE_ARN not in arn:
+            return None
+        instance_id = last_segment(arn)
+        backend = self._backend()
+        if not any(instance_id in by_id for by_id in backend.container_instances.values()):
+            raise EcsError(_INVALID, "The specified resource is not found.")
+        return instance_id
+
+    def tag_resource(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """TagResource on a container instance (other resources go to moto)."""
+        instance_id = self._instance_id(str(request.get("resourceArn", "")))
+        if instance_id is None:
+            return None
+        tags = request.get("tags") or []
+        if not tags:
+            raise EcsError(_INVALID, "tags can not be empty")
+        with self._lock:
+            kept = self._tags.setdefault(instance_id, {})
+            for tag in tags:
+                kept[str(tag["key"])] = str(tag.get("value", ""))
+        return {}
+
+    def untag_resource(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """UntagResource on a container instance (other resources go to moto)."""
+        instance_id = self._instance_id(str(request.get("resourceArn", "")))
+        if instance_id is None:
+            return None
+        with self._lock:
+            kept = self._tags.get(instance_id, {})
+            for key in request.get("tagKeys") or []:
+                kept.pop(str(key), None)
+        return {}
+
+    def list_tags_for_resource(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """ListTagsForResource on a container instance (other resources go to moto)."""
+        instance_id = self._instance_id(str(request.get("resourceArn", "")))
+        if instance_id is None:
+            return None
+        return {"tags": self._tag_list(instance_id)}
+
+    def _tag_list(self, instance_id: str) -> list[dict[str, str]]:
+        with self._lock:
+            kept = dict(self._tags.get(instance_id, {}))
+        return [{"key": k, "value": v} for k, v in kept.items()]
+
+    def describe_container_instances(self, request: dict[str, Any]) -> Amend | None:
+        """DescribeContainerInstances: moto's answer, with tags when ``include`` has TAGS."""
+        if "TAGS" not in (request.get("include") or []):
+            return None
+
+        def with_tags(response: dict[str, Any]) -> dict[str, Any]:
+            for described in response.get("containerInstances", []):
+                arn = str(described.get("containerInstanceArn", ""))
+                described["tags"] = self._tag_list(last_segment(arn))
+            return response
+
+        return with_tags

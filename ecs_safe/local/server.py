@@ -1,0 +1,450 @@
+"""The server: moto's ECS and EC2 on loopback in a thread, behind LocalEcs's middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.request
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
+
+from ecs_safe.local import tasks
+from ecs_safe.local.instances import ContainerInstanceModel
+from ecs_safe.local.seeding import Seeding
+from ecs_safe.local.traffic import (
+    INTERNAL_HEADER,
+    Fault,
+    Handler,
+    Traffic,
+    TrafficMiddleware,
+    check_operation,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from aiobotocore.session import AioSession
+    from moto.ecs.models import EC2ContainerServiceBackend
+    from werkzeug.serving import BaseWSGIServer
+
+__all__ = ["ClientKwargs", "LocalEcs", "LocalEcsUnavailableError"]
+
+#: The access key ID every `LocalEcs` session uses; moto accepts any credentials.
+DUMMY_ACCESS_KEY_ID: Final = "testing"
+#: The secret access key every `LocalEcs` session uses.
+DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105  (a placeholder moto accepts)
+
+_INSTALL_HINT: Final = "LocalEcs needs moto's server mode: pip install 'ecs-safe[local]'"
+_HOST: Final = "127.0.0.1"
+
+
+class LocalEcsUnavailableError(ImportError):
+    """moto's server mode is not installed: ``pip install 'ecs-safe[local]'``."""
+
+
+class ClientKwargs(TypedDict):
+    """Keyword arguments that point an ecs-safe client at a `LocalEcs`."""
+
+    endpoint_url: str
+    """The local endpoint, e.g. ``http://127.0.0.1:54321``."""
+    region_name: str
+    """The Region the `LocalEcs` serves."""
+    session: AioSession
+    """A fresh aiobotocore session holding the dummy credentials."""
+
+
+class LocalEcs(Seeding):
+    """An ECS-compatible endpoint on loopback, served in-process by moto.
+
+    Use it as ``with LocalEcs() as local:`` or ``async with LocalEcs() as local:`` (or call
+    `start` and `stop`). While it runs it offers the endpoint (`endpoint_url`, `region_name`,
+    `session`, `client_kwargs`), seeding helpers (`create_cluster`, `register_instances`,
+    `create_service`, `start_service_task`, `start_standalone_task`, ...), simulation of task
+    states (`set_task_transitions`, `set_task_status`), fault injection (`inject_fault`) and a
+    count of the ECS requests the server received (`calls`, `call_log`).
+
+    Args:
+        region_name: The Region the seeding helpers use and `client_kwargs` names.
+        port: The loopback port to listen on; 0 picks a free one.
+        freeze_tasks: Keep each task's ``lastStatus`` where it is (the default), instead of
+            moto's habit of moving it one step towards STOPPED on every DescribeTasks call.
+            `reset` returns to this setting.
+    """
+
+    def __init__(
+        self, *, region_name: str = "us-east-1", port: int = 0, freeze_tasks: bool = True
+    ) -> None:
+        if not region_name:
+            msg = "region_name must be a Region name such as 'us-east-1'"
+            raise ValueError(msg)
+        if not 0 <= port <= 65535:
+            msg = f"port must be between 0 (any free port) and 65535, not {port}"
+            raise ValueError(msg)
+        self._region_name = region_name
+        self._port = port
+        self._freeze_tasks = freeze_tasks
+        self._tasks_frozen = False
+        self._lifecycle = threading.Lock()
+        self._clients_lock = threading.Lock()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._endpoint_url: str | None = None
+        # botocore clients are generated at runtime, so they are typed as Any.
+        self._clients: dict[str, Any] = {}
+        self._traffic = Traffic()
+        self._instances = ContainerInstanceModel(self._ecs_backend)
+
+    def __repr__(self) -> str:
+        where = self._endpoint_url or "stopped"
+        return f"LocalEcs(region_name={self._region_name!r}, endpoint_url={where!r})"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start serving, and pay moto's lazy start-up cost (about a second) here, once.
+
+        Raises:
+            LocalEcsUnavailableError: moto's server mode is not installed.
+            OSError: the port could not be bound.
+            RuntimeError: it is already running.
+        """
+        with self._lifecycle:
+            if self._server is not None:
+                msg = f"LocalEcs is already running at {self._endpoint_url}"
+                raise RuntimeError(msg)
+            server = self._make_server()
+            thread = threading.Thread(
+                # A short poll interval keeps stop() quick; the cost is a wake-up per 50 ms.
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"ecs-safe-local-{server.port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+            self._endpoint_url = f"http://{_HOST}:{server.port}"
+            try:
+                # moto builds each service's backend on its first request (~1 s for ECS and
+                # EC2 together); doing it now keeps that out of the first timed call.
+                self._client("ecs").list_clusters()
+                self._client("ec2").describe_instances(MaxResults=5)
+                self.set_task_transitions(frozen=self._freeze_tasks)
+            except BaseException:
+                self._shutdown()
+                raise
+
+    def stop(self) -> None:
+        """Stop serving. Calling it again, or before `start`, does nothing.
+
+        Pending faults are dropped and moto's task transitions are handed back to moto's
+        default. moto's data stays in the process until `reset` or the process ends.
+        """
+        with self._lifecycle:
+            if self._server is not None:
+                self._shutdown()
+
+    def _shutdown(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        self._endpoint_url = None
+        self._traffic.clear_faults()
+        if self._tasks_frozen:
+            # The transition setting is moto's, for the whole process: give it back.
+            from moto.moto_api import state_manager  # noqa: PLC0415
+
+            state_manager.unset_transition(tasks.TASK_MODEL)
+            self._tasks_frozen = False
+        with self._clients_lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
+        if server is not None:
+            server.shutdown()
+        if thread is not None:
+            thread.join()
+
+    def _make_server(self) -> BaseWSGIServer:
+        try:
+            from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server  # noqa: PLC0415
+        except ImportError as exc:
+            raise LocalEcsUnavailableError(_INSTALL_HINT) from exc
+
+        class _QuietRequestHandler(MotoRequestHandler):
+            """moto's handler without werkzeug's line on stderr for every request."""
+
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                """Log nothing: a demo or a test run would drown in request lines."""
+
+        # The same parts moto's ThreadedMotoServer assembles, so that the app can be wrapped
+        # in this server's own middleware, requests are not logged without touching global
+        # logging, nothing is printed, and a busy port raises instead of hanging start().
+        app = TrafficMiddleware(
+            DomainDispatcherApplication(create_backend_app), self._traffic, self._handlers()
+        )
+        try:
+            return make_server(
+                _HOST, self._port, app, threaded=True, request_handler=_QuietRequestHandler
+            )
+        except SystemExit as exc:
+            # werkzeug reports bind errors on stderr and calls sys.exit(1).
+            msg = f"LocalEcs could not listen on {_HOST}:{self._port}; is the port in use?"
+            raise OSError(msg) from exc
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        # Starting takes about a second the first time (moto's imports and backends).
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Shutting down waits for the server thread's poll loop.
+        await asyncio.to_thread(self.stop)
+
+    # -- the endpoint ---------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the endpoint is serving."""
+        return self._endpoint_url is not None
+
+    @property
+    def endpoint_url(self) -> str:
+        """The endpoint, e.g. ``http://127.0.0.1:54321``; only while running."""
+        if self._endpoint_url is None:
+            msg = "LocalEcs is not running: call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return self._endpoint_url
+
+    @property
+    def region_name(self) -> str:
+        """The Region the endpoint is used with."""
+        return self._region_name
+
+    @property
+    def access_key_id(self) -> str:
+        """The dummy access key ID of `session` (moto accepts any)."""
+        return DUMMY_ACCESS_KEY_ID
+
+    @property
+    def secret_access_key(self) -> str:
+        """The dummy secret access key of `session`."""
+        return DUMMY_SECRET_ACCESS_KEY
+
+    def session(self) -> AioSession:
+        """A new aiobotocore session holding the dummy credentials, so no AWS setup is needed."""
+        from aiobotocore.session import AioSession  # noqa: PLC0415
+
+        session = AioSession()
+        session.set_credentials(DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY)
+        return session
+
+    def client_kwargs(self) -> ClientKwargs:
+        """``endpoint_url``, ``region_name`` and ``session`` for ``EcsSafeClient(**kwargs)``."""
+        return ClientKwargs(
+            endpoint_url=self.endpoint_url, region_name=self._region_name, session=self.session()
+        )
+
+    def reset(self) -> None:
+        """Clear moto's state (for the whole process), pending faults and the request counts.
+
+        Task transitions return to the ``freeze_tasks`` setting given to the constructor.
+        """
+        self._post_moto_api("/moto-api/reset")
+        self._traffic.clear_faults()
+        self._traffic.reset_calls()
+        self._instances.reset()
+        self.set_task_transitions(frozen=self._freeze_tasks)
+
+    # -- request counts -------------------------------------------------------------------
+
+    def calls(self, operation: str) -> int:
+        """How many requests for an ECS operation (AWS name, e.g. ``"DescribeTasks"``) arrived.
+
+        Counts real HTTP requests, retries included, since the last `reset_calls` or `reset`;
+        the seeding helpers' own requests are not counted.
+        """
+        return self._traffic.calls(check_operation(operation))
+
+    @property
+    def call_log(self) -> list[str]:
+        """The ECS operations requested, in order of arrival (a copy)."""
+        return self._traffic.log()
+
+    def reset_calls(self) -> None:
+        """Forget the requests counted so far."""
+        self._traffic.reset_calls()
+
+    # -- fault injection ------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        operation: str,
+        *,
+        code: str = "ThrottlingException",
+        http_status: int | None = None,
+        message: str = "Rate exceeded",
+        times: int = 1,
+        after_acting: bool = False,
+        html: bool = False,
+    ) -> None:
+        """Make the next ``times`` requests for an ECS operation fail.
+
+        By default the request gets the AWS JSON error ``code``/``message`` with ``http_status``
+        (400 unless given). With ``html=True`` it gets an HTML error page with no AWS error
+        code, as a proxy or load balancer sends (``http_status`` 503 unless given;
+        ``code`` and ``message`` are not used). With ``after_acting=True`` moto performs the
+        operation first and only then is the error returned: a lost response.
+
+        Faults for the same operation are used in the order they were injected. botocore's
+        own retries (if the client has them on) each use one. The seeding helpers never
+        receive a fault.
+
+        Args:
+            operation: The AWS operation name, e.g. ``"DeregisterContainerInstance"``.
+            code: The AWS error code, e.g. ``"ServerException"``.
+            http_status: The HTTP status, 400-599.
+            message: The error message.
+            times: How many consecutive requests fail.
+            after_acting: Perform the operation, then fail.
+            html: Answer with an HTML page instead of an AWS error.
+        """
+        operation = check_operation(operation)
+        status = http_status if http_status is not None else (503 if html else 400)
+        if status not in {s.value for s in HTTPStatus} or not 400 <= status <= 599:
+            msg = f"http_status must be an HTTP error status between 400 and 599, not {status}"
+            raise ValueError(msg)
+        if times < 1:
+            msg = f"times must be at least 1, not {times}"
+            raise ValueError(msg)
+        if not html and not code:
+            msg = "code must name the AWS error, e.g. 'ThrottlingException'"
+            raise ValueError(msg)
+        fault = Fault(code, message, status, after_acting=after_acting, html=html)
+        self._traffic.add_fault(operation, fault, times)
+
+    def pending_faults(self, operation: str | None = None) -> int:
+        """How many injected failures are still to be delivered (for one operation, or all)."""
+        return self._traffic.pending_faults(
+            None if operation is None else check_operation(operation)
+        )
+
+    def clear_faults(self) -> None:
+        """Drop every fault not yet delivered."""
+        self._traffic.clear_faults()
+
+    # -- task states ----------------------------------------------------------------------
+
+    @property
+    def tasks_frozen(self) -> bool:
+        """Whether task statuses stay put on DescribeTasks (see `set_task_transitions`)."""
+        return self._tasks_frozen
+
+    def set_task_transitions(self, *, frozen: bool) -> None:
+        """Freeze task statuses, or let moto advance them again.
+
+        Unfrozen (moto's default) every DescribeTasks call moves each described task one step
+        along RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING → STOPPED. The setting is
+        moto's and holds for the whole process; `stop` gives it back.
+        """
+        self._require_running()
+        from moto.moto_api import state_manager  # noqa: PLC0415
+
+        if frozen:
+            state_manager.set_transition(tasks.TASK_MODEL, dict(tasks.FROZEN_TRANSITION))
+        else:
+            state_manager.unset_transition(tasks.TASK_MODEL)
+        self._tasks_frozen = frozen
+
+    def set_task_status(self, cluster: str, task: str, last_status: str) -> None:
+        """Put a task into any ECS status, e.g. STOPPING, as if ECS had moved it there.
+
+        ``desiredStatus`` follows (STOPPED from DEACTIVATING on) and the container instance's
+        ``runningTasksCount``/``pendingTasksCount`` are adjusted as ECS counts: only RUNNING and
+        PENDING tasks are counted. So a task in DEACTIVATING or STOPPING is on the instance yet
+        in no counter, the case that fools drains judging by the counters. Use frozen
+        transitions (the default), or moto moves the task on at the next DescribeTasks.
+        ``remainingResources`` are not recomputed. Works on moto's in-process state directly.
+
+        Args:
+            cluster: The cluster's name or ARN.
+            task: The task's ID or ARN.
+            last_status: One of PROVISIONING, PENDING, ACTIVATING, RUNNING, DEACTIVATING,
+                STOPPING, DEPROVISIONING, STOPPED, DELETED.
+
+        Raises:
+            ValueError: ``last_status`` is not an ECS task status.
+            LookupError: there is no such task in that cluster.
+        """
+        tasks.set_task_status(self._ecs_backend(), cluster, task, last_status)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _handlers(self) -> dict[str, Handler]:
+        """The ECS operations LocalEcs answers (or amends) itself instead of moto."""
+        return self._instances.handlers()
+
+    def _require_running(self) -> None:
+        _ = self.endpoint_url
+
+    def _client(self, service: str) -> Any:
+        """The seeding helpers' botocore client for ``service``, created once per start."""
+        endpoint_url = self.endpoint_url
+        with self._clients_lock:
+            client = self._clients.get(service)
+            if client is None:
+                import botocore.session  # noqa: PLC0415
+                from botocore.config import Config  # noqa: PLC0415
+
+                session = botocore.session.get_session()
+                session.set_credentials(DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY)
+                client = session.create_client(
+                    service,
+                    region_name=self._region_name,
+                    endpoint_url=endpoint_url,
+                    # A seeding call that fails should say so at once, not be repeated.
+                    config=Config(retries={"total_max_attempts": 1}),
+                )
+                client.meta.events.register("before-send", _mark_internal)
+                self._clients[service] = client
+            return client
+
+    def _ecs_backend(self) -> EC2ContainerServiceBackend:
+        self._require_running()
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+        from moto.ecs.models import ecs_backends  # noqa: PLC0415
+
+        # moto maps the dummy access key to its default account.
+        return ecs_backends[DEFAULT_ACCOUNT_ID][self._region_name]
+
+    def _post_moto_api(self, path: str) -> None:
+        # The URL is this server's own http://127.0.0.1 endpoint, never a user-given scheme.
+        request = urllib.request.Request(self.endpoint_url + path, data=b"", method="POST")  # noqa: S310
+        # The endpoint is loopback: a proxy from the environment must not get in between.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=30) as response:
+            response.read()
+
+
+def _mark_internal(request: Any, **_: Any) -> None:
+    request.headers[INTERNAL_HEADER] = "1"

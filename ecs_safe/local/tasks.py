@@ -1,0 +1,77 @@
+"""Task states as ECS has them: the statuses, which of them ECS counts, and moving a task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Protocol
+
+from ecs_safe.local.names import last_segment
+
+if TYPE_CHECKING:
+    from moto.ecs.models import EC2ContainerServiceBackend, Task
+
+#: moto's name for the task model in its state manager.
+TASK_MODEL: Final = "ecs::task"
+#: moto advances a task one status per `times` DescribeTasks calls; this many never happens.
+FROZEN_TRANSITION: Final = {"progression": "manual", "times": 10**12}
+TASK_STATUSES: Final = (
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+    "DELETED",
+)
+# From DEACTIVATING on, ECS has decided to stop the task: its desiredStatus is STOPPED.
+STOPPING_STATUSES: Final = frozenset(TASK_STATUSES[TASK_STATUSES.index("DEACTIVATING") :])
+
+
+class _TaskCounters(Protocol):
+    """What ECS counts per container instance (and per cluster)."""
+
+    running_tasks_count: int
+    pending_tasks_count: int
+
+
+def shift_counter(counters: _TaskCounters, status: str, delta: int) -> None:
+    """Add ``delta`` to the counter that ECS keeps for tasks in ``status``, if any."""
+    # ECS counts RUNNING and PENDING tasks only; every other status is in no counter.
+    if status == "RUNNING":
+        counters.running_tasks_count += delta
+    elif status == "PENDING":
+        counters.pending_tasks_count += delta
+
+
+def set_task_status(
+    backend: EC2ContainerServiceBackend, cluster: str, task: str, last_status: str
+) -> None:
+    """Put a task into ``last_status`` in moto's backend, with ECS's counters and desiredStatus.
+
+    Raises:
+        ValueError: ``last_status`` is not an ECS task status.
+        LookupError: there is no such task in that cluster.
+    """
+    if last_status not in TASK_STATUSES:
+        msg = f"last_status must be one of {', '.join(TASK_STATUSES)}, not {last_status!r}"
+        raise ValueError(msg)
+    cluster_name, task_id = last_segment(cluster), last_segment(task)
+    found: Task | None = next(
+        (t for t in backend.tasks.get(cluster_name, {}).values() if t.id == task_id), None
+    )
+    if found is None:
+        msg = f"no task {task!r} in cluster {cluster!r}"
+        raise LookupError(msg)
+    previous = found.last_status
+    if found.container_instance_arn:
+        instance = backend.container_instances.get(cluster_name, {}).get(
+            last_segment(found.container_instance_arn)
+        )
+        if instance is not None:
+            shift_counter(instance, previous, -1)
+            shift_counter(instance, last_status, +1)
+    found.last_status = last_status
+    found.desired_status = "STOPPED" if last_status in STOPPING_STATUSES else "RUNNING"
+    if last_status == "STOPPED" and not found.stopped_reason:
+        found.stopped_reason = "Stopped by LocalEcs.set_task_status"
