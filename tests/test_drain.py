@@ -138,7 +138,9 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
     async with client(env) as ecs:
         # The first call (10 instances) works, the second is refused outright.
         # Wrapped at the transport (a private of the client): the one path every request takes.
-        original_call = ecs._transport.call
+        transport = ecs._transport
+        assert transport is not None
+        original_call = transport.call
         calls = 0
 
         async def second_fails(operation: str, params: Mapping[str, Any], **kw: Any) -> Any:
@@ -149,7 +151,7 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
                     env.inject_fault(operation, code="AccessDeniedException")
             return await original_call(operation, params, **kw)
 
-        ecs._transport.call = second_fails  # type: ignore[method-assign]
+        transport.call = second_fails  # type: ignore[method-assign]
         with pytest.raises(EcsApiError) as caught:
             await ecs.drain(arns, cluster=CLUSTER)
     assert caught.value.code == "AccessDeniedException"

@@ -32,12 +32,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ecs_safe"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("constants", frozenset({"_constants"})),
     ("transport", frozenset({"_transport"})),
-    ("calls", frozenset({"_calls", "_checks"})),
+    ("calls", frozenset({"_calls", "_checks", "_targets"})),
     ("gate", frozenset({"_gate"})),
     ("workflows", frozenset({"drain", "fleet"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
-    ("interfaces", frozenset({"__init__", "cli", "local"})),
+    ("interfaces", frozenset({"__init__", "cli", "local", "__main__"})),
 )
 FOUNDATION = 0.5  # between constants (0) and transport (1)
 

@@ -375,9 +375,9 @@ async def test_resolution_waits_on_the_read_bucket(ecs_env: LocalEcs) -> None:
     taken: list[str] = []
 
     class CountingLimiter(RateLimiter):
-        async def acquire(self, operation: str) -> None:
+        async def acquire(self, operation: str, service: str = "ecs") -> None:
             taken.append(self.kind_of(operation))
-            await super().acquire(operation)
+            await super().acquire(operation, service)
 
     ecs_env.create_cluster("prod")
     arns = ecs_env.register_instances("prod", count=2)
