@@ -88,7 +88,8 @@ class PolicyViolationError(EcsSafeError):
     Attributes:
         decision: the refusing `Decision`, with every violation.
         container_instance: the pre-flight `ContainerInstance` snapshot the decision was made on
-            (``None`` only when the pre-flight describe itself failed).
+            (``None`` only for a refusal made before any describe, e.g. of a fleet input). A
+            pre-flight that could not be done is not a refusal: it raises its `EcsApiError`.
         tasks: the tasks seen at decision time (empty when no rule needed them).
     """
 
