@@ -69,10 +69,18 @@ class LocalEcs(Seeding):
         freeze_tasks: Keep each task's ``lastStatus`` where it is (the default), instead of
             moto's habit of moving it one step towards STOPPED on every DescribeTasks call.
             `reset` returns to this setting.
+        report_inactive: Describe a deregistered container instance as INACTIVE (as ECS does
+            for a while after deregistration) until `reset`, instead of moto's MISSING
+            failure. Off by default: the suite's tests were written against moto's answer.
     """
 
     def __init__(
-        self, *, region_name: str = "us-east-1", port: int = 0, freeze_tasks: bool = True
+        self,
+        *,
+        region_name: str = "us-east-1",
+        port: int = 0,
+        freeze_tasks: bool = True,
+        report_inactive: bool = False,
     ) -> None:
         if not region_name:
             msg = "region_name must be a Region name such as 'us-east-1'"
@@ -92,7 +100,7 @@ class LocalEcs(Seeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
-        self._instances = ContainerInstanceModel(self._ecs_backend)
+        self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
 
     def __repr__(self) -> str:
         where = self._endpoint_url or "stopped"
