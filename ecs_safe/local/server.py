@@ -9,8 +9,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 from ecs_safe.local import tasks
+from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.instances import ContainerInstanceModel
-from ecs_safe.local.seeding import Seeding
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
     Fault,
@@ -53,7 +53,7 @@ class ClientKwargs(TypedDict):
     """A fresh aiobotocore session holding the dummy credentials."""
 
 
-class LocalEcs(Seeding):
+class LocalEcs(AutoScalingSeeding):
     """An ECS-compatible endpoint on loopback, served in-process by moto.
 
     Use it as ``with LocalEcs() as local:`` or ``async with LocalEcs() as local:`` (or call
