@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 from ecs_safe.local import tasks
 from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.instances import ContainerInstanceModel
+from ecs_safe.local.lifecycle import LifecycleModel
+from ecs_safe.local.names import last_segment
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
     Fault,
@@ -100,6 +102,7 @@ class LocalEcs(AutoScalingSeeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
+        self._lifecycle_actions = LifecycleModel(self.terminate_instance)
         self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
 
     def __repr__(self) -> str:
@@ -282,6 +285,7 @@ class LocalEcs(AutoScalingSeeding):
         self._traffic.clear_faults()
         self._traffic.reset_calls()
         self._instances.reset()
+        self._lifecycle_actions.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
 
     # -- request counts -------------------------------------------------------------------
@@ -405,6 +409,25 @@ class LocalEcs(AutoScalingSeeding):
             LookupError: there is no such task in that cluster.
         """
         tasks.set_task_status(self._ecs_backend(), cluster, task, last_status)
+
+    # -- Auto Scaling lifecycle ---------------------------------------------------------------
+
+    @property
+    def lifecycle_actions(self) -> LifecycleModel:
+        """Terminate lifecycle actions (``Terminating:Wait``) and their clock."""
+        return self._lifecycle_actions
+
+    def terminate_instance(self, ec2_instance_id: str) -> None:
+        """Terminate an EC2 instance; it leaves every cluster it is registered in, as in ECS."""
+        self._client("ec2").terminate_instances(InstanceIds=[ec2_instance_id])
+        backend = self._ecs_backend()
+        for cluster, by_id in list(backend.container_instances.items()):
+            for instance in list(by_id.values()):
+                if instance.ec2_instance_id == ec2_instance_id and cluster in backend.clusters:
+                    # Force: a terminated host's tasks are gone with it.
+                    backend.deregister_container_instance(
+                        cluster, last_segment(instance.container_instance_arn), force=True
+                    )
 
     # -- plumbing -------------------------------------------------------------------------
 
