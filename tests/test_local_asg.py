@@ -9,6 +9,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from ecs_safe.local import LocalEcs
 
@@ -180,3 +181,39 @@ def test_a_bad_result_or_unknown_action_is_refused(waiting: tuple[LocalEcs, str]
         model.complete("asg", "other-hook", "CONTINUE", instance_id=instance_id)
     with pytest.raises(ValueError, match="already"):
         model.begin_termination("asg", "drain", instance_id)
+
+
+def test_heartbeat_and_complete_over_http(
+    waiting: tuple[LocalEcs, str], clients: tuple[Any, Any]
+) -> None:
+    local, instance_id = waiting
+    ecs, autoscaling = clients
+    action = local.lifecycle_actions.begin_termination(
+        "asg", "drain", instance_id, heartbeat_timeout=300
+    )
+    local.lifecycle_actions.advance(200)
+    autoscaling.record_lifecycle_action_heartbeat(
+        AutoScalingGroupName="asg", LifecycleHookName="drain", LifecycleActionToken=action.token
+    )
+    assert action.heartbeats == 1
+    assert local.lifecycle_actions.advance(200) == []
+    with pytest.raises(ClientError) as info:
+        autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName="asg",
+            LifecycleHookName="drain",
+            InstanceId=instance_id,
+            LifecycleActionResult="LATER",
+        )
+    assert info.value.response["Error"]["Code"] == "ValidationError"
+    autoscaling.complete_lifecycle_action(
+        AutoScalingGroupName="asg",
+        LifecycleHookName="drain",
+        InstanceId=instance_id,
+        LifecycleActionResult="CONTINUE",
+    )
+    assert action.result == "CONTINUE"
+    assert instance_id not in registered_ids(ecs, "fleet")
+    # Everything else still reaches moto.
+    assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["asg"])[
+        "AutoScalingGroups"
+    ]

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from ecs_safe.local.traffic import EcsError
+
 __all__ = ["LifecycleAction", "LifecycleError", "LifecycleModel"]
 
 #: The global limit of a lifecycle action: 48 hours at most.
@@ -31,6 +33,7 @@ MAX_GLOBAL_TIMEOUT: Final = timedelta(hours=48)
 #: ... and at most this many heartbeat timeouts.
 HEARTBEAT_TIMEOUTS_LIMIT: Final = 100
 _RESULTS: Final = frozenset({"CONTINUE", "ABANDON"})
+_NAMESPACE: Final = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 
 
 class LifecycleError(ValueError):
@@ -204,8 +207,52 @@ class LifecycleModel:
         with self._lock:
             self._actions.clear()
 
+    def query_handlers(self) -> dict[str, Callable[[dict[str, str]], str]]:
+        """RecordLifecycleActionHeartbeat and CompleteLifecycleAction over HTTP (query protocol)."""
+        return {
+            "RecordLifecycleActionHeartbeat": self._heartbeat_request,
+            "CompleteLifecycleAction": self._complete_request,
+        }
+
+    def _heartbeat_request(self, params: dict[str, str]) -> str:
+        group, hook, token, instance_id = _action_params(params)
+        try:
+            self.record_heartbeat(group, hook, token=token, instance_id=instance_id)
+        except LifecycleError as exc:
+            raise EcsError("ValidationError", str(exc)) from None
+        return _query_response("RecordLifecycleActionHeartbeat")
+
+    def _complete_request(self, params: dict[str, str]) -> str:
+        group, hook, token, instance_id = _action_params(params)
+        result = params.get("LifecycleActionResult", "")
+        try:
+            self.complete(group, hook, result, token=token, instance_id=instance_id)
+        except LifecycleError as exc:
+            raise EcsError("ValidationError", str(exc)) from None
+        return _query_response("CompleteLifecycleAction")
+
     @staticmethod
     def _end(action: LifecycleAction, result: str, *, timed_out: bool) -> None:
         action.state = "Terminated"
         action.result = result
         action.timed_out = timed_out
+
+
+def _action_params(params: dict[str, str]) -> tuple[str, str, str | None, str | None]:
+    group, hook = params.get("AutoScalingGroupName"), params.get("LifecycleHookName")
+    token, instance_id = params.get("LifecycleActionToken"), params.get("InstanceId")
+    if not group or not hook:
+        msg = "AutoScalingGroupName and LifecycleHookName are required"
+        raise EcsError("ValidationError", msg)
+    if token is None and instance_id is None:
+        msg = "Either LifecycleActionToken or InstanceId is required"
+        raise EcsError("ValidationError", msg)
+    return group, hook, token, instance_id
+
+
+def _query_response(action: str) -> str:
+    return (
+        f'<{action}Response xmlns="{_NAMESPACE}"><{action}Result/>'
+        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    )

@@ -195,7 +195,10 @@ class LocalEcs(AutoScalingSeeding):
         # in this server's own middleware, requests are not logged without touching global
         # logging, nothing is printed, and a busy port raises instead of hanging start().
         app = TrafficMiddleware(
-            DomainDispatcherApplication(create_backend_app), self._traffic, self._handlers()
+            DomainDispatcherApplication(create_backend_app),
+            self._traffic,
+            self._handlers(),
+            self._lifecycle_actions.query_handlers(),
         )
         try:
             return make_server(
