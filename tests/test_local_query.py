@@ -279,3 +279,37 @@ def test_container_instance_tags(ecs_env: LocalEcs, ecs: Any) -> None:
     with pytest.raises(ClientError) as info:
         ecs.list_tags_for_resource(resourceArn=arn)
     assert info.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_deregistered_instances_are_inactive_when_asked() -> None:
+    with LocalEcs(report_inactive=True) as local:
+        local.reset()
+        client: Any = boto3.session.Session(
+            aws_access_key_id=local.access_key_id,
+            aws_secret_access_key=local.secret_access_key,
+            region_name=local.region_name,
+        ).client(
+            "ecs", endpoint_url=local.endpoint_url, config=Config(retries={"total_max_attempts": 1})
+        )
+        local.create_cluster("gone")
+        arn, kept = local.register_instances("gone", count=2)
+        client.deregister_container_instance(cluster="gone", containerInstance=arn)
+        response = client.describe_container_instances(
+            cluster="gone", containerInstances=[arn, kept]
+        )
+        statuses = {d["containerInstanceArn"]: d["status"] for d in response["containerInstances"]}
+        assert statuses == {arn: "INACTIVE", kept: "ACTIVE"}
+        assert response["failures"] == []
+        assert client.list_container_instances(cluster="gone")["containerInstanceArns"] == [kept]
+        client.close()
+        local.reset()
+
+
+def test_by_default_a_deregistered_instance_is_missing_as_in_moto(
+    ecs_env: LocalEcs, ecs: Any
+) -> None:
+    ecs_env.create_cluster("gone")
+    arn, kept = ecs_env.register_instances("gone", count=2)
+    ecs.deregister_container_instance(cluster="gone", containerInstance=arn)
+    response = ecs.describe_container_instances(cluster="gone", containerInstances=[arn, kept])
+    assert [f["reason"] for f in response["failures"]] == ["MISSING"]

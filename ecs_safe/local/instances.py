@@ -66,11 +66,20 @@ def _decode_token(token: str) -> str:
 class ContainerInstanceModel:
     """Listing and tags of container instances, over moto's ECS backend."""
 
-    def __init__(self, backend: Callable[[], EC2ContainerServiceBackend]) -> None:
-        """Read moto's backend through ``backend`` (it is looked up per request)."""
+    def __init__(
+        self, backend: Callable[[], EC2ContainerServiceBackend], *, report_inactive: bool = False
+    ) -> None:
+        """Read moto's backend through ``backend`` (it is looked up per request).
+
+        With ``report_inactive``, a deregistered instance is described as INACTIVE (as ECS
+        does for a while) instead of moto's MISSING failure.
+        """
         self._backend = backend
+        self._report_inactive = report_inactive
         self._lock = threading.Lock()
         self._tags: dict[str, dict[str, str]] = {}
+        # (cluster name, container instance ID) -> the description at deregistration.
+        self._inactive: dict[tuple[str, str], dict[str, Any]] = {}
 
     def handlers(self) -> dict[str, Handler]:
         """The ECS operations this model answers or amends."""
@@ -80,12 +89,14 @@ class ContainerInstanceModel:
             "UntagResource": self.untag_resource,
             "ListTagsForResource": self.list_tags_for_resource,
             "DescribeContainerInstances": self.describe_container_instances,
+            "DeregisterContainerInstance": self.deregister_container_instance,
         }
 
     def reset(self) -> None:
         """Forget every tag (moto's state is being cleared)."""
         with self._lock:
             self._tags.clear()
+            self._inactive.clear()
 
     # -- ListContainerInstances ------------------------------------------------------------
 
@@ -182,15 +193,49 @@ class ContainerInstanceModel:
             kept = dict(self._tags.get(instance_id, {}))
         return [{"key": k, "value": v} for k, v in kept.items()]
 
-    def describe_container_instances(self, request: dict[str, Any]) -> Amend | None:
-        """DescribeContainerInstances: moto's answer, with tags when ``include`` has TAGS."""
-        if "TAGS" not in (request.get("include") or []):
-            return None
+    # -- DescribeContainerInstances and deregistration ----------------------------------------
 
-        def with_tags(response: dict[str, Any]) -> dict[str, Any]:
-            for described in response.get("containerInstances", []):
-                arn = str(described.get("containerInstanceArn", ""))
-                described["tags"] = self._tag_list(last_segment(arn))
+    def deregister_container_instance(self, request: dict[str, Any]) -> Amend | None:
+        """DeregisterContainerInstance: moto's, remembering the instance as INACTIVE if asked."""
+        if not self._report_inactive:
+            return None
+        cluster = last_segment(str(request.get("cluster") or "default"))
+
+        def remember(response: dict[str, Any]) -> dict[str, Any]:
+            described = response.get("containerInstance") or {}
+            arn = str(described.get("containerInstanceArn", ""))
+            if arn:
+                described["status"] = "INACTIVE"
+                described["agentConnected"] = False
+                with self._lock:
+                    self._inactive[cluster, last_segment(arn)] = dict(described)
             return response
 
-        return with_tags
+        return remember
+
+    def describe_container_instances(self, request: dict[str, Any]) -> Amend | None:
+        """DescribeContainerInstances: moto's, plus tags (``include`` TAGS) and INACTIVE ones."""
+        with_tags = "TAGS" in (request.get("include") or [])
+        if not with_tags and not self._report_inactive:
+            return None
+        cluster = last_segment(str(request.get("cluster") or "default"))
+
+        def amend(response: dict[str, Any]) -> dict[str, Any]:
+            described = response.setdefault("containerInstances", [])
+            if self._report_inactive:
+                still_missing = []
+                for failure in response.get("failures", []):
+                    with self._lock:
+                        gone = self._inactive.get((cluster, last_segment(failure.get("arn", ""))))
+                    if gone is None:
+                        still_missing.append(failure)
+                    else:
+                        described.append(dict(gone))
+                response["failures"] = still_missing
+            if with_tags:
+                for instance in described:
+                    arn = str(instance.get("containerInstanceArn", ""))
+                    instance["tags"] = self._tag_list(last_segment(arn))
+            return response
+
+        return amend

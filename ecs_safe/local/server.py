@@ -9,8 +9,10 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 from ecs_safe.local import tasks
+from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.instances import ContainerInstanceModel
-from ecs_safe.local.seeding import Seeding
+from ecs_safe.local.lifecycle import LifecycleModel
+from ecs_safe.local.names import last_segment
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
     Fault,
@@ -53,7 +55,7 @@ class ClientKwargs(TypedDict):
     """A fresh aiobotocore session holding the dummy credentials."""
 
 
-class LocalEcs(Seeding):
+class LocalEcs(AutoScalingSeeding):
     """An ECS-compatible endpoint on loopback, served in-process by moto.
 
     Use it as ``with LocalEcs() as local:`` or ``async with LocalEcs() as local:`` (or call
@@ -69,10 +71,18 @@ class LocalEcs(Seeding):
         freeze_tasks: Keep each task's ``lastStatus`` where it is (the default), instead of
             moto's habit of moving it one step towards STOPPED on every DescribeTasks call.
             `reset` returns to this setting.
+        report_inactive: Describe a deregistered container instance as INACTIVE (as ECS does
+            for a while after deregistration) until `reset`, instead of moto's MISSING
+            failure. Off by default: the suite's tests were written against moto's answer.
     """
 
     def __init__(
-        self, *, region_name: str = "us-east-1", port: int = 0, freeze_tasks: bool = True
+        self,
+        *,
+        region_name: str = "us-east-1",
+        port: int = 0,
+        freeze_tasks: bool = True,
+        report_inactive: bool = False,
     ) -> None:
         if not region_name:
             msg = "region_name must be a Region name such as 'us-east-1'"
@@ -92,7 +102,8 @@ class LocalEcs(Seeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
-        self._instances = ContainerInstanceModel(self._ecs_backend)
+        self._lifecycle_actions = LifecycleModel(self.terminate_instance)
+        self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
 
     def __repr__(self) -> str:
         where = self._endpoint_url or "stopped"
@@ -184,7 +195,10 @@ class LocalEcs(Seeding):
         # in this server's own middleware, requests are not logged without touching global
         # logging, nothing is printed, and a busy port raises instead of hanging start().
         app = TrafficMiddleware(
-            DomainDispatcherApplication(create_backend_app), self._traffic, self._handlers()
+            DomainDispatcherApplication(create_backend_app),
+            self._traffic,
+            self._handlers(),
+            self._lifecycle_actions.query_handlers(),
         )
         try:
             return make_server(
@@ -274,6 +288,7 @@ class LocalEcs(Seeding):
         self._traffic.clear_faults()
         self._traffic.reset_calls()
         self._instances.reset()
+        self._lifecycle_actions.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
 
     # -- request counts -------------------------------------------------------------------
@@ -397,6 +412,25 @@ class LocalEcs(Seeding):
             LookupError: there is no such task in that cluster.
         """
         tasks.set_task_status(self._ecs_backend(), cluster, task, last_status)
+
+    # -- Auto Scaling lifecycle ---------------------------------------------------------------
+
+    @property
+    def lifecycle_actions(self) -> LifecycleModel:
+        """Terminate lifecycle actions (``Terminating:Wait``) and their clock."""
+        return self._lifecycle_actions
+
+    def terminate_instance(self, ec2_instance_id: str) -> None:
+        """Terminate an EC2 instance; it leaves every cluster it is registered in, as in ECS."""
+        self._client("ec2").terminate_instances(InstanceIds=[ec2_instance_id])
+        backend = self._ecs_backend()
+        for cluster, by_id in list(backend.container_instances.items()):
+            for instance in list(by_id.values()):
+                if instance.ec2_instance_id == ec2_instance_id and cluster in backend.clusters:
+                    # Force: a terminated host's tasks are gone with it.
+                    backend.deregister_container_instance(
+                        cluster, last_segment(instance.container_instance_arn), force=True
+                    )
 
     # -- plumbing -------------------------------------------------------------------------
 

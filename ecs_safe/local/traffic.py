@@ -11,12 +11,14 @@ import functools
 import io
 import json
 import threading
+import urllib.parse
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
+from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -29,6 +31,8 @@ INTERNAL_HEADER: Final = "x-ecs-safe-local-internal"
 _INTERNAL_ENVIRON_KEY: Final = "HTTP_X_ECS_SAFE_LOCAL_INTERNAL"
 # ECS speaks the awsJson1_1 protocol: the operation is named in the X-Amz-Target header.
 _ECS_TARGET_PREFIX: Final = "AmazonEC2ContainerServiceV20141113."
+# Auto Scaling and EC2 speak the query protocol: a form body naming the Action.
+_FORM: Final = "application/x-www-form-urlencoded"
 
 #: Rewrites moto's successful JSON response to an operation.
 Amend = Callable[[dict[str, Any]], dict[str, Any]]
@@ -36,6 +40,11 @@ Amend = Callable[[dict[str, Any]], dict[str, Any]]
 #: response body, or raises `EcsError`; returning None passes the request on to moto, and
 #: returning an `Amend` passes it on and rewrites moto's successful answer.
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Amend | None]
+
+
+#: An Auto Scaling (query protocol) action LocalEcs answers itself: takes the form parameters,
+#: returns the XML response body, or raises `EcsError` (sent as the query protocol's XML error).
+QueryHandler = Callable[[dict[str, str]], str]
 
 
 class EcsError(Exception):
@@ -170,18 +179,27 @@ class TrafficMiddleware:
     """
 
     def __init__(
-        self, app: WSGIApplication, traffic: Traffic, handlers: dict[str, Handler] | None = None
+        self,
+        app: WSGIApplication,
+        traffic: Traffic,
+        handlers: dict[str, Handler] | None = None,
+        query_handlers: dict[str, QueryHandler] | None = None,
     ) -> None:
-        """Wrap moto's app; ``handlers`` answer the ECS operations LocalEcs models itself."""
+        """Wrap moto's app; the handlers answer the operations LocalEcs models itself.
+
+        ``handlers`` are ECS operations (JSON); ``query_handlers`` are query-protocol actions
+        (Auto Scaling's), by their ``Action`` name.
+        """
         self._app = app
         self._traffic = traffic
         self._handlers = dict(handlers or {})
+        self._query_handlers = dict(query_handlers or {})
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Count the request, answer an injected fault, or serve it (LocalEcs's model or moto)."""
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.startswith(_ECS_TARGET_PREFIX):
-            return self._app(environ, start_response)
+            return self._serve_query(environ, start_response)
         operation = target.removeprefix(_ECS_TARGET_PREFIX)
         if environ.get(_INTERNAL_ENVIRON_KEY):
             return self._serve(operation, environ, start_response)
@@ -242,6 +260,35 @@ class TrafficMiddleware:
             start_response(status, headers)
             return [body]
         return _json_response(start_response, HTTPStatus.OK, amend(json.loads(body or b"{}")))
+
+    def _serve_query(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        content_type = str(environ.get("CONTENT_TYPE", ""))
+        if not self._query_handlers or not content_type.startswith(_FORM):
+            return self._app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        handler = self._query_handlers.get(params.get("Action", ""))
+        if handler is None:
+            # Not modelled here: moto reads the body it would have read.
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return self._app(environ, start_response)
+        try:
+            body, status = handler(params).encode(), HTTPStatus.OK
+        except EcsError as error:
+            status = HTTPStatus(error.http_status)
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+                f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            ).encode()
+        start_response(
+            f"{status.value} {status.phrase}",
+            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
     @staticmethod
     def _error(start_response: StartResponse, error: EcsError) -> list[bytes]:
