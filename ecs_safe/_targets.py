@@ -7,7 +7,7 @@ them with as few read calls as ECS allows:
 
 - `classify` sorts one input into its form (pure, no network);
 - `resolve` maps a list of inputs to the instances registered in one cluster, batched: EC2 and
-  managed instance IDs by ``ec2InstanceId in [...]`` filters, about 90 IDs a listing, then one
+  managed instance IDs by ``ec2InstanceId in [...]`` filters, 47 IDs a listing, then one
   describe per 100 instances; container instance IDs and ARNs cost nothing here (the describe
   that follows in the caller resolves them);
 - `list_instances` lists a cluster (every page) and describes what it found, 100 a call;
@@ -60,12 +60,14 @@ __all__ = [
     "resolve",
 ]
 
-#: The longest cluster query expression ecs-safe sends. ECS documents 2,000 characters for the
-#: same language in placement constraints and no limit for ListContainerInstances' ``filter``;
-#: staying within the documented one keeps every filter acceptable wherever ECS checks it.
-FILTER_MAX_CHARS: Final = 2000
+#: The longest cluster query expression ecs-safe sends. ECS documents no limit for
+#: ListContainerInstances' ``filter`` (and 2,000 characters for the same language in placement
+#: constraints); LocalEcs refuses filters past 1,024 characters. The lower bound costs a few
+#: more listings (47 long EC2 IDs a filter instead of 94) and keeps every filter acceptable
+#: wherever the limit really lies.
+FILTER_MAX_CHARS: Final = 1024
 #: The most EC2 IDs one ``ec2InstanceId in [...]`` filter names. The character budget binds
-#: first for real IDs (about 90 of 17 hex digits fit in `FILTER_MAX_CHARS`); this bound keeps a
+#: first for real IDs (47 of 17 hex digits fit in `FILTER_MAX_CHARS`); this bound keeps a
 #: listing within one 100-item page whatever the IDs' length.
 EC2_IDS_PER_FILTER: Final = 100
 #: ListContainerInstances returns at most this many ARNs a page (ECS's maximum).
@@ -325,7 +327,7 @@ async def list_instances(
         filter: a cluster query language expression, passed to ECS as it is; ECS judges it
             (a bad one comes back as `InvalidParameterException`).
         status: one of ECS's instance statuses; without it ECS lists every status but INACTIVE.
-        ec2_instance_ids: only these EC2 or managed instances (several listings of about 90 IDs
+        ec2_instance_ids: only these EC2 or managed instances (several listings of 47 IDs
             each, combined with ``filter``). An ID not registered is simply not returned.
 
     Returns:
@@ -438,7 +440,7 @@ async def resolve(
 
     Container instance IDs and ARNs (and `ContainerInstance` models, by their ARN) are taken as
     they are: the describe a caller makes next resolves them, so they cost no call here. EC2
-    and managed instance IDs are looked up together: ``ceil(n / 90)`` listings and
+    and managed instance IDs are looked up together: ``ceil(n / 47)`` listings and
     ``ceil(n / 100)`` describes for ``n`` IDs, never a call per instance. An EC2 instance
     registered more than once resolves to its live registration (see `live_first`).
 
@@ -560,7 +562,7 @@ async def list_group_instances(
     A member not registered in the cluster is never dropped silently: it is in ``missing`` and
     in a warning event ``ecs_safe.targets.unregistered``. With ``filter`` or ``status``, a
     registered member they exclude is not missing, just not selected; telling the two apart
-    costs one more listing per 90 members.
+    costs one more listing per 47 members.
     """
     members = await group_instance_ids(autoscaling, group)
     registered = _by_ec2_id(await list_instances(ecs, cluster=cluster, ec2_instance_ids=members))

@@ -1,10 +1,8 @@
 """Resolving targets (`ecs_safe._targets`): every input form, against LocalEcs over HTTP.
 
-LocalEcs counts ECS requests per operation, so the batching is asserted, not assumed. Where a
-test needs ECS's cluster query language (or ListContainerInstances paging) and this LocalEcs
-does not provide it (moto ignores ``filter`` and returns one page), the assertion that depends
-on it is skipped by a probe, never weakened; the answers themselves are checked either way,
-since `list_instances` keeps only the instances asked for.
+LocalEcs counts ECS requests per operation, so the batching is asserted, not assumed, and it
+evaluates ECS's cluster query language and pages ListContainerInstances at 100 as ECS does, so
+the filters ecs-safe builds are judged by a real parser.
 
 Unit tests with a fake aiobotocore client (the real `EcsTransport` on top) cover what no
 endpoint here can produce: an INACTIVE registration beside an ACTIVE one, a repeated
@@ -123,39 +121,6 @@ def _unregistered_ec2(env: LocalEcs, count: int) -> list[str]:
     return [i["InstanceId"] for i in reservation["Instances"]]
 
 
-_probe_cache: dict[str, bool] = {}
-
-
-def _filters(env: LocalEcs) -> bool:
-    """Whether this LocalEcs evaluates ``filter`` (a probe that must exclude an instance)."""
-    if "filter" not in _probe_cache:
-        env.create_cluster("probe-filter")
-        arns = env.register_instances("probe-filter", count=2)
-        first = _ec2_ids(env, "probe-filter", arns)[0]
-        listed = _boto(env, "ecs").list_container_instances(
-            cluster="probe-filter", filter=f"ec2InstanceId == {first}"
-        )["containerInstanceArns"]
-        _probe_cache["filter"] = len(listed) == 1
-        env.reset_calls()
-    return _probe_cache["filter"]
-
-
-def _pages(env: LocalEcs) -> bool:
-    """Whether this LocalEcs pages ListContainerInstances (a probe with maxResults=1)."""
-    if "pages" not in _probe_cache:
-        env.create_cluster("probe-pages")
-        env.register_instances("probe-pages", count=2)
-        page = _boto(env, "ecs").list_container_instances(cluster="probe-pages", maxResults=1)
-        _probe_cache["pages"] = bool(page.get("nextToken"))
-        env.reset_calls()
-    return _probe_cache["pages"]
-
-
-def _need(supported: bool, what: str) -> None:
-    if not supported:
-        pytest.skip(f"this LocalEcs does not {what} (moto alone does not)")
-
-
 # ----------------------------------------------------------------------------- classify
 
 
@@ -221,12 +186,14 @@ def test_ec2_filters_stay_within_the_expression_limit() -> None:
     assert all(len(f) <= FILTER_MAX_CHARS for f in filters)
     named = [i for f in filters for i in f.removeprefix("ec2InstanceId in [")[:-1].split(", ")]
     assert named == ids
-    assert len(filters) == 11  # ~94 long IDs a filter
+    assert len(filters) == 22  # 47 long IDs a filter
+    # The character budget binds before the count: 83 short IDs fit in 1,024 characters.
     short = ec2_id_filters([f"i-{n:08x}" for n in range(250)])
-    assert [f.count(", ") + 1 for f in short] == [EC2_IDS_PER_FILTER, EC2_IDS_PER_FILTER, 50]
+    assert [f.count(", ") + 1 for f in short] == [83, 83, 83, 1]
+    assert max(f.count(", ") + 1 for f in short) < EC2_IDS_PER_FILTER
     combined = ec2_id_filters([EC2_LONG], within="attribute:ecs.os-type == linux")
     assert combined == [f"(attribute:ecs.os-type == linux) and ec2InstanceId in [{EC2_LONG}]"]
-    with pytest.raises(InvalidInputError, match="2000"):
+    with pytest.raises(InvalidInputError, match="1024"):
         ec2_id_filters([EC2_LONG], within="x" * FILTER_MAX_CHARS)
 
 
@@ -363,11 +330,10 @@ async def test_a_thousand_ec2_ids_cost_a_handful_of_calls(
     assert list(resolution.targets) == arns
     lists = ecs_env.calls("ListContainerInstances")
     describes = ecs_env.calls("DescribeContainerInstances")
-    assert lists == len(ec2_id_filters(ec2)) == 11
-    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
-    # With real filtering each listing returns only its ~94 instances: 10 describes of 100.
+    assert lists == len(ec2_id_filters(ec2)) == 22
+    # With real filtering each listing returns only its 47 instances: 10 describes of 100.
     assert describes == 10
-    assert lists + describes <= 25
+    assert lists + describes <= 35
 
 
 async def test_resolution_waits_on_the_read_bucket(ecs_env: LocalEcs) -> None:
@@ -401,7 +367,6 @@ async def test_list_instances_reads_every_page(ecs_env: LocalEcs, ecs: EcsTransp
     instances = await list_instances(ecs, cluster="wide")
     assert sorted(i.container_instance_arn or "" for i in instances) == sorted(arns)
     assert ecs_env.calls("DescribeContainerInstances") == 3
-    _need(_pages(ecs_env), "page ListContainerInstances")
     assert ecs_env.calls("ListContainerInstances") == 3
 
 
@@ -412,7 +377,6 @@ async def test_list_instances_by_filter(ecs_env: LocalEcs, ecs: EcsTransport) ->
     ecs_env.reset_calls()
     picked = await list_instances(ecs, cluster="prod", ec2_instance_ids=[ec2[1]])
     assert [i.container_instance_arn for i in picked] == [arns[1]]
-    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
     others = await list_instances(ecs, cluster="prod", filter=f"ec2InstanceId != {ec2[1]}")
     assert sorted(i.container_instance_arn or "" for i in others) == sorted([arns[0], arns[2]])
 
@@ -429,7 +393,6 @@ async def test_a_bad_filter_comes_back_typed(ecs_env: LocalEcs, ecs: EcsTranspor
         await list_instances(ecs, cluster="prod", filter="attribute:ecs.ami-id ==")
     assert exc_info.value.operation == "ListContainerInstances"
     assert ecs_env.calls("DescribeContainerInstances") == 0
-    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
     with pytest.raises(InvalidParameterException):
         await list_instances(ecs, cluster="prod", filter="attribute:ecs.ami-id ==")
 
