@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -179,3 +180,40 @@ def test_the_kubectl_page_answers_every_drain_flag_and_is_in_the_nav() -> None:
     for verb in ("cordon", "uncordon"):
         assert f"`kubectl {verb} NODE`" in page
     assert "kubectl.md" in (ROOT / "mkdocs.yml").read_text()
+
+
+IAM_ACTIONS = {
+    "ecs:DescribeContainerInstances",
+    "ecs:ListTasks",
+    "ecs:DescribeTasks",
+    "ecs:DescribeServices",
+    "ecs:UpdateContainerInstancesState",
+    "ecs:DeregisterContainerInstance",
+    "ecs:StopTask",
+    "ecs:ListContainerInstances",
+}
+
+
+def test_readme_opens_with_two_one_line_commands_and_their_times() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first = SHELL_BLOCK.search(readme)
+    assert first is not None
+    assert readme.index(first[0]) < readme.index("## ")  # before any section
+    lines = first[1].strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("python3 -m venv .venv && ") for line in lines)
+    intro = readme[readme.index(first[0]) + len(first[0]) : readme.index("**Take container")]
+    assert re.search(r"\d+ ?s\b.*\d+ ?(s|min)\b", intro, re.S), "the time each command takes"
+
+
+def test_readme_iam_policy_is_valid_json_naming_every_permission() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use it against your own AWS account") :]
+    section = section[: section.index("\n## ", 1)]
+    block = re.search(r"```json\n(.*?)```", section, re.S)
+    assert block is not None
+    policy = json.loads(block[1])
+    granted = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert granted == IAM_ACTIONS
+    assert set(re.findall(r"ecs:[A-Za-z]+", section.replace(block[0], ""))) >= IAM_ACTIONS
+    assert "--dry-run" in section
