@@ -93,11 +93,20 @@ def test_notebook_runs_in_a_real_kernel(executed: Any) -> None:
     assert f"executable: {sys.executable}\n" in probe
     assert "loop running: True" in probe
 
+    _, html = outputs(executed, "instances_table(everything)")
+    listed = Parsed(html)
+    assert "5 container instance(s)" in listed.captions
+    assert "ContainerInstance" in listed.captions  # and one instance on its own
+
     text, html = outputs(executed, "except PolicyViolationError")
     assert "Refused before any mutating call:" in text
     assert "no-running-tasks-unless-forced" in text
-    assert "<table" in html
-    assert "ContainerInstance" in html
+    # The refusal's own view: its blocker, and the instance as it was seen.
+    refused = Parsed(html)
+    assert "PolicyViolationError: refused before any mutating call" in refused.captions
+    assert "no-running-tasks-unless-forced" in refused.cells
+    assert "Instance as seen" in refused.captions
+    assert "ACTIVE" in refused.cells
 
     _, html = outputs(executed, "force=True")
     assert "DeregistrationResult: Deregistered, forced" in html
