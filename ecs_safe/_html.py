@@ -17,9 +17,19 @@ from ecs_safe.errors import DrainTimeoutError, PolicyViolationError
 if TYPE_CHECKING:
     from ecs_safe.errors import EcsSafeError
     from ecs_safe.models import ContainerInstance, Task
-    from ecs_safe.results import BatchResult, DeregistrationResult
+    from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
 
-__all__ = ["batch_result", "container_instance", "deregistration_result"]
+__all__ = [
+    "batch_result",
+    "container_instance",
+    "deregistration_result",
+    "instance_outcome",
+    "instances_table",
+    "policy_violation",
+]
+
+# Wide tables scroll sideways instead of wrapping: an ARN broken over four lines is unreadable.
+_SCROLL = '<div style="overflow-x:auto;max-width:100%">'
 
 _TABLE = '<table style="border-collapse:collapse;font-size:0.9em;margin:0.3em 0">'
 _CAPTION = '<caption style="text-align:left;font-weight:bold;padding:2px 0">{}</caption>'
@@ -48,16 +58,37 @@ def _cell(value: object, *, tag: str = "td", colour: str | None = None) -> str:
     return _CELL.format(tag=tag, extra=extra, text=_text(value))
 
 
+def _short_id(value: str) -> str:
+    """The exact short form of an ARN (its last path segment); anything else unchanged."""
+    return value.rsplit("/", 1)[-1] if value.startswith("arn:") else value
+
+
+def _id_cell(value: str | None, *, full: bool = False) -> str:
+    """An ID or ARN on one line; the short form shows the full ARN on hover (``title``)."""
+    if value is None:
+        return _cell(None)
+    text = value if full else _short_id(value)
+    return (
+        f'<td style="padding:2px 8px;text-align:left;vertical-align:top;white-space:nowrap"'
+        f' title="{html.escape(value)}"><code>{html.escape(text)}</code></td>'
+    )
+
+
 def _table(title: str, rows: Iterable[str], header: Sequence[str] = ()) -> str:
     head = "<tr>" + "".join(_cell(h, tag="th") for h in header) + "</tr>" if header else ""
     return "".join(
-        (_TABLE, _CAPTION.format(html.escape(title)), head, *rows, "</table>"),
+        (_SCROLL, _TABLE, _CAPTION.format(html.escape(title)), head, *rows, "</table></div>"),
     )
 
 
 def _key_values(pairs: Iterable[tuple[str, object]]) -> Iterable[str]:
     for key, value in pairs:
-        yield f"<tr>{_cell(key, tag='th')}{_cell(value)}</tr>"
+        # ARNs whole, on one line (the table scrolls): a key-value table is where one is copied.
+        if isinstance(value, str) and value.startswith("arn:"):
+            value_cell = _id_cell(value, full=True)
+        else:
+            value_cell = _cell(value)
+        yield f"<tr>{_cell(key, tag='th')}{value_cell}</tr>"
 
 
 def _instance_pairs(instance: ContainerInstance) -> list[tuple[str, object]]:
@@ -129,7 +160,7 @@ def batch_result(batch: BatchResult) -> str:
         if detail is None and result is not None:
             detail = "forced" if result.forced else result.request_id
         cells = (
-            _cell(outcome.container_instance),
+            _id_cell(outcome.container_instance),
             _cell(outcome.status, colour=_OUTCOME_COLOURS.get(outcome.status)),
             _cell(instance.ec2_instance_id if instance is not None else None),
             _cell(instance.running_tasks_count if instance is not None else None),
@@ -137,4 +168,67 @@ def batch_result(batch: BatchResult) -> str:
         )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     header = ("container instance", "outcome", "EC2 instance", "running tasks", "detail")
-    return _table(f"BatchResult: {summary or 'empty'}", rows, header)
+    table = _table(f"BatchResult: {summary or 'empty'}", rows, header)
+    # Below the table, each refusal with its blockers and the tasks it was decided on.
+    refusals = (
+        _refusal(outcome.error, f"Refused: {_short_id(outcome.container_instance)}")
+        for outcome in batch.outcomes
+        if isinstance(outcome.error, PolicyViolationError)
+    )
+    return table + "".join(refusals)
+
+
+def _refusal(error: PolicyViolationError, title: str) -> str:
+    blockers = (f"<tr>{_cell(v.rule)}{_cell(v.message)}</tr>" for v in error.decision.violations)
+    parts = [_table(title, blockers, ("rule", "why"))]
+    if error.container_instance is not None:
+        parts.append(instances_table([error.container_instance], title="Instance as seen"))
+    if error.tasks:
+        tasks = (
+            f"<tr>{_id_cell(t.task_arn)}{_cell(t.kind)}{_cell(t.last_status)}</tr>"
+            for t in error.tasks
+        )
+        parts.append(_table(f"Tasks seen: {len(error.tasks)}", tasks, ("task", "kind", "status")))
+    return "".join(parts)
+
+
+def policy_violation(error: PolicyViolationError) -> str:
+    """The view of a refusal: every blocker (rule and message), the instance and its tasks."""
+    return _refusal(error, "PolicyViolationError: refused before any mutating call")
+
+
+def instance_outcome(outcome: InstanceOutcome) -> str:
+    """The view of one `InstanceOutcome`: a refusal in full, anything else as a one-row batch."""
+    if isinstance(outcome.error, PolicyViolationError):
+        return _refusal(outcome.error, f"Refused: {_short_id(outcome.container_instance)}")
+    detail = _error_detail(outcome.error)
+    if detail is None and outcome.result is not None:
+        detail = "forced" if outcome.result.forced else outcome.result.request_id
+    row = (
+        f"<tr>{_id_cell(outcome.container_instance)}"
+        f"{_cell(outcome.status, colour=_OUTCOME_COLOURS.get(outcome.status))}"
+        f"{_cell(detail)}</tr>"
+    )
+    return _table("InstanceOutcome", [row], ("container instance", "outcome", "detail"))
+
+
+def instances_table(instances: Iterable[ContainerInstance], *, title: str | None = None) -> str:
+    """A table of container instances, one row each (for a ``list[ContainerInstance]``).
+
+    In a notebook: ``IPython.display.HTML(instances_table(ecs.describe_container_instances(...)))``.
+    The short instance ID is shown; the full ARN is its ``title`` (shown on hover).
+    """
+    items = list(instances)
+    rows = (
+        "<tr>"
+        + _id_cell(i.container_instance_arn)
+        + _id_cell(i.ec2_instance_id)
+        + "".join(
+            _cell(v)
+            for v in (i.status, i.agent_connected, i.running_tasks_count, i.pending_tasks_count)
+        )
+        + "</tr>"
+        for i in items
+    )
+    header = ("container instance", "EC2 instance", "status", "agent", "running", "pending")
+    return _table(title or f"{len(items)} container instance(s)", rows, header)

@@ -108,6 +108,12 @@ class PolicyViolationError(EcsSafeError):
         self.container_instance = container_instance
         self.tasks = list(tasks)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: every blocker (rule and message), the instance, its tasks."""
+        from ecs_safe import _html  # noqa: PLC0415  # _html imports this module: a cycle at the top
+
+        return _html.policy_violation(self)
+
 
 class DrainTimeoutError(EcsSafeError):
     """A drain did not empty the instance before its deadline.

@@ -63,6 +63,10 @@ class InstanceOutcome(BaseModel):
         description="The error, for refused (a PolicyViolationError) and failed outcomes.",
     )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a refusal's blockers and tasks, else the outcome in a row."""
+        return _html.instance_outcome(self)
+
 
 class BatchResult(BaseModel):
     """The outcomes of a `deregister_many` run, one per instance, in input order."""

@@ -17,9 +17,10 @@ running event loop (a Jupyter cell, a coroutine, an async framework's thread): n
 - Errors are re-raised as they were raised on the loop: the same exception object, of its own
   type (`PolicyViolationError`, `InvalidInputError`, ...).
 - Ctrl-C (`KeyboardInterrupt`) while a call is waiting cancels that call on the loop, waits
-  briefly for it to unwind, then re-raises `KeyboardInterrupt`. A deregistration interrupted
-  this way **may or may not have reached ECS** (the request may already have been sent):
-  describe the instance to find out.
+  for it to unwind (at most 30 s, for a wedged loop; a second Ctrl-C stops waiting), then
+  re-raises `KeyboardInterrupt`. A deregistration interrupted this way **may or may not
+  have reached ECS** (the request may already have been sent): describe the instance to find
+  out.
 - ``progress`` callbacks run on the client's loop thread, not on the caller's thread. Plain and
   async callables both work; a plain one should return quickly (it holds up the loop) and must
   not call this client's methods (they would wait for themselves; that raises
@@ -33,6 +34,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
@@ -64,12 +66,17 @@ __all__ = ["SyncEcsSafeClient"]
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-# After Ctrl-C, how long to wait for the cancelled call to unwind (close its connection, log)
-# before re-raising: enough for a clean cancellation, short enough that Ctrl-C feels immediate.
-_CANCEL_GRACE_S = 2.0
+# After Ctrl-C, the longest wait for the cancelled call to unwind (close its connection, log)
+# before re-raising anyway. The wait ends as soon as the call has unwound (milliseconds, even
+# on a loaded machine), so the bound only matters for a wedged loop (a progress callback that
+# never returns); it is generous because a loaded machine can take seconds to run the
+# cancellation, and re-raising before it did would let the call go on behind the caller's back.
+# A second Ctrl-C ends the wait at once.
+_CANCEL_GRACE_S = 30.0
 # Bound on closing the aiobotocore client and on joining the thread, so that a wedged loop (a
-# progress callback that never returns) cannot hang close() or the interpreter's exit.
-_SHUTDOWN_TIMEOUT_S = 5.0
+# progress callback that never returns) cannot hang close() or the interpreter's exit. Like the
+# grace above, it ends as soon as the work is done and is generous for a loaded machine.
+_SHUTDOWN_TIMEOUT_S = 30.0
 # Waiting polls at this interval: on Windows a blocking lock acquire cannot be interrupted, so
 # without it Ctrl-C would only be seen once the call had finished.
 _POLL_S = 0.25
@@ -91,7 +98,10 @@ class _Call(Generic[_T]):
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
-            self.unwound.wait(_CANCEL_GRACE_S)
+            # Polled like the wait above, so that a second Ctrl-C ends it on every platform.
+            deadline = time.monotonic() + _CANCEL_GRACE_S
+            while not self.unwound.wait(_POLL_S) and time.monotonic() < deadline:
+                pass
             raise
         except concurrent.futures.CancelledError:
             # Not our Ctrl-C (handled above): the loop was stopped under the call.

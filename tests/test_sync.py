@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +29,8 @@ from ecs_safe import (
     PolicyViolationError,
     SyncEcsSafeClient,
 )
+from ecs_safe import sync as sync_module
+from ecs_safe.client import EcsSafeClient
 from ecs_safe.local import LocalEcs
 
 LOOP_THREAD = "ecs-safe-sync-loop"
@@ -74,7 +75,8 @@ def interrupt_main_thread_when(started: threading.Event) -> threading.Thread:
     assert main is not None
 
     def fire() -> None:
-        if started.wait(10):
+        # A bound only so that a broken test cannot leave the thread behind for ever.
+        if started.wait(120):
             signal.pthread_kill(main, signal.SIGINT)
 
     thread = threading.Thread(target=fire, daemon=True)
@@ -258,11 +260,9 @@ def test_no_leak_across_open_close_cycles(ecs_env: LocalEcs, fleet: tuple[str, s
     fds_before = len(list(fd_dir.iterdir())) if fd_dir.exists() else 0
     threads_before = set(threading.enumerate())
     loops_before = open_loops()
-    started = time.perf_counter()
     for _ in range(20):
         with SyncEcsSafeClient(**ecs_env.client_kwargs()) as ecs:
             ecs.describe_container_instances([fleet[1]], cluster=CLUSTER)
-    elapsed = time.perf_counter() - started
     gc.collect()
     # Threads of other tests may end meanwhile; none may be added, except the local server's
     # per-connection threads, which werkzeug ends on its own schedule.
@@ -273,7 +273,8 @@ def test_no_leak_across_open_close_cycles(ecs_env: LocalEcs, fleet: tuple[str, s
     if fd_dir.exists():
         # A leaked loop costs three descriptors (selector and self-pipe), a connection one.
         assert len(list(fd_dir.iterdir())) <= fds_before + 2
-    assert elapsed < 20, f"20 open/close cycles took {elapsed:.1f}s"
+    # No bound on the time taken: a close that ran into its shutdown timeout would leave its
+    # thread alive, its loop open or its connection unclosed, and the checks above see those.
 
 
 def test_a_forgotten_client_is_closed_when_collected(ecs_env: LocalEcs) -> None:
@@ -298,18 +299,18 @@ def test_a_forgotten_client_does_not_hang_interpreter_exit() -> None:
         print("open", flush=True)
         """
     )
-    started = time.perf_counter()
+    # Exiting on its own is the point; the timeout only turns a hang into a failure, and is
+    # far above what a loaded machine needs to start Python and import aiobotocore.
     proc = subprocess.run(
         [sys.executable, "-W", "error", "-c", script],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "open\n"
     assert proc.stderr == ""  # no "Unclosed client session", no traceback at exit
-    assert time.perf_counter() - started < 30
 
 
 # --------------------------------------------------------------------------- Ctrl-C
@@ -318,23 +319,61 @@ def test_a_forgotten_client_does_not_hang_interpreter_exit() -> None:
 @needs_sigint
 def test_ctrl_c_cancels_the_call_and_waits_for_it_to_unwind(ecs: SyncEcsSafeClient) -> None:
     started = threading.Event()
-    unwound = threading.Event()
+    never = threading.Event()
+    order: list[str] = []
 
     async def slow() -> None:
         started.set()
         try:
-            await asyncio.sleep(30)
+            # Ends only by cancellation: nothing ever sets the event.
+            await asyncio.to_thread(never.wait)
+        finally:
+            order.append("unwound")
+
+    interrupt_main_thread_when(started)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ecs._run(slow)
+        order.append("KeyboardInterrupt")
+    finally:
+        never.set()  # ends the worker thread the cancelled call left waiting
+    # Re-raised only after the coroutine was cancelled and had unwound, however long that took.
+    assert order == ["unwound", "KeyboardInterrupt"]
+    assert not ecs.closed
+
+
+@needs_sigint
+def test_ctrl_c_on_a_wedged_loop_gives_up_after_the_grace(
+    ecs: SyncEcsSafeClient, fleet: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop thread is blocked (as by a progress callback that never returns), so the
+    # cancelled call cannot unwind until the test releases it: the ordering below holds
+    # however fast or slow the machine is. No grace, so the test does not wait it out.
+    monkeypatch.setattr(sync_module, "_CANCEL_GRACE_S", 0.0)
+    started = threading.Event()
+    release = threading.Event()
+    unwound = threading.Event()
+
+    async def wedged() -> None:
+        started.set()
+        try:
+            release.wait()  # blocks the loop itself, not only this coroutine
+            await asyncio.sleep(0)  # where the pending cancellation lands
         finally:
             unwound.set()
 
     interrupt_main_thread_when(started)
-    t0 = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        ecs._run(slow)
-    # Re-raised only after the coroutine was cancelled and had unwound, and promptly.
-    assert unwound.is_set()
-    assert time.perf_counter() - t0 < 5
-    assert not ecs.closed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ecs._run(wedged)
+        # Given up on: re-raised while the call was still stuck.
+        assert not unwound.is_set()
+    finally:
+        release.set()
+    # Released, the abandoned call is cancelled after all, and the client works on.
+    assert unwound.wait(120)
+    (instance,) = ecs.describe_container_instances([fleet[1]], cluster=CLUSTER)
+    assert instance.status == "ACTIVE"
 
 
 @needs_sigint
@@ -347,24 +386,36 @@ def test_ctrl_c_during_a_deregistration_stops_it_before_the_mutating_call(
     _, idle, _ = fleet
     in_describe = threading.Event()
     release = threading.Event()
+    call_ended = threading.Event()
     original = EC2ContainerServiceBackend.describe_container_instances
+    original_call = EcsSafeClient.deregister_container_instance
 
     def held_describe(self: EC2ContainerServiceBackend, *args: Any, **kwargs: Any) -> Any:
         # Holds the pre-flight describe's response, so that Ctrl-C lands mid-request.
         in_describe.set()
-        release.wait(10)
+        release.wait(120)
         return original(self, *args, **kwargs)
 
+    async def tracked_call(self: EcsSafeClient, *args: Any, **kwargs: Any) -> Any:
+        # Tells when the async call is over: after that it can send nothing more.
+        try:
+            return await original_call(self, *args, **kwargs)
+        finally:
+            call_ended.set()
+
     monkeypatch.setattr(EC2ContainerServiceBackend, "describe_container_instances", held_describe)
+    monkeypatch.setattr(EcsSafeClient, "deregister_container_instance", tracked_call)
     ecs_env.reset_calls()
     interrupt_main_thread_when(in_describe)
     try:
         with pytest.raises(KeyboardInterrupt):
             ecs.deregister_container_instance(idle, cluster=CLUSTER)
+        # The call had ended (cancelled) before Ctrl-C reached us...
+        assert call_ended.is_set()
     finally:
         release.set()
         monkeypatch.undo()
-    time.sleep(0.2)  # had the call not been cancelled, it would deregister now
+    # ... so no deregistration can follow the released describe.
     assert ecs_env.calls("DeregisterContainerInstance") == 0
     # The client survives the interruption, and the instance is untouched.
     (instance,) = ecs.describe_container_instances([idle], cluster=CLUSTER)
@@ -377,7 +428,8 @@ def test_calls_are_not_serialised_across_threads(
     gate = threading.Event()
 
     async def wait_for_gate() -> str:
-        await asyncio.to_thread(gate.wait, 10)
+        # The bound only frees the thread of a broken test; the gate is set below.
+        await asyncio.to_thread(gate.wait, 120)
         return "released"
 
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -386,4 +438,4 @@ def test_calls_are_not_serialised_across_threads(
         assert ecs.describe_container_instances([fleet[0]], cluster=CLUSTER)
         assert not waiting.done()
         gate.set()
-        assert waiting.result(timeout=10) == "released"
+        assert waiting.result(timeout=120) == "released"
