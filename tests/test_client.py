@@ -718,21 +718,18 @@ async def test_the_preflight_describe_asks_for_tags_and_health_so_rules_can_read
     ecs_env: LocalEcs, cluster: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # ECS leaves tags (and health) out of DescribeContainerInstances unless `include` asks;
-    # this endpoint does the same, so a rule on a "protected" tag only works when asked.
-    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+    # LocalEcs does the same, so a rule on a "protected" tag only works when the pre-flight
+    # asks. The tag is set for real (TagResource), as an operator would.
+    import boto3  # noqa: PLC0415
 
     (arn,) = ecs_env.register_instances(cluster)
-    original = EC2ContainerServiceResponse.describe_container_instances
-
-    def describe(self: Any) -> Any:
-        result = original(self)
-        if "TAGS" in (self._get_param("include") or []):
-            body: Any = result.result
-            for instance in body["containerInstances"]:
-                instance.tags = [{"key": "protected", "value": "true"}]
-        return result
-
-    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_container_instances", describe)
+    boto3.session.Session(
+        aws_access_key_id=ecs_env.access_key_id,
+        aws_secret_access_key=ecs_env.secret_access_key,
+        region_name=ecs_env.region_name,
+    ).client("ecs", endpoint_url=ecs_env.endpoint_url).tag_resource(
+        resourceArn=arn, tags=[{"key": "protected", "value": "true"}]
+    )
 
     class ProtectedTag:
         name = "protected-tag"
