@@ -98,6 +98,13 @@ def expect_task_list(response: Response) -> None:
             "held a taskArns item that is not an ARN",
             code="MalformedResponse",
         )
+    token = response.get("nextToken")
+    if token is not None and not isinstance(token, str):
+        # A mangled token would be sent back as the next request's token (or break the
+        # repeated-token check): a retryable malformed answer, like any other.
+        raise incomplete(
+            "ListTasks", response, "held a nextToken that is not a string", code="MalformedResponse"
+        )
 
 
 def expect_stopped_task(response: Response) -> None:
