@@ -2,7 +2,7 @@
 
 What an Auto Scaling event handler or a rolling script does first: turn EC2 instance IDs into
 the container instances registered in the cluster. ecs-safe's `resolve` lists them by
-``ec2InstanceId in [...]`` filters (about 90 IDs a filter, within ECS's 2,000-character
+``ec2InstanceId in [...]`` filters (about 47 IDs a filter, within the 1,024-character
 expression limit) and describes what it found, 100 a call, paced by the default read bucket.
 
 Reported: the API calls (counted by LocalEcs), the wall time (median over rounds, a fresh
@@ -27,6 +27,7 @@ from botocore.config import Config
 
 from benchmarks._harness import BENCH_CLUSTER, Check, Result, baseline_config, median, timed
 from benchmarks.throttle_proxy import minimum_seconds
+from ecs_safe._calls import EcsCalls
 from ecs_safe._targets import ec2_id_filters, resolve
 from ecs_safe._transport import EcsTransport
 from ecs_safe.ratelimit import RateLimiter, RateLimits
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TARGET_CALLS", "run"]
 
-#: Calls per 1,000 IDs resolved that count as "a handful": ceil(1000/90) listings and
-#: ceil(1000/100) describes make 21.
-TARGET_CALLS = 25
+#: Calls per 1,000 IDs resolved that count as "a handful": ceil(1000/47) listings and
+#: ceil(1000/100) describes make 32.
+TARGET_CALLS = 35
 _READS = ("ListContainerInstances", "DescribeContainerInstances")
 
 
@@ -96,7 +97,7 @@ async def run(local: LocalEcs, *, ids: int, cluster_size: int, rounds: int) -> R
 
             async def once() -> None:
                 nonlocal resolution
-                resolution = await resolve(api, ec2_ids, cluster=BENCH_CLUSTER)
+                resolution = await resolve(EcsCalls(api), ec2_ids, cluster=BENCH_CLUSTER)
 
             seconds.append(await timed(once()))
         assert resolution is not None
