@@ -2,9 +2,8 @@
 
 What an Auto Scaling event handler or a rolling script does first: turn EC2 instance IDs into
 the container instances registered in the cluster. ecs-safe's `resolve` lists them by
-``ec2InstanceId in [...]`` filters (47 IDs a filter, within 1,024 characters, see
-`ecs_safe._targets.FILTER_MAX_CHARS`) and describes what it found, 100 a call, paced by
-the default read bucket.
+``ec2InstanceId in [...]`` filters (about 47 IDs a filter, within the 1,024-character
+expression limit) and describes what it found, 100 a call, paced by the default read bucket.
 
 Reported: the API calls (counted by LocalEcs), the wall time (median over rounds, a fresh
 client with full buckets each round), and the floor that ECS's read bucket (burst 100, 20/s)
@@ -28,6 +27,7 @@ from botocore.config import Config
 
 from benchmarks._harness import BENCH_CLUSTER, Check, Result, baseline_config, median, timed
 from benchmarks.throttle_proxy import minimum_seconds
+from ecs_safe._calls import EcsCalls
 from ecs_safe._targets import ec2_id_filters, resolve
 from ecs_safe._transport import EcsTransport
 from ecs_safe.ratelimit import RateLimiter, RateLimits
@@ -60,11 +60,7 @@ async def _transport(local: LocalEcs) -> AsyncIterator[EcsTransport]:
 def _seed(local: LocalEcs, cluster_size: int) -> tuple[list[str], bool]:
     """A cluster of ``cluster_size`` instances: their EC2 IDs, and whether filters work."""
     local.create_cluster(BENCH_CLUSTER)
-    arns: list[str] = []
-    # In slices: one RunInstances of 5,000 can outlast the seeding client's read timeout.
-    for first in range(0, cluster_size, 1000):
-        count = min(1000, cluster_size - first)
-        arns += local.register_instances(BENCH_CLUSTER, count=count)
+    arns = local.register_instances(BENCH_CLUSTER, count=cluster_size)
     session = botocore.session.get_session()
     session.set_credentials(local.access_key_id, local.secret_access_key)
     ecs: Any = session.create_client(
@@ -101,7 +97,7 @@ async def run(local: LocalEcs, *, ids: int, cluster_size: int, rounds: int) -> R
 
             async def once() -> None:
                 nonlocal resolution
-                resolution = await resolve(api, ec2_ids, cluster=BENCH_CLUSTER)
+                resolution = await resolve(EcsCalls(api), ec2_ids, cluster=BENCH_CLUSTER)
 
             seconds.append(await timed(once()))
         assert resolution is not None

@@ -34,6 +34,9 @@ from ecs_safe.errors import (
 )
 
 if _typing.TYPE_CHECKING:
+    # Lazy, unlike the errors above: they live with the listing code (aiobotocore's imports).
+    from ecs_safe._calls import PaginationError
+    from ecs_safe._targets import AutoScalingGroupNotFoundError
     from ecs_safe.audit import AuditLog
     from ecs_safe.client import EcsSafeClient
     from ecs_safe.models import (
@@ -72,6 +75,7 @@ _LAZY: dict[str, str] = {
     "Attachment": "ecs_safe.models",
     "Attribute": "ecs_safe.models",
     "AuditLog": "ecs_safe.audit",
+    "AutoScalingGroupNotFoundError": "ecs_safe._targets",
     "BatchResult": "ecs_safe.results",
     "ClusterAllowlist": "ecs_safe.policy",
     "ContainerInstance": "ecs_safe.models",
@@ -84,6 +88,7 @@ _LAZY: dict[str, str] = {
     "KeyValuePair": "ecs_safe.models",
     "NoPendingTasksUnlessForced": "ecs_safe.policy",
     "NoRunningTasksUnlessForced": "ecs_safe.policy",
+    "PaginationError": "ecs_safe._calls",
     "Policy": "ecs_safe.policy",
     "PolicyContext": "ecs_safe.policy",
     "ProtectStandaloneTasks": "ecs_safe.policy",
@@ -122,6 +127,7 @@ __all__ = [
     "Attachment",
     "Attribute",
     "AuditLog",
+    "AutoScalingGroupNotFoundError",
     "BatchResult",
     "ClientException",
     "ClientStateError",
@@ -147,6 +153,7 @@ __all__ = [
     "KeyValuePair",
     "NoPendingTasksUnlessForced",
     "NoRunningTasksUnlessForced",
+    "PaginationError",
     "PartialDrainError",
     "Policy",
     "PolicyContext",

@@ -12,11 +12,17 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-from ecs_safe._checks import accounted, expect_deregistered, expect_stopped_task, expect_task_list
+from ecs_safe._checks import (
+    accounted,
+    expect_deregistered,
+    expect_stopped_task,
+    expect_task_list,
+    incomplete,
+)
 from ecs_safe._constants import (
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_SERVICES_BATCH,
@@ -24,7 +30,7 @@ from ecs_safe._constants import (
     LIST_PAGE_CAP,
     UPDATE_STATE_BATCH,
 )
-from ecs_safe._transport import Response, Transport, request_id_of
+from ecs_safe._transport import Response, ResponseCheck, Transport, request_id_of
 from ecs_safe._validation import arn_scope, cluster_name_of, instance_id_of, unique_refs
 from ecs_safe.errors import (
     ContainerInstanceNotFoundError,
@@ -43,8 +49,11 @@ __all__ = [
     "Deregistered",
     "EcsCalls",
     "InstanceAnswers",
+    "PaginationError",
     "StateUpdate",
+    "listed",
     "not_found_error",
+    "pages",
     "state_failure",
 ]
 
@@ -199,12 +208,61 @@ def _unknown_tasks(requested: Sequence[str], response: Response) -> list[Mapping
     return unknown
 
 
-def _paging_error(operation: str, what: str) -> ServerException:
-    # Retryable like any malformed answer: a server that loops its pages may recover later;
-    # what matters is that the caller gets a typed error rather than a loop without end.
-    return ServerException(
-        f"the {operation} pages {what}; stopped paging",
-        code="PaginationLoop",
+class PaginationError(ServerException):
+    """A listing did not end: its ``nextToken`` repeated, or it ran past the page cap.
+
+    Taking what was listed so far for the whole answer would act on part of a cluster (the
+    failure that broke ecs-cid-sample and ecs-drain-lambda), so the listing fails instead.
+    Retryable like any malformed answer: a server that loops its pages may recover later.
+    ``code`` is ``PaginationLoop`` (a repeated token) or ``PaginationCap`` (too many pages).
+    """
+
+
+def listed(operation: str, key: str) -> ResponseCheck:
+    """A response check: every page of ``operation`` must hold a ``key`` list (maybe empty)."""
+
+    def check(response: Response) -> None:
+        if not isinstance(response.get(key), list):
+            raise incomplete(operation, response, f"held no {key} list")
+
+    return check
+
+
+async def pages(
+    transport: Transport,
+    operation: str,
+    params: Mapping[str, Any],
+    *,
+    check: ResponseCheck,
+    cursor: str = "nextToken",
+) -> AsyncIterator[Response]:
+    """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
+
+    Every listing (ListTasks, ListContainerInstances, ListClusters, DescribeAutoScalingGroups)
+    pages through here, so none can loop forever or stop early on a token it did not read.
+
+    Raises:
+        PaginationError: a token came back twice, or the listing passed `LIST_PAGE_CAP` pages.
+    """
+    seen: set[str] = set()
+    token: str | None = None
+    for _page in range(LIST_PAGE_CAP):
+        page = await transport.call(operation, {**params, cursor: token}, check=check)
+        yield page
+        raw = page.get(cursor)
+        if not raw:
+            return
+        token = str(raw)
+        if token in seen:
+            raise PaginationError(
+                f"{operation} returned the same {cursor} twice; the listing would never end",
+                code="PaginationLoop",
+                operation=operation,
+            )
+        seen.add(token)
+    raise PaginationError(
+        f"{operation} still had more after {LIST_PAGE_CAP} pages; refusing to page on",
+        code="PaginationCap",
         operation=operation,
     )
 
@@ -424,33 +482,12 @@ class EcsCalls:
         return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
 
     async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
-        """Every page of ListTasks for one desired status.
-
-        A page that repeats an earlier ``nextToken``, or more than `LIST_PAGE_CAP` pages,
-        raises a retryable `ServerException` instead of paging forever.
-        """
+        """Every page of ListTasks for one desired status (`pages`: never an endless loop)."""
         arns: list[str] = []
-        seen: set[str] = set()
-        token: str | None = None
-        for _ in range(LIST_PAGE_CAP):
-            page = await self.transport.call(
-                "ListTasks",
-                {
-                    "cluster": cluster,
-                    "containerInstance": ref,
-                    "desiredStatus": desired,
-                    "nextToken": token,
-                },
-                check=expect_task_list,
-            )
+        params = {"cluster": cluster, "containerInstance": ref, "desiredStatus": desired}
+        async for page in pages(self.transport, "ListTasks", params, check=expect_task_list):
             arns.extend(str(a) for a in page.get("taskArns") or [])
-            token = page.get("nextToken") or None
-            if token is None:
-                return arns
-            if token in seen:
-                raise _paging_error("ListTasks", "repeat an earlier nextToken")
-            seen.add(token)
-        raise _paging_error("ListTasks", f"did not end within {LIST_PAGE_CAP} pages")
+        return arns
 
     async def _services_of(
         self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 __all__ = [
     "AUTOSCALING_MUTATING_OPERATIONS",
+    "CONTAINER_INSTANCE_STATUSES",
     "DEFAULT_CLUSTER",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -51,6 +52,16 @@ UPDATE_STATE_BATCH: Final = 10
 #: or never ends its ``nextToken`` must not page forever). 10,000 pages of 100 is a million
 #: items, past any real cluster.
 LIST_PAGE_CAP: Final = 10_000
+
+#: The statuses ListContainerInstances' ``status`` takes (a container instance's life cycle).
+CONTAINER_INSTANCE_STATUSES: Final = (
+    "ACTIVE",
+    "DRAINING",
+    "REGISTERING",
+    "DEREGISTERING",
+    "REGISTRATION_FAILED",
+    "INACTIVE",
+)
 
 # ----------------------------------------------------------------------------- operations
 

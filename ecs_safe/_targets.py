@@ -7,7 +7,7 @@ them with as few read calls as ECS allows:
 
 - `classify` sorts one input into its form (pure, no network);
 - `resolve` maps a list of inputs to the instances registered in one cluster, batched: EC2 and
-  managed instance IDs by ``ec2InstanceId in [...]`` filters, 47 IDs a listing, then one
+  managed instance IDs by ``ec2InstanceId in [...]`` filters, about 47 IDs a listing, then one
   describe per 100 instances; container instance IDs and ARNs cost nothing here (the describe
   that follows in the caller resolves them);
 - `list_instances` lists a cluster (every page) and describes what it found, 100 a call;
@@ -15,23 +15,25 @@ them with as few read calls as ECS allows:
   members, reporting the members that are not registered in the cluster;
 - `locate` finds the cluster of each EC2 instance over every cluster of the account and Region.
 
-Every request goes through `ecs_safe._transport.EcsTransport`, so pacing, retries, error mapping
-and redaction apply here as everywhere. Every paginated listing stops with `PaginationError` on a
-repeated ``nextToken`` or past `ecs_safe._constants.LIST_PAGE_CAP` pages, never looping forever.
+Every request goes through `ecs_safe._transport.Transport`, so pacing, retries, error mapping
+and redaction apply here as everywhere; describes go through the call layer
+(`ecs_safe._calls.EcsCalls.describe_instances`), listings through its one pager
+(`ecs_safe._calls.pages`), which stops with `PaginationError` on a repeated ``nextToken`` or past
+`ecs_safe._constants.LIST_PAGE_CAP` pages, never looping forever. The input patterns
+(`classify`) are `ecs_safe._validation`'s, so validation and resolution never disagree.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Final
 
 from ecs_safe import _events
-from ecs_safe._checks import accounted, incomplete
-from ecs_safe._constants import DESCRIBE_INSTANCES_BATCH, LIST_PAGE_CAP
-from ecs_safe._transport import EcsTransport, Response
+from ecs_safe._calls import EcsCalls, PaginationError, listed, pages
+from ecs_safe._transport import Transport
+from ecs_safe._validation import Target, TargetKind, classify, instance_id_of
 from ecs_safe.errors import (
     ContainerInstanceNotFoundError,
     EcsApiError,
@@ -57,56 +59,29 @@ __all__ = [
     "list_instances",
     "live_first",
     "locate",
+    "refs_of",
     "resolve",
 ]
+# `PaginationError` lives with the one pager (`ecs_safe._calls.pages`) and `Target`/`classify`
+# with the input patterns (`ecs_safe._validation`); they are re-exported here, where the
+# resolution that uses them lives.
 
-#: The longest cluster query expression ecs-safe sends. ECS documents no limit for
-#: ListContainerInstances' ``filter`` (and 2,000 characters for the same language in placement
-#: constraints); LocalEcs refuses filters past 1,024 characters. The lower bound costs a few
-#: more listings (47 long EC2 IDs a filter instead of 94) and keeps every filter acceptable
-#: wherever the limit really lies.
+#: The longest cluster query expression ecs-safe sends. ECS documents 2,000 characters for the
+#: same language in placement constraints, and LocalEcs (`ecs_safe.local.query`) refuses a
+#: ListContainerInstances ``filter`` past 1,024 as ECS does; staying within the smaller keeps
+#: every filter acceptable wherever it is checked (at the price of about twice the listings).
 FILTER_MAX_CHARS: Final = 1024
 #: The most EC2 IDs one ``ec2InstanceId in [...]`` filter names. The character budget binds
-#: first for real IDs (47 of 17 hex digits fit in `FILTER_MAX_CHARS`); this bound keeps a
+#: first for real IDs (about 47 of 17 hex digits fit in `FILTER_MAX_CHARS`); this bound keeps a
 #: listing within one 100-item page whatever the IDs' length.
 EC2_IDS_PER_FILTER: Final = 100
 #: ListContainerInstances returns at most this many ARNs a page (ECS's maximum).
 _LIST_PAGE_SIZE: Final = 100
 
-TargetKind = Literal[
-    "container_instance_id", "container_instance_arn", "ec2_instance_id", "managed_instance_id"
-]
-
-# Container instance IDs are 32 hex digits today and were UUIDs before; today's validation also
-# accepts any letters, digits and hyphens (up to 64), which this keeps, so that no ID that
-# worked before is refused now. `\Z`, not `$` (which matches before a trailing newline), and
-# `[0-9]`, not `\d` (any Unicode digit).
-_ID: Final = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
-_ID_RE: Final = re.compile(rf"^{_ID}\Z")
-_CLUSTER_NAME: Final = r"[A-Za-z0-9_-]{1,255}"
-_INSTANCE_ARN_RE: Final = re.compile(
-    rf"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{{12}}:container-instance/"
-    rf"(?:(?P<cluster>{_CLUSTER_NAME})/)?(?P<id>{_ID})\Z"
-)
-_EC2_ID_RE: Final = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})\Z")
-_MANAGED_ID_RE: Final = re.compile(r"^mi-[0-9a-f]{17}\Z")
-_MAX_INPUT: Final = 2048
-_FORMS: Final = (
-    "a container instance ID or ARN, an EC2 instance ID (i- and 8 or 17 hex digits), "
-    "a managed instance ID (mi- and 17 hex digits) or a ContainerInstance"
-)
 # A registration that is ACTIVE or DRAINING is the live one; an INACTIVE one is history (ECS
 # keeps it listed for a while after deregistration); anything else is in between.
 _LIVE: Final = frozenset({"ACTIVE", "DRAINING"})
 _OLDEST: Final = datetime.min.replace(tzinfo=UTC)
-
-
-class PaginationError(EcsApiError):
-    """A listing did not end: its ``nextToken`` repeated, or it ran past the page cap.
-
-    Taking what was listed so far for the whole answer would act on part of a cluster (the
-    failure that broke ecs-cid-sample and ecs-drain-lambda), so the listing fails instead.
-    """
 
 
 class AutoScalingGroupNotFoundError(EcsApiError):
@@ -126,121 +101,7 @@ class AutoScalingGroupNotFoundError(EcsApiError):
         self.group = group
 
 
-# ----------------------------------------------------------------------------- classification
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One input, classified.
-
-    Attributes:
-        given: the input as given (for a `ContainerInstance`: its ARN).
-        kind: which form it has.
-        key: what identifies the instance in that form: the container instance ID (also of an
-            ARN) or the EC2/managed instance ID.
-        cluster_in_arn: the cluster a long-form container instance ARN names, if any.
-    """
-
-    given: str
-    kind: TargetKind
-    key: str
-    cluster_in_arn: str | None = None
-
-    @property
-    def needs_lookup(self) -> bool:
-        """Whether the container instance must be found by listing (EC2 and managed IDs)."""
-        return self.kind in ("ec2_instance_id", "managed_instance_id")
-
-
-def classify(value: object, *, argument: str = "container_instance") -> Target:
-    """Sort one input into its form; nothing here talks to the network.
-
-    Raises:
-        InvalidInputError: anything that is not one of the accepted forms (the message names
-            them), including a `ContainerInstance` without an ARN.
-    """
-    if isinstance(value, ContainerInstance):
-        if not value.container_instance_arn:
-            raise InvalidInputError(
-                f"{argument} is a ContainerInstance without a container_instance_arn; pass {_FORMS}"
-            )
-        value = value.container_instance_arn
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{argument} must be {_FORMS}, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidInputError(f"{argument} must not be empty: pass {_FORMS}")
-    if len(value) > _MAX_INPUT:
-        raise InvalidInputError(
-            f"{argument} is {len(value)} characters long; ECS IDs and ARNs are at most {_MAX_INPUT}"
-        )
-    if value != value.strip():
-        raise InvalidInputError(f"{argument} {value.strip()!r} has surrounding whitespace")
-    if value.startswith("arn:"):
-        match = _INSTANCE_ARN_RE.match(value)
-        if match is None:
-            raise InvalidInputError(
-                f"{argument} {value!r} is not a container instance ARN "
-                "(arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID); "
-                f"pass {_FORMS}"
-            )
-        return Target(value, "container_instance_arn", match.group("id"), match.group("cluster"))
-    if _EC2_ID_RE.match(value):
-        return Target(value, "ec2_instance_id", value)
-    if _MANAGED_ID_RE.match(value):
-        return Target(value, "managed_instance_id", value)
-    if value.startswith(("i-", "mi-")):
-        # A container instance ID never starts so: this is a mistyped EC2 or managed ID.
-        raise InvalidInputError(
-            f"{argument} {value!r} is neither an EC2 instance ID (i- and 8 or 17 lowercase hex "
-            "digits) nor a managed instance ID (mi- and 17 lowercase hex digits)"
-        )
-    if not _ID_RE.match(value):
-        raise InvalidInputError(f"{argument} {value!r} is not {_FORMS}")
-    return Target(value, "container_instance_id", value)
-
-
-# ----------------------------------------------------------------------------- paging
-
-
-async def _pages(
-    api: EcsTransport,
-    operation: str,
-    params: Mapping[str, Any],
-    *,
-    listed: str,
-    cursor: str = "nextToken",
-) -> AsyncIterator[Response]:
-    """Every page of a listing, each checked to hold its ``listed`` list.
-
-    Raises:
-        PaginationError: a token came back twice, or the listing passed `LIST_PAGE_CAP` pages.
-    """
-
-    def check(response: Response) -> None:
-        if not isinstance(response.get(listed), list):
-            raise incomplete(operation, response, f"held no {listed} list")
-
-    seen: set[str] = set()
-    next_token: str | None = None
-    for _page in range(LIST_PAGE_CAP):
-        page = await api.call(operation, {**params, cursor: next_token}, check=check)
-        yield page
-        raw = page.get(cursor)
-        if not raw:
-            return
-        next_token = str(raw)
-        if next_token in seen:
-            raise PaginationError(
-                f"{operation} returned the same {cursor} twice; the listing would never end",
-                code="PaginationLoop",
-                operation=operation,
-            )
-        seen.add(next_token)
-    raise PaginationError(
-        f"{operation} still had more after {LIST_PAGE_CAP} pages; refusing to page on",
-        code="PaginationCap",
-        operation=operation,
-    )
+# ----------------------------------------------------------------------------- listing
 
 
 def ec2_id_filters(ec2_instance_ids: Sequence[str], *, within: str | None = None) -> list[str]:
@@ -275,44 +136,38 @@ def ec2_id_filters(ec2_instance_ids: Sequence[str], *, within: str | None = None
 
 
 async def _list_arns(
-    api: EcsTransport, *, cluster: str | None, filter: str | None, status: str | None
+    calls: EcsCalls, *, cluster: str | None, filter: str | None, status: str | None
 ) -> list[str]:
     """Every container instance ARN one ListContainerInstances listing returns (every page)."""
     arns: list[str] = []
     params = {"cluster": cluster, "filter": filter, "status": status, "maxResults": _LIST_PAGE_SIZE}
-    async for page in _pages(api, "ListContainerInstances", params, listed="containerInstanceArns"):
+    operation = "ListContainerInstances"
+    check = listed(operation, "containerInstanceArns")
+    async for page in pages(calls.transport, operation, params, check=check):
         arns.extend(str(arn) for arn in page["containerInstanceArns"])
     return arns
 
 
-async def _describe(
-    api: EcsTransport, cluster: str | None, refs: Iterable[str]
+async def _described(
+    calls: EcsCalls, cluster: str | None, arns: Sequence[str]
 ) -> list[ContainerInstance]:
-    """Describe ``refs`` (IDs or ARNs), 100 a call; those ECS reports missing are left out."""
-    unique = list(dict.fromkeys(refs))
-    found: list[ContainerInstance] = []
-    for first in range(0, len(unique), DESCRIBE_INSTANCES_BATCH):
-        batch = unique[first : first + DESCRIBE_INSTANCES_BATCH]
-        response = await api.call(
-            "DescribeContainerInstances",
-            {"cluster": cluster, "containerInstances": batch},
-            check=accounted(
-                "DescribeContainerInstances", batch, "containerInstances", "containerInstanceArn"
-            ),
-        )
-        found.extend(
-            ContainerInstance.model_validate(raw)
-            for raw in response.get("containerInstances") or []
-            if isinstance(raw, Mapping)
-        )
-    return found
+    """Describe ``arns`` through the call layer (100 a call, each once), in listing order.
+
+    Those ECS reports missing (deregistered between the listing and the describe) are left
+    out: a listing answers what is there, and they are no longer.
+    """
+    if not arns:
+        return []
+    answers = await calls.describe_instances(arns, cluster)
+    keys = dict.fromkeys(instance_id_of(arn) for arn in arns)
+    return [answers.found[key] for key in keys if key in answers.found]
 
 
 # ----------------------------------------------------------------------------- listing
 
 
 async def list_instances(
-    ecs: EcsTransport,
+    ecs: EcsCalls,
     *,
     cluster: str | None,
     filter: str | None = None,
@@ -322,12 +177,12 @@ async def list_instances(
     """Every container instance a ListContainerInstances listing returns, described.
 
     Args:
-        ecs: the ECS transport.
+        ecs: the call layer over the ECS transport (its describe serves the listing).
         cluster: the cluster's name or ARN (``None``: ECS's default cluster).
         filter: a cluster query language expression, passed to ECS as it is; ECS judges it
             (a bad one comes back as `InvalidParameterException`).
         status: one of ECS's instance statuses; without it ECS lists every status but INACTIVE.
-        ec2_instance_ids: only these EC2 or managed instances (several listings of 47 IDs
+        ec2_instance_ids: only these EC2 or managed instances (several listings of about 47 IDs
             each, combined with ``filter``). An ID not registered is simply not returned.
 
     Returns:
@@ -339,7 +194,7 @@ async def list_instances(
         arns = []
         for expression in ec2_id_filters(ec2_instance_ids, within=filter):
             arns += await _list_arns(ecs, cluster=cluster, filter=expression, status=status)
-    instances = await _describe(ecs, cluster, arns)
+    instances = await _described(ecs, cluster, arns)
     if ec2_instance_ids is not None:
         # ECS returns only the IDs asked for; an endpoint that ignored the filter (moto does)
         # must not turn a lookup of a few instances into the whole cluster.
@@ -433,9 +288,7 @@ def _not_registered(ec2_ids: Sequence[str], cluster: str | None) -> ContainerIns
     )
 
 
-async def resolve(
-    ecs: EcsTransport, inputs: Iterable[object], *, cluster: str | None
-) -> Resolution:
+async def resolve(ecs: EcsCalls, inputs: Iterable[object], *, cluster: str | None) -> Resolution:
     """Resolve every input to the container instance registered in ``cluster``.
 
     Container instance IDs and ARNs (and `ContainerInstance` models, by their ARN) are taken as
@@ -479,6 +332,23 @@ async def resolve(
     return Resolution(tuple(items), _unique_targets(items), described)
 
 
+def refs_of(resolution: Resolution, cluster: str | None) -> list[str]:
+    """The ref of each input, in input order, for a call that acts on all of them or none.
+
+    Raises:
+        InvalidInputError: an input is malformed (the first such).
+        ContainerInstanceNotFoundError: inputs name no instance in the cluster; it names every
+            one of them.
+    """
+    errors = resolution.errors
+    for item in errors:
+        if not isinstance(item.error, ContainerInstanceNotFoundError):
+            raise item.error or InvalidInputError(f"{item.given!r} names no container instance")
+    if errors:
+        raise _not_registered([item.given for item in errors], cluster)
+    return [item.ref for item in resolution.items if item.ref is not None]
+
+
 def _given(value: object, target: Target | InvalidInputError) -> str:
     """The input as a string: its classified form, else the string given, else its repr."""
     if isinstance(target, Target):
@@ -501,7 +371,7 @@ def _unique_targets(items: Iterable[Resolved]) -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- Auto Scaling
 
 
-async def group_instance_ids(autoscaling: EcsTransport, name: str) -> list[str]:
+async def group_instance_ids(autoscaling: Transport, name: str) -> list[str]:
     """The EC2 instance IDs of an Auto Scaling group's members (every page), in its order.
 
     Args:
@@ -517,11 +387,12 @@ async def group_instance_ids(autoscaling: EcsTransport, name: str) -> list[str]:
     ids: list[str] = []
     found = False
     request_id: str | None = None
-    async for page in _pages(
+    operation = "DescribeAutoScalingGroups"
+    async for page in pages(
         autoscaling,
-        "DescribeAutoScalingGroups",
+        operation,
         {"AutoScalingGroupNames": [name]},
-        listed="AutoScalingGroups",
+        check=listed(operation, "AutoScalingGroups"),
         cursor="NextToken",
     ):
         request_id = request_id or (page.get("ResponseMetadata") or {}).get("RequestId")
@@ -549,8 +420,8 @@ class GroupInstances:
 
 
 async def list_group_instances(
-    ecs: EcsTransport,
-    autoscaling: EcsTransport,
+    ecs: EcsCalls,
+    autoscaling: Transport,
     *,
     cluster: str | None,
     group: str,
@@ -595,16 +466,15 @@ async def list_group_instances(
 # ----------------------------------------------------------------------------- locate
 
 
-async def _cluster_arns(ecs: EcsTransport) -> list[str]:
+async def _cluster_arns(ecs: EcsCalls) -> list[str]:
     arns: list[str] = []
-    async for page in _pages(ecs, "ListClusters", {"maxResults": 100}, listed="clusterArns"):
+    check = listed("ListClusters", "clusterArns")
+    async for page in pages(ecs.transport, "ListClusters", {"maxResults": 100}, check=check):
         arns.extend(str(arn) for arn in page["clusterArns"])
     return arns
 
 
-async def locate(
-    ecs: EcsTransport, ec2_instance_ids: Iterable[object]
-) -> dict[str, ContainerInstance]:
+async def locate(ecs: EcsCalls, ec2_instance_ids: Iterable[object]) -> dict[str, ContainerInstance]:
     """Find the cluster each EC2 (or managed) instance is registered in, over every cluster.
 
     Lists the account's clusters in the Region (every page), then resolves the IDs still

@@ -8,18 +8,32 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from ecs_safe._constants import DEFAULT_CLUSTER
+from ecs_safe._constants import CONTAINER_INSTANCE_STATUSES, DEFAULT_CLUSTER
 from ecs_safe.errors import InvalidInputError
+from ecs_safe.models import ContainerInstance
 
 __all__ = [
+    "EC2_ID_RE",
+    "ID_RE",
+    "INSTANCE_ARN_RE",
+    "MANAGED_ID_RE",
+    "MAX_INPUT",
     "ContainerInstanceRef",
+    "InstanceInput",
+    "Target",
+    "TargetKind",
     "arn_scope",
     "check_bool",
     "check_choice",
+    "check_filter",
+    "check_instance_status",
+    "check_name",
     "check_positive_number",
+    "classify",
     "cluster_name_of",
     "instance_id_of",
     "unique_refs",
@@ -31,22 +45,130 @@ __all__ = [
 
 _T = TypeVar("_T", bound=str)
 
+# The patterns of every accepted form, owned here and shared with `ecs_safe._targets` (which
+# classifies the same inputs), so that validation and resolution can never disagree.
 # ECS container instance IDs are 32 hex digits today and were UUIDs before; ARNs end in one of
 # them. Only letters, digits and hyphens ever appear, so anything else is a typo or an injection.
 # `\Z`, not `$` (which also matches before a trailing newline), and `[0-9]`, not `\d` (which
 # matches any Unicode digit).
 _ID = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
-_ID_RE = re.compile(rf"^{_ID}\Z")
+#: A container instance ID (today's 32 hex digits, an older UUID, or the wider grammar).
+ID_RE: Final = re.compile(rf"^{_ID}\Z")
 _CLUSTER_NAME = r"[A-Za-z0-9_-]{1,255}"
 _CLUSTER_NAME_RE = re.compile(rf"^{_CLUSTER_NAME}\Z")
 _ARN_PREFIX = r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:"
-_INSTANCE_ARN_RE = re.compile(
+#: A container instance ARN, short (``container-instance/ID``) or long (``.../CLUSTER/ID``).
+INSTANCE_ARN_RE: Final = re.compile(
     rf"^{_ARN_PREFIX}container-instance/(?:(?P<cluster>{_CLUSTER_NAME})/)?(?P<id>{_ID})\Z"
 )
 _CLUSTER_ARN_RE = re.compile(rf"^{_ARN_PREFIX}cluster/(?P<name>{_CLUSTER_NAME})\Z")
 _ANY_ARN_RE = re.compile(r"^arn:[^:]*:(?P<service>[^:]*):[^:]*:[^:]*:(?P<resource>[^/:]*)")
-_EC2_ID_RE = re.compile(r"^i-[0-9a-f]{8,17}\Z")
-_MAX_ARN = 2048
+#: An EC2 instance ID: ``i-`` and 8 (older) or 17 lowercase hex digits.
+EC2_ID_RE: Final = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})\Z")
+#: An ECS Anywhere (SSM) managed instance ID: ``mi-`` and 17 lowercase hex digits.
+MANAGED_ID_RE: Final = re.compile(r"^mi-[0-9a-f]{17}\Z")
+#: The longest input accepted (ECS's ARN limit).
+MAX_INPUT: Final = 2048
+_FORMS = (
+    "a container instance ID or ARN, an EC2 instance ID (i- and 8 or 17 hex digits), "
+    "a managed instance ID (mi- and 17 hex digits) or a ContainerInstance"
+)
+
+#: What every method taking container instances accepts: a container instance ID or ARN, an
+#: EC2 or managed instance ID (strings), or a `ContainerInstance` (by its ARN).
+InstanceInput = str | ContainerInstance
+
+#: Which form an instance input has (see `classify`).
+TargetKind = Literal[
+    "container_instance_id", "container_instance_arn", "ec2_instance_id", "managed_instance_id"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One input, classified.
+
+    Attributes:
+        given: the input as given (for a `ContainerInstance`: its ARN).
+        kind: which form it has.
+        key: what identifies the instance in that form: the container instance ID (also of an
+            ARN) or the EC2/managed instance ID.
+        cluster_in_arn: the cluster a long-form container instance ARN names, if any.
+    """
+
+    given: str
+    kind: TargetKind
+    key: str
+    cluster_in_arn: str | None = None
+
+    @property
+    def needs_lookup(self) -> bool:
+        """Whether the container instance must be found by listing (EC2 and managed IDs)."""
+        return self.kind in ("ec2_instance_id", "managed_instance_id")
+
+
+def _classify_arn(value: str, argument: str) -> Target:
+    match = INSTANCE_ARN_RE.match(value)
+    if match is not None:
+        return Target(value, "container_instance_arn", match.group("id"), match.group("cluster"))
+    other = _ANY_ARN_RE.match(value)
+    if other and (
+        other.group("service") != "ecs" or other.group("resource") != "container-instance"
+    ):
+        raise InvalidInputError(
+            f"{argument} {value!r} is an ARN of {other.group('service')}:"
+            f"{other.group('resource') or '?'}, not of an ECS container instance "
+            "(arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID); "
+            f"pass {_FORMS}"
+        )
+    raise InvalidInputError(
+        f"{argument} {value!r} is not a valid container instance ARN "
+        "(expected arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID); "
+        f"pass {_FORMS}"
+    )
+
+
+def classify(value: object, *, argument: str = "container_instance") -> Target:
+    """Sort one instance input into its form; nothing here talks to the network.
+
+    Raises:
+        InvalidInputError: anything that is not one of the accepted forms (the message names
+            them and how to fix the input), including a `ContainerInstance` without an ARN.
+    """
+    if isinstance(value, ContainerInstance):
+        if not value.container_instance_arn:
+            raise InvalidInputError(
+                f"{argument} is a ContainerInstance without a container_instance_arn; pass {_FORMS}"
+            )
+        value = value.container_instance_arn
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{argument} must be {_FORMS}, got {_type_name(value)}")
+    if not value.strip():
+        raise InvalidInputError(f"{argument} must not be empty: pass {_FORMS}")
+    if len(value) > MAX_INPUT:
+        raise InvalidInputError(
+            f"{argument} is {len(value)} characters long; ECS IDs and ARNs are at most {MAX_INPUT}"
+        )
+    if value != value.strip():
+        raise InvalidInputError(f"{argument} {value.strip()!r} has surrounding whitespace")
+    if value.startswith("arn:"):
+        return _classify_arn(value, argument)
+    if EC2_ID_RE.match(value):
+        return Target(value, "ec2_instance_id", value)
+    if MANAGED_ID_RE.match(value):
+        return Target(value, "managed_instance_id", value)
+    if value.startswith(("i-", "mi-")):
+        # A container instance ID never starts so: this is a mistyped EC2 or managed ID.
+        raise InvalidInputError(
+            f"{argument} {value!r} is neither an EC2 instance ID (i- and 8 or 17 lowercase hex "
+            "digits) nor a managed instance ID (mi- and 17 lowercase hex digits)"
+        )
+    if not ID_RE.match(value):
+        raise InvalidInputError(
+            f"{argument} {value!r} is not a container instance ID: IDs hold only letters, "
+            f"digits and hyphens (at most 64); pass {_FORMS}"
+        )
+    return Target(value, "container_instance_id", value)
 
 
 class ContainerInstanceRef(str):
@@ -62,7 +184,7 @@ class ContainerInstanceRef(str):
     @property
     def cluster_in_arn(self) -> str | None:
         """The cluster name a long-form ARN embeds, if any."""
-        match = _INSTANCE_ARN_RE.match(self)
+        match = INSTANCE_ARN_RE.match(self)
         return match.group("cluster") if match else None
 
 
@@ -102,53 +224,17 @@ def cluster_name_of(cluster: str | None) -> str:
 
 
 def validate_container_instance(value: Any, *, argument: str = "container_instance") -> str:
-    """Check one container instance ID or full ARN and return it unchanged.
+    """Check one instance input (any form `classify` accepts) and return it as a string.
+
+    A container instance ID or ARN, an EC2 or managed instance ID is returned unchanged; a
+    `ContainerInstance` as its ARN. EC2 and managed IDs still need resolving in a cluster
+    (`ecs_safe._targets.resolve`) before ECS can act on them.
 
     Raises:
         InvalidInputError: wrong type, empty, too long, an ARN of another service or resource
-            type, an EC2 instance ID, or characters ECS never uses.
+            type, a mistyped EC2 or managed instance ID, or characters ECS never uses.
     """
-    if not isinstance(value, str):
-        raise InvalidInputError(
-            f"{argument} must be a container instance ID or ARN (str), got {_type_name(value)}"
-        )
-    if not value.strip():
-        raise InvalidInputError(
-            f"{argument} must not be empty: pass a container instance ID or ARN"
-        )
-    if len(value) > _MAX_ARN:
-        raise InvalidInputError(
-            f"{argument} is {len(value)} characters long; ECS IDs and ARNs are at most {_MAX_ARN}"
-        )
-    if value != value.strip():
-        raise InvalidInputError(f"{argument} {value.strip()!r} has surrounding whitespace")
-    if value.startswith("arn:"):
-        if _INSTANCE_ARN_RE.match(value):
-            return ContainerInstanceRef(value)
-        other = _ANY_ARN_RE.match(value)
-        if other and (
-            other.group("service") != "ecs" or other.group("resource") != "container-instance"
-        ):
-            raise InvalidInputError(
-                f"{argument} {value!r} is an ARN of {other.group('service')}:"
-                f"{other.group('resource') or '?'}, not of an ECS container instance "
-                "(arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
-            )
-        raise InvalidInputError(
-            f"{argument} {value!r} is not a valid container instance ARN "
-            "(expected arn:aws:ecs:REGION:ACCOUNT:container-instance/[CLUSTER/]ID)"
-        )
-    if _EC2_ID_RE.match(value):
-        raise InvalidInputError(
-            f"{argument} {value!r} looks like an EC2 instance ID; ECS needs the container "
-            "instance ID or ARN (see `ecs-safe describe` or ListContainerInstances)"
-        )
-    if not _ID_RE.match(value):
-        raise InvalidInputError(
-            f"{argument} {value!r} is not a container instance ID: IDs hold only letters, "
-            "digits and hyphens (at most 64)"
-        )
-    return ContainerInstanceRef(value)
+    return ContainerInstanceRef(classify(value, argument=argument).given)
 
 
 def validate_endpoint_url(value: Any) -> str | None:
@@ -210,7 +296,7 @@ def validate_cluster(value: Any) -> str | None:
 
 def check_same_cluster(instance: str, cluster: str | None) -> None:
     """Refuse a long-form instance ARN whose embedded cluster contradicts ``cluster``."""
-    match = _INSTANCE_ARN_RE.match(instance)
+    match = INSTANCE_ARN_RE.match(instance)
     embedded = match.group("cluster") if match else None
     if embedded is not None and embedded != cluster_name_of(cluster):
         raise InvalidInputError(
@@ -220,10 +306,11 @@ def check_same_cluster(instance: str, cluster: str | None) -> None:
 
 
 def validate_container_instances(value: Any, *, cluster: str | None) -> list[str]:
-    """Check a non-empty collection of IDs/ARNs (not a bare string) and return them as a list."""
+    """Check a non-empty collection of instance inputs (not a bare string), as strings."""
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise InvalidInputError(
-            "container_instances must be a list of container instance IDs or ARNs, got "
+            "container_instances must be a list of container instance IDs or ARNs (or EC2 "
+            "instance IDs, managed instance IDs, ContainerInstance models), got "
             f"{_type_name(value)}; for one instance pass [instance]"
         )
     items = list(value)
@@ -270,3 +357,31 @@ def check_positive_number(
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidInputError(f"{argument} must be {bound}, got {value!r}")
     return number
+
+
+def check_filter(value: Any) -> str | None:
+    """A cluster query language expression: a non-empty ``str`` (ECS judges its grammar)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(
+            f"filter must be a non-empty cluster query expression (str) or None, got {value!r}; "
+            "e.g. 'attribute:ecs.instance-type == t3.large'"
+        )
+    return value
+
+
+def check_instance_status(value: Any) -> str | None:
+    """One of ECS's container instance statuses (ACTIVE, DRAINING, ...), or ``None``."""
+    if value is None:
+        return None
+    return check_choice(value, "status", CONTAINER_INSTANCE_STATUSES)
+
+
+def check_name(value: Any, argument: str) -> str | None:
+    """A non-empty name without surrounding whitespace (an Auto Scaling group's), or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise InvalidInputError(f"{argument} must be a non-empty name (str) or None, got {value!r}")
+    return value

@@ -11,6 +11,7 @@ or a workflow.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import os
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from ecs_safe import _constants, _events, fleet
+from ecs_safe import _constants, _events, _targets, fleet
 from ecs_safe import drain as _drain
 from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
@@ -30,7 +31,11 @@ from ecs_safe._gate import Gate, Request
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import Transport
 from ecs_safe._validation import (
+    InstanceInput,
     check_bool,
+    check_filter,
+    check_instance_status,
+    check_name,
     check_positive_number,
     check_same_cluster,
     validate_cluster,
@@ -147,6 +152,12 @@ class EcsSafeClient:
         self._exit_stack: AsyncExitStack | None = None
         self._transport: Transport | None = None
         self._gate: Gate | None = None
+        # Auto Scaling is made on first need (most clients never ask for a group): the
+        # session and config it is made with, its transport, and a lock so that two first
+        # calls at once make one client.
+        self._create: tuple[AioSession, AioConfig] | None = None
+        self._autoscaling: Transport | None = None
+        self._autoscaling_lock: asyncio.Lock | None = None
 
     @property
     def policy(self) -> Policy:
@@ -198,7 +209,9 @@ class EcsSafeClient:
         ``ecs_client``; close the wrapper (``async with`` or `close`) to finish its audit run.
         Note that the caller's client keeps its own botocore retry settings: create it with
         ``AioConfig(retries={"total_max_attempts": 1})`` so that attempts do not multiply with
-        ecs-safe's retries.
+        ecs-safe's retries. Such a wrapper has no session to make other clients with, so
+        ``list_container_instances(auto_scaling_group=...)`` raises `InvalidInputError` on it:
+        construct `EcsSafeClient` normally to select by Auto Scaling group.
         """
         if not callable(getattr(ecs_client, "deregister_container_instance", None)):
             raise InvalidInputError(
@@ -252,6 +265,7 @@ class EcsSafeClient:
             audit=self._audit,
             service="ecs",
         )
+        self._autoscaling_lock = asyncio.Lock()
         self._gate = Gate(EcsCalls(self._transport), self._policy, self._audit)
         self._state = _State.OPENED
 
@@ -296,6 +310,7 @@ class EcsSafeClient:
                 ) from exc
             raise
         self._exit_stack = stack
+        self._create = (session, config)
         self._open(ecs_client)
         return self
 
@@ -313,6 +328,8 @@ class EcsSafeClient:
         self._state = _State.CLOSED
         self._transport = None
         self._gate = None
+        self._autoscaling = None
+        self._create = None
         if stack is not None:
             await stack.aclose()
         else:  # from_client(): no exit stack, but maybe an audit run to finish
@@ -331,12 +348,139 @@ class EcsSafeClient:
             )
         return self._gate
 
+    async def _autoscaling_transport(self) -> Transport:
+        """The Auto Scaling transport, made on first need; closed with the client.
+
+        The same session, Region, endpoint and botocore settings as the ECS client (botocore's
+        retries off), the client's `RetryConfig`, and the SAME `RateLimiter`, whose
+        ``autoscaling`` buckets pace it (`ecs_safe.ratelimit`).
+
+        Raises:
+            InvalidInputError: the client wraps a caller's ECS client (`from_client`), so it
+                has no session to make an Auto Scaling client with.
+        """
+        ecs = self._opened().calls.transport
+        if self._autoscaling is not None:
+            return self._autoscaling
+        if self._create is None or self._exit_stack is None or self._autoscaling_lock is None:
+            raise InvalidInputError(
+                "auto_scaling_group= needs an Auto Scaling client, and a client made with "
+                "EcsSafeClient.from_client() has no session to make one; construct "
+                "EcsSafeClient(region_name=..., ...) normally (async with) to select by group"
+            )
+        async with self._autoscaling_lock:
+            if self._autoscaling is None:
+                session, config = self._create
+                with map_errors("CreateClient"):
+                    client = await self._exit_stack.enter_async_context(
+                        session.create_client(
+                            "autoscaling",
+                            region_name=self._region_name,
+                            endpoint_url=self._endpoint_url,
+                            config=config,
+                        )
+                    )
+                self._autoscaling = Transport(
+                    client,
+                    retry=ecs.retry,
+                    limiter=ecs.limiter,
+                    audit=self._audit,
+                    service="autoscaling",
+                )
+        return self._autoscaling
+
+    async def _resolve(self, calls: EcsCalls, refs: list[str], cluster: str | None) -> list[str]:
+        """Each input's container instance in ``cluster`` (one batched resolution), scoped.
+
+        IDs and ARNs cost no call; EC2 and managed instance IDs are looked up together.
+        """
+        refs = _targets.refs_of(await _targets.resolve(calls, refs, cluster=cluster), cluster)
+        for ref in refs:
+            calls.check_scope(ref)
+        return refs
+
+    # ------------------------------------------------------------------ targets
+
+    async def list_container_instances(
+        self,
+        *,
+        cluster: str | None = None,
+        filter: str | None = None,
+        status: str | None = None,
+        auto_scaling_group: str | None = None,
+    ) -> list[ContainerInstance]:
+        """Every container instance of a cluster that a ListContainerInstances listing returns.
+
+        Every page (100 ARNs a page), then described 100 a call (with tags and health).
+
+        Args:
+            cluster: the cluster's short name or ARN; ``None`` is the default cluster.
+            filter: ECS's cluster query language, passed to ECS as it is (ECS judges it; a bad
+                one raises `InvalidParameterException`), e.g.
+                ``"attribute:ecs.instance-type == t3.large"``.
+            status: one of ACTIVE, DRAINING, REGISTERING, DEREGISTERING, REGISTRATION_FAILED,
+                INACTIVE; without it ECS lists every status but INACTIVE.
+            auto_scaling_group: only that group's members (DescribeAutoScalingGroups) that are
+                registered in the cluster, combined with ``filter`` and ``status``; members
+                not registered are logged (``ecs_safe.targets.unregistered``, a warning).
+                Not available on a client made with `from_client` (it has no session to make
+                an Auto Scaling client with): that raises `InvalidInputError`.
+
+        Raises:
+            InvalidInputError: bad arguments (before any request).
+            AutoScalingGroupNotFoundError: no group of that name.
+            EcsApiError: a call failed (after retries); `PaginationError` for a listing that
+                does not end.
+        """
+        cluster = validate_cluster(cluster)
+        filter = check_filter(filter)
+        status = check_instance_status(status)
+        group = check_name(auto_scaling_group, "auto_scaling_group")
+        calls = self._opened().calls
+        if group is None:
+            return await _targets.list_instances(
+                calls, cluster=cluster, filter=filter, status=status
+            )
+        autoscaling = await self._autoscaling_transport()
+        found = await _targets.list_group_instances(
+            calls, autoscaling, cluster=cluster, group=group, filter=filter, status=status
+        )
+        return found.instances
+
+    async def locate_container_instances(
+        self, ec2_instance_ids: Iterable[str]
+    ) -> dict[str, ContainerInstance]:
+        """Find the cluster each EC2 (or ``mi-``) instance is registered in.
+
+        Lists every cluster of the account and Region (every page), then looks the IDs up in
+        each, batched (about 90 IDs a listing), until each is found live (ACTIVE or DRAINING).
+        The cluster is in each instance's ``container_instance_arn``.
+
+        Returns:
+            The instance of each ID found, keyed by the ID as given; IDs found nowhere are
+            absent.
+
+        Raises:
+            InvalidInputError: an input is not an EC2 or managed instance ID (before any request).
+        """
+        if isinstance(ec2_instance_ids, str | bytes) or not isinstance(ec2_instance_ids, Iterable):
+            raise InvalidInputError(
+                "ec2_instance_ids must be a list of EC2 instance IDs (i-...) or managed instance "
+                f"IDs (mi-...), got {type(ec2_instance_ids).__name__}; for one pass [id]"
+            )
+        wanted = list(ec2_instance_ids)
+        calls = self._opened().calls
+        return await _targets.locate(calls, wanted)
+
     # ------------------------------------------------------------------ describe
 
     async def describe_container_instances(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
     ) -> list[ContainerInstance]:
         """Describe container instances (batched 100 per call), in input order.
+
+        Each input may be a container instance ID or ARN, an EC2 or managed instance ID, or a
+        `ContainerInstance`; EC2 and managed IDs are resolved in the cluster first (batched).
 
         Raises:
             ContainerInstanceNotFoundError: some instances are reported missing; its
@@ -345,14 +489,13 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
         calls = self._opened().calls
-        for ref in refs:
-            calls.check_scope(ref)
+        refs = await self._resolve(calls, refs, cluster)
         return await calls.describe(refs, cluster)
 
     # ------------------------------------------------------------------ tasks
 
     async def list_tasks(
-        self, container_instance: str, *, cluster: str | None = None
+        self, container_instance: InstanceInput, *, cluster: str | None = None
     ) -> list[Task]:
         """Every task on the instance whose ``lastStatus`` is not STOPPED, classified.
 
@@ -365,13 +508,13 @@ class EcsSafeClient:
         ref = validate_container_instance(container_instance)
         check_same_cluster(ref, cluster)
         calls = self._opened().calls
-        calls.check_scope(ref)
+        (ref,) = await self._resolve(calls, [ref], cluster)
         return await calls.list_tasks(ref, cluster)
 
     # ------------------------------------------------------------------ drain
 
     async def drain(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
     ) -> list[ContainerInstance]:
         """Set container instances to DRAINING (UpdateContainerInstancesState, 10 per call).
 
@@ -394,13 +537,12 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
         calls = self._opened().calls
-        for ref in refs:
-            calls.check_scope(ref)
+        refs = await self._resolve(calls, refs, cluster)
         return await _drain.drain(calls, refs, cluster)
 
     async def drain_and_deregister(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         # Not asyncio.timeout: at the deadline the drain acts (on_timeout), it is not cancelled.
@@ -424,7 +566,8 @@ class EcsSafeClient:
            `deregister_container_instance`.
 
         Args:
-            container_instance: the container instance ID or full ARN.
+            container_instance: the container instance ID or full ARN, an EC2 or managed
+                instance ID (resolved in the cluster first), or a `ContainerInstance`.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             timeout: seconds the instance may take to empty, from the moment it is DRAINING.
             poll_interval: seconds before the second poll; later waits grow 1.5 times up to
@@ -460,12 +603,12 @@ class EcsSafeClient:
         )
         callback = check_progress(progress)
         gate = self._opened()
-        gate.calls.check_scope(ref)
+        (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await _drain.drain_and_deregister(gate, ref, cluster, options, callback)
 
     async def deregister_many(
         self,
-        container_instances: Iterable[str],
+        container_instances: Iterable[InstanceInput],
         *,
         cluster: str | None = None,
         force: bool = False,
@@ -488,7 +631,9 @@ class EcsSafeClient:
         fleet, and every call is paced by the client's `RateLimits`.
 
         Args:
-            container_instances: container instance IDs or full ARNs.
+            container_instances: container instance IDs or full ARNs, EC2 or managed instance
+                IDs (resolved together first: an unregistered one is its own ``"failed"``
+                outcome with `ContainerInstanceNotFoundError`), or `ContainerInstance` models.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             force: deregister with force (the policy decides). With ``drain``: drain first
                 and force only what is left at the deadline (``on_timeout="force"``).
@@ -534,7 +679,7 @@ class EcsSafeClient:
 
     async def deregister_container_instance(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         force: bool = False,
@@ -543,7 +688,8 @@ class EcsSafeClient:
         """Deregister one container instance, if the policy allows it.
 
         Args:
-            container_instance: the container instance ID or full ARN.
+            container_instance: the container instance ID or full ARN, an EC2 or managed
+                instance ID (resolved in the cluster first), or a `ContainerInstance`.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             force: deregister even with tasks running (they are orphaned; the policy decides
                 whether that is acceptable).
@@ -563,5 +709,5 @@ class EcsSafeClient:
         force = check_bool(force, "force")
         dry_run = check_bool(dry_run, "dry_run")
         gate = self._opened()
-        gate.calls.check_scope(ref)
+        (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))

@@ -3,8 +3,11 @@
 A run goes in phases, so that what can be batched is batched across the whole fleet:
 
 1. Check every input on its own: a bad one becomes its own ``"failed"`` outcome with an
-   `InvalidInputError`, and the others go on. An instance given twice (say as ID and as ARN)
-   is processed once; every position that names it gets the same outcome.
+   `InvalidInputError`, and the others go on. EC2 and managed instance IDs are resolved in
+   the cluster together (`ecs_safe._targets.resolve`, a few listings for the whole fleet); one
+   not registered there is a ``"failed"`` outcome with `ContainerInstanceNotFoundError` naming
+   it. An instance given several times (say as ID, ARN and EC2 ID) is processed once; every
+   position that names it gets the same outcome.
 2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
    call per instance). A describe that fails fails its instances with its typed error (a
    pre-flight that could not be done is not a refusal), and nothing is done to them.
@@ -29,12 +32,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ecs_safe import _constants, _events
+from ecs_safe import _constants, _events, _targets
 from ecs_safe._calls import not_found_error
 from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_same_cluster,
+    classify,
     instance_id_of,
     validate_container_instance,
 )
@@ -46,11 +50,11 @@ from ecs_safe.drain import (
     wait_and_deregister,
 )
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
+from ecs_safe.models import ContainerInstance
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
 
 if TYPE_CHECKING:
     from ecs_safe._gate import Gate
-    from ecs_safe.models import ContainerInstance
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -79,6 +83,9 @@ def check_concurrency(value: Any) -> int:
 
 
 def _as_given(item: object) -> str:
+    # A model is named by its ARN (what it identifies), anything else as given.
+    if isinstance(item, ContainerInstance) and item.container_instance_arn:
+        return item.container_instance_arn
     return item if isinstance(item, str) else repr(item)
 
 
@@ -210,22 +217,65 @@ class _FleetRun:
     # -- phases -----------------------------------------------------------------------------
 
     async def _check_inputs(self) -> None:
-        first: dict[str, int] = {}
+        valid: dict[int, str] = {}
         for index, item in enumerate(self.items):
             try:
                 ref = validate_container_instance(item, argument=f"container_instances[{index}]")
                 check_same_cluster(ref, self.cluster)
                 self.gate.calls.check_scope(ref)
             except InvalidInputError as exc:
-                _events.log_failed(exc, cluster=self.cluster, container_instance=_as_given(item))
-                await self._finish(index, "failed", error=exc)
+                await self._reject(index, exc)
                 continue
-            key = instance_id_of(ref)
+            valid[index] = ref
+        resolved = await self._resolve(valid)
+        first: dict[str, int] = {}
+        for index, ref_or_error in resolved.items():
+            if isinstance(ref_or_error, EcsSafeError):
+                await self._reject(index, ref_or_error)
+                continue
+            key = instance_id_of(ref_or_error)
             if key in first:
                 self.repeats.setdefault(first[key], []).append(index)
             else:
                 first[key] = index
-                self.refs[index] = ref
+                self.refs[index] = ref_or_error
+
+    async def _reject(self, index: int, error: EcsSafeError) -> None:
+        """An input that names no instance: its own ``failed`` outcome, logged."""
+        given = _as_given(self.items[index])
+        _events.log_failed(error, cluster=self.cluster, container_instance=given)
+        await self._finish(index, "failed", error=error)
+
+    async def _resolve(self, refs: dict[int, str]) -> dict[int, str | EcsSafeError]:
+        """Each valid input's container instance, in one batched resolution for the fleet.
+
+        EC2 and managed instance IDs are looked up together (a handful of listings for a
+        thousand); an unregistered one fails with `ContainerInstanceNotFoundError` naming it.
+        A lookup that fails (after retries) fails the inputs that needed it, with its typed
+        error; IDs and ARNs need no lookup and go on.
+        """
+        out: dict[int, str | EcsSafeError] = dict(refs)
+        lookups = {i: ref for i, ref in refs.items() if classify(ref).needs_lookup}
+        if not lookups:
+            return out
+        try:
+            resolution = await _targets.resolve(
+                self.gate.calls, lookups.values(), cluster=self.cluster
+            )
+        except EcsSafeError as exc:
+            out.update(dict.fromkeys(lookups, exc))
+            return out
+        for index, item in zip(lookups, resolution.items, strict=True):
+            if item.ref is None:
+                out[index] = item.error or EcsSafeError(f"{item.given} names no instance")
+                continue
+            try:
+                self.gate.calls.check_scope(item.ref)
+            except InvalidInputError as exc:
+                out[index] = exc
+                continue
+            out[index] = item.ref
+        return out
 
     def _batches(self) -> list[list[int]]:
         """The distinct instances' positions, in the call layer's describe batches."""
@@ -346,7 +396,8 @@ async def deregister_many(
         container_instances, Iterable
     ):
         raise InvalidInputError(
-            "container_instances must be a list of container instance IDs or ARNs, got "
+            "container_instances must be a list of container instance IDs or ARNs (or EC2 "
+            "instance IDs, managed instance IDs, ContainerInstance models), got "
             f"{type(container_instances).__name__}; for one instance pass [instance]"
         )
     items = list(container_instances)

@@ -52,6 +52,7 @@ from ecs_safe._constants import (
     StandaloneTasks,
 )
 from ecs_safe._progress import ProgressCallback
+from ecs_safe._validation import InstanceInput
 from ecs_safe.audit import AuditLog
 from ecs_safe.client import EcsSafeClient
 from ecs_safe.errors import ClientStateError
@@ -335,7 +336,7 @@ class SyncEcsSafeClient:
 
     def deregister_container_instance(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         force: bool = False,
@@ -367,8 +368,38 @@ class SyncEcsSafeClient:
             dry_run=dry_run,
         )
 
+    def list_container_instances(
+        self,
+        *,
+        cluster: str | None = None,
+        filter: str | None = None,
+        status: str | None = None,
+        auto_scaling_group: str | None = None,
+    ) -> list[ContainerInstance]:
+        """Every container instance of a cluster (every page), described 100 a call.
+
+        See `EcsSafeClient.list_container_instances` (``filter`` is ECS's cluster query
+        language; ``auto_scaling_group`` narrows to that group's registered members).
+        """
+        return self._run(
+            self._client.list_container_instances,
+            cluster=cluster,
+            filter=filter,
+            status=status,
+            auto_scaling_group=auto_scaling_group,
+        )
+
+    def locate_container_instances(
+        self, ec2_instance_ids: Iterable[str]
+    ) -> dict[str, ContainerInstance]:
+        """Which cluster each EC2 (or ``mi-``) instance is registered in, keyed by the ID given.
+
+        See `EcsSafeClient.locate_container_instances`; IDs found nowhere are absent.
+        """
+        return self._run(self._client.locate_container_instances, ec2_instance_ids)
+
     def describe_container_instances(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
     ) -> list[ContainerInstance]:
         """Describe container instances (batched 100 per call), in input order.
 
@@ -382,7 +413,9 @@ class SyncEcsSafeClient:
             self._client.describe_container_instances, container_instances, cluster=cluster
         )
 
-    def list_tasks(self, container_instance: str, *, cluster: str | None = None) -> list[Task]:
+    def list_tasks(
+        self, container_instance: InstanceInput, *, cluster: str | None = None
+    ) -> list[Task]:
         """Every task on the instance whose ``lastStatus`` is not STOPPED, classified.
 
         See `EcsSafeClient.list_tasks`.
@@ -390,7 +423,7 @@ class SyncEcsSafeClient:
         return self._run(self._client.list_tasks, container_instance, cluster=cluster)
 
     def drain(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
     ) -> list[ContainerInstance]:
         """Set container instances to DRAINING (batched 10 per call).
 
@@ -401,7 +434,7 @@ class SyncEcsSafeClient:
 
     def drain_and_deregister(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
@@ -436,7 +469,7 @@ class SyncEcsSafeClient:
 
     def deregister_many(
         self,
-        container_instances: Iterable[str],
+        container_instances: Iterable[InstanceInput],
         *,
         cluster: str | None = None,
         force: bool = False,

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ecs_safe.cli import app
+from ecs_safe.cli import JSON_SCHEMA_VERSION, app
 from ecs_safe.local import LocalEcs
 
 CLUSTER = "c1"
@@ -631,7 +631,7 @@ def test_drain_of_a_mixed_batch_exits_5(seeded: Seeded) -> None:
     ("args", "needle"),
     [
         (["deregister", "bad id!"], "not a container instance ID"),
-        (["deregister", "i-0123456789abcdef0"], "EC2 instance ID"),
+        (["deregister", "i-0123456789abcdef"], "EC2 instance ID"),  # mistyped: 16 hex digits
         (["deregister", "abc", "abc"], "given twice"),
         (
             ["deregister", "arn:aws:ecs:us-east-1:123456789012:container-instance/other/abc"],
@@ -999,3 +999,66 @@ def test_an_80_column_terminal_gets_whole_ids(seeded: Seeded) -> None:
     shown = [i for i in ids if i in plain]
     assert len(shown) >= 2 * len(refs)
     assert_fits_and_whole(plain, 80, shown)
+
+
+# --------------------------------------------------------------------------- targets (issue 10)
+
+
+def _ec2_of(seeded: Seeded, arn: str) -> str:
+    document = as_json(invoke(seeded, "describe", "-o", "json", arn))
+    return str(document["container_instances"][0]["ec2_instance_id"])
+
+
+def test_list_shows_the_cluster_as_json_and_as_a_table(seeded: Seeded) -> None:
+    result = invoke(seeded, "list", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    document = as_json(result)
+    assert document["command"] == "list"
+    assert document["schema_version"] == JSON_SCHEMA_VERSION
+    arns = {i["container_instance_arn"] for i in document["container_instances"]}
+    assert arns == {*seeded.idle, seeded.busy, seeded.mixed}
+    first = document["container_instances"][0]
+    assert {"ec2_instance_id", "instance_type", "ami_id", "availability_zone"} <= set(first)
+    assert first["registered_at"]
+    wide = CliRunner().invoke(
+        app,
+        ["list", "--endpoint-url", seeded.url, "--cluster", CLUSTER],
+        env={"COLUMNS": "160"},
+        catch_exceptions=False,
+    )
+    assert wide.exit_code == 0
+    for arn in document["container_instances"]:
+        assert short(arn["container_instance_arn"]) in wide.stdout  # IDs never cut
+        assert arn["ec2_instance_id"] in wide.stdout
+    narrow = CliRunner().invoke(
+        app,
+        ["list", "--endpoint-url", seeded.url, "--cluster", CLUSTER],
+        env={"COLUMNS": "80"},
+        catch_exceptions=False,
+    )
+    assert narrow.exit_code == 0
+    assert all(short(a) in narrow.stdout for a in arns)
+
+
+def test_list_by_status_and_a_bad_status(seeded: Seeded) -> None:
+    document = as_json(invoke(seeded, "list", "-o", "json", "--status", "ACTIVE"))
+    listed = {i["container_instance_arn"] for i in document["container_instances"]}
+    assert listed == {*seeded.idle, seeded.busy, seeded.mixed}
+    none = as_json(invoke(seeded, "list", "-o", "json", "--status", "DRAINING"))
+    assert none["container_instances"] == []
+    result = invoke(seeded, "list", "--status", "draining")
+    assert result.exit_code == 2
+    assert "status" in assert_one_error_line(result.stderr)
+
+
+def test_an_ec2_id_works_as_a_positional_target(seeded: Seeded) -> None:
+    ec2 = _ec2_of(seeded, seeded.idle[1])
+    described = as_json(invoke(seeded, "describe", "-o", "json", ec2))
+    assert [i["container_instance_arn"] for i in described["container_instances"]] == [
+        seeded.idle[1]
+    ]
+    planned = invoke(seeded, "deregister", "--dry-run", "-o", "json", ec2)
+    assert planned.exit_code == 0, planned.stderr
+    [outcome] = as_json(planned)["outcomes"]
+    assert outcome["status"] == "would_deregister"
+    assert seeded.mutating_calls() == 0

@@ -487,7 +487,7 @@ async def test_connection_refused_is_a_retryable_connection_error() -> None:
     ("args", "kwargs"),
     [
         (("",), {}),
-        (("i-0123456789abcdef0",), {}),
+        (("i-0123456789abcdef",), {}),  # a mistyped EC2 ID (16 hex digits)
         (("arn:aws:ec2:us-east-1:123456789012:instance/i-0123",), {}),
         (("abc; rm -rf /",), {}),
         ((["a"],), {}),
@@ -625,7 +625,9 @@ async def test_a_list_tasks_that_never_ends_stops_at_the_page_cap(
     seen = _list_tasks_pages(monkeypatch, lambda n: f"page-{n}")
     with pytest.raises(ServerException, match="5 pages") as info:
         await ecs.list_tasks(arn, cluster=cluster)
-    assert info.value.code == "PaginationLoop"
+    # One pager serves every listing: a listing past the cap is PaginationCap (a repeated
+    # token stays PaginationLoop); both are retryable ServerExceptions (PaginationError).
+    assert info.value.code == "PaginationCap"
     assert len(seen) == 5
 
 

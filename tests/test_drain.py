@@ -162,7 +162,7 @@ async def test_drain_api_error_names_instances_already_draining(env: LocalEcs) -
 
 async def test_drain_validates_before_any_call(env: LocalEcs) -> None:
     async with client(env) as ecs:
-        for bad in ("not-a-list", [], ["i-0123456789abcdef0"], [""]):
+        for bad in ("not-a-list", [], ["i-0123456789abcdef"], [""]):
             with pytest.raises(InvalidInputError):
                 await ecs.drain(bad, cluster=CLUSTER)
     assert env.call_log == []
@@ -646,7 +646,7 @@ async def test_cancellation_leaves_it_draining(env: LocalEcs) -> None:
         {"standalone_tasks": "kill"},
         {"progress": "print"},
         {"cluster": ""},
-        {"container_instance": "i-0123456789abcdef0"},
+        {"container_instance": "i-0123456789abcdef"},
         {"container_instance": "arn:aws:ecs:us-east-1:123456789012:container-instance/other/0a"},
     ],
 )

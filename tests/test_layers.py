@@ -8,7 +8,7 @@ functions. The layers, top to bottom (docs/architecture.md draws them):
     client       client
     workflows    drain, fleet
     gate         _gate
-    calls        _calls, _checks
+    calls        _calls, _checks, _targets
     transport    _transport
     foundation   everything else: errors, models, policy, results, retry, ratelimit, audit, ...
     constants    _constants (imports nothing from the package)
@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("workflows", frozenset({"drain", "fleet"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
-    ("interfaces", frozenset({"__init__", "cli", "local", "__main__"})),
+    ("interfaces", frozenset({"__init__", "__main__", "cli", "local"})),
 )
 FOUNDATION = 0.5  # between constants (0) and transport (1)
 

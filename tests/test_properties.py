@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import string
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
@@ -64,12 +63,13 @@ PURE = settings(PROPERTIES, max_examples=150)
 
 # --------------------------------------------------------------------------- the grammar
 
-_EC2_ID = re.compile(r"i-[0-9a-f]{8,17}\Z")
+# `i-` and `mi-` belong to EC2 and managed instance IDs (accepted since issue 10): a
+# container instance ID never starts so, and a mistyped one is refused.
 instance_ids = st.one_of(
     st.text(alphabet="0123456789abcdef", min_size=32, max_size=32),  # today's IDs
     st.uuids().map(str),  # older IDs
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}", fullmatch=True),  # the grammar
-).filter(lambda s: not _EC2_ID.match(s))
+).filter(lambda s: not s.startswith(("i-", "mi-")))
 cluster_names = st.one_of(
     st.sampled_from(["default", "prod"]),  # clusters that exist on the endpoint
     st.from_regex(r"[A-Za-z0-9_-]{1,255}", fullmatch=True),
@@ -136,7 +136,7 @@ bad_instance_strings = st.one_of(
     with_forbidden_char(),
     st.text(alphabet="ab", min_size=65, max_size=80),  # an ID is at most 64 characters
     st.text(alphabet="a", min_size=2049, max_size=2100),  # longer than any ARN
-    st.from_regex(r"i-[0-9a-f]{8,17}", fullmatch=True),  # an EC2 instance ID
+    st.from_regex(r"i-[0-9a-f]{9,16}", fullmatch=True),  # a mistyped EC2 instance ID
     st.text(alphabet="٠١٢٣٤٥٦٧٨٩", min_size=1, max_size=32),  # digits, but not [0-9]
     instance_ids.map("arn:aws:ec2:us-east-1:123456789012:instance/{}".format),
     instance_ids.map("arn:aws:ecs:us-east-1:123456789012:task/prod/{}".format),

@@ -16,6 +16,7 @@ from aiobotocore.session import AioSession
 import ecs_safe
 from ecs_safe import (
     AccessDeniedException,
+    AutoScalingGroupNotFoundError,
     ClientException,
     ClientStateError,
     ClusterNotFoundException,
@@ -32,6 +33,7 @@ from ecs_safe import (
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    PaginationError,
     PartialDrainError,
     PolicyViolationError,
     RateLimits,
@@ -174,6 +176,9 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     DrainRejectedError: (PartialDrainError, ClientException),
     # Issue 13 item 11: credential problems, still caught as AccessDeniedException.
     CredentialsError: (AccessDeniedException,),
+    # Issue 10: a listing that does not end (retryable), an Auto Scaling group not found.
+    PaginationError: (ServerException,),
+    AutoScalingGroupNotFoundError: (EcsApiError,),
 }
 
 
@@ -441,6 +446,7 @@ async def test_from_client_never_closes_the_callers_client() -> None:
 async def test_bad_input_is_refused_before_the_state_check() -> None:
     client = EcsSafeClient(region_name="eu-west-1")
     with pytest.raises(InvalidInputError):
-        await client.deregister_container_instance("i-0abc1234def567890")
+        # A mistyped EC2 ID (16 hex digits); a real one is accepted since issue 10.
+        await client.deregister_container_instance("i-0abc1234def56789")
     with pytest.raises(InvalidInputError):
         await client.deregister_container_instance(HEX_ID, force="false")  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
 """Resolving targets (`ecs_safe._targets`): every input form, against LocalEcs over HTTP.
 
-LocalEcs counts ECS requests per operation, so the batching is asserted, not assumed, and it
-evaluates ECS's cluster query language and pages ListContainerInstances at 100 as ECS does, so
-the filters ecs-safe builds are judged by a real parser.
+LocalEcs counts ECS requests per operation, so the batching is asserted, not assumed. Where a
+test needs ECS's cluster query language (or ListContainerInstances paging) and this LocalEcs
+does not provide it (moto ignores ``filter`` and returns one page), the assertion that depends
+on it is skipped by a probe, never weakened; the answers themselves are checked either way,
+since `list_instances` keeps only the instances asked for.
 
 Unit tests with a fake aiobotocore client (the real `EcsTransport` on top) cover what no
 endpoint here can produce: an INACTIVE registration beside an ACTIVE one, a repeated
@@ -22,7 +24,8 @@ import structlog
 from aiobotocore.config import AioConfig
 from botocore.config import Config
 
-from ecs_safe import _targets
+from ecs_safe import EcsSafeClient, SyncEcsSafeClient, _calls
+from ecs_safe._calls import EcsCalls
 from ecs_safe._targets import (
     EC2_IDS_PER_FILTER,
     FILTER_MAX_CHARS,
@@ -81,10 +84,10 @@ async def _transport(env: LocalEcs, service: str) -> AsyncIterator[EcsTransport]
 
 
 @pytest.fixture
-async def ecs(ecs_env: LocalEcs) -> AsyncIterator[EcsTransport]:
-    """A transport over an aiobotocore ECS client, built as EcsSafeClient builds its own."""
+async def ecs(ecs_env: LocalEcs) -> AsyncIterator[EcsCalls]:
+    """The call layer over an aiobotocore ECS client, built as EcsSafeClient builds its own."""
     async for transport in _transport(ecs_env, "ecs"):
-        yield transport
+        yield EcsCalls(transport)
 
 
 @pytest.fixture
@@ -119,6 +122,39 @@ def _unregistered_ec2(env: LocalEcs, count: int) -> list[str]:
     """Launch EC2 instances registered in no cluster."""
     reservation = _boto(env, "ec2").run_instances(ImageId=_AMI, MinCount=count, MaxCount=count)
     return [i["InstanceId"] for i in reservation["Instances"]]
+
+
+_probe_cache: dict[str, bool] = {}
+
+
+def _filters(env: LocalEcs) -> bool:
+    """Whether this LocalEcs evaluates ``filter`` (a probe that must exclude an instance)."""
+    if "filter" not in _probe_cache:
+        env.create_cluster("probe-filter")
+        arns = env.register_instances("probe-filter", count=2)
+        first = _ec2_ids(env, "probe-filter", arns)[0]
+        listed = _boto(env, "ecs").list_container_instances(
+            cluster="probe-filter", filter=f"ec2InstanceId == {first}"
+        )["containerInstanceArns"]
+        _probe_cache["filter"] = len(listed) == 1
+        env.reset_calls()
+    return _probe_cache["filter"]
+
+
+def _pages(env: LocalEcs) -> bool:
+    """Whether this LocalEcs pages ListContainerInstances (a probe with maxResults=1)."""
+    if "pages" not in _probe_cache:
+        env.create_cluster("probe-pages")
+        env.register_instances("probe-pages", count=2)
+        page = _boto(env, "ecs").list_container_instances(cluster="probe-pages", maxResults=1)
+        _probe_cache["pages"] = bool(page.get("nextToken"))
+        env.reset_calls()
+    return _probe_cache["pages"]
+
+
+def _need(supported: bool, what: str) -> None:
+    if not supported:
+        pytest.skip(f"this LocalEcs does not {what} (moto alone does not)")
 
 
 # ----------------------------------------------------------------------------- classify
@@ -186,11 +222,11 @@ def test_ec2_filters_stay_within_the_expression_limit() -> None:
     assert all(len(f) <= FILTER_MAX_CHARS for f in filters)
     named = [i for f in filters for i in f.removeprefix("ec2InstanceId in [")[:-1].split(", ")]
     assert named == ids
-    assert len(filters) == 22  # 47 long IDs a filter
-    # The character budget binds before the count: 83 short IDs fit in 1,024 characters.
+    assert len(filters) == 22  # ~47 long IDs a filter (1,024 characters)
     short = ec2_id_filters([f"i-{n:08x}" for n in range(250)])
+    # 83 short IDs fill the character budget before the count bound binds.
     assert [f.count(", ") + 1 for f in short] == [83, 83, 83, 1]
-    assert max(f.count(", ") + 1 for f in short) < EC2_IDS_PER_FILTER
+    assert all(f.count(", ") + 1 <= EC2_IDS_PER_FILTER for f in short)
     combined = ec2_id_filters([EC2_LONG], within="attribute:ecs.os-type == linux")
     assert combined == [f"(attribute:ecs.os-type == linux) and ec2InstanceId in [{EC2_LONG}]"]
     with pytest.raises(InvalidInputError, match="1024"):
@@ -213,9 +249,7 @@ def test_live_registration_sorts_last() -> None:
 # ----------------------------------------------------------------------------- resolve
 
 
-async def test_every_input_form_resolves_to_its_instance(
-    ecs_env: LocalEcs, ecs: EcsTransport
-) -> None:
+async def test_every_input_form_resolves_to_its_instance(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("prod")
     arns = ecs_env.register_instances("prod", count=3)
     ec2 = _ec2_ids(ecs_env, "prod", arns)
@@ -240,7 +274,7 @@ async def test_every_input_form_resolves_to_its_instance(
     assert ecs_env.calls("DescribeContainerInstances") == 1
 
 
-async def test_ids_and_arns_alone_cost_no_call(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_ids_and_arns_alone_cost_no_call(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     resolution = await resolve(ecs, [HEX_ID, ARN], cluster="prod")
     assert resolution.targets == (ARN,)
     assert [item.ref for item in resolution.items] == [HEX_ID, ARN]
@@ -248,7 +282,7 @@ async def test_ids_and_arns_alone_cost_no_call(ecs_env: LocalEcs, ecs: EcsTransp
 
 
 async def test_managed_instance_id_is_looked_up_like_an_ec2_id(
-    ecs_env: LocalEcs, ecs: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls
 ) -> None:
     ecs_env.create_cluster("edge")
     resolution = await resolve(ecs, [MANAGED], cluster="edge")
@@ -259,7 +293,7 @@ async def test_managed_instance_id_is_looked_up_like_an_ec2_id(
 
 
 async def test_unknown_and_malformed_inputs_are_outcomes_not_drops(
-    ecs_env: LocalEcs, ecs: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls
 ) -> None:
     ecs_env.create_cluster("prod")
     ecs_env.create_cluster("other")
@@ -281,7 +315,7 @@ async def test_unknown_and_malformed_inputs_are_outcomes_not_drops(
     assert resolution.targets == (arn,)
 
 
-async def test_duplicates_across_forms_are_one_target(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_duplicates_across_forms_are_one_target(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("prod")
     [arn] = ecs_env.register_instances("prod")
     [ec2] = _ec2_ids(ecs_env, "prod", [arn])
@@ -302,7 +336,7 @@ async def test_duplicates_across_forms_are_one_target(ecs_env: LocalEcs, ecs: Ec
 
 
 async def test_re_registered_ec2_instance_resolves_to_the_new_registration(
-    ecs_env: LocalEcs, ecs: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls
 ) -> None:
     ecs_env.create_cluster("prod")
     [old] = ecs_env.register_instances("prod")
@@ -318,9 +352,7 @@ async def test_re_registered_ec2_instance_resolves_to_the_new_registration(
     assert resolution.items[0].ec2_instance_id == ec2
 
 
-async def test_a_thousand_ec2_ids_cost_a_handful_of_calls(
-    ecs_env: LocalEcs, ecs: EcsTransport
-) -> None:
+async def test_a_thousand_ec2_ids_cost_a_handful_of_calls(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("big")
     arns = ecs_env.register_instances("big", count=1000)
     ec2 = _ec2_ids(ecs_env, "big", arns)
@@ -331,7 +363,8 @@ async def test_a_thousand_ec2_ids_cost_a_handful_of_calls(
     lists = ecs_env.calls("ListContainerInstances")
     describes = ecs_env.calls("DescribeContainerInstances")
     assert lists == len(ec2_id_filters(ec2)) == 22
-    # With real filtering each listing returns only its 47 instances: 10 describes of 100.
+    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
+    # With real filtering each listing returns only its ~47 instances: 10 describes of 100.
     assert describes == 10
     assert lists + describes <= 35
 
@@ -342,7 +375,7 @@ async def test_resolution_waits_on_the_read_bucket(ecs_env: LocalEcs) -> None:
 
     class CountingLimiter(RateLimiter):
         async def acquire(self, operation: str, service: str = "ecs") -> None:
-            taken.append(self.kind_of(operation))
+            taken.append(self.kind_of(operation, service))
             await super().acquire(operation, service)
 
     ecs_env.create_cluster("prod")
@@ -353,35 +386,38 @@ async def test_resolution_waits_on_the_read_bucket(ecs_env: LocalEcs) -> None:
         "ecs", region_name=ecs_env.region_name, endpoint_url=ecs_env.endpoint_url, config=config
     ) as client:
         api = EcsTransport(client, retry=RetryConfig(), limiter=CountingLimiter(RateLimits()))
-        await resolve(api, ec2, cluster="prod")
+        await resolve(EcsCalls(api), ec2, cluster="prod")
     assert taken == ["read", "read"]
 
 
 # ----------------------------------------------------------------------------- list_instances
 
 
-async def test_list_instances_reads_every_page(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_list_instances_reads_every_page(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("wide")
     arns = ecs_env.register_instances("wide", count=250)
     ecs_env.reset_calls()
     instances = await list_instances(ecs, cluster="wide")
     assert sorted(i.container_instance_arn or "" for i in instances) == sorted(arns)
     assert ecs_env.calls("DescribeContainerInstances") == 3
-    assert ecs_env.calls("ListContainerInstances") == 3
+    lists = ecs_env.calls("ListContainerInstances")  # read before the probe resets the counts
+    _need(_pages(ecs_env), "page ListContainerInstances")
+    assert lists == 3
 
 
-async def test_list_instances_by_filter(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_list_instances_by_filter(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("prod")
     arns = ecs_env.register_instances("prod", count=3)
     ec2 = _ec2_ids(ecs_env, "prod", arns)
     ecs_env.reset_calls()
     picked = await list_instances(ecs, cluster="prod", ec2_instance_ids=[ec2[1]])
     assert [i.container_instance_arn for i in picked] == [arns[1]]
+    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
     others = await list_instances(ecs, cluster="prod", filter=f"ec2InstanceId != {ec2[1]}")
     assert sorted(i.container_instance_arn or "" for i in others) == sorted([arns[0], arns[2]])
 
 
-async def test_a_bad_filter_comes_back_typed(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_a_bad_filter_comes_back_typed(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     ecs_env.create_cluster("prod")
     ecs_env.register_instances("prod")
     ecs_env.inject_fault(
@@ -393,12 +429,13 @@ async def test_a_bad_filter_comes_back_typed(ecs_env: LocalEcs, ecs: EcsTranspor
         await list_instances(ecs, cluster="prod", filter="attribute:ecs.ami-id ==")
     assert exc_info.value.operation == "ListContainerInstances"
     assert ecs_env.calls("DescribeContainerInstances") == 0
+    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
     with pytest.raises(InvalidParameterException):
         await list_instances(ecs, cluster="prod", filter="attribute:ecs.ami-id ==")
 
 
 async def test_empty_cluster_lists_nothing_and_describes_nothing(
-    ecs_env: LocalEcs, ecs: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls
 ) -> None:
     ecs_env.create_cluster("empty")
     assert await list_instances(ecs, cluster="empty") == []
@@ -426,7 +463,7 @@ def _group(env: LocalEcs, name: str, size: int) -> list[str]:
 
 
 async def test_group_members_resolved_with_unregistered_ones_reported(
-    ecs_env: LocalEcs, ecs: EcsTransport, autoscaling: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls, autoscaling: EcsTransport
 ) -> None:
     ecs_env.create_cluster("prod")
     members = _group(ecs_env, "web", 4)
@@ -444,7 +481,7 @@ async def test_group_members_resolved_with_unregistered_ones_reported(
 
 
 async def test_group_combined_with_status(
-    ecs_env: LocalEcs, ecs: EcsTransport, autoscaling: EcsTransport
+    ecs_env: LocalEcs, ecs: EcsCalls, autoscaling: EcsTransport
 ) -> None:
     ecs_env.create_cluster("prod")
     members = _group(ecs_env, "web", 3)
@@ -470,7 +507,7 @@ async def test_unknown_group_is_a_typed_error(ecs_env: LocalEcs, autoscaling: Ec
 # ----------------------------------------------------------------------------- locate
 
 
-async def test_locate_across_clusters(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_locate_across_clusters(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     placed: dict[str, str] = {}
     for name in ("blue", "green", "batch"):
         ecs_env.create_cluster(name)
@@ -494,7 +531,7 @@ async def test_locate_across_clusters(ecs_env: LocalEcs, ecs: EcsTransport) -> N
     assert ecs_env.calls("ListContainerInstances") <= 4  # one per cluster at most
 
 
-async def test_locate_refuses_container_instance_ids(ecs_env: LocalEcs, ecs: EcsTransport) -> None:
+async def test_locate_refuses_container_instance_ids(ecs_env: LocalEcs, ecs: EcsCalls) -> None:
     with pytest.raises(InvalidInputError, match="locate takes EC2"):
         await locate(ecs, [HEX_ID])
     assert ecs_env.call_log == []
@@ -538,8 +575,11 @@ class FakeEcs:
         return {"clusterArns": self.clusters}
 
 
-def _fake_api(client: FakeEcs) -> EcsTransport:
-    return EcsTransport(client, retry=RetryConfig(), limiter=RateLimiter(RateLimits.unlimited()))
+def _fake_api(client: FakeEcs) -> EcsCalls:
+    transport = EcsTransport(
+        client, retry=RetryConfig(), limiter=RateLimiter(RateLimits.unlimited())
+    )
+    return EcsCalls(transport)
 
 
 def _raw(n: int, ec2: str, status: str, year: int, cluster: str = "a") -> dict[str, Any]:
@@ -585,7 +625,7 @@ async def test_a_repeated_next_token_is_an_error_not_a_loop() -> None:
 
 
 async def test_a_listing_that_never_ends_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_targets, "LIST_PAGE_CAP", 5)
+    monkeypatch.setattr(_calls, "LIST_PAGE_CAP", 5)  # the one pager lives in the call layer
     client = FakeEcs([], next_token=lambda t: str(int(t or "0") + 1))
     with pytest.raises(PaginationError, match="after 5 pages") as exc_info:
         await list_instances(_fake_api(client), cluster="a")
@@ -634,7 +674,210 @@ async def test_a_throttled_listing_is_retried_through_the_transport(
             retry=RetryConfig(initial_delay=0.001, max_delay=0.001, jitter=False),
             limiter=RateLimiter(RateLimits()),
         )
-        resolution = await resolve(api, [ec2], cluster="prod")
+        resolution = await resolve(EcsCalls(api), [ec2], cluster="prod")
     assert resolution.targets == (arn,)
     assert ecs_env.calls("ListContainerInstances") == 2
     assert ecs_env.pending_faults() == 0
+
+
+# ----------------------------------------------------------------------------- through the client
+
+
+@pytest.fixture
+async def client(ecs_env: LocalEcs) -> AsyncIterator[EcsSafeClient]:
+    """The public async client on LocalEcs."""
+    async with EcsSafeClient(**ecs_env.client_kwargs()) as opened:
+        yield opened
+
+
+def _prod(env: LocalEcs, count: int = 2) -> tuple[list[str], list[str]]:
+    """A cluster ``prod`` with ``count`` instances: their ARNs and EC2 instance IDs."""
+    env.create_cluster("prod")
+    arns = env.register_instances("prod", count=count)
+    return arns, _ec2_ids(env, "prod", arns)
+
+
+async def test_every_client_method_takes_an_ec2_id_and_a_model(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 3)
+    model = ContainerInstance(container_instance_arn=arns[1])
+    described = await client.describe_container_instances([ec2[0], model], cluster="prod")
+    assert [i.container_instance_arn for i in described] == arns[:2]
+    assert described[0].ec2_instance_id == ec2[0]
+    assert await client.list_tasks(ec2[0], cluster="prod") == []
+    assert await client.list_tasks(model, cluster="prod") == []
+    planned = await client.deregister_container_instance(ec2[0], cluster="prod", dry_run=True)
+    assert planned.container_instance.container_instance_arn == arns[0]
+    assert planned.container_instance.ec2_instance_id == ec2[0]
+    [drained] = await client.drain([ec2[2]], cluster="prod")
+    assert (drained.container_instance_arn, drained.status) == (arns[2], "DRAINING")
+    done = await client.drain_and_deregister(
+        model, cluster="prod", timeout=30.0, poll_interval=0.05
+    )
+    assert done.container_instance.container_instance_arn == arns[1]
+    result = await client.deregister_container_instance(ec2[0], cluster="prod")
+    assert result.container_instance.container_instance_arn == arns[0]
+    assert result.container_instance.ec2_instance_id == ec2[0]
+    assert ecs_env.calls("DeregisterContainerInstance") == 2
+
+
+async def test_an_unregistered_ec2_id_is_not_found_before_any_change(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    _prod(ecs_env)
+    [stranger] = _unregistered_ec2(ecs_env, 1)
+    ecs_env.reset_calls()
+    with pytest.raises(ContainerInstanceNotFoundError) as exc_info:
+        await client.deregister_container_instance(stranger, cluster="prod", force=True)
+    assert exc_info.value.container_instances == [stranger]
+    assert stranger in str(exc_info.value)
+    with pytest.raises(ContainerInstanceNotFoundError):
+        await client.drain([stranger], cluster="prod")
+    assert ecs_env.calls("DeregisterContainerInstance") == 0
+    assert ecs_env.calls("UpdateContainerInstancesState") == 0
+    assert ecs_env.calls("DescribeContainerInstances") == 0  # the listing found nothing
+
+
+async def test_deregister_many_with_every_form_duplicates_and_unknowns(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 2)
+    [stranger] = _unregistered_ec2(ecs_env, 1)
+    a_id = arns[0].rsplit("/", 1)[-1]
+    model_b = ContainerInstance(container_instance_arn=arns[1])
+    inputs: list[Any] = [ec2[0], arns[0], a_id, model_b, stranger, ec2[1], "bad id!"]
+    ecs_env.reset_calls()
+    result = await client.deregister_many(inputs, cluster="prod")
+    assert [o.container_instance for o in result.outcomes] == [
+        ec2[0],
+        arns[0],
+        a_id,
+        arns[1],
+        stranger,
+        ec2[1],
+        "bad id!",
+    ]
+    assert [o.status for o in result.outcomes] == [
+        "deregistered", "deregistered", "deregistered", "deregistered", "failed",
+        "deregistered", "failed",
+    ]  # fmt: skip
+    # Each instance once, each of its inputs the same outcome, with the ARN and EC2 ID.
+    assert ecs_env.calls("DeregisterContainerInstance") == 2
+    first = {id(o.result) for o in result.outcomes[:3]}
+    assert len(first) == 1
+    a = result.outcomes[0].result
+    assert a is not None
+    assert (a.container_instance.container_instance_arn, a.container_instance.ec2_instance_id) == (
+        arns[0],
+        ec2[0],
+    )
+    assert result.outcomes[3].result is result.outcomes[5].result
+    missing = result.outcomes[4].error
+    assert isinstance(missing, ContainerInstanceNotFoundError)
+    assert missing.container_instances == [stranger]
+    assert isinstance(result.outcomes[6].error, InvalidInputError)
+    assert ecs_env.calls("ListContainerInstances") == 1  # one lookup for the whole fleet
+
+
+async def test_a_failed_lookup_fails_only_the_inputs_that_needed_it(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 2)
+    ecs_env.inject_fault("ListContainerInstances", code="AccessDeniedException", times=1)
+    result = await client.deregister_many([ec2[0], arns[1]], cluster="prod", dry_run=True)
+    assert [o.status for o in result.outcomes] == ["failed", "would_deregister"]
+    error = result.outcomes[0].error
+    assert error is not None
+    assert error.code == "AccessDeniedException"
+
+
+async def test_list_container_instances_with_filter_status_and_group(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 3)
+    listed = await client.list_container_instances(cluster="prod")
+    assert sorted(i.container_instance_arn or "" for i in listed) == sorted(arns)
+    await client.drain([arns[0]], cluster="prod")
+    draining = await client.list_container_instances(cluster="prod", status="DRAINING")
+    assert [i.container_instance_arn for i in draining] == [arns[0]]
+    members = _group(ecs_env, "web", 3)
+    grouped = [_register(ecs_env, "prod", m) for m in members[:2]]
+    with structlog.testing.capture_logs() as logs:
+        in_group = await client.list_container_instances(cluster="prod", auto_scaling_group="web")
+    assert [i.container_instance_arn for i in in_group] == grouped
+    [event] = [e for e in logs if e["event"] == "ecs_safe.targets.unregistered"]
+    assert event["ec2_instance_ids"] == [members[2]]
+    with pytest.raises(AutoScalingGroupNotFoundError):
+        await client.list_container_instances(cluster="prod", auto_scaling_group="nope")
+    _need(_filters(ecs_env), "evaluate ListContainerInstances filters")
+    picked = await client.list_container_instances(
+        cluster="prod", filter=f"ec2InstanceId in [{ec2[1]}, {ec2[2]}]"
+    )
+    assert sorted(i.container_instance_arn or "" for i in picked) == sorted(arns[1:])
+    narrowed = await client.list_container_instances(
+        cluster="prod", auto_scaling_group="web", filter=f"ec2InstanceId == {members[0]}"
+    )
+    assert [i.container_instance_arn for i in narrowed] == grouped[:1]
+    with pytest.raises(InvalidParameterException):
+        await client.list_container_instances(cluster="prod", filter="attribute:x ==")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": "draining"},
+        {"status": "STOPPED"},
+        {"filter": ""},
+        {"filter": 3},
+        {"auto_scaling_group": ""},
+        {"cluster": "bad cluster"},
+    ],
+)
+async def test_list_arguments_are_checked_before_any_request(
+    ecs_env: LocalEcs, client: EcsSafeClient, kwargs: dict[str, Any]
+) -> None:
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError):
+        await client.list_container_instances(**kwargs)
+    assert ecs_env.call_log == []
+
+
+async def test_from_client_cannot_select_by_group(ecs_env: LocalEcs) -> None:
+    ecs_env.create_cluster("default")
+    session: Any = ecs_env.session()
+    async with session.create_client(
+        "ecs", region_name=ecs_env.region_name, endpoint_url=ecs_env.endpoint_url
+    ) as raw:
+        wrapped = EcsSafeClient.from_client(raw)
+        with pytest.raises(InvalidInputError, match="construct EcsSafeClient"):
+            await wrapped.list_container_instances(auto_scaling_group="web")
+        assert await wrapped.list_container_instances() == []
+        await wrapped.close()
+
+
+async def test_locate_container_instances_through_the_client(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 1)
+    ecs_env.create_cluster("other")
+    other = ecs_env.register_instances("other")
+    other_ec2 = _ec2_ids(ecs_env, "other", other)
+    found = await client.locate_container_instances([ec2[0], other_ec2[0], EC2_LONG])
+    assert {k: v.container_instance_arn for k, v in found.items()} == {
+        ec2[0]: arns[0],
+        other_ec2[0]: other[0],
+    }
+    with pytest.raises(InvalidInputError):
+        await client.locate_container_instances(EC2_LONG)  # a bare str, not a list
+
+
+def test_the_sync_client_has_both_new_methods(ecs_env: LocalEcs) -> None:
+    arns, ec2 = _prod(ecs_env, 2)
+    with SyncEcsSafeClient(**ecs_env.client_kwargs()) as ecs:
+        listed = ecs.list_container_instances(cluster="prod", status="ACTIVE")
+        assert sorted(i.container_instance_arn or "" for i in listed) == sorted(arns)
+        found = ecs.locate_container_instances(ec2)
+        assert [found[e].container_instance_arn for e in ec2] == arns
+        planned = ecs.deregister_container_instance(ec2[0], cluster="prod", dry_run=True)
+        assert planned.container_instance.ec2_instance_id == ec2[0]

@@ -11,6 +11,9 @@ import pytest
 from ecs_safe._validation import (
     check_bool,
     check_choice,
+    check_filter,
+    check_instance_status,
+    check_name,
     check_positive_number,
     check_same_cluster,
     cluster_name_of,
@@ -20,6 +23,7 @@ from ecs_safe._validation import (
     validate_container_instances,
 )
 from ecs_safe.errors import EcsSafeError, InvalidInputError
+from ecs_safe.models import ContainerInstance
 
 HEX_ID = "0123456789abcdef0123456789abcdef"
 UUID_ID = "f1b2c3d4-1234-4abc-9def-0123456789ab"
@@ -126,8 +130,10 @@ def test_non_str_is_refused(value: object) -> None:
             "arn:aws:ecs:eu-west-1:" + "\u0661" * 12 + ":container-instance/" + HEX_ID,
             id="arn-unicode-digits-account",
         ),
-        pytest.param("i-0abc1234def567890", id="ec2-instance-id"),
-        pytest.param("i-0abc1234", id="ec2-instance-id-short"),
+        # EC2 and managed instance IDs are accepted now (issue 10); mistyped ones are not.
+        pytest.param("i-0abc1234def56789", id="ec2-instance-id-16-hex"),
+        pytest.param("i-0ABC1234", id="ec2-instance-id-uppercase"),
+        pytest.param("mi-0abc1234", id="managed-instance-id-short"),
         pytest.param(f"../{HEX_ID}", id="dot-dot-slash"),
         pytest.param(f"prod/{HEX_ID}", id="slash"),
         pytest.param(f"{HEX_ID};rm -rf /", id="semicolon"),
@@ -145,9 +151,38 @@ def test_malformed_container_instance_is_refused(value: str) -> None:
     _refused(exc_info, "container_instance")
 
 
-def test_ec2_instance_id_gets_a_pointed_hint() -> None:
+def test_mistyped_ec2_instance_id_gets_a_pointed_hint() -> None:
     with pytest.raises(InvalidInputError, match="EC2 instance ID"):
-        validate_container_instance("i-0abc1234def567890")
+        validate_container_instance("i-0abc1234def5678")
+
+
+@pytest.mark.parametrize("value", ["i-0abc1234def567890", "i-0abc1234", "mi-0123456789abcdef0"])
+def test_ec2_and_managed_instance_ids_are_accepted_for_resolution(value: str) -> None:
+    # Changed contract (issue 10): resolved in the cluster before anything else.
+    assert validate_container_instance(value) == value
+
+
+def test_a_container_instance_model_is_taken_by_its_arn() -> None:
+    arn = f"arn:aws:ecs:eu-west-1:{ACCOUNT}:container-instance/prod/{HEX_ID}"
+    assert validate_container_instance(ContainerInstance(container_instance_arn=arn)) == arn
+    with pytest.raises(InvalidInputError, match="without a container_instance_arn"):
+        validate_container_instance(ContainerInstance())
+
+
+def test_filter_status_and_group_checks() -> None:
+    assert check_filter(None) is None
+    expression = "attribute:ecs.instance-type == t3.large"
+    assert check_filter(expression) == expression
+    for bad in ("", "  ", 42):
+        with pytest.raises(InvalidInputError, match="filter"):
+            check_filter(bad)
+    assert check_instance_status("DRAINING") == "DRAINING"
+    assert check_instance_status(None) is None
+    with pytest.raises(InvalidInputError, match="REGISTRATION_FAILED"):
+        check_instance_status("draining")
+    assert check_name("web-asg", "auto_scaling_group") == "web-asg"
+    with pytest.raises(InvalidInputError, match="auto_scaling_group"):
+        check_name(" web", "auto_scaling_group")
 
 
 @pytest.mark.parametrize(
@@ -295,7 +330,7 @@ def test_empty_collection_is_refused(value: Any) -> None:
 
 def test_one_bad_item_refuses_the_collection() -> None:
     with pytest.raises(InvalidInputError) as exc_info:
-        validate_container_instances([HEX_ID, "i-0abc1234def567890"], cluster=None)
+        validate_container_instances([HEX_ID, "i-0abc1234def5678"], cluster=None)
     _refused(exc_info, "container_instances")
 
 

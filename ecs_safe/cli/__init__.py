@@ -72,6 +72,7 @@ from ecs_safe.cli.commands.demo import demo
 from ecs_safe.cli.commands.deregister import deregister
 from ecs_safe.cli.commands.describe import describe
 from ecs_safe.cli.commands.drain import drain
+from ecs_safe.cli.commands.list import list_instances
 from ecs_safe.cli.exit_codes import EPILOG, ExitCode
 from ecs_safe.cli.options import LogFormat, OnTimeout, OutputFormat, StandaloneTasks
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
@@ -129,6 +130,7 @@ def _root(
 app.command(cls=Command, epilog=EPILOG)(deregister)
 app.command(cls=Command, epilog=EPILOG)(drain)
 app.command(cls=Command, epilog=EPILOG)(describe)
+app.command("list", cls=Command, epilog=EPILOG)(list_instances)
 app.command(cls=Command)(demo)
 
 

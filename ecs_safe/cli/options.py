@@ -224,3 +224,33 @@ VerboseOpt = Annotated[
         show_default=False,
     ),
 ]
+
+FilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        metavar="EXPR",
+        help="ECS cluster query language, passed to ECS as it is, e.g. "
+        "'attribute:ecs.instance-type == t3.large'.",
+        show_default=False,
+    ),
+]
+AutoScalingGroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--auto-scaling-group",
+        metavar="NAME",
+        help="Only the members of this Auto Scaling group registered in the cluster.",
+        show_default=False,
+    ),
+]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        metavar="STATUS",
+        help="ACTIVE, DRAINING, REGISTERING, DEREGISTERING, REGISTRATION_FAILED or INACTIVE "
+        "\\[default: every status but INACTIVE].",
+        show_default=False,
+    ),
+]

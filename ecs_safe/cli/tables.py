@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from rich import box
 from rich.console import Console
@@ -20,11 +20,23 @@ from rich.table import Table
 from rich.text import Text
 
 from ecs_safe.cli.rendering import describe_tasks, error_line, for_display, short
-from ecs_safe.cli.reports import STATUSES, BatchReport, DescribeReport, Outcome, Report
+from ecs_safe.cli.reports import (
+    LIST_ATTRIBUTES,
+    STATUSES,
+    BatchReport,
+    DescribeReport,
+    ListReport,
+    Outcome,
+    Report,
+    attribute_of,
+)
 
 __all__ = ["WIDE", "render"]
 
 #: Columns from which the reports are tables; narrower terminals get one block per instance.
+if TYPE_CHECKING:
+    from ecs_safe.models import ContainerInstance
+
 WIDE: Final = 120
 
 _STATUS_STYLE: Final[Mapping[str, str]] = {
@@ -259,6 +271,65 @@ def _table_describe(report: DescribeReport, console: Console) -> None:
     console.print(table)
 
 
+def _list_facts(instance: ContainerInstance) -> list[str]:
+    """Type, AMI, AZ (from the ECS attributes) and when it registered, as shown in ``list``."""
+    registered = instance.registered_at
+    return [
+        *(attribute_of(instance, name) or "-" for name in LIST_ATTRIBUTES.values()),
+        registered.strftime("%Y-%m-%d %H:%M") if registered else "-",
+    ]
+
+
+def _render_list(report: ListReport, console: Console) -> None:
+    title = f"cluster {report.cluster or 'default'}: {len(report.instances)} instance(s)"
+    if console.width < WIDE:
+        console.print(Text(title, style="bold"))
+        for instance in report.instances:
+            head = Text(short(instance.container_instance_arn))
+            head.append("  ")
+            head.append(instance.status or "?", style=_instance_status_style(instance.status))
+            kind, ami, zone, registered = _list_facts(instance)
+            console.print()
+            console.print(head)
+            body = Text(
+                f"EC2 instance {instance.ec2_instance_id or '-'}, {kind}, {ami}, {zone}\n"
+                f"agent {_agent(instance.agent_connected)}, "
+                f"{_count(instance.running_tasks_count)} running, "
+                f"{_count(instance.pending_tasks_count)} pending, registered {registered}"
+            )
+            console.print(Padding(body, (0, 0, 0, 2)))
+        console.print()
+        return
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY)
+    # IDs never shrink below their length: a truncated ID cannot be copied into a command.
+    arns = [short(i.container_instance_arn) for i in report.instances]
+    ec2 = [i.ec2_instance_id or "-" for i in report.instances]
+    table.add_column("Container instance", no_wrap=True, min_width=_id_width(arns))
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Agent", no_wrap=True)
+    table.add_column("EC2 instance", no_wrap=True, min_width=_id_width(ec2))
+    for column in ("Type", "AMI", "AZ"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("Running", justify="right")
+    table.add_column("Pending", justify="right")
+    table.add_column("Registered", no_wrap=True)
+    for instance, arn, ec2_id in zip(report.instances, arns, ec2, strict=True):
+        kind, ami, zone, registered = _list_facts(instance)
+        table.add_row(
+            Text(arn),
+            Text(instance.status or "?", style=_instance_status_style(instance.status)),
+            Text(_agent(instance.agent_connected)),
+            Text(ec2_id),
+            Text(kind),
+            Text(ami),
+            Text(zone),
+            Text(_count(instance.running_tasks_count)),
+            Text(_count(instance.pending_tasks_count)),
+            Text(registered),
+        )
+    console.print(table)
+
+
 def render(report: Report, console: Console) -> None:
     """Print ``report`` as a table (and, for a batch, a one-line summary with its exit code).
 
@@ -266,6 +337,9 @@ def render(report: Report, console: Console) -> None:
     """
     if isinstance(report, BatchReport):
         _render_batch(report, console)
+        return
+    if isinstance(report, ListReport):
+        _render_list(report, console)
         return
     _render_describe(report, console)
     if report.missing_message:

@@ -53,6 +53,14 @@ async def describe_found(
     return found, missing
 
 
+def _found_for(ref: str, found: dict[str, ContainerInstance]) -> ContainerInstance | None:
+    """The instance an input names: by container instance ID, or by EC2/managed instance ID."""
+    instance = found.get(instance_id_of(ref))
+    if instance is None:
+        instance = next((ci for ci in found.values() if ci.ec2_instance_id == ref), None)
+    return instance
+
+
 async def run_describe(
     ecs: EcsSafeClient, instances: Sequence[str], *, cluster: str | None, with_tasks: bool
 ) -> DescribeReport:
@@ -65,8 +73,9 @@ async def run_describe(
     if not found:
         # Nothing to show: the one error names them all.
         await ecs.describe_container_instances(instances, cluster=cluster)
-    present = [ref for ref in instances if instance_id_of(ref) in found]
-    described = [found[instance_id_of(ref)] for ref in present]
+    matched = [(ref, _found_for(ref, found)) for ref in instances]
+    present = [ref for ref, ci in matched if ci is not None]
+    described = [ci for _ref, ci in matched if ci is not None]
     tasks: dict[str, list[Task]] | None = None
     if with_tasks:
         lists = await asyncio.gather(*(ecs.list_tasks(ref, cluster=cluster) for ref in present))
