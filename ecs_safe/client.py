@@ -565,3 +565,35 @@ class EcsSafeClient:
         gate = self._opened()
         gate.calls.check_scope(ref)
         return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))
+
+    # ------------------------------------------------------------------ reactivate
+
+    async def reactivate(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Set container instances ACTIVE again: the ``kubectl uncordon`` of ECS.
+
+        UpdateContainerInstancesState with status ACTIVE, 10 instances a call, through the
+        same call as a drain's ``on_timeout="reactivate"``. ECS places tasks on them again.
+        It reactivates whatever it is given: no policy is consulted (a check that an
+        instance was drained by ecs-safe comes with its ownership marks). Setting an instance
+        that is already ACTIVE again is harmless.
+
+        Returns:
+            The instances as ECS returned them, in input order.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PartialDrainError: ECS reported some instances in ``failures[]``; the others *are*
+                ACTIVE (the error's ``drained`` holds them). It is a
+                `ContainerInstanceNotFoundError` (`ecs_safe.errors.DrainNotFoundError`) when
+                some are missing.
+            EcsApiError: a call failed (after retries); a note names the instances that were
+                set ACTIVE by earlier calls.
+        """
+        cluster = validate_cluster(cluster)
+        refs = validate_container_instances(container_instances, cluster=cluster)
+        calls = self._opened().calls
+        for ref in refs:
+            calls.check_scope(ref)
+        return await _drain.reactivate(calls, refs, cluster)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _constants, _events
 from ecs_safe._calls import GONE_REASONS, state_failure
@@ -139,6 +139,26 @@ def _log_draining(cluster: str | None, instance: ContainerInstance, *, already: 
     )
 
 
+async def _set_status(
+    calls: EcsCalls,
+    refs: Sequence[str],
+    cluster: str | None,
+    status: Literal["DRAINING", "ACTIVE"],
+) -> list[ContainerInstance]:
+    """Set ``refs`` to ``status`` (10 a call); each changed instance logged; failures raised."""
+    update = await calls.set_state(refs, cluster, status, keep_going=False)
+    for instance in update.updated.values():
+        if status == "DRAINING":
+            _log_draining(cluster, instance, already=False)
+        else:
+            _events.logger.info(
+                "ecs_safe.drain.reactivated", cluster=cluster, **_events.instance_fields(instance)
+            )
+    if update.failures:
+        raise state_failure(refs, update.updated, update.failures, cluster, status)
+    return [update.updated[instance_id_of(ref)] for ref in refs]
+
+
 async def drain(
     calls: EcsCalls, refs: Sequence[str], cluster: str | None
 ) -> list[ContainerInstance]:
@@ -147,12 +167,22 @@ async def drain(
     Raises:
         PartialDrainError: ECS reported some instances in ``failures[]``.
     """
-    update = await calls.set_state(refs, cluster, "DRAINING", keep_going=False)
-    for instance in update.updated.values():
-        _log_draining(cluster, instance, already=False)
-    if update.failures:
-        raise state_failure(refs, update.updated, update.failures, cluster, "DRAINING")
-    return [update.updated[instance_id_of(ref)] for ref in refs]
+    return await _set_status(calls, refs, cluster, "DRAINING")
+
+
+async def reactivate(
+    calls: EcsCalls, refs: Sequence[str], cluster: str | None
+) -> list[ContainerInstance]:
+    """`EcsSafeClient.reactivate` on validated arguments: set instances ACTIVE again.
+
+    The same call as the drain's ``on_timeout="reactivate"`` (UpdateContainerInstancesState,
+    10 a call), each instance logged as ``ecs_safe.drain.reactivated``.
+
+    Raises:
+        PartialDrainError: ECS reported some instances in ``failures[]``; the others were
+            set ACTIVE (the error's ``drained`` holds them, as ECS returned them).
+    """
+    return await _set_status(calls, refs, cluster, "ACTIVE")
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -497,16 +527,13 @@ async def _on_timeout(
             remaining_tasks=poll.tasks,
         )
     try:
-        update = await gate.calls.set_state([plan.ref], plan.cluster, "ACTIVE", keep_going=False)
-        if update.failures:
-            raise state_failure([plan.ref], {}, update.failures, plan.cluster, "ACTIVE")
+        await reactivate(gate.calls, [plan.ref], plan.cluster)
     except EcsSafeError as exc:
         raise DrainTimeoutError(
             message + f"; setting it ACTIVE again failed ({exc}), so it is still DRAINING",
             container_instance=poll.instance,
             remaining_tasks=poll.tasks,
         ) from exc
-    _events.logger.info("ecs_safe.drain.reactivated", container_instance_arn=plan.label)
     raise DrainTimeoutError(
         message + "; it was set ACTIVE again",
         container_instance=poll.instance,

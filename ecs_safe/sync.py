@@ -462,3 +462,13 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
         )
+
+    def reactivate(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Set container instances ACTIVE again (batched 10 per call): ``kubectl uncordon``.
+
+        See `EcsSafeClient.reactivate`. It reactivates whatever it is given; failures the
+        service reports are raised as typed errors, never dropped.
+        """
+        return self._run(self._client.reactivate, container_instances, cluster=cluster)

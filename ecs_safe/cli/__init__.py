@@ -6,6 +6,7 @@ Commands (``ecs-safe COMMAND --help`` for every option)::
     ecs-safe drain [--timeout S] [--on-timeout raise|reactivate|force]
                    [--standalone-tasks refuse|wait|stop] [--dry-run] CONTAINER_INSTANCE...
     ecs-safe describe [--tasks] CONTAINER_INSTANCE...
+    ecs-safe activate CONTAINER_INSTANCE...
     ecs-safe demo
 
 Every command that talks to ECS also takes ``--cluster`` (``ECS_SAFE_CLUSTER``), ``--region``
@@ -68,6 +69,7 @@ from typing import Annotated
 
 import typer
 
+from ecs_safe.cli.commands.activate import activate
 from ecs_safe.cli.commands.demo import demo
 from ecs_safe.cli.commands.deregister import deregister
 from ecs_safe.cli.commands.describe import describe
@@ -129,6 +131,7 @@ def _root(
 app.command(cls=Command, epilog=EPILOG)(deregister)
 app.command(cls=Command, epilog=EPILOG)(drain)
 app.command(cls=Command, epilog=EPILOG)(describe)
+app.command(cls=Command, epilog=EPILOG)(activate)
 app.command(cls=Command)(demo)
 
 

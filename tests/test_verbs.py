@@ -1,0 +1,129 @@
+"""The operator verbs: reactivate/activate (uncordon), drain without deregistering, cancellation
+that says what it left, a hard drain deadline, inert terminal output, and ``ecs-safe local``.
+
+Every user path talks HTTP to LocalEcs; tests wait on events (never on wall-clock speed).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import botocore.session
+import pytest
+from drain_support import client
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
+
+from ecs_safe import ContainerInstanceNotFoundError, SyncEcsSafeClient
+from ecs_safe.cli import app
+from ecs_safe.errors import DrainNotFoundError, PartialDrainError
+from ecs_safe.local import LocalEcs
+
+CLUSTER = "verbs"
+GHOST = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def env(ecs_env: LocalEcs) -> LocalEcs:
+    ecs_env.create_cluster(CLUSTER)
+    ecs_env.create_service(CLUSTER, "web")
+    return ecs_env
+
+
+@pytest.fixture(autouse=True)
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI reads the AWS chain; the test must never find a real one.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@functools.cache
+def boto_ecs(env: LocalEcs) -> Any:
+    """A plain botocore client: another tool looking at (or acting on) the same cluster."""
+    session = botocore.session.get_session()
+    session.set_credentials(env.access_key_id, env.secret_access_key)
+    return session.create_client("ecs", endpoint_url=env.endpoint_url, region_name=env.region_name)
+
+
+def status_of(env: LocalEcs, arn: str) -> str | None:
+    response = boto_ecs(env).describe_container_instances(cluster=CLUSTER, containerInstances=[arn])
+    return str(response["containerInstances"][0]["status"])
+
+
+def cli(env: LocalEcs, *args: str) -> Any:
+    return CliRunner().invoke(
+        app, [*args, "--endpoint-url", env.endpoint_url, "--cluster", CLUSTER]
+    )
+
+
+# --------------------------------------------------------------------------- reactivate
+
+
+async def test_reactivate_sets_draining_instances_active_and_logs_each(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 12)  # two UpdateContainerInstancesState calls
+    async with client(env) as ecs:
+        await ecs.drain(arns, cluster=CLUSTER)
+        env.reset_calls()
+        with capture_logs() as logs:
+            back = await ecs.reactivate(arns, cluster=CLUSTER)
+    assert [i.container_instance_arn for i in back] == arns
+    assert {i.status for i in back} == {"ACTIVE"}
+    assert {status_of(env, a) for a in arns} == {"ACTIVE"}
+    assert env.calls("UpdateContainerInstancesState") == 2
+    reactivated = [e for e in logs if e["event"] == "ecs_safe.drain.reactivated"]
+    assert sorted(e["container_instance_arn"] for e in reactivated) == sorted(arns)
+
+
+async def test_reactivate_failures_are_typed_as_for_drain(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 2)
+    async with client(env) as ecs:
+        await ecs.drain(arns, cluster=CLUSTER)
+        with pytest.raises(DrainNotFoundError) as caught:
+            await ecs.reactivate([arns[0], GHOST, arns[1]], cluster=CLUSTER)
+    error = caught.value
+    assert isinstance(error, ContainerInstanceNotFoundError)
+    assert isinstance(error, PartialDrainError)
+    assert error.container_instances == [GHOST]
+    assert "could not be set ACTIVE" in str(error)
+    assert [i.container_instance_arn for i in error.drained] == arns
+    assert [status_of(env, a) for a in arns] == ["ACTIVE", "ACTIVE"]
+
+
+def test_sync_reactivate(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    with SyncEcsSafeClient(**env.client_kwargs()) as ecs:
+        ecs.drain([arn], cluster=CLUSTER)
+        [back] = ecs.reactivate([arn], cluster=CLUSTER)
+    assert back.status == "ACTIVE"
+    assert status_of(env, arn) == "ACTIVE"
+
+
+def test_cli_activate_text_and_json(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 2)
+    boto_ecs(env).update_container_instances_state(
+        cluster=CLUSTER, containerInstances=arns, status="DRAINING"
+    )
+    ids = [a.rsplit("/", 1)[-1] for a in arns]
+    text = cli(env, "activate", ids[0])
+    assert text.exit_code == 0, text.output
+    assert ids[0] in text.stdout
+    assert "ACTIVE" in text.stdout
+    result = cli(env, "activate", ids[1], "-o", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["command"] == "activate"
+    assert [i["status"] for i in document["container_instances"]] == ["ACTIVE"]
+    assert [status_of(env, a) for a in arns] == ["ACTIVE", "ACTIVE"]
+
+
+def test_cli_activate_missing_instance_exits_1(env: LocalEcs) -> None:
+    env.register_instances(CLUSTER, 1)  # moto answers 500 for a cluster that never had one
+    result = cli(env, "activate", GHOST, "-o", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["command"] == "activate"
+    assert document["error"]["type"] == "DrainNotFoundError"
