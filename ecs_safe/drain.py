@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _constants, _events
@@ -69,6 +69,7 @@ __all__ = [
     "UPDATE_STATE_BATCH",
     "DrainOptions",
     "DrainPlan",
+    "DrainRun",
     "OnTimeout",
     "StandaloneTasks",
 ]
@@ -541,6 +542,71 @@ async def _on_timeout(
     )
 
 
+@dataclass
+class DrainRun:
+    """Where each drain of a run stands, for the event logged when the run is cancelled.
+
+    A cancelled drain (Ctrl-C, an ``asyncio.timeout`` around it) must say what it left:
+    `interrupted` logs one ``ecs_safe.drain.interrupted`` event naming every instance left
+    DRAINING, those whose DRAINING call was in flight (``maybe_draining``), what had been
+    deregistered, what had failed, and what was never started. Keys are instance labels
+    (ARNs when known).
+    """
+
+    cluster: str | None
+    pending: list[str] = field(default_factory=list)
+    maybe_draining: list[str] = field(default_factory=list)
+    draining: list[str] = field(default_factory=list)
+    deregistered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def _move(self, label: str, to: list[str]) -> None:
+        for where in (self.pending, self.maybe_draining, self.draining):
+            if label in where:
+                where.remove(label)
+        to.append(label)
+
+    def interrupted(self) -> None:
+        """Log ``ecs_safe.drain.interrupted``: the state of every instance of the run."""
+        _events.logger.warning(
+            "ecs_safe.drain.interrupted",
+            cluster=self.cluster,
+            left_draining=list(self.draining),
+            maybe_draining=list(self.maybe_draining),
+            deregistered=list(self.deregistered),
+            failed=list(self.failed),
+            not_started=list(self.pending),
+        )
+
+    async def drain(
+        self,
+        gate: Gate,
+        plan: DrainPlan,
+        options: DrainOptions,
+        progress: ProgressCallback | None,
+    ) -> DeregistrationResult:
+        """Cordon ``plan``'s instance, wait, deregister (`wait_and_deregister`), tracked.
+
+        Raises:
+            EcsSafeError: the instance could not be set DRAINING, or the wait or the
+                deregistration failed (as `wait_and_deregister`).
+        """
+        label = plan.label
+        self._move(label, self.maybe_draining)
+        try:
+            errors = await start_draining(gate, [plan], plan.cluster)
+            failure = errors.get(instance_id_of(plan.ref))
+            if failure is not None:
+                raise failure
+            self._move(label, self.draining)
+            result = await wait_and_deregister(gate, plan, options, progress)
+        except EcsSafeError:
+            self._move(label, self.failed)
+            raise
+        self._move(label, self.deregistered)
+        return result
+
+
 async def drain_and_deregister(
     gate: Gate,
     ref: str,
@@ -548,9 +614,16 @@ async def drain_and_deregister(
     options: DrainOptions,
     progress: ProgressCallback | None,
 ) -> DeregistrationResult:
-    """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait."""
-    plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
-    errors = await start_draining(gate, [plan], cluster)
-    if errors:
-        raise next(iter(errors.values()))
-    return await wait_and_deregister(gate, plan, options, progress)
+    """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait.
+
+    Cancelled, it logs ``ecs_safe.drain.interrupted`` (`DrainRun.interrupted`), then the
+    cancellation goes on.
+    """
+    run = DrainRun(cluster, pending=[ref])
+    try:
+        plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+        run.pending = [plan.label]
+        return await run.drain(gate, plan, options, progress)
+    except asyncio.CancelledError:
+        run.interrupted()
+        raise

@@ -6,8 +6,10 @@ Every user path talks HTTP to LocalEcs; tests wait on events (never on wall-cloc
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.session
@@ -127,3 +129,79 @@ def test_cli_activate_missing_instance_exits_1(env: LocalEcs) -> None:
     document = json.loads(result.stdout)
     assert document["command"] == "activate"
     assert document["error"]["type"] == "DrainNotFoundError"
+
+
+# --------------------------------------------------------------------------- cancellation
+
+
+def draining_signal(arn: str) -> tuple[asyncio.Event, Any]:
+    """An event set by the progress callback once ``arn`` is polled as DRAINING."""
+    seen = asyncio.Event()
+
+    def progress(event: Mapping[str, Any]) -> None:
+        if (
+            event.get("event") == "ecs_safe.drain.progress"
+            and event.get("container_instance_arn") == arn
+            and event.get("status") == "DRAINING"
+        ):
+            seen.set()
+
+    return seen, progress
+
+
+def interrupted_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == "ecs_safe.drain.interrupted"]
+
+
+async def test_cancelled_drain_and_deregister_logs_what_it_left(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    env.start_service_task(CLUSTER, arn, "web")
+    seen, progress = draining_signal(arn)
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            call = asyncio.create_task(
+                ecs.drain_and_deregister(
+                    arn, cluster=CLUSTER, timeout=600, poll_interval=0.05, progress=progress
+                )
+            )
+            await seen.wait()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+    [event] = interrupted_events(logs)
+    assert event["left_draining"] == [arn]
+    assert event["deregistered"] == []
+    assert event["not_started"] == []
+    assert event["cluster"] == CLUSTER
+    assert status_of(env, arn) == "DRAINING"
+
+
+async def test_cancelled_fleet_drain_logs_what_it_left_and_what_finished(env: LocalEcs) -> None:
+    idle, busy, queued = env.register_instances(CLUSTER, 3)
+    for arn in (busy, queued):
+        env.start_service_task(CLUSTER, arn, "web")
+    seen, progress = draining_signal(busy)
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            call = asyncio.create_task(
+                ecs.deregister_many(
+                    [idle, busy, queued],
+                    cluster=CLUSTER,
+                    drain=True,
+                    concurrency=1,
+                    timeout=600,
+                    poll_interval=0.05,
+                    progress=progress,
+                )
+            )
+            await seen.wait()
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+    [event] = interrupted_events(logs)
+    assert event["deregistered"] == [idle]
+    assert event["left_draining"] == [busy]
+    assert event["not_started"] == [queued]
+    assert event["failed"] == []
+    assert status_of(env, busy) == "DRAINING"
+    assert status_of(env, queued) == "ACTIVE"
