@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import botocore.session
@@ -149,7 +149,7 @@ def draining_signal(arn: str) -> tuple[asyncio.Event, Any]:
     return seen, progress
 
 
-def interrupted_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def interrupted_events(logs: Sequence[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
     return [e for e in logs if e["event"] == "ecs_safe.drain.interrupted"]
 
 
