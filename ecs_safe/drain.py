@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_TIMEOUT",
+    "FINAL_LOOK_BUDGET",
     "MAX_POLL_INTERVAL",
     "POLL_BACKOFF",
     "STANDALONE_TASKS_RULE",
@@ -83,6 +84,8 @@ DEFAULT_POLL_INTERVAL: Final = _constants.DEFAULT_POLL_INTERVAL
 POLL_BACKOFF: Final = _constants.POLL_BACKOFF
 #: ... up to this many seconds (or ``poll_interval``, if that is longer).
 MAX_POLL_INTERVAL: Final = _constants.MAX_POLL_INTERVAL
+#: Seconds the last look, taken at the deadline, may take (a drain's hard bound is past it).
+FINAL_LOOK_BUDGET: Final = _constants.FINAL_LOOK_BUDGET
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = _constants.UPDATE_STATE_BATCH
 #: The `Violation.rule` of the refusal for standalone tasks (``standalone_tasks="refuse"``).
@@ -413,9 +416,9 @@ async def wait_and_deregister(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
-    poll, elapsed = await _wait_until_empty(gate.calls, plan, options, progress)
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
     try:
-        if poll.empty:
+        if poll.empty and not cut:
             return await gate.deregister(plan.request(), poll.instance, tasks=poll.tasks)
         return await _on_timeout(gate, plan, poll, options, elapsed)
     except DrainTimeoutError:
@@ -430,26 +433,47 @@ async def _wait_until_empty(
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
-) -> tuple[_Poll, float]:
-    """Poll until the instance is empty or the deadline passes; the last poll and its time."""
+) -> tuple[_Poll, float, bool]:
+    """Poll until the instance is empty or the deadline passes.
+
+    Returns the last complete poll, the seconds since the wait began, and whether the
+    deadline cut a poll short. The deadline is hard: it bounds the polls' own requests too
+    (a slow or held read is abandoned at the deadline, not waited for); only the last look,
+    taken at the deadline, may take up to `FINAL_LOOK_BUDGET` seconds more.
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + options.timeout
     delay = options.poll_interval
     longest = max(options.poll_interval, MAX_POLL_INTERVAL)
     stopped: set[str] = set()
+    # Until a poll completes, what the pre-flight saw (the instance is DRAINING by now).
+    poll = _Poll(plan.snapshot.model_copy(update={"status": "DRAINING"}), plan.tasks)
     try:
         while True:
-            poll = await _poll(calls, plan, loop.time() - started)
-            if options.standalone_tasks == "stop":
-                await _stop_standalone(calls, plan, poll.tasks, stopped)
+            # A poll in flight when the deadline passes is cut; the last look, taken at the
+            # deadline (tasks may have left during the last wait), has a small budget of its own.
+            final = loop.time() >= deadline
+            bound = asyncio.timeout_at(
+                loop.time() + _constants.FINAL_LOOK_BUDGET if final else deadline
+            )
+            try:
+                async with bound:
+                    fresh = await _poll(calls, plan, loop.time() - started)
+                    if options.standalone_tasks == "stop":
+                        await _stop_standalone(calls, plan, fresh.tasks, stopped)
+            except TimeoutError:
+                if not bound.expired():
+                    raise
+                return poll, loop.time() - started, True
+            poll = fresh
             elapsed = loop.time() - started
             await report(
                 progress, "ecs_safe.drain.progress", **_progress_fields(plan, poll, elapsed)
             )
             left = deadline - loop.time()
             if poll.empty or left <= 0:
-                return poll, loop.time() - started
+                return poll, loop.time() - started, False
             await asyncio.sleep(min(delay, left))
             delay = min(delay * POLL_BACKOFF, longest)
     except asyncio.CancelledError:
@@ -506,6 +530,7 @@ async def _on_timeout(
     fields = {
         "container_instance_arn": plan.label,
         "remaining_tasks": len(poll.tasks),
+        "remaining_task_arns": [task.task_arn for task in poll.tasks],
         "elapsed_s": round(elapsed, 3),
         "on_timeout": options.on_timeout,
     }
@@ -517,8 +542,9 @@ async def _on_timeout(
     _events.logger.warning("ecs_safe.drain.timed_out", **fields)
     left = len(poll.tasks) or max(poll.instance.running_tasks_count or 0, 0)
     message = (
-        f"container instance {plan.ref} still had {left} task(s) after {options.timeout:g}s "
-        f"of draining: {', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
+        f"container instance {plan.ref} still had {left} task(s) after {elapsed:.1f}s "
+        f"of draining (timeout {options.timeout:g}s): "
+        f"{', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
     )
     if options.on_timeout == "raise":
         raise DrainTimeoutError(

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
+import threading
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import botocore.session
 import pytest
-from drain_support import client
+from drain_support import client, ecs_backend
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
-from ecs_safe import ContainerInstanceNotFoundError, SyncEcsSafeClient
+from ecs_safe import ContainerInstanceNotFoundError, DrainTimeoutError, SyncEcsSafeClient
 from ecs_safe.cli import app
 from ecs_safe.errors import DrainNotFoundError, PartialDrainError
 from ecs_safe.local import LocalEcs
@@ -205,3 +207,68 @@ async def test_cancelled_fleet_drain_logs_what_it_left_and_what_finished(env: Lo
     assert event["failed"] == []
     assert status_of(env, busy) == "DRAINING"
     assert status_of(env, queued) == "ACTIVE"
+
+
+# --------------------------------------------------------------------------- hard deadline
+
+
+async def test_drain_deadline_bounds_a_held_read(
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll whose read the server holds past the deadline: the drain ends at the deadline,
+    while the read is still held, and the message states the time it really took."""
+    [arn] = env.register_instances(CLUSTER, 1)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    backend = ecs_backend(env)
+    armed, held, release = threading.Event(), threading.Event(), threading.Event()
+    update, describe = (
+        backend.update_container_instances_state,
+        backend.describe_container_instances,
+    )
+
+    def set_state(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return update(*args, **kwargs)
+        finally:
+            armed.set()  # from now on, the drain's polls
+
+    def held_describe(*args: Any, **kwargs: Any) -> Any:
+        if armed.is_set():
+            held.set()
+            release.wait()
+            held.clear()
+        return describe(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "update_container_instances_state", set_state)
+    monkeypatch.setattr(backend, "describe_container_instances", held_describe)
+    # The safety net only: were the deadline soft, the read would end here and the test fail.
+    safety = threading.Timer(60, release.set)
+    safety.daemon = True
+    safety.start()
+    try:
+        async with client(env) as ecs:
+            with capture_logs() as logs, pytest.raises(DrainTimeoutError) as caught:
+                await ecs.drain_and_deregister(
+                    arn, cluster=CLUSTER, timeout=0.2, poll_interval=0.05
+                )
+            still_held = held.is_set() and not release.is_set()
+    finally:
+        release.set()
+        safety.cancel()
+    assert still_held
+    found = re.search(r"after (\d+\.\d)s of draining \(timeout 0.2s\)", str(caught.value))
+    assert found, str(caught.value)
+    assert float(found[1]) >= 0.2
+    [timed_out] = [e for e in logs if e["event"] == "ecs_safe.drain.timed_out"]
+    assert timed_out["remaining_task_arns"] == [task]
+    assert timed_out["remaining_tasks"] == 1
+
+
+async def test_drain_timed_out_event_names_the_remaining_tasks(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    tasks = env.start_service_task(CLUSTER, arn, "web", count=2)
+    async with client(env) as ecs:
+        with capture_logs() as logs, pytest.raises(DrainTimeoutError):
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, timeout=0.1, poll_interval=0.05)
+    [timed_out] = [e for e in logs if e["event"] == "ecs_safe.drain.timed_out"]
+    assert sorted(timed_out["remaining_task_arns"]) == sorted(tasks)
