@@ -16,12 +16,15 @@ from typing import Any
 
 import botocore.session
 import pytest
+import structlog
 from drain_support import client, ecs_backend
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from ecs_safe import ContainerInstanceNotFoundError, DrainTimeoutError, SyncEcsSafeClient
 from ecs_safe.cli import app
+from ecs_safe.cli.logs import logging_configured
+from ecs_safe.cli.options import LogFormat
 from ecs_safe.errors import DrainNotFoundError, PartialDrainError
 from ecs_safe.local import LocalEcs
 
@@ -272,3 +275,46 @@ async def test_drain_timed_out_event_names_the_remaining_tasks(env: LocalEcs) ->
             await ecs.drain_and_deregister(arn, cluster=CLUSTER, timeout=0.1, poll_interval=0.05)
     [timed_out] = [e for e in logs if e["event"] == "ecs_safe.drain.timed_out"]
     assert sorted(timed_out["remaining_task_arns"]) == sorted(tasks)
+
+
+# --------------------------------------------------------------------------- inert output
+
+ESC_GROUP = "service:\x1b[2K\x1b[1Gderegistered"
+
+
+def test_cli_text_output_makes_server_strings_inert_and_json_keeps_them(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    definition = env.register_task_definition(family="evil")
+    boto_ecs(env).start_task(
+        cluster=CLUSTER, taskDefinition=definition, containerInstances=[arn], group=ESC_GROUP
+    )
+    ref = arn.rsplit("/", 1)[-1]
+    text = cli(env, "describe", "--tasks", ref)
+    assert text.exit_code == 0, text.output
+    assert "\x1b" not in text.output
+    assert "\\x1b[2K" in text.stdout  # shown, as visible characters
+    document = json.loads(cli(env, "describe", "--tasks", ref, "-o", "json").stdout)
+    [instance] = document["container_instances"]
+    assert [t["group"] for t in instance["tasks"]] == [ESC_GROUP]
+
+
+def test_cli_error_line_and_log_lines_make_a_fault_message_inert(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    message = "\x1b[2K\x1b[1Gderegistered"
+    env.inject_fault("DescribeContainerInstances", code="AccessDeniedException", message=message)
+    result = cli(env, "describe", arn.rsplit("/", 1)[-1], "-v")
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output
+    assert "\\x1b[2K" in result.stderr
+    env.inject_fault("DescribeContainerInstances", code="AccessDeniedException", message=message)
+    document = json.loads(cli(env, "describe", arn.rsplit("/", 1)[-1], "-o", "json").stdout)
+    assert message in document["error"]["message"]
+
+
+def test_cli_console_log_lines_are_inert(capsys: pytest.CaptureFixture[str]) -> None:
+    with logging_configured(LogFormat.CONSOLE, 1):
+        structlog.get_logger("ecs_safe").warning("ecs_safe.test", error=ESC_GROUP)
+    err = capsys.readouterr().err
+    assert "ecs_safe.test" in err
+    assert "\x1b[2K" not in err
+    assert "\\x1b[2K" in err
