@@ -597,3 +597,45 @@ class EcsSafeClient:
         for ref in refs:
             calls.check_scope(ref)
         return await _drain.reactivate(calls, refs, cluster)
+
+    async def drain_and_wait(
+        self,
+        container_instance: str,
+        *,
+        cluster: str | None = None,
+        # Not asyncio.timeout: at the deadline the drain raises DrainTimeoutError itself.
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        progress: ProgressCallback | None = None,
+    ) -> ContainerInstance:
+        """Drain an instance and wait until no task is left on it, leaving it registered.
+
+        For maintenance (what ``kubectl drain`` does to a node): the steps of
+        `drain_and_deregister` without the deregistration. The instance stays DRAINING; set it
+        ACTIVE again with `reactivate` when done. Arguments as for `drain_and_deregister`.
+
+        Returns:
+            The instance as last described: DRAINING, with no task left.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PolicyViolationError: refused before DRAINING was set, naming every blocker.
+            DrainTimeoutError: tasks were left at the deadline; the instance stays DRAINING.
+            ContainerInstanceNotFoundError: the instance is missing or INACTIVE, or someone
+                else deregistered it during the drain.
+            EcsApiError: a call failed after retries.
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        options = _drain.DrainOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_timeout="raise",
+            standalone_tasks=standalone_tasks,
+        )
+        callback = check_progress(progress)
+        gate = self._opened()
+        gate.calls.check_scope(ref)
+        return await _drain.drain_and_wait(gate, ref, cluster, options, callback)

@@ -428,6 +428,38 @@ async def wait_and_deregister(
         raise
 
 
+async def wait_drained(
+    gate: Gate,
+    plan: DrainPlan,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> ContainerInstance:
+    """Wait for the DRAINING instance of ``plan`` to empty, and leave it registered.
+
+    The same wait as `wait_and_deregister`, without the deregistration: for maintenance, the
+    instance stays DRAINING (set it ACTIVE again with `reactivate` when done). Logged as
+    ``ecs_safe.drain.drained`` when empty.
+
+    Raises:
+        DrainTimeoutError: tasks were left at the deadline (``on_timeout`` raise/reactivate).
+        ContainerInstanceNotFoundError: someone else deregistered it during the drain.
+        ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
+        EcsApiError: a call failed after retries; the instance is left DRAINING.
+    """
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
+    if poll.empty and not cut:
+        _events.logger.info(
+            "ecs_safe.drain.drained",
+            cluster=plan.cluster,
+            **_events.instance_fields(poll.instance),
+            elapsed_s=round(elapsed, 3),
+        )
+        return poll.instance
+    # Only "raise" and "reactivate" are offered here; both raise DrainTimeoutError.
+    await _on_timeout(gate, plan, poll, options, elapsed)
+    raise AssertionError("unreachable: _on_timeout raises unless on_timeout='force'")
+
+
 async def _wait_until_empty(
     calls: EcsCalls,
     plan: DrainPlan,
@@ -653,3 +685,22 @@ async def drain_and_deregister(
     except asyncio.CancelledError:
         run.interrupted()
         raise
+
+
+async def drain_and_wait(
+    gate: Gate,
+    ref: str,
+    cluster: str | None,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> ContainerInstance:
+    """`EcsSafeClient.drain_and_wait` on validated arguments: pre-flight, cordon, wait.
+
+    The steps of `drain_and_deregister` but the last: the instance is left registered (and
+    DRAINING).
+    """
+    plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+    errors = await start_draining(gate, [plan], cluster)
+    if errors:
+        raise next(iter(errors.values()))
+    return await wait_drained(gate, plan, options, progress)

@@ -318,3 +318,49 @@ def test_cli_console_log_lines_are_inert(capsys: pytest.CaptureFixture[str]) -> 
     assert "ecs_safe.test" in err
     assert "\x1b[2K" not in err
     assert "\\x1b[2K" in err
+
+
+# --------------------------------------------------------------------------- drain and wait
+
+
+async def test_drain_and_wait_leaves_the_instance_registered(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    polled = asyncio.Event()
+
+    def progress(event: Mapping[str, Any]) -> None:
+        # Plays the scheduler: the service task leaves once the drain has seen it.
+        if event.get("remaining_tasks") and not polled.is_set():
+            polled.set()
+            env.stop_task(CLUSTER, task)
+
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            drained = await ecs.drain_and_wait(
+                arn, cluster=CLUSTER, timeout=600, poll_interval=0.05, progress=progress
+            )
+    assert polled.is_set()
+    assert drained.status == "DRAINING"
+    assert status_of(env, arn) == "DRAINING"
+    assert env.calls("DeregisterContainerInstance") == 0
+    assert [
+        e["container_instance_arn"] for e in logs if e["event"] == "ecs_safe.drain.drained"
+    ] == [arn]
+
+
+async def test_drain_and_wait_times_out_leaving_it_draining(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    env.start_service_task(CLUSTER, arn, "web")
+    async with client(env) as ecs:
+        with pytest.raises(DrainTimeoutError):
+            await ecs.drain_and_wait(arn, cluster=CLUSTER, timeout=0.1, poll_interval=0.05)
+    assert status_of(env, arn) == "DRAINING"
+    assert env.calls("DeregisterContainerInstance") == 0
+
+
+def test_sync_drain_and_wait(env: LocalEcs) -> None:
+    [arn] = env.register_instances(CLUSTER, 1)
+    with SyncEcsSafeClient(**env.client_kwargs()) as ecs:
+        drained = ecs.drain_and_wait(arn, cluster=CLUSTER, timeout=60, poll_interval=0.05)
+    assert drained.status == "DRAINING"
+    assert status_of(env, arn) == "DRAINING"
