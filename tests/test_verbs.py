@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
@@ -364,3 +368,25 @@ def test_sync_drain_and_wait(env: LocalEcs) -> None:
         drained = ecs.drain_and_wait(arn, cluster=CLUSTER, timeout=60, poll_interval=0.05)
     assert drained.status == "DRAINING"
     assert status_of(env, arn) == "DRAINING"
+
+
+# --------------------------------------------------------------------------- ecs-safe local
+
+
+def test_cli_local_serves_and_prints_the_environment_until_sigint() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "ecs_safe", "local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as server:
+        assert server.stdout is not None
+        # Waits on the server's own output: it prints only once it serves.
+        first = server.stdout.readline().strip()
+        name, _, url = first.removeprefix("export ").partition("=")
+        assert name == "AWS_ENDPOINT_URL_ECS"
+        assert url.startswith("http://127.0.0.1:")
+        server.send_signal(signal.SIGINT)
+        assert server.wait() == 0

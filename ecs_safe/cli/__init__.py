@@ -8,6 +8,7 @@ Commands (``ecs-safe COMMAND --help`` for every option)::
     ecs-safe describe [--tasks] CONTAINER_INSTANCE...
     ecs-safe activate CONTAINER_INSTANCE...
     ecs-safe demo
+    ecs-safe local
 
 Every command that talks to ECS also takes ``--cluster`` (``ECS_SAFE_CLUSTER``), ``--region``
 (``AWS_REGION``/``AWS_DEFAULT_REGION``), ``--endpoint-url`` (``AWS_ENDPOINT_URL_ECS``),
@@ -74,6 +75,7 @@ from ecs_safe.cli.commands.demo import demo
 from ecs_safe.cli.commands.deregister import deregister
 from ecs_safe.cli.commands.describe import describe
 from ecs_safe.cli.commands.drain import drain
+from ecs_safe.cli.commands.local import local
 from ecs_safe.cli.exit_codes import EPILOG, ExitCode
 from ecs_safe.cli.options import LogFormat, OnTimeout, OutputFormat, StandaloneTasks
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
@@ -133,6 +135,7 @@ app.command(cls=Command, epilog=EPILOG)(drain)
 app.command(cls=Command, epilog=EPILOG)(describe)
 app.command(cls=Command, epilog=EPILOG)(activate)
 app.command(cls=Command)(demo)
+app.command(cls=Command)(local)
 
 
 def main() -> None:
