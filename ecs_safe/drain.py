@@ -469,7 +469,7 @@ async def _wait_until_empty(
     """Poll until the instance is empty or the deadline passes.
 
     Returns the last complete poll, the seconds since the wait began, and whether the
-    deadline cut a poll short. The deadline is hard: it bounds the polls' own requests too
+    deadline cut a poll short. The deadline is hard: it bounds the polls' own reads too
     (a slow or held read is abandoned at the deadline, not waited for); only the last look,
     taken at the deadline, may take up to `FINAL_LOOK_BUDGET` seconds more.
     """
@@ -492,13 +492,15 @@ async def _wait_until_empty(
             try:
                 async with bound:
                     fresh = await _poll(calls, plan, loop.time() - started)
-                    if options.standalone_tasks == "stop":
-                        await _stop_standalone(calls, plan, fresh.tasks, stopped)
             except TimeoutError:
                 if not bound.expired():
                     raise
                 return poll, loop.time() - started, True
             poll = fresh
+            if options.standalone_tasks == "stop":
+                # Not cut by the deadline: a StopTask is a mutating call, and one abandoned
+                # mid-flight would leave its outcome unknown; its own timeouts bound it.
+                await _stop_standalone(calls, plan, poll.tasks, stopped)
             elapsed = loop.time() - started
             await report(
                 progress, "ecs_safe.drain.progress", **_progress_fields(plan, poll, elapsed)
