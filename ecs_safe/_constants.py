@@ -26,6 +26,7 @@ __all__ = [
     "EC2_MUTATING_OPERATIONS",
     "ECS_MODIFY_OPERATIONS",
     "ECS_READ_OPERATIONS",
+    "FINAL_LOOK_BUDGET",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
     "MUTATING_OPERATIONS",
@@ -131,6 +132,9 @@ POLL_BACKOFF: Final = 1.5
 #: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
 #: minutes to be replaced; polling faster than this only spends the account's read budget.
 MAX_POLL_INTERVAL: Final = 30.0
+#: Seconds the drain's last look, taken at the deadline, may take: a drain ends at most this
+#: long after its timeout, however slow the endpoint (a poll in flight at the deadline is cut).
+FINAL_LOOK_BUDGET: Final = 2.0
 #: How many instances a fleet run works on at once (with ``drain=True``: how many are
 #: DRAINING at once, which bounds the capacity a rolling run takes away).
 DEFAULT_CONCURRENCY: Final = 10

@@ -711,3 +711,77 @@ class EcsSafeClient:
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))
+
+    # ------------------------------------------------------------------ reactivate
+
+    async def reactivate(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Set container instances ACTIVE again: the ``kubectl uncordon`` of ECS.
+
+        UpdateContainerInstancesState with status ACTIVE, 10 instances a call, through the
+        same call as a drain's ``on_timeout="reactivate"``. ECS places tasks on them again.
+        It reactivates whatever it is given: no policy is consulted (a check that an
+        instance was drained by ecs-safe comes with its ownership marks). Setting an instance
+        that is already ACTIVE again is harmless.
+
+        Returns:
+            The instances as ECS returned them, in input order.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PartialDrainError: ECS reported some instances in ``failures[]``; the others *are*
+                ACTIVE (the error's ``drained`` holds them). It is a
+                `ContainerInstanceNotFoundError` (`ecs_safe.errors.DrainNotFoundError`) when
+                some are missing.
+            EcsApiError: a call failed (after retries); a note names the instances that were
+                set ACTIVE by earlier calls.
+        """
+        cluster = validate_cluster(cluster)
+        refs = validate_container_instances(container_instances, cluster=cluster)
+        calls = self._opened().calls
+        for ref in refs:
+            calls.check_scope(ref)
+        return await _drain.reactivate(calls, refs, cluster)
+
+    async def drain_and_wait(
+        self,
+        container_instance: str,
+        *,
+        cluster: str | None = None,
+        # Not asyncio.timeout: at the deadline the drain raises DrainTimeoutError itself.
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        progress: ProgressCallback | None = None,
+    ) -> ContainerInstance:
+        """Drain an instance and wait until no task is left on it, leaving it registered.
+
+        For maintenance (what ``kubectl drain`` does to a node): the steps of
+        `drain_and_deregister` without the deregistration. The instance stays DRAINING; set it
+        ACTIVE again with `reactivate` when done. Arguments as for `drain_and_deregister`.
+
+        Returns:
+            The instance as last described: DRAINING, with no task left.
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call).
+            PolicyViolationError: refused before DRAINING was set, naming every blocker.
+            DrainTimeoutError: tasks were left at the deadline; the instance stays DRAINING.
+            ContainerInstanceNotFoundError: the instance is missing or INACTIVE, or someone
+                else deregistered it during the drain.
+            EcsApiError: a call failed after retries.
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        options = _drain.DrainOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_timeout="raise",
+            standalone_tasks=standalone_tasks,
+        )
+        callback = check_progress(progress)
+        gate = self._opened()
+        gate.calls.check_scope(ref)
+        return await _drain.drain_and_wait(gate, ref, cluster, options, callback)

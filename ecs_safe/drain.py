@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _constants, _events
 from ecs_safe._calls import GONE_REASONS, state_failure
@@ -63,12 +63,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_TIMEOUT",
+    "FINAL_LOOK_BUDGET",
     "MAX_POLL_INTERVAL",
     "POLL_BACKOFF",
     "STANDALONE_TASKS_RULE",
     "UPDATE_STATE_BATCH",
     "DrainOptions",
     "DrainPlan",
+    "DrainRun",
     "OnTimeout",
     "StandaloneTasks",
 ]
@@ -82,6 +84,8 @@ DEFAULT_POLL_INTERVAL: Final = _constants.DEFAULT_POLL_INTERVAL
 POLL_BACKOFF: Final = _constants.POLL_BACKOFF
 #: ... up to this many seconds (or ``poll_interval``, if that is longer).
 MAX_POLL_INTERVAL: Final = _constants.MAX_POLL_INTERVAL
+#: Seconds the last look, taken at the deadline, may take (a drain's hard bound is past it).
+FINAL_LOOK_BUDGET: Final = _constants.FINAL_LOOK_BUDGET
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = _constants.UPDATE_STATE_BATCH
 #: The `Violation.rule` of the refusal for standalone tasks (``standalone_tasks="refuse"``).
@@ -139,6 +143,26 @@ def _log_draining(cluster: str | None, instance: ContainerInstance, *, already: 
     )
 
 
+async def _set_status(
+    calls: EcsCalls,
+    refs: Sequence[str],
+    cluster: str | None,
+    status: Literal["DRAINING", "ACTIVE"],
+) -> list[ContainerInstance]:
+    """Set ``refs`` to ``status`` (10 a call); each changed instance logged; failures raised."""
+    update = await calls.set_state(refs, cluster, status, keep_going=False)
+    for instance in update.updated.values():
+        if status == "DRAINING":
+            _log_draining(cluster, instance, already=False)
+        else:
+            _events.logger.info(
+                "ecs_safe.drain.reactivated", cluster=cluster, **_events.instance_fields(instance)
+            )
+    if update.failures:
+        raise state_failure(refs, update.updated, update.failures, cluster, status)
+    return [update.updated[instance_id_of(ref)] for ref in refs]
+
+
 async def drain(
     calls: EcsCalls, refs: Sequence[str], cluster: str | None
 ) -> list[ContainerInstance]:
@@ -147,12 +171,22 @@ async def drain(
     Raises:
         PartialDrainError: ECS reported some instances in ``failures[]``.
     """
-    update = await calls.set_state(refs, cluster, "DRAINING", keep_going=False)
-    for instance in update.updated.values():
-        _log_draining(cluster, instance, already=False)
-    if update.failures:
-        raise state_failure(refs, update.updated, update.failures, cluster, "DRAINING")
-    return [update.updated[instance_id_of(ref)] for ref in refs]
+    return await _set_status(calls, refs, cluster, "DRAINING")
+
+
+async def reactivate(
+    calls: EcsCalls, refs: Sequence[str], cluster: str | None
+) -> list[ContainerInstance]:
+    """`EcsSafeClient.reactivate` on validated arguments: set instances ACTIVE again.
+
+    The same call as the drain's ``on_timeout="reactivate"`` (UpdateContainerInstancesState,
+    10 a call), each instance logged as ``ecs_safe.drain.reactivated``.
+
+    Raises:
+        PartialDrainError: ECS reported some instances in ``failures[]``; the others were
+            set ACTIVE (the error's ``drained`` holds them, as ECS returned them).
+    """
+    return await _set_status(calls, refs, cluster, "ACTIVE")
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -382,9 +416,9 @@ async def wait_and_deregister(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
-    poll, elapsed = await _wait_until_empty(gate.calls, plan, options, progress)
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
     try:
-        if poll.empty:
+        if poll.empty and not cut:
             return await gate.deregister(plan.request(), poll.instance, tasks=poll.tasks)
         return await _on_timeout(gate, plan, poll, options, elapsed)
     except DrainTimeoutError:
@@ -394,23 +428,78 @@ async def wait_and_deregister(
         raise
 
 
+async def wait_drained(
+    gate: Gate,
+    plan: DrainPlan,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> ContainerInstance:
+    """Wait for the DRAINING instance of ``plan`` to empty, and leave it registered.
+
+    The same wait as `wait_and_deregister`, without the deregistration: for maintenance, the
+    instance stays DRAINING (set it ACTIVE again with `reactivate` when done). Logged as
+    ``ecs_safe.drain.drained`` when empty.
+
+    Raises:
+        DrainTimeoutError: tasks were left at the deadline (``on_timeout`` raise/reactivate).
+        ContainerInstanceNotFoundError: someone else deregistered it during the drain.
+        ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
+        EcsApiError: a call failed after retries; the instance is left DRAINING.
+    """
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
+    if poll.empty and not cut:
+        _events.logger.info(
+            "ecs_safe.drain.drained",
+            cluster=plan.cluster,
+            **_events.instance_fields(poll.instance),
+            elapsed_s=round(elapsed, 3),
+        )
+        return poll.instance
+    # Only "raise" and "reactivate" are offered here; both raise DrainTimeoutError.
+    await _on_timeout(gate, plan, poll, options, elapsed)
+    raise AssertionError("unreachable: _on_timeout raises unless on_timeout='force'")
+
+
 async def _wait_until_empty(
     calls: EcsCalls,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
-) -> tuple[_Poll, float]:
-    """Poll until the instance is empty or the deadline passes; the last poll and its time."""
+) -> tuple[_Poll, float, bool]:
+    """Poll until the instance is empty or the deadline passes.
+
+    Returns the last complete poll, the seconds since the wait began, and whether the
+    deadline cut a poll short. The deadline is hard: it bounds the polls' own reads too
+    (a slow or held read is abandoned at the deadline, not waited for); only the last look,
+    taken at the deadline, may take up to `FINAL_LOOK_BUDGET` seconds more.
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + options.timeout
     delay = options.poll_interval
     longest = max(options.poll_interval, MAX_POLL_INTERVAL)
     stopped: set[str] = set()
+    # Until a poll completes, what the pre-flight saw (the instance is DRAINING by now).
+    poll = _Poll(plan.snapshot.model_copy(update={"status": "DRAINING"}), plan.tasks)
     try:
         while True:
-            poll = await _poll(calls, plan, loop.time() - started)
+            # A poll in flight when the deadline passes is cut; the last look, taken at the
+            # deadline (tasks may have left during the last wait), has a small budget of its own.
+            final = loop.time() >= deadline
+            bound = asyncio.timeout_at(
+                loop.time() + _constants.FINAL_LOOK_BUDGET if final else deadline
+            )
+            try:
+                async with bound:
+                    fresh = await _poll(calls, plan, loop.time() - started)
+            except TimeoutError:
+                if not bound.expired():
+                    raise
+                return poll, loop.time() - started, True
+            poll = fresh
             if options.standalone_tasks == "stop":
+                # Not cut by the deadline: a StopTask is a mutating call, and one abandoned
+                # mid-flight would leave its outcome unknown; its own timeouts bound it.
                 await _stop_standalone(calls, plan, poll.tasks, stopped)
             elapsed = loop.time() - started
             await report(
@@ -418,7 +507,7 @@ async def _wait_until_empty(
             )
             left = deadline - loop.time()
             if poll.empty or left <= 0:
-                return poll, loop.time() - started
+                return poll, loop.time() - started, False
             await asyncio.sleep(min(delay, left))
             delay = min(delay * POLL_BACKOFF, longest)
     except asyncio.CancelledError:
@@ -475,6 +564,7 @@ async def _on_timeout(
     fields = {
         "container_instance_arn": plan.label,
         "remaining_tasks": len(poll.tasks),
+        "remaining_task_arns": [task.task_arn for task in poll.tasks],
         "elapsed_s": round(elapsed, 3),
         "on_timeout": options.on_timeout,
     }
@@ -486,8 +576,9 @@ async def _on_timeout(
     _events.logger.warning("ecs_safe.drain.timed_out", **fields)
     left = len(poll.tasks) or max(poll.instance.running_tasks_count or 0, 0)
     message = (
-        f"container instance {plan.ref} still had {left} task(s) after {options.timeout:g}s "
-        f"of draining: {', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
+        f"container instance {plan.ref} still had {left} task(s) after {elapsed:.1f}s "
+        f"of draining (timeout {options.timeout:g}s): "
+        f"{', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
     )
     if options.on_timeout == "raise":
         raise DrainTimeoutError(
@@ -497,21 +588,83 @@ async def _on_timeout(
             remaining_tasks=poll.tasks,
         )
     try:
-        update = await gate.calls.set_state([plan.ref], plan.cluster, "ACTIVE", keep_going=False)
-        if update.failures:
-            raise state_failure([plan.ref], {}, update.failures, plan.cluster, "ACTIVE")
+        await reactivate(gate.calls, [plan.ref], plan.cluster)
     except EcsSafeError as exc:
         raise DrainTimeoutError(
             message + f"; setting it ACTIVE again failed ({exc}), so it is still DRAINING",
             container_instance=poll.instance,
             remaining_tasks=poll.tasks,
         ) from exc
-    _events.logger.info("ecs_safe.drain.reactivated", container_instance_arn=plan.label)
     raise DrainTimeoutError(
         message + "; it was set ACTIVE again",
         container_instance=poll.instance,
         remaining_tasks=poll.tasks,
     )
+
+
+@dataclass
+class DrainRun:
+    """Where each drain of a run stands, for the event logged when the run is cancelled.
+
+    A cancelled drain (Ctrl-C, an ``asyncio.timeout`` around it) must say what it left:
+    `interrupted` logs one ``ecs_safe.drain.interrupted`` event naming every instance left
+    DRAINING, those whose DRAINING call was in flight (``maybe_draining``), what had been
+    deregistered, what had failed, and what was never started. Keys are instance labels
+    (ARNs when known).
+    """
+
+    cluster: str | None
+    pending: list[str] = field(default_factory=list)
+    maybe_draining: list[str] = field(default_factory=list)
+    draining: list[str] = field(default_factory=list)
+    deregistered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def _move(self, label: str, to: list[str]) -> None:
+        for where in (self.pending, self.maybe_draining, self.draining):
+            if label in where:
+                where.remove(label)
+        to.append(label)
+
+    def interrupted(self) -> None:
+        """Log ``ecs_safe.drain.interrupted``: the state of every instance of the run."""
+        _events.logger.warning(
+            "ecs_safe.drain.interrupted",
+            cluster=self.cluster,
+            left_draining=list(self.draining),
+            maybe_draining=list(self.maybe_draining),
+            deregistered=list(self.deregistered),
+            failed=list(self.failed),
+            not_started=list(self.pending),
+        )
+
+    async def drain(
+        self,
+        gate: Gate,
+        plan: DrainPlan,
+        options: DrainOptions,
+        progress: ProgressCallback | None,
+    ) -> DeregistrationResult:
+        """Cordon ``plan``'s instance, wait, deregister (`wait_and_deregister`), tracked.
+
+        Raises:
+            EcsSafeError: the instance could not be set DRAINING, or the wait or the
+                deregistration failed (as `wait_and_deregister`).
+        """
+        label = plan.label
+        self._move(label, self.maybe_draining)
+        try:
+            errors = await start_draining(gate, [plan], plan.cluster)
+            failure = errors.get(instance_id_of(plan.ref))
+            if failure is not None:
+                raise failure
+            self._move(label, self.draining)
+            result = await wait_and_deregister(gate, plan, options, progress)
+        except EcsSafeError:
+            self._move(label, self.failed)
+            raise
+        self._move(label, self.deregistered)
+        return result
 
 
 async def drain_and_deregister(
@@ -521,9 +674,35 @@ async def drain_and_deregister(
     options: DrainOptions,
     progress: ProgressCallback | None,
 ) -> DeregistrationResult:
-    """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait."""
+    """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait.
+
+    Cancelled, it logs ``ecs_safe.drain.interrupted`` (`DrainRun.interrupted`), then the
+    cancellation goes on.
+    """
+    run = DrainRun(cluster, pending=[ref])
+    try:
+        plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+        run.pending = [plan.label]
+        return await run.drain(gate, plan, options, progress)
+    except asyncio.CancelledError:
+        run.interrupted()
+        raise
+
+
+async def drain_and_wait(
+    gate: Gate,
+    ref: str,
+    cluster: str | None,
+    options: DrainOptions,
+    progress: ProgressCallback | None,
+) -> ContainerInstance:
+    """`EcsSafeClient.drain_and_wait` on validated arguments: pre-flight, cordon, wait.
+
+    The steps of `drain_and_deregister` but the last: the instance is left registered (and
+    DRAINING).
+    """
     plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
     errors = await start_draining(gate, [plan], cluster)
     if errors:
         raise next(iter(errors.values()))
-    return await wait_and_deregister(gate, plan, options, progress)
+    return await wait_drained(gate, plan, options, progress)

@@ -42,13 +42,7 @@ from ecs_safe._validation import (
     instance_id_of,
     validate_container_instance,
 )
-from ecs_safe.drain import (
-    DrainOptions,
-    DrainPlan,
-    prepare,
-    start_draining,
-    wait_and_deregister,
-)
+from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, prepare
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
 from ecs_safe.models import ContainerInstance
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
@@ -368,24 +362,26 @@ class _FleetRun:
                 )
             return
 
-        async def drain_one(plan: DrainPlan) -> DeregistrationResult:
-            # Logs ecs_safe.drain.failed itself when the instance could not be set DRAINING.
-            errors = await start_draining(gate, [plan], cluster)
-            failure = errors.get(instance_id_of(plan.ref))
-            if failure is not None:
-                raise failure
-            return await wait_and_deregister(gate, plan, self.options, self.progress)
+        # Tracks every drain, so that a cancelled run says what it left DRAINING.
+        run = DrainRun(cluster, pending=[plan.label for _, plan in sorted(plans.items())])
 
         async def roll(index: int, plan: DrainPlan) -> None:
             # The slot is held from DRAINING to deregistration: `concurrency` bounds how many
             # instances are draining at once, so a fleet roll never drains the whole cluster
             # (and its capacity) in one go. The price is one DRAINING call per instance
             # instead of one per 10, which the modify bucket absorbs easily next to drain times.
-            result = await self._attempt(index, lambda: drain_one(plan))
+            # `DrainRun.drain` logs ecs_safe.drain.failed when DRAINING could not be set.
+            result = await self._attempt(
+                index, lambda: run.drain(gate, plan, self.options, self.progress)
+            )
             if result is not None:
                 await self._succeed(index, result)
 
-        await asyncio.gather(*(roll(i, p) for i, p in sorted(plans.items())))
+        try:
+            await asyncio.gather(*(roll(i, p) for i, p in sorted(plans.items())))
+        except asyncio.CancelledError:
+            run.interrupted()
+            raise
 
 
 async def deregister_many(

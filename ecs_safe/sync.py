@@ -505,3 +505,37 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
         )
+
+    def reactivate(
+        self, container_instances: Iterable[str], *, cluster: str | None = None
+    ) -> list[ContainerInstance]:
+        """Set container instances ACTIVE again (batched 10 per call): ``kubectl uncordon``.
+
+        See `EcsSafeClient.reactivate`. It reactivates whatever it is given; failures the
+        service reports are raised as typed errors, never dropped.
+        """
+        return self._run(self._client.reactivate, container_instances, cluster=cluster)
+
+    def drain_and_wait(
+        self,
+        container_instance: str,
+        *,
+        cluster: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        progress: ProgressCallback | None = None,
+    ) -> ContainerInstance:
+        """Drain an instance and wait until no task is left on it, leaving it registered.
+
+        See `EcsSafeClient.drain_and_wait`; set it ACTIVE again with `reactivate` when done.
+        """
+        return self._run(
+            self._client.drain_and_wait,
+            container_instance,
+            cluster=cluster,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            standalone_tasks=standalone_tasks,
+            progress=progress,
+        )

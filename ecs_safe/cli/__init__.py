@@ -6,7 +6,9 @@ Commands (``ecs-safe COMMAND --help`` for every option)::
     ecs-safe drain [--timeout S] [--on-timeout raise|reactivate|force]
                    [--standalone-tasks refuse|wait|stop] [--dry-run] CONTAINER_INSTANCE...
     ecs-safe describe [--tasks] CONTAINER_INSTANCE...
+    ecs-safe activate CONTAINER_INSTANCE...
     ecs-safe demo
+    ecs-safe local
 
 Every command that talks to ECS also takes ``--cluster`` (``ECS_SAFE_CLUSTER``), ``--region``
 (``AWS_REGION``/``AWS_DEFAULT_REGION``), ``--endpoint-url`` (``AWS_ENDPOINT_URL_ECS``),
@@ -68,11 +70,13 @@ from typing import Annotated
 
 import typer
 
+from ecs_safe.cli.commands.activate import activate
 from ecs_safe.cli.commands.demo import demo
 from ecs_safe.cli.commands.deregister import deregister
 from ecs_safe.cli.commands.describe import describe
 from ecs_safe.cli.commands.drain import drain
 from ecs_safe.cli.commands.list import list_instances
+from ecs_safe.cli.commands.local import local
 from ecs_safe.cli.exit_codes import EPILOG, ExitCode
 from ecs_safe.cli.options import LogFormat, OnTimeout, OutputFormat, StandaloneTasks
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
@@ -131,7 +135,9 @@ app.command(cls=Command, epilog=EPILOG)(deregister)
 app.command(cls=Command, epilog=EPILOG)(drain)
 app.command(cls=Command, epilog=EPILOG)(describe)
 app.command("list", cls=Command, epilog=EPILOG)(list_instances)
+app.command(cls=Command, epilog=EPILOG)(activate)
 app.command(cls=Command)(demo)
+app.command(cls=Command)(local)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import structlog
 
+from ecs_safe._events import console_renderer
 from ecs_safe.cli.options import LogFormat
 
 __all__ = ["logging_configured"]
@@ -57,7 +58,8 @@ def logging_configured(log_format: LogFormat, verbosity: int) -> Iterator[None]:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Inert values: a log line quotes what the endpoint said (error messages, IDs).
+        renderer = console_renderer(colors=sys.stderr.isatty())
     saved_structlog = structlog.get_config()
     structlog.configure(
         processors=[*shared, renderer],

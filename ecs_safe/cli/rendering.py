@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 
+from ecs_safe._terminal import inert
 from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.reports import one_line
 
@@ -38,7 +39,8 @@ _PIPE_WIDTH: Final = 160
 
 def error_line(message: str) -> None:
     """Write ``error: MESSAGE`` as a single line to stderr."""
-    sys.stderr.write(f"error: {one_line(message)}\n")
+    # What the endpoint said is in most messages: it must not steer the terminal.
+    sys.stderr.write(f"error: {inert(one_line(message))}\n")
     sys.stderr.flush()
 
 
@@ -64,14 +66,14 @@ def write_json(document: Mapping[str, Any]) -> None:
 
 
 def short(ref: str | None) -> str:
-    """The ID at the end of an ARN (``-`` for none)."""
-    return instance_id_of(ref) if ref else "-"
+    """The ID at the end of an ARN (``-`` for none), inert (`ecs_safe._terminal.inert`)."""
+    return inert(instance_id_of(ref)) if ref else "-"
 
 
 def _task_name(task: Task) -> str:
     group = task.group or ""
     _, _, name = group.partition(":")
-    return name or short(task.task_arn)
+    return inert(name) if name else short(task.task_arn)
 
 
 def describe_tasks(tasks: Sequence[Task]) -> str:
@@ -109,10 +111,13 @@ _API_TO_CLI: Final = (
 
 
 def for_display(message: str) -> str:
-    """A library message in CLI terms: short IDs for ARNs, CLI flags for API arguments."""
+    """A library message in CLI terms: short IDs for ARNs, CLI flags for API arguments.
+
+    Made inert too: a message carries what the endpoint said.
+    """
     message = _ARN_RE.sub(
         lambda m: m["id"] if m["kind"] == "container-instance" else f"task/{m['id']}", message
     )
     for pattern, replacement in _API_TO_CLI:
         message = pattern.sub(replacement, message)
-    return one_line(message)
+    return inert(one_line(message))

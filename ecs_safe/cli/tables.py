@@ -19,6 +19,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from ecs_safe._terminal import inert
 from ecs_safe.cli.rendering import describe_tasks, error_line, for_display, short
 from ecs_safe.cli.reports import (
     LIST_ATTRIBUTES,
@@ -124,7 +125,9 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append("ECS reports it INACTIVE; nothing was sent")
     elif outcome.status == "deregistered":
         text.append("forced; " if outcome.forced else "")
-        text.append(f"request {outcome.request_id}" if outcome.request_id else "verified gone")
+        text.append(
+            f"request {inert(outcome.request_id)}" if outcome.request_id else "verified gone"
+        )
     return text
 
 
@@ -135,7 +138,7 @@ def _result(outcome: Outcome) -> Text:
 
 def _ec2_id(outcome: Outcome) -> str:
     instance = outcome.instance
-    return (instance.ec2_instance_id if instance else None) or "-"
+    return inert((instance.ec2_instance_id if instance else None) or "-")
 
 
 def _id_width(ids: list[str]) -> int:
@@ -221,11 +224,11 @@ def _stacked_describe(report: DescribeReport, console: Console) -> None:
     for instance in report.instances:
         head = Text(short(instance.container_instance_arn))
         head.append("  ")
-        head.append(instance.status or "?", style=_instance_status_style(instance.status))
+        head.append(inert(instance.status or "?"), style=_instance_status_style(instance.status))
         console.print()
         console.print(head)
         body = Text(
-            f"EC2 instance {instance.ec2_instance_id or '-'}\n"
+            f"EC2 instance {inert(instance.ec2_instance_id or '-')}\n"
             f"agent {_agent(instance.agent_connected)}, "
             f"{_count(instance.running_tasks_count)} running, "
             f"{_count(instance.pending_tasks_count)} pending"
@@ -245,7 +248,7 @@ def _table_describe(report: DescribeReport, console: Console) -> None:
     )
     # IDs never shrink below their length: a truncated ID cannot be copied into a command.
     arns = [short(i.container_instance_arn) for i in report.instances]
-    ec2 = [i.ec2_instance_id or "-" for i in report.instances]
+    ec2 = [inert(i.ec2_instance_id or "-") for i in report.instances]
     table.add_column("Container instance", no_wrap=True, min_width=_id_width(arns))
     table.add_column("EC2 instance", no_wrap=True, min_width=_id_width(ec2))
     for column in ("Status", "Agent"):
@@ -258,8 +261,8 @@ def _table_describe(report: DescribeReport, console: Console) -> None:
         agent = _agent(instance.agent_connected)
         row = [
             Text(short(instance.container_instance_arn)),
-            Text(instance.ec2_instance_id or "-"),
-            Text(instance.status or "?", style=_instance_status_style(instance.status)),
+            Text(inert(instance.ec2_instance_id or "-")),
+            Text(inert(instance.status or "?"), style=_instance_status_style(instance.status)),
             Text(agent),
             Text(_count(instance.running_tasks_count)),
             Text(_count(instance.pending_tasks_count)),
