@@ -175,8 +175,21 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     _expect(report, "deregistered")
     render(report, out)
 
-    _command_line(out, "5. Deregister the idle instances", "deregister", list(fleet.idle))
-    report = await deregister(list(fleet.idle))
+    # Operators name instances by a question or by EC2 ID, not by container instance ID.
+    query = "runningTasksCount == 0"
+    out.print()
+    out.rule(Text("5. Choose by a cluster query, act by EC2 ID", style="bold"), align="left")
+    out.print(
+        Text(f'$ ecs-safe list --cluster {_DEMO_CLUSTER} --filter "{query}"', style="bold cyan")
+    )
+    idle = await ecs.list_container_instances(cluster=_DEMO_CLUSTER, filter=query)
+    ec2_ids = [i.ec2_instance_id for i in idle if i.ec2_instance_id]
+    if sorted(i.container_instance_arn or "" for i in idle) != sorted(fleet.idle):
+        raise DemoError(f"the query {query!r} should select the two idle instances")
+    for instance in idle:
+        out.print(Text(f"  {instance.ec2_instance_id}  {short(instance.container_instance_arn)}"))
+    _command_line(out, "   ... and deregister them by their EC2 IDs", "deregister", ec2_ids)
+    report = await deregister(ec2_ids)
     _expect(report, "deregistered", "deregistered")
     render(report, out)
 
