@@ -330,6 +330,31 @@ class EcsCalls:
         if self.account is None and (scope := arn_scope(instance.container_instance_arn or "")):
             self.account = scope[1]
 
+    async def out_of_scope(
+        self, refs: Sequence[str], cluster: str | None
+    ) -> dict[str, InvalidInputError]:
+        """The inputs of ``refs`` that are ARNs of another Region or account, keyed by ID.
+
+        Called before every mutating call on instance inputs. ECS matches an instance by its
+        ID, so an ARN of another account must be refused before the call, and that needs the
+        account: while it is unknown and an input is an ARN, the ARN inputs are described
+        (100 a call, until one is found; `_learn_account` keeps the account from the answer).
+        One read, once per client: none when the account is known or no input is an ARN.
+        An ARN whose ID is in no batch described is missing here, so no call acts on it.
+        """
+        arns = [ref for ref in unique_refs(refs) if arn_scope(ref) is not None]
+        for batch in _chunks(arns, DESCRIBE_INSTANCES_BATCH):
+            if self.account is not None:
+                break
+            await self.describe_instances(batch, cluster)
+        refused: dict[str, InvalidInputError] = {}
+        for ref in refs:
+            try:
+                self.check_scope(ref)
+            except InvalidInputError as exc:
+                refused.setdefault(instance_id_of(ref), exc)
+        return refused
+
     # ------------------------------------------------------------------ instances
 
     @staticmethod
@@ -411,6 +436,11 @@ class EcsCalls:
         with a note naming the instances already changed.
         """
         update = StateUpdate({}, {}, {}, set())
+        refused = await self.out_of_scope(refs, cluster)
+        if refused and not keep_going:
+            raise next(iter(refused.values()))
+        update.errors.update(refused)
+        refs = [ref for ref in refs if instance_id_of(ref) not in refused]
         for batch in _chunks(unique_refs(refs), UPDATE_STATE_BATCH):
             try:
                 answers = await self._instances_call(
@@ -534,6 +564,8 @@ class EcsCalls:
         self, ref: str, cluster: str | None, snapshot: ContainerInstance, *, force: bool
     ) -> Deregistered:
         """DeregisterContainerInstance, with lost responses verified instead of re-sent blind."""
+        for refused in (await self.out_of_scope([ref], cluster)).values():
+            raise refused
         verified: list[ContainerInstance] = []
 
         async def verify(_exc: EcsApiError) -> Response | None:
