@@ -1,29 +1,31 @@
-"""Client-side rate limits and throttling, measured where it counts: at the server.
+"""Client-side rate limits and throttling, seen where it counts: at the server.
 
-The buckets here are small (burst 5, 20 per second) so that pacing shows within a second; the
-arithmetic is the same at ECS's 100 / 20 and 100 / 40.
+The buckets here are small (burst 5, 20 per second); the arithmetic is the same at ECS's
+100 / 20 and 100 / 40. Nothing here is timed (a loaded machine would bunch or spread the
+arrivals): the pacing arithmetic of a bucket is proven on a virtual clock in test_ratelimit.py,
+and these tests show, by counting, that every request the server sees took a token from the
+right bucket, of the right shape, before it was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
-from drain_support import ServerSide, client, instant_retries, watch
+from clock_support import BucketSpy
+from drain_support import client, ecs_backend, instant_retries
 from structlog.testing import capture_logs
 
-from ecs_safe import EcsSafeClient, RateLimits, RetryConfig, ThrottlingException
+from ecs_safe import RateLimits, RetryConfig, ThrottlingException
 from ecs_safe.local import LocalEcs
 
 CLUSTER = "paced"
 BURST = 5
 RATE = 20.0
 CALLS = 25
-# The server runs in this process: a request reaches it up to this much later than its token
-# was taken (GIL, thread scheduling), so arrivals bunch up or spread out by as much.
-JITTER = 0.15
 READS_PACED = RateLimits(read_per_s=RATE, read_burst=BURST, modify_per_s=math.inf)
 MODIFIES_PACED = RateLimits(read_per_s=math.inf, modify_per_s=RATE, modify_burst=BURST)
 
@@ -34,92 +36,111 @@ def env(ecs_env: LocalEcs) -> LocalEcs:
     return ecs_env
 
 
-async def warm_up(ecs: EcsSafeClient, arn: str) -> None:
-    """Pay the client's one-time costs (endpoint, signing) before anything is timed.
-
-    Otherwise the first request reaches the server late and the measured span looks shorter
-    than the bucket made it. Then wait until the bucket is full again.
-    """
-    await ecs.describe_container_instances([arn], cluster=CLUSTER)
-    await asyncio.sleep(BURST / RATE * 2)
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> BucketSpy:
+    return BucketSpy.install(monkeypatch)
 
 
-def assert_paced(server: ServerSide) -> None:
-    """The server saw `CALLS` requests no faster than a `BURST` / `RATE` bucket lets through."""
-    starts = server.starts
-    assert len(starts) == CALLS
-    # Everything beyond the burst waits for refills: (calls - burst) / rate seconds at least.
-    assert starts[-1] - starts[0] >= (CALLS - BURST) / RATE - JITTER
-    # No window holds more than a full bucket plus what refills during it.
-    for window in (0.25, 0.5):
-        assert server.max_in_window(window) <= BURST + RATE * (window + JITTER)
+def arrivals(
+    monkeypatch: pytest.MonkeyPatch, local: LocalEcs, spy: BucketSpy, methods: Iterable[str]
+) -> list[int]:
+    """For each request reaching the backend's ``methods``: the tokens taken by then."""
+    backend = ecs_backend(local)
+    seen: list[int] = []
+    for method in methods:
+        original = getattr(backend, method)
+
+        def wrapper(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            seen.append(len(spy.taken))  # list.append is atomic: the server is threaded
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(backend, method, wrapper)
+    return seen
+
+
+def assert_paced(spy: BucketSpy, seen: list[int], limits: RateLimits, kind: str) -> None:
+    """Every one of `CALLS` requests took a token first, all from one bucket of ``limits``."""
+    assert len(seen) == CALLS
+    # The n-th request to arrive found at least n tokens taken: none went out without one.
+    assert all(tokens >= n for n, tokens in enumerate(sorted(seen), start=1))
+    (bucket,) = spy.buckets()
+    assert spy.count(bucket) == CALLS
+    per_s = limits.read_per_s if kind == "read" else limits.modify_per_s
+    burst = limits.read_burst if kind == "read" else limits.modify_burst
+    # Burst 5 holds back no jitter tokens (a tenth of 5 rounds down to 0).
+    assert bucket.max_rate == burst
+    assert bucket.time_period == pytest.approx(burst / per_s)
 
 
 async def test_reads_are_paced_by_the_read_bucket(
-    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch, spy: BucketSpy
 ) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
     async with client(env, rate_limits=READS_PACED) as ecs:
-        await warm_up(ecs, arn)
-        server = watch(monkeypatch, env, "describe_container_instances")
+        seen = arrivals(monkeypatch, env, spy, ["describe_container_instances"])
         await asyncio.gather(
             *(ecs.describe_container_instances([arn], cluster=CLUSTER) for _ in range(CALLS))
         )
-    assert_paced(server)
-    # The burst goes through at once.
-    starts = server.starts
-    assert starts[BURST - 1] - starts[0] < JITTER
+    assert_paced(spy, seen, READS_PACED, "read")
+    # The burst went through without waiting; beyond it, a call waits only on an empty bucket.
+    assert not any(t.waited for t in spy.taken[:BURST])
 
 
 async def test_a_fleet_run_is_paced_by_the_modify_bucket(
-    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch, spy: BucketSpy
 ) -> None:
     arns = env.register_instances(CLUSTER, CALLS)
     async with client(env, rate_limits=MODIFIES_PACED) as ecs:
-        await warm_up(ecs, arns[0])
-        server = watch(monkeypatch, env, "deregister_container_instance")
+        seen = arrivals(monkeypatch, env, spy, ["deregister_container_instance"])
         batch = await ecs.deregister_many(arns, cluster=CLUSTER, concurrency=CALLS)
     assert batch.ok
-    assert_paced(server)
+    assert_paced(spy, seen, MODIFIES_PACED, "modify")
 
 
 async def test_one_bucket_is_shared_by_everything_a_client_reads(
-    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch, spy: BucketSpy
 ) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
     async with client(env, rate_limits=READS_PACED) as ecs:
-        await warm_up(ecs, arn)
-        describes = watch(monkeypatch, env, "describe_container_instances")
-        lists = watch(monkeypatch, env, "list_tasks")
+        seen = arrivals(monkeypatch, env, spy, ["describe_container_instances", "list_tasks"])
         # Each list_tasks is two ListTasks requests (desired RUNNING, then STOPPED): 5 + 20.
         await asyncio.gather(
             *(ecs.describe_container_instances([arn], cluster=CLUSTER) for _ in range(5)),
             *(ecs.list_tasks(arn, cluster=CLUSTER) for _ in range(10)),
         )
-    both = ServerSide(spans=describes.spans + lists.spans)
-    assert_paced(both)
+    assert_paced(spy, seen, READS_PACED, "read")
 
 
-async def test_reads_do_not_wait_for_modify_tokens(env: LocalEcs) -> None:
+async def test_reads_do_not_wait_for_modify_tokens(env: LocalEcs, spy: BucketSpy) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
-    limits = RateLimits(read_per_s=math.inf, modify_per_s=1.0, modify_burst=1)
+    limits = RateLimits(read_per_s=1000.0, read_burst=100, modify_per_s=1.0, modify_burst=1)
     async with client(env, rate_limits=limits) as ecs:
         await ecs.drain([arn], cluster=CLUSTER)  # takes the only modify token
-        started = time.monotonic()
+        modify = spy.taken[-1].bucket  # UpdateContainerInstancesState's
+        assert modify.max_rate == 1
+        spy.clear()
+        env.reset_calls()
         for _ in range(10):
             await ecs.describe_container_instances([arn], cluster=CLUSTER)
-        assert time.monotonic() - started < 0.7
+    assert env.calls("DescribeContainerInstances") == 10
+    # Every read drew from the read bucket (90 free tokens: none waited), none from the
+    # empty modify bucket.
+    (read,) = spy.buckets()
+    assert read is not modify
+    assert spy.count(read) == 10
+    assert not any(t.waited for t in spy.taken)
 
 
-async def test_unlimited_does_not_wait(env: LocalEcs) -> None:
+async def test_unlimited_does_not_wait(env: LocalEcs, spy: BucketSpy) -> None:
     [arn] = env.register_instances(CLUSTER, 1)
     async with client(env, rate_limits=RateLimits.unlimited()) as ecs:
-        started = time.monotonic()
+        env.reset_calls()
         await asyncio.gather(
             *(ecs.describe_container_instances([arn], cluster=CLUSTER) for _ in range(CALLS))
         )
-        # From a burst-5, 20/s bucket these would take (25 - 5) / 20 = 1 s.
-        assert time.monotonic() - started < 0.7
+    assert env.calls("DescribeContainerInstances") == CALLS
+    # No bucket at all: nothing to wait for.
+    assert spy.taken == []
 
 
 # ----------------------------------------------------------------------------- throttling

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
 import pytest
+from clock_support import run_virtual
 
 from ecs_safe.errors import InvalidInputError
 from ecs_safe.ratelimit import MODIFY_OPERATIONS, READ_OPERATIONS, RateLimiter, RateLimits
 
-# Timing bounds: the lower bound proves a wait happened; the upper bound only catches a gross
-# error (machines running the suite are noisy).
-SLACK = 0.9
-CEILING = 5.0
+# Pacing is timed on a virtual clock (`clock_support.run_virtual`): ``loop.time()``, which the
+# buckets go by, moves only while the loop waits for a timer, so the elapsed time is exactly
+# the waiting the buckets asked for, on any machine. Only float rounding is allowed for.
+EXACT = 1e-6
 
 
 async def _take(limiter: RateLimiter, operation: str, count: int) -> float:
-    start = time.monotonic()
+    """Take ``count`` tokens one after the other; the (virtual) seconds it took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
     for _ in range(count):
         await limiter.acquire(operation)
-    return time.monotonic() - start
+    return loop.time() - start
 
 
 # ------------------------------------------------------------------ RateLimits
@@ -118,53 +120,94 @@ def test_read_and_modify_sets_are_disjoint() -> None:
 
 
 # ------------------------------------------------------------------ pacing
+# A bucket of burst 5 at 50/s holds back no jitter tokens (a tenth of 5 rounds down to 0), so
+# its arithmetic is plain: the burst is free, each further token waits 1/50 s.
 
 
-async def test_burst_is_free_then_calls_are_paced() -> None:
-    limiter = RateLimiter(RateLimits(read_per_s=50.0, read_burst=5))
-    burst = await _take(limiter, "DescribeTasks", 5)
-    assert burst < 0.05
-    # Ten more tokens at 50/s: about 0.2 s.
-    paced = await _take(limiter, "DescribeTasks", 10)
-    assert paced >= 0.2 * SLACK
-    assert paced < CEILING
+def test_burst_is_free_then_calls_are_paced() -> None:
+    async def scenario() -> tuple[float, float]:
+        limiter = RateLimiter(RateLimits(read_per_s=50.0, read_burst=5))
+        return await _take(limiter, "DescribeTasks", 5), await _take(limiter, "DescribeTasks", 10)
+
+    burst, paced = run_virtual(scenario())
+    assert burst == 0
+    # Ten more tokens at 50/s: 0.2 s.
+    assert paced == pytest.approx(0.2, abs=EXACT)
 
 
-async def test_pacing_holds_for_concurrent_callers() -> None:
-    limiter = RateLimiter(RateLimits(modify_per_s=50.0, modify_burst=5))
-    start = time.monotonic()
-    await asyncio.gather(*(limiter.acquire("StopTask") for _ in range(15)))
-    elapsed = time.monotonic() - start
-    assert elapsed >= 0.2 * SLACK
-    assert elapsed < CEILING
+def test_pacing_holds_for_concurrent_callers() -> None:
+    async def scenario() -> list[float]:
+        limiter = RateLimiter(RateLimits(modify_per_s=50.0, modify_burst=5))
+        loop = asyncio.get_running_loop()
+
+        async def one() -> float:
+            await limiter.acquire("StopTask")
+            return loop.time()
+
+        return await asyncio.gather(*(one() for _ in range(15)))
+
+    granted = sorted(run_virtual(scenario()))
+    # Five at once, then one every 1/50 s: the fifteenth at 10 / 50 = 0.2 s.
+    assert granted[:5] == [0.0] * 5
+    assert granted[5:] == pytest.approx([n / 50 for n in range(1, 11)], abs=EXACT)
 
 
-async def test_read_and_modify_buckets_are_independent() -> None:
-    limits = RateLimits(read_per_s=50.0, read_burst=5, modify_per_s=50.0, modify_burst=5)
-    limiter = RateLimiter(limits)
-    await _take(limiter, "DescribeContainerInstances", 5)  # read bucket now empty
+def test_read_and_modify_buckets_are_independent() -> None:
+    async def scenario() -> tuple[float, float]:
+        limits = RateLimits(read_per_s=50.0, read_burst=5, modify_per_s=50.0, modify_burst=5)
+        limiter = RateLimiter(limits)
+        await _take(limiter, "DescribeContainerInstances", 5)  # read bucket now empty
+        return (
+            await _take(limiter, "DeregisterContainerInstance", 5),
+            await _take(limiter, "ListTasks", 3),
+        )
+
+    modify, read = run_virtual(scenario())
     # The modify bucket is still full: its burst costs nothing.
-    assert await _take(limiter, "DeregisterContainerInstance", 5) < 0.05
-    # And the read bucket is still empty: the next read waits.
-    assert await _take(limiter, "ListTasks", 3) >= 0.06 * SLACK
+    assert modify == 0
+    # And the read bucket is still empty: the next three reads wait 3 / 50 s.
+    assert read == pytest.approx(0.06, abs=EXACT)
 
 
-async def test_each_limiter_has_its_own_buckets() -> None:
-    limits = RateLimits(read_per_s=50.0, read_burst=5)
-    first, second = RateLimiter(limits), RateLimiter(limits)
-    await _take(first, "DescribeTasks", 5)
-    assert await _take(second, "DescribeTasks", 5) < 0.05
+def test_each_limiter_has_its_own_buckets() -> None:
+    async def scenario() -> float:
+        limits = RateLimits(read_per_s=50.0, read_burst=5)
+        first, second = RateLimiter(limits), RateLimiter(limits)
+        await _take(first, "DescribeTasks", 5)
+        return await _take(second, "DescribeTasks", 5)
+
+    assert run_virtual(scenario()) == 0
 
 
-async def test_unlimited_never_waits() -> None:
-    limiter = RateLimiter(RateLimits.unlimited())
-    elapsed = await _take(limiter, "DescribeTasks", 2000) + await _take(
-        limiter, "DeregisterContainerInstance", 2000
-    )
-    assert elapsed < 0.5
+def test_unlimited_never_waits() -> None:
+    async def scenario() -> float:
+        limiter = RateLimiter(RateLimits.unlimited())
+        return await _take(limiter, "DescribeTasks", 2000) + await _take(
+            limiter, "DeregisterContainerInstance", 2000
+        )
+
+    assert run_virtual(scenario()) == 0
 
 
-async def test_one_side_unlimited() -> None:
-    limiter = RateLimiter(RateLimits(read_per_s=math.inf, modify_per_s=50.0, modify_burst=2))
-    assert await _take(limiter, "DescribeTasks", 1000) < 0.5
-    assert await _take(limiter, "StopTask", 7) >= 0.1 * SLACK
+def test_one_side_unlimited() -> None:
+    async def scenario() -> tuple[float, float]:
+        limiter = RateLimiter(RateLimits(read_per_s=math.inf, modify_per_s=50.0, modify_burst=2))
+        return await _take(limiter, "DescribeTasks", 1000), await _take(limiter, "StopTask", 7)
+
+    reads, modifies = run_virtual(scenario())
+    assert reads == 0
+    assert modifies == pytest.approx(5 / 50, abs=EXACT)
+
+
+def test_ecs_buckets_hold_back_their_jitter_allowance() -> None:
+    # ECS's 100/40 modify bucket: 4 tokens held back, 96 free, then 40 a second.
+    async def scenario() -> tuple[float, float]:
+        limiter = RateLimiter(RateLimits())
+        return (
+            await _take(limiter, "DeregisterContainerInstance", 96),
+            await _take(limiter, "DeregisterContainerInstance", 40),
+        )
+
+    burst, second = run_virtual(scenario())
+    assert burst == 0
+    assert second == pytest.approx(1.0, abs=EXACT)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-import time
 from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import pytest
 import tenacity
+from clock_support import run_virtual
 from structlog.testing import capture_logs
 
 from ecs_safe import retry as retry_module
@@ -233,24 +234,40 @@ async def test_jittered_waits_stay_within_bounds() -> None:
 
 
 @pytest.mark.usefixtures("instant")
-async def test_testing_mode_makes_retries_instant() -> None:
+def test_testing_mode_makes_retries_instant() -> None:
+    # On a virtual clock (`clock_support`), a sleep moves ``loop.time()`` by exactly its length.
     config = RetryConfig(max_attempts=3, initial_delay=10.0, max_delay=10.0, jitter=False)
     script = Script(_server(1), _server(2))
-    start = time.monotonic()
+
+    async def scenario() -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        result = await retrying(script, operation=OPERATION, config=config)
+        return result, loop.time() - start
+
     with capture_logs() as logs:
-        assert await retrying(script, operation=OPERATION, config=config) == "ok"
-    assert time.monotonic() - start < 1.0
+        result, slept = run_virtual(scenario())
+    assert result == "ok"
+    assert slept == 0
     # The waits are still computed and logged; only the sleeping goes away.
     assert [e["wait_s"] for e in _retry_events(logs)] == [10.0, 10.0]
 
 
-async def test_real_mode_actually_sleeps() -> None:
+def test_real_mode_actually_sleeps() -> None:
     assert not retry_module._testing, "a test left set_testing(True) behind"
     config = RetryConfig(max_attempts=3, initial_delay=0.05, max_delay=0.05, jitter=False)
     script = Script(_server(1), _server(2))
-    start = time.monotonic()
-    assert await retrying(script, operation=OPERATION, config=config) == "ok"
-    assert time.monotonic() - start >= 0.09
+
+    async def scenario() -> tuple[str, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        result = await retrying(script, operation=OPERATION, config=config)
+        return result, loop.time() - start
+
+    result, slept = run_virtual(scenario())
+    assert result == "ok"
+    # Two waits of 0.05 s, slept for exactly that long.
+    assert slept == pytest.approx(0.1, abs=1e-6)
 
 
 def test_set_testing_is_a_switch() -> None:
