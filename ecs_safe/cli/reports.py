@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
-from ecs_safe.cli.targets import Selection, not_found
+from ecs_safe.cli.targets import Selection, names_host, not_found
 from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationError
 
 if TYPE_CHECKING:
@@ -61,11 +61,6 @@ _STATUS_EXIT: Final[Mapping[str, ExitCode]] = {
     "timed_out": ExitCode.DRAIN_TIMEOUT,
     "failed": ExitCode.API_ERROR,
 }
-
-
-# How an EC2 instance ID (``i-``) and a managed instance ID (``mi-``) begin; no container
-# instance ID does (they are UUIDs or 32 hex digits).
-_HOST_ID_PREFIXES: Final = ("i-", "mi-")
 
 
 class Interrupted(EcsSafeError):
@@ -148,7 +143,7 @@ class Outcome:
     def container_instance_id(self) -> str | None:
         """The container instance acted on, as its ID: resolved, not as given."""
         ref = (self.instance.container_instance_arn if self.instance else None) or self.target
-        if ref is None and not self.container_instance.startswith(_HOST_ID_PREFIXES):
+        if ref is None and not names_host(self.container_instance):
             ref = self.container_instance
         return instance_id_of(ref) if ref else None
 
@@ -161,7 +156,7 @@ class Outcome:
         if self.ec2_hint:
             return self.ec2_hint
         given = self.container_instance
-        return given if given.startswith(_HOST_ID_PREFIXES) else None
+        return given if names_host(given) else None
 
     @classmethod
     def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:

@@ -163,7 +163,8 @@ def _ec2_id(outcome: Outcome) -> str:
 def _instance_id(outcome: Outcome) -> str:
     """The container instance acted on, resolved (an EC2 ID as given is in the EC2 column)."""
     resolved = outcome.container_instance_id
-    return inert(resolved) if resolved else short(outcome.container_instance)
+    # None: an EC2 ID that names no container instance (the EC2 column shows it).
+    return inert(resolved) if resolved else "-"
 
 
 def _id_width(ids: list[str]) -> int:
@@ -216,7 +217,8 @@ def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
     # indented, wrapping at words; nothing is cut at any width.
     console.print(Text(title, style="bold"))
     for outcome in report.outcomes:
-        head = Text(_instance_id(outcome))
+        # An input that named no instance heads its block as given (there is no ID to show).
+        head = Text(short(outcome.container_instance_id or outcome.container_instance))
         head.append("  ")
         head.append_text(_result(outcome))
         console.print()
@@ -230,9 +232,12 @@ def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
 def _resolution_line(entry: Entry, cluster: str | None) -> Text:
     """``i-0abc → 3f2e… (i-0abc)``: one input of the plan and what it named."""
     line = Text("  ")
-    if entry.source != ARGUMENT:
-        line.append(f"{inert(entry.source)}: ", style="dim")
-    line.append(inert(entry.input))
+    if entry.state == "unregistered_member":
+        line.append(f"{inert(entry.source)}: member {inert(entry.input)}")
+    elif entry.source != ARGUMENT:
+        line.append(inert(entry.source))  # the selectors listed it: no input to repeat
+    else:
+        line.append(inert(entry.input))
     line.append(" → ")
     if entry.state == "duplicate":
         line.append(f"duplicate of {inert(entry.duplicate_of or '?')}", style="yellow")

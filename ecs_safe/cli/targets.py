@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe._constants import CONTAINER_INSTANCE_STATUSES, DEFAULT_CLUSTER
-from ecs_safe._validation import instance_id_of
+from ecs_safe._validation import classify, instance_id_of
 from ecs_safe.errors import ContainerInstanceNotFoundError, EcsSafeError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "Selection",
     "Selectors",
     "check_selectors",
+    "names_host",
     "not_found",
     "select",
     "where",
@@ -222,6 +223,14 @@ def _replace(entry: Entry, **changes: Any) -> Entry:
     return replace(entry, **changes)
 
 
+def names_host(value: str) -> bool:
+    """Whether ``value`` is an EC2 or managed instance ID (not a container instance's)."""
+    try:
+        return classify(value).needs_lookup
+    except InvalidInputError:
+        return False
+
+
 def where(cluster: str | None) -> str:
     """The cluster named as the plan names it: ``'prod'``, or ``'default'``."""
     return repr(cluster or DEFAULT_CLUSTER)
@@ -256,7 +265,10 @@ async def select(
     if instances:
         for item in await ecs.resolve_container_instances(instances, cluster=cluster):
             if item.ref is None:
-                entry = Entry(item.given, ARGUMENT, "not_registered", error=item.error)
+                host = item.given if names_host(item.given) else None
+                entry = Entry(
+                    item.given, ARGUMENT, "not_registered", ec2_instance_id=host, error=item.error
+                )
                 selection.entries.append(entry)
                 selection.failed.append(entry)
                 continue
@@ -285,15 +297,24 @@ async def _list(
     cluster: str | None,
 ) -> None:
     """The selectors' one listing, added to ``selection``; an empty answer is a usage error."""
+    # Imported here: it lives with the listing code, which --help must not load.
+    from ecs_safe import AutoScalingGroupNotFoundError  # noqa: PLC0415
+
     unregistered: list[str] = []
-    listed = await ecs.list_container_instances(
-        cluster=cluster,
-        filter=selectors.filter,
-        status=selectors.listing_status,
-        auto_scaling_group=selectors.auto_scaling_group,
-        on_unregistered=unregistered.extend,
-    )
     source = selectors.describe()
+    try:
+        listed = await ecs.list_container_instances(
+            cluster=cluster,
+            filter=selectors.filter,
+            status=selectors.listing_status,
+            auto_scaling_group=selectors.auto_scaling_group,
+            on_unregistered=unregistered.extend,
+        )
+    except AutoScalingGroupNotFoundError as exc:
+        # A group name that names no group is a typo, like a filter that matches nothing.
+        raise InvalidInputError(
+            f"{source} matched no instance in cluster {where(cluster)}: {exc}"
+        ) from exc
     if not listed:
         what = "--all" if selectors.all and selectors.status is None else source
         if selectors.all and selectors.status is None and not selectors.auto_scaling_group:
