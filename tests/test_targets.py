@@ -883,6 +883,60 @@ def test_the_sync_client_has_both_new_methods(ecs_env: LocalEcs) -> None:
         assert planned.container_instance.ec2_instance_id == ec2[0]
 
 
+async def test_on_unregistered_is_told_the_members_not_in_the_cluster(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    _prod(ecs_env, 1)
+    members = _group(ecs_env, "web", 3)
+    grouped = [_register(ecs_env, "prod", m) for m in members[:2]]
+    told: list[list[str]] = []
+    listed = await client.list_container_instances(
+        cluster="prod", auto_scaling_group="web", on_unregistered=told.append
+    )
+    assert [i.container_instance_arn for i in listed] == grouped
+    assert told == [[members[2]]]
+    _register(ecs_env, "prod", members[2])
+    await client.list_container_instances(
+        cluster="prod", auto_scaling_group="web", on_unregistered=told.append
+    )
+    assert told[1] == []  # called with every group listing, empty when all are registered
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="on_unregistered"):
+        await client.list_container_instances(cluster="prod", on_unregistered=3)  # type: ignore[arg-type]
+    assert ecs_env.call_log == []
+
+
+async def test_resolve_container_instances_answers_every_input(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 2)
+    ecs_env.reset_calls()
+    resolved = await client.resolve_container_instances(
+        [ec2[0], arns[1], EC2_LONG, "bad id!", ContainerInstance(container_instance_arn=arns[0])],
+        cluster="prod",
+    )
+    assert [r.ref for r in resolved] == [arns[0], arns[1], None, None, arns[0]]
+    assert resolved[0].ec2_instance_id == ec2[0]
+    assert isinstance(resolved[2].error, ContainerInstanceNotFoundError)
+    assert isinstance(resolved[3].error, InvalidInputError)
+    assert ecs_env.calls("ListContainerInstances") == 1  # the two EC2 IDs in one listing
+    with pytest.raises(InvalidInputError):
+        await client.resolve_container_instances(ec2[0], cluster="prod")  # a str, not a list
+
+
+async def test_drain_and_wait_takes_an_ec2_id_and_never_forces(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 1)
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="on_timeout='force'"):
+        await client.drain_and_wait(ec2[0], cluster="prod", on_timeout="force")
+    assert ecs_env.call_log == []
+    drained = await client.drain_and_wait(ec2[0], cluster="prod", timeout=30, poll_interval=0.05)
+    assert (drained.container_instance_arn, drained.status) == (arns[0], "DRAINING")
+    assert ecs_env.calls("DeregisterContainerInstance") == 0
+
+
 # ----------------------------------------------------------------------------- past 1,000 instances
 
 #: A cluster past 1,000 instances: ListContainerInstances takes 11 pages of 100 (the first
