@@ -67,7 +67,9 @@ Errors are one line on stderr (``error: ...``), never a traceback. Log events go
 logging.
 
 Layout (one file per concern): `ecs_safe.cli.options` (option types), `ecs_safe.cli.reports`
-(outcomes and JSON), `ecs_safe.cli.rendering` (tables and lines), `ecs_safe.cli.logs`,
+(outcomes and JSON), `ecs_safe.cli.targets` (selectors and how each input resolved),
+`ecs_safe.cli.attribution` (outcomes named by the inputs), `ecs_safe.cli.rendering` (lines),
+`ecs_safe.cli.tables` (tables), `ecs_safe.cli.logs`,
 `ecs_safe.cli.progress`, `ecs_safe.cli.execution` (the edge to the async library),
 `ecs_safe.cli.exit_codes`, `ecs_safe.cli.usage` (usage errors), one module per command in
 `ecs_safe.cli.commands`, and the demo's script in `ecs_safe.cli.demo`. This module builds the app

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
-from ecs_safe.cli.targets import Selection, names_host, not_found
+from ecs_safe.cli.targets import names_host
 from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationError
 
 if TYPE_CHECKING:
+    from ecs_safe.cli.targets import Selection
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.policy import Violation
     from ecs_safe.results import BatchResult, DeregistrationResult
@@ -34,7 +35,6 @@ __all__ = [
     "failure_document",
     "one_line",
     "outcomes_of_batch",
-    "with_selection",
 ]
 
 #: The version of the ``--output json`` document layout; bumped on any incompatible change.
@@ -225,55 +225,6 @@ class Outcome:
             "container_instance_id": self.container_instance_id,
             "ec2_instance_id": self.ec2_instance_id,
         }
-
-
-def attribute(selection: Selection, outcomes: Sequence[Outcome]) -> list[Outcome]:
-    """Outcomes of ``selection.targets`` (in that order) in the command line's terms.
-
-    Each outcome is named by the input that named its instance first (or by the ARN a
-    selector listed), the inputs that name no instance get their failed outcome (no request
-    was sent for them), and the selection's entries learn what the run found: the ARN and EC2
-    ID of each instance, or that it is not registered in the cluster.
-    """
-    by_target = dict(zip(selection.targets, outcomes, strict=True))
-    target_of = {instance_id_of(t): t for t in selection.targets}
-    failed = {id(entry) for entry in selection.failed}
-    ordered: list[Outcome] = []
-    for entry in selection.entries:
-        if id(entry) in failed:
-            error = entry.error
-            ordered.append(
-                Outcome.from_error(entry.input, error)
-                if error is not None
-                else Outcome(entry.input, "failed")
-            )
-            continue
-        if entry.state != "resolved":
-            continue
-        target = target_of[entry.container_instance_id or ""]
-        outcome = by_target[target]
-        ordered.append(
-            replace(
-                outcome,
-                container_instance=selection.given[target],
-                target=target,
-                selected_by=selection.selected_by.get(target),
-                ec2_hint=entry.ec2_instance_id,
-            )
-        )
-    for target, outcome in by_target.items():
-        if outcome.instance is not None:
-            selection.settle(target, outcome.instance)
-        elif not_found(outcome.error) and outcome.error is not None:
-            selection.not_registered(target, outcome.error)
-    return ordered
-
-
-def with_selection(report: BatchReport, selection: Selection) -> BatchReport:
-    """``report`` (of ``selection.targets``) in the command line's terms (see `attribute`)."""
-    report.outcomes = attribute(selection, report.outcomes)
-    report.selection = selection
-    return report
 
 
 def outcomes_of_batch(batch: BatchResult) -> list[Outcome]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe._constants import CONTAINER_INSTANCE_STATUSES, DEFAULT_CLUSTER
@@ -199,7 +199,7 @@ class Selection:
             if entry.state == "unregistered_member" or entry.container_instance_id != key:
                 continue
             if instance is not None and instance.container_instance_arn:
-                self.entries[n] = _replace(
+                self.entries[n] = replace(
                     entry,
                     container_instance_arn=instance.container_instance_arn,
                     ec2_instance_id=instance.ec2_instance_id or entry.ec2_instance_id,
@@ -210,17 +210,11 @@ class Selection:
         key = instance_id_of(target)
         for n, entry in enumerate(self.entries):
             if entry.state == "resolved" and entry.container_instance_id == key:
-                self.entries[n] = _replace(entry, state="not_registered", error=error)
+                self.entries[n] = replace(entry, state="not_registered", error=error)
 
     def to_json(self) -> list[dict[str, Any]]:
         """The ``resolution`` list of the JSON documents."""
         return [entry.to_json() for entry in self.entries]
-
-
-def _replace(entry: Entry, **changes: Any) -> Entry:
-    from dataclasses import replace  # noqa: PLC0415 - one helper, used rarely
-
-    return replace(entry, **changes)
 
 
 def names_host(value: str) -> bool:

@@ -9,6 +9,7 @@ import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY
 from ecs_safe._validation import instance_id_of
+from ecs_safe.cli.attribution import with_selection
 from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
@@ -32,7 +33,7 @@ from ecs_safe.cli.options import (
     VerboseOpt,
 )
 from ecs_safe.cli.progress import ProgressDisplay
-from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch, with_selection
+from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
 from ecs_safe.cli.targets import Selectors, select
 from ecs_safe.errors import EcsApiError
 

@@ -17,6 +17,7 @@ import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
 from ecs_safe._validation import check_positive_number, instance_id_of
+from ecs_safe.cli.attribution import with_selection
 from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
@@ -51,7 +52,6 @@ from ecs_safe.cli.reports import (
     Interrupted,
     Outcome,
     outcomes_of_batch,
-    with_selection,
 )
 from ecs_safe.cli.targets import Selectors, select
 from ecs_safe.errors import EcsSafeError, InvalidInputError
