@@ -52,11 +52,14 @@ def attribute(selection: Selection, outcomes: Sequence[Outcome]) -> list[Outcome
                 ec2_hint=entry.ec2_instance_id,
             )
         )
-    for target, outcome in by_target.items():
-        if outcome.instance is not None:
-            selection.settle(target, outcome.instance)
-        elif not_found(outcome.error) and outcome.error is not None:
-            selection.not_registered(target, outcome.error)
+    selection.learn(
+        {instance_id_of(t): o.instance for t, o in by_target.items() if o.instance is not None},
+        {
+            instance_id_of(t): o.error
+            for t, o in by_target.items()
+            if o.instance is None and o.error is not None and not_found(o.error)
+        },
+    )
     return ordered
 
 

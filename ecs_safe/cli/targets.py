@@ -14,7 +14,7 @@ what it resolved to (`Entry`). The CLI never talks to ECS itself: both calls are
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -188,29 +188,31 @@ class Selection:
     cluster: str | None = None
     """The cluster as given."""
 
-    def settle(self, target: str, instance: ContainerInstance | None) -> None:
-        """Record what acting on ``target`` learned: the instance's ARN and EC2 ID.
+    def learn(
+        self,
+        found: Mapping[str, ContainerInstance],
+        missing: Mapping[str, EcsSafeError] | None = None,
+    ) -> None:
+        """Record what acting on the targets learned, by container instance ID, in one pass.
 
         A container instance ID given as such resolves without a call; the describe of the
-        command that acts on it fills in its ARN and EC2 ID (or says it is not registered).
+        command that acts on it fills in its ARN and EC2 ID (``found``) or says it is not
+        registered (``missing``: the error that said so).
         """
-        key = instance_id_of(target)
+        missing = missing or {}
         for n, entry in enumerate(self.entries):
-            if entry.state == "unregistered_member" or entry.container_instance_id != key:
+            key = entry.container_instance_id
+            if entry.state == "unregistered_member" or key is None:
                 continue
+            instance = found.get(key)
             if instance is not None and instance.container_instance_arn:
                 self.entries[n] = replace(
                     entry,
                     container_instance_arn=instance.container_instance_arn,
                     ec2_instance_id=instance.ec2_instance_id or entry.ec2_instance_id,
                 )
-
-    def not_registered(self, target: str, error: EcsSafeError) -> None:
-        """Mark the entries of ``target`` as naming no instance (the describe said so)."""
-        key = instance_id_of(target)
-        for n, entry in enumerate(self.entries):
-            if entry.state == "resolved" and entry.container_instance_id == key:
-                self.entries[n] = replace(entry, state="not_registered", error=error)
+            elif entry.state == "resolved" and key in missing:
+                self.entries[n] = replace(entry, state="not_registered", error=missing[key])
 
     def to_json(self) -> list[dict[str, Any]]:
         """The ``resolution`` list of the JSON documents."""

@@ -106,17 +106,17 @@ async def run_describe(
             for ci, listed in zip(described, lists, strict=True)
         }
     if selection is not None:
-        for ref, ci in matched:
-            if ci is not None:
-                selection.settle(ref, ci)
-            else:
-                selection.not_registered(
-                    ref,
-                    ContainerInstanceNotFoundError(
-                        f"{ref}: not registered in cluster {where(cluster)}",
-                        container_instances=[ref],
-                    ),
+        selection.learn(
+            {instance_id_of(ref): ci for ref, ci in matched if ci is not None},
+            {
+                instance_id_of(ref): ContainerInstanceNotFoundError(
+                    f"{ref}: not registered in cluster {where(cluster)}",
+                    container_instances=[ref],
                 )
+                for ref, ci in matched
+                if ci is None
+            },
+        )
     return DescribeReport(
         cluster, described, tasks, missing=[*unknown, *missing], selection=selection
     )
