@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,17 +52,22 @@ async def run_deregister(
     force: bool,
     dry_run: bool,
     concurrency: int,
+    described: Mapping[str, ContainerInstance] | None = None,
 ) -> BatchReport:
     """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch.
 
     An instance ECS already reports INACTIVE is deregistered already: it is reported so
     (exit 0, no request sent), so that a retried script converges. An ID that never existed
-    stays a failure.
+    stays a failure. ``described`` (by container instance ID: what a selector's listing
+    described just now) saves describing those instances again for that check.
     """
     if not instances:
         # Every input named no instance (each gets its failed outcome from the selection).
         return BatchReport("deregister", cluster, dry_run, [])
-    inactive = await _inactive(ecs, instances, cluster=cluster)
+    known = described or {}
+    ask = [ref for ref in instances if instance_id_of(ref) not in known]
+    inactive = await _inactive(ecs, ask, cluster=cluster) if ask else {}
+    inactive |= {key: ci for key, ci in known.items() if ci.status == "INACTIVE"}
     todo = [ref for ref in instances if instance_id_of(ref) not in inactive]
     outcomes: dict[str, Outcome] = {
         ref: Outcome.already_deregistered(ref, inactive[instance_id_of(ref)])
@@ -145,6 +150,7 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
                 force=force,
                 dry_run=dry_run,
                 concurrency=concurrency,
+                described=selection.listed,
             )
             return with_selection(report, selection)
 
