@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -408,6 +408,7 @@ class EcsSafeClient:
         filter: str | None = None,
         status: str | None = None,
         auto_scaling_group: str | None = None,
+        on_unregistered: Callable[[list[str]], object] | None = None,
     ) -> list[ContainerInstance]:
         """Every container instance of a cluster that a ListContainerInstances listing returns.
 
@@ -425,6 +426,10 @@ class EcsSafeClient:
                 not registered are logged (``ecs_safe.targets.unregistered``, a warning).
                 Not available on a client made with `from_client` (it has no session to make
                 an Auto Scaling client with): that raises `InvalidInputError`.
+            on_unregistered: with ``auto_scaling_group``, called once (before this returns)
+                with the EC2 instance IDs of the group's members that are not registered in
+                the cluster, in the group's order (an empty list when every one is), so that
+                a caller can show them; a plain callable, whose return value is ignored.
 
         Raises:
             InvalidInputError: bad arguments (before any request).
@@ -436,6 +441,10 @@ class EcsSafeClient:
         filter = check_filter(filter)
         status = check_instance_status(status)
         group = check_name(auto_scaling_group, "auto_scaling_group")
+        if on_unregistered is not None and not callable(on_unregistered):
+            raise InvalidInputError(
+                f"on_unregistered must be a callable or None, got {type(on_unregistered).__name__}"
+            )
         calls = self._opened().calls
         if group is None:
             return await _targets.list_instances(
@@ -445,7 +454,43 @@ class EcsSafeClient:
         found = await _targets.list_group_instances(
             calls, autoscaling, cluster=cluster, group=group, filter=filter, status=status
         )
+        if on_unregistered is not None:
+            on_unregistered(list(found.missing))
         return found.instances
+
+    async def resolve_container_instances(
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
+    ) -> list[_targets.Resolved]:
+        """How each input names a container instance of ``cluster``, without acting on any.
+
+        The resolution every method that takes instances makes first, given back: one
+        `ecs_safe._targets.Resolved` per input, in input order, with the input as given
+        (``given``), the container instance to act on (``ref``: the ARN ECS returned for an EC2
+        or managed instance ID, the input itself for a container instance ID or ARN, the ARN
+        of a `ContainerInstance`), the EC2 instance ID where the lookup learned it, or the
+        ``error`` that makes it name nothing. EC2 and managed instance IDs are looked up
+        together (``ceil(n / 47)`` listings and ``ceil(n / 100)`` describes); container
+        instance IDs and ARNs cost no call and are not checked here (the describe of the
+        method that acts on them does that). Never raises for one input: a malformed one
+        carries an `InvalidInputError`, an EC2 ID not registered in the cluster a
+        `ContainerInstanceNotFoundError` naming it.
+
+        Raises:
+            InvalidInputError: ``container_instances`` is not a list, or ``cluster`` is bad.
+            EcsApiError: a listing or describe failed (after retries).
+        """
+        cluster = validate_cluster(cluster)
+        if isinstance(container_instances, str | bytes) or not isinstance(
+            container_instances, Iterable
+        ):
+            raise InvalidInputError(
+                "container_instances must be a list of instances, got "
+                f"{type(container_instances).__name__}; for one pass [id]"
+            )
+        inputs = list(container_instances)
+        calls = self._opened().calls
+        resolution = await _targets.resolve(calls, inputs, cluster=cluster)
+        return list(resolution.items)
 
     async def locate_container_instances(
         self, ec2_instance_ids: Iterable[str]
@@ -746,7 +791,7 @@ class EcsSafeClient:
 
     async def drain_and_wait(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         # Not asyncio.timeout: at the deadline the drain raises DrainTimeoutError itself.
@@ -754,12 +799,16 @@ class EcsSafeClient:
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
+        on_timeout: _constants.OnTimeout = "raise",
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
 
         For maintenance (what ``kubectl drain`` does to a node): the steps of
         `drain_and_deregister` without the deregistration. The instance stays DRAINING; set it
-        ACTIVE again with `reactivate` when done. Arguments as for `drain_and_deregister`.
+        ACTIVE again with `reactivate` when done. Arguments as for `drain_and_deregister`
+        (the instance may be an EC2 or managed instance ID, resolved in the cluster first),
+        except that ``on_timeout`` is ``"raise"`` or ``"reactivate"`` only: ``"force"``
+        would deregister.
 
         Returns:
             The instance as last described: DRAINING, with no task left.
@@ -775,13 +824,19 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         ref = validate_container_instance(container_instance)
         check_same_cluster(ref, cluster)
+        if on_timeout == "force":
+            raise InvalidInputError(
+                "on_timeout='force' deregisters, and drain_and_wait leaves the instance "
+                "registered: pass on_timeout='raise' or 'reactivate' (or use "
+                "drain_and_deregister)"
+            )
         options = _drain.DrainOptions(
             timeout=timeout,
             poll_interval=poll_interval,
-            on_timeout="raise",
+            on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
         )
         callback = check_progress(progress)
         gate = self._opened()
-        gate.calls.check_scope(ref)
+        (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await _drain.drain_and_wait(gate, ref, cluster, options, callback)

@@ -52,6 +52,7 @@ from ecs_safe._constants import (
     StandaloneTasks,
 )
 from ecs_safe._progress import ProgressCallback
+from ecs_safe._targets import Resolved
 from ecs_safe._validation import InstanceInput
 from ecs_safe.audit import AuditLog
 from ecs_safe.client import EcsSafeClient
@@ -375,11 +376,13 @@ class SyncEcsSafeClient:
         filter: str | None = None,
         status: str | None = None,
         auto_scaling_group: str | None = None,
+        on_unregistered: Callable[[list[str]], object] | None = None,
     ) -> list[ContainerInstance]:
         """Every container instance of a cluster (every page), described 100 a call.
 
         See `EcsSafeClient.list_container_instances` (``filter`` is ECS's cluster query
-        language; ``auto_scaling_group`` narrows to that group's registered members).
+        language; ``auto_scaling_group`` narrows to that group's registered members, and
+        ``on_unregistered`` is called with the members not registered in the cluster).
         """
         return self._run(
             self._client.list_container_instances,
@@ -387,6 +390,19 @@ class SyncEcsSafeClient:
             filter=filter,
             status=status,
             auto_scaling_group=auto_scaling_group,
+            on_unregistered=on_unregistered,
+        )
+
+    def resolve_container_instances(
+        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
+    ) -> list[Resolved]:
+        """How each input names a container instance of ``cluster``, in input order.
+
+        See `EcsSafeClient.resolve_container_instances`: one `ecs_safe._targets.Resolved` per
+        input; EC2 and managed instance IDs are looked up together, errors are values.
+        """
+        return self._run(
+            self._client.resolve_container_instances, container_instances, cluster=cluster
         )
 
     def locate_container_instances(
@@ -518,13 +534,14 @@ class SyncEcsSafeClient:
 
     def drain_and_wait(
         self,
-        container_instance: str,
+        container_instance: InstanceInput,
         *,
         cluster: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
+        on_timeout: OnTimeout = "raise",
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
 
@@ -538,4 +555,5 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
             progress=progress,
+            on_timeout=on_timeout,
         )

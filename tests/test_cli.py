@@ -42,8 +42,19 @@ BATCH_KEYS = {
     "error",
     "summary",
     "outcomes",
+    "resolution",
+    "deregister",
 }
-SUMMARY_KEYS = {"total", "deregistered", "would_deregister", "refused", "failed", "timed_out"}
+SUMMARY_KEYS = {
+    "total",
+    "deregistered",
+    "would_deregister",
+    "drained",
+    "would_drain",
+    "refused",
+    "failed",
+    "timed_out",
+}
 OUTCOME_KEYS = {
     "container_instance",
     "status",
@@ -54,6 +65,10 @@ OUTCOME_KEYS = {
     "violations",
     "tasks",
     "error",
+    "input",
+    "selected_by",
+    "container_instance_id",
+    "ec2_instance_id",
 }
 INSTANCE_KEYS = {
     "container_instance_arn",
@@ -71,6 +86,7 @@ DESCRIBE_KEYS = {
     "exit_code",
     "error",
     "container_instances",
+    "resolution",
 }
 ERROR_KEYS = {"type", "code", "message"}
 
@@ -342,6 +358,8 @@ def test_a_mixed_batch_exits_5(seeded: Seeded) -> None:
         "total": 2,
         "deregistered": 1,
         "would_deregister": 0,
+        "drained": 0,
+        "would_drain": 0,
         "refused": 1,
         "failed": 0,
         "timed_out": 0,

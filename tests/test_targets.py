@@ -881,3 +881,121 @@ def test_the_sync_client_has_both_new_methods(ecs_env: LocalEcs) -> None:
         assert [found[e].container_instance_arn for e in ec2] == arns
         planned = ecs.deregister_container_instance(ec2[0], cluster="prod", dry_run=True)
         assert planned.container_instance.ec2_instance_id == ec2[0]
+
+
+async def test_on_unregistered_is_told_the_members_not_in_the_cluster(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    _prod(ecs_env, 1)
+    members = _group(ecs_env, "web", 3)
+    grouped = [_register(ecs_env, "prod", m) for m in members[:2]]
+    told: list[list[str]] = []
+    listed = await client.list_container_instances(
+        cluster="prod", auto_scaling_group="web", on_unregistered=told.append
+    )
+    assert [i.container_instance_arn for i in listed] == grouped
+    assert told == [[members[2]]]
+    _register(ecs_env, "prod", members[2])
+    await client.list_container_instances(
+        cluster="prod", auto_scaling_group="web", on_unregistered=told.append
+    )
+    assert told[1] == []  # called with every group listing, empty when all are registered
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="on_unregistered"):
+        await client.list_container_instances(cluster="prod", on_unregistered=3)  # type: ignore[arg-type]
+    assert ecs_env.call_log == []
+
+
+async def test_resolve_container_instances_answers_every_input(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 2)
+    ecs_env.reset_calls()
+    resolved = await client.resolve_container_instances(
+        [ec2[0], arns[1], EC2_LONG, "bad id!", ContainerInstance(container_instance_arn=arns[0])],
+        cluster="prod",
+    )
+    assert [r.ref for r in resolved] == [arns[0], arns[1], None, None, arns[0]]
+    assert resolved[0].ec2_instance_id == ec2[0]
+    assert isinstance(resolved[2].error, ContainerInstanceNotFoundError)
+    assert isinstance(resolved[3].error, InvalidInputError)
+    assert ecs_env.calls("ListContainerInstances") == 1  # the two EC2 IDs in one listing
+    with pytest.raises(InvalidInputError):
+        await client.resolve_container_instances(ec2[0], cluster="prod")  # a str, not a list
+
+
+async def test_drain_and_wait_takes_an_ec2_id_and_never_forces(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    arns, ec2 = _prod(ecs_env, 1)
+    ecs_env.reset_calls()
+    with pytest.raises(InvalidInputError, match="on_timeout='force'"):
+        await client.drain_and_wait(ec2[0], cluster="prod", on_timeout="force")
+    assert ecs_env.call_log == []
+    drained = await client.drain_and_wait(ec2[0], cluster="prod", timeout=30, poll_interval=0.05)
+    assert (drained.container_instance_arn, drained.status) == (arns[0], "DRAINING")
+    assert ecs_env.calls("DeregisterContainerInstance") == 0
+
+
+# ----------------------------------------------------------------------------- past 1,000 instances
+
+#: A cluster past 1,000 instances: ListContainerInstances takes 11 pages of 100 (the first
+#: tools to list clusters read only the first page), DescribeContainerInstances 11 calls.
+_BIG = "past-a-thousand"
+_BIG_COUNT = 1050
+
+
+@pytest.fixture(scope="module")
+def _big_seed() -> dict[str, list[str]]:
+    """The seeded ARNs and EC2 IDs of `_BIG`, kept for the module (seeding takes ~13 s)."""
+    return {}
+
+
+@pytest.fixture
+def big(local_ecs: LocalEcs, _big_seed: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """`_BIG` with `_BIG_COUNT` instances: their ARNs and EC2 IDs; request counts at zero.
+
+    Seeded once for the module; seeded again only when a test in between reset LocalEcs.
+    """
+    clusters = _boto(local_ecs, "ecs").describe_clusters(clusters=[_BIG])["clusters"]
+    count = clusters[0].get("registeredContainerInstancesCount") if clusters else None
+    if count != _BIG_COUNT or not _big_seed:
+        local_ecs.reset()
+        local_ecs.create_cluster(_BIG)
+        arns = local_ecs.register_instances(_BIG, count=_BIG_COUNT)
+        _big_seed.update(arns=arns, ec2=_ec2_ids(local_ecs, _BIG, arns))
+    local_ecs.reset_calls()
+    return _big_seed["arns"], _big_seed["ec2"]
+
+
+async def test_listing_past_a_thousand_instances_reads_every_page(
+    local_ecs: LocalEcs, big: tuple[list[str], list[str]]
+) -> None:
+    arns, _ec2 = big
+    async with EcsSafeClient(**local_ecs.client_kwargs()) as client:
+        listed = await client.list_container_instances(cluster=_BIG)
+    assert sorted(i.container_instance_arn or "" for i in listed) == sorted(arns)
+    assert len({i.container_instance_arn for i in listed}) == _BIG_COUNT
+    assert local_ecs.calls("ListContainerInstances") == 11  # ceil(1,050 / 100) pages
+    assert local_ecs.calls("DescribeContainerInstances") == 11  # 100 a call, each once
+
+
+async def test_resolving_past_a_thousand_ec2_ids_is_batched(
+    local_ecs: LocalEcs, big: tuple[list[str], list[str]]
+) -> None:
+    arns, ec2 = big
+    async with EcsSafeClient(**local_ecs.client_kwargs()) as client:
+        resolved = await client.resolve_container_instances(ec2, cluster=_BIG)
+        calls = (
+            local_ecs.calls("ListContainerInstances"),
+            local_ecs.calls("DescribeContainerInstances"),
+        )
+        described = await client.describe_container_instances(ec2, cluster=_BIG)
+    assert [r.ref for r in resolved] == arns
+    assert [r.ec2_instance_id for r in resolved] == ec2
+    assert [i.container_instance_arn for i in described] == arns
+    listings = len(ec2_id_filters(ec2))  # about 47 IDs a filter: 23 listings
+    assert listings == 23
+    _need(_filters(local_ecs), "evaluate ListContainerInstances filters")
+    # Each listing returns only its ~47 instances, described 100 a call: 11 describes.
+    assert calls == (listings, 11)

@@ -2,13 +2,18 @@
 
 Commands (``ecs-safe COMMAND --help`` for every option)::
 
-    ecs-safe deregister [--force] [--dry-run] [--concurrency N] CONTAINER_INSTANCE...
-    ecs-safe drain [--timeout S] [--on-timeout raise|reactivate|force]
-                   [--standalone-tasks refuse|wait|stop] [--dry-run] CONTAINER_INSTANCE...
-    ecs-safe describe [--tasks] CONTAINER_INSTANCE...
+    ecs-safe deregister [--force] [--dry-run] [--concurrency N] [SELECTORS] [INSTANCE...]
+    ecs-safe drain [--timeout S] [--on-timeout raise|reactivate|force] [--no-deregister]
+                   [--standalone-tasks refuse|wait|stop] [--dry-run] [SELECTORS] [INSTANCE...]
+    ecs-safe describe [--tasks] [SELECTORS] [INSTANCE...]
+    ecs-safe list [--filter EXPR] [--status STATUS] [--auto-scaling-group NAME]
     ecs-safe activate CONTAINER_INSTANCE...
     ecs-safe demo
     ecs-safe local
+
+An ``INSTANCE`` is a container instance ID or ARN, an EC2 instance ID or a managed instance
+ID; ``SELECTORS`` are ``--filter EXPR``, ``--status STATUS``, ``--auto-scaling-group NAME`` and
+``--all`` (`ecs_safe.cli.targets`). A selector that matches nothing is a usage error (exit 2).
 
 Every command that talks to ECS also takes ``--cluster`` (``ECS_SAFE_CLUSTER``), ``--region``
 (``AWS_REGION``/``AWS_DEFAULT_REGION``), ``--endpoint-url`` (``AWS_ENDPOINT_URL_ECS``),
@@ -29,27 +34,32 @@ Exit codes: one per instance; a batch exits with the code its instances share, e
 
     {"schema_version": 1, "command": "deregister" | "drain", "cluster": str | null,
      "dry_run": bool, "exit_code": int, "error": null | ERROR,
-     "summary": {"total", "deregistered", "would_deregister", "refused", "failed",
-                 "timed_out"},
-     "outcomes": [{"container_instance": str (as given),
-                   "status": "deregistered" | "would_deregister" | "refused" | "failed"
-                             | "timed_out",
+     "summary": {"total", "deregistered", "would_deregister", "drained", "would_drain",
+                 "refused", "failed", "timed_out"},
+     "outcomes": [{"container_instance": str (as given; a selected instance's ARN),
+                   "status": "deregistered" | "would_deregister" | "drained" | "would_drain"
+                             | "refused" | "failed" | "timed_out",
                    "exit_code": int, "instance": INSTANCE | null, "forced": bool | null,
                    "request_id": str | null, "violations": [{"rule", "message"}],
-                   "tasks": [TASK], "error": null | ERROR}]}
+                   "tasks": [TASK], "error": null | ERROR, "input": str | null,
+                   "selected_by": str | null, "container_instance_id": str | null,
+                   "ec2_instance_id": str | null}],
+     "resolution": [RESOLVED], "deregister": bool}
 
 ``describe``::
 
     {"schema_version": 1, "command": "describe", "cluster": str | null, "exit_code": int,
      "error": null | ERROR, "container_instances": [INSTANCE + {"registered_at",
-     "tasks": [TASK] | null}]}
+     "tasks": [TASK] | null}], "resolution": [RESOLVED]}
 
 where ``INSTANCE`` is ``{"container_instance_arn", "ec2_instance_id", "status",
 "agent_connected", "running_tasks_count", "pending_tasks_count"}``, ``TASK`` is ``{"task_arn",
-"kind", "last_status", "desired_status", "group", "started_by"}`` and ``ERROR`` is ``{"type",
-"code", "message"}``. A command that fails as a whole (bad input, an API error) writes the same
-document with ``error`` set and empty lists. Usage errors found while parsing the command line
-write nothing to stdout.
+"kind", "last_status", "desired_status", "group", "started_by"}``, ``ERROR`` is ``{"type",
+"code", "message"}`` and ``RESOLVED`` is ``{"input", "source", "state",
+"container_instance_id", "container_instance_arn", "ec2_instance_id", "duplicate_of"}``
+(`ecs_safe.cli.targets.Entry`). A command that fails as a whole (bad input, an API error)
+writes the same document with ``error`` set and empty lists. Usage errors found while
+parsing the command line write nothing to stdout.
 
 Errors are one line on stderr (``error: ...``), never a traceback. Log events go to stderr
 (warnings by default; ``-v`` info, ``-vv`` debug), as console lines or, with
@@ -57,7 +67,9 @@ Errors are one line on stderr (``error: ...``), never a traceback. Log events go
 logging.
 
 Layout (one file per concern): `ecs_safe.cli.options` (option types), `ecs_safe.cli.reports`
-(outcomes and JSON), `ecs_safe.cli.rendering` (tables and lines), `ecs_safe.cli.logs`,
+(outcomes and JSON), `ecs_safe.cli.targets` (selectors and how each input resolved),
+`ecs_safe.cli.attribution` (outcomes named by the inputs), `ecs_safe.cli.rendering` (lines),
+`ecs_safe.cli.tables` (tables), `ecs_safe.cli.logs`,
 `ecs_safe.cli.progress`, `ecs_safe.cli.execution` (the edge to the async library),
 `ecs_safe.cli.exit_codes`, `ecs_safe.cli.usage` (usage errors), one module per command in
 `ecs_safe.cli.commands`, and the demo's script in `ecs_safe.cli.demo`. This module builds the app

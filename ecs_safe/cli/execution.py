@@ -27,13 +27,21 @@ from ecs_safe.cli.options import OutputFormat
 from ecs_safe.cli.rendering import error_line, for_display, stdout_console, write_json
 from ecs_safe.cli.reports import Report, failure_document
 from ecs_safe.cli.tables import render
+from ecs_safe.cli.targets import Selectors, check_selectors
 from ecs_safe.errors import ClusterNotFoundException, EcsSafeError, InvalidInputError
 from ecs_safe.policy import Policy, ProtectStandaloneTasks, default_policy
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
 
-__all__ = ["Connection", "check_profile", "cli_policy", "execute", "validate_targets"]
+__all__ = [
+    "Connection",
+    "check_profile",
+    "checked_inputs",
+    "cli_policy",
+    "execute",
+    "validate_targets",
+]
 
 
 @dataclass(frozen=True)
@@ -71,23 +79,33 @@ def cli_policy(*, allow_standalone_loss: bool = False) -> Policy:
 
 
 def validate_targets(instances: Sequence[str], cluster: str | None) -> list[str]:
-    """Check every instance (and the cluster) before anything is sent; reject duplicates.
+    """Check every instance (and the cluster) before anything is sent; reject repeats.
+
+    The same text given twice is a slip (a paste done twice) and a usage error; the same
+    instance named in two forms (its ID and its EC2 ID, say) is acted on once, and the plan
+    says which input was the duplicate (`ecs_safe.cli.targets`).
 
     Raises:
         InvalidInputError: the first problem found, naming the offending argument.
     """
     validate_cluster(cluster)
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     for ref in instances:
         validate_container_instance(ref, argument="container instance")
         check_same_cluster(ref, cluster)
-        key = instance_id_of(ref)
-        if key in seen:
-            raise InvalidInputError(
-                f"container instance {key} is given twice ({seen[key]!r} and {ref!r})"
-            )
-        seen[key] = ref
+        if ref in seen:
+            raise InvalidInputError(f"container instance {instance_id_of(ref)} is given twice")
+        seen.add(ref)
     return list(instances)
+
+
+def checked_inputs(
+    instances: Sequence[str] | None, cluster: str | None, selectors: Selectors
+) -> list[str]:
+    """`validate_targets` and `check_selectors`: every usage error before anything is sent."""
+    targets = validate_targets(instances or [], cluster)
+    check_selectors(targets, selectors)
+    return targets
 
 
 def _in_cli_terms(exc: EcsSafeError, cluster: str | None) -> str:

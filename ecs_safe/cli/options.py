@@ -14,10 +14,12 @@ import typer
 
 __all__ = [
     "AuditLogOpt",
+    "AutoScalingGroupOpt",
     "ClusterOpt",
     "ConcurrencyOpt",
     "DryRunOpt",
     "EndpointOpt",
+    "FilterOpt",
     "Instances",
     "LogFormat",
     "LogFormatOpt",
@@ -28,8 +30,11 @@ __all__ = [
     "PollIntervalOpt",
     "ProfileOpt",
     "RegionOpt",
+    "SelectAllOpt",
+    "SelectableInstances",
     "StandaloneTasks",
     "StandaloneTasksOpt",
+    "StatusOpt",
     "TimeoutOpt",
     "VerboseOpt",
 ]
@@ -85,6 +90,17 @@ Instances = Annotated[
     list[str],
     typer.Argument(
         help="Container instance IDs or full ARNs (one or more).",
+        metavar="CONTAINER_INSTANCE...",
+        show_default=False,
+    ),
+]
+#: The instances of a command that also takes selectors: optional, and in every form.
+SelectableInstances = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Container instance IDs or full ARNs, EC2 instance IDs (i-...) or managed "
+        "instance IDs (mi-...), resolved in the cluster; optional with a selector "
+        "(--filter, --auto-scaling-group, --status, --all).",
         metavar="CONTAINER_INSTANCE...",
         show_default=False,
     ),
@@ -242,6 +258,13 @@ AutoScalingGroupOpt = Annotated[
         metavar="NAME",
         help="Only the members of this Auto Scaling group registered in the cluster.",
         show_default=False,
+    ),
+]
+SelectAllOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Every ACTIVE instance of the cluster (not with named instances or --filter).",
     ),
 ]
 StatusOpt = Annotated[

@@ -11,10 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
+from ecs_safe.cli.targets import names_host
 from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationError
 
 if TYPE_CHECKING:
+    from ecs_safe.cli.targets import Selection
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.policy import Violation
     from ecs_safe.results import BatchResult, DeregistrationResult
@@ -38,12 +41,22 @@ __all__ = [
 JSON_SCHEMA_VERSION: Final = 1
 
 #: Every status an outcome can have, in the order summaries list them.
-STATUSES: Final = ("deregistered", "would_deregister", "refused", "failed", "timed_out")
+STATUSES: Final = (
+    "deregistered",
+    "would_deregister",
+    "drained",
+    "would_drain",
+    "refused",
+    "failed",
+    "timed_out",
+)
 
 # Per-outcome exit codes; a batch's code is derived from these (see `batch_exit_code`).
 _STATUS_EXIT: Final[Mapping[str, ExitCode]] = {
     "deregistered": ExitCode.OK,
     "would_deregister": ExitCode.OK,
+    "drained": ExitCode.OK,
+    "would_drain": ExitCode.OK,
     "refused": ExitCode.REFUSED,
     "timed_out": ExitCode.DRAIN_TIMEOUT,
     "failed": ExitCode.API_ERROR,
@@ -96,7 +109,8 @@ class Outcome:
     """What happened to one container instance, in the terms the CLI reports."""
 
     container_instance: str
-    """The ID or ARN exactly as given on the command line."""
+    """The input exactly as given on the command line (an ID, ARN, EC2 or managed instance
+    ID), or the ARN of an instance a selector listed."""
     status: str
     """One of `STATUSES`."""
     instance: ContainerInstance | None = None
@@ -113,6 +127,36 @@ class Outcome:
     """The error, for ``refused``, ``failed`` and ``timed_out``."""
     already: bool = False
     """``deregistered`` before this run (ECS reports it INACTIVE); nothing was sent."""
+    target: str | None = None
+    """The container instance acted on (the ARN an EC2 ID resolved to), if not the input."""
+    selected_by: str | None = None
+    """The selectors that listed the instance (``--filter '...'``); ``None`` for an input."""
+    ec2_hint: str | None = None
+    """The EC2 instance ID the resolution learned, for when ``instance`` is unknown."""
+
+    @classmethod
+    def drained(cls, given: str, instance: ContainerInstance) -> Outcome:
+        """The outcome of ``drain --no-deregister``: DRAINING, empty, still registered."""
+        return cls(given, "drained", instance=instance)
+
+    @property
+    def container_instance_id(self) -> str | None:
+        """The container instance acted on, as its ID: resolved, not as given."""
+        ref = (self.instance.container_instance_arn if self.instance else None) or self.target
+        if ref is None and not names_host(self.container_instance):
+            ref = self.container_instance
+        return instance_id_of(ref) if ref else None
+
+    @property
+    def ec2_instance_id(self) -> str | None:
+        """The EC2 (or managed) instance ID, when known."""
+        known = self.instance.ec2_instance_id if self.instance else None
+        if known:
+            return known
+        if self.ec2_hint:
+            return self.ec2_hint
+        given = self.container_instance
+        return given if names_host(given) else None
 
     @classmethod
     def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:
@@ -176,6 +220,10 @@ class Outcome:
             "violations": [{"rule": v.rule, "message": v.message} for v in self.violations],
             "tasks": [_task_json(t) for t in self.tasks],
             "error": error_json(self.error) if self.error is not None else None,
+            "input": None if self.selected_by is not None else self.container_instance,
+            "selected_by": self.selected_by,
+            "container_instance_id": self.container_instance_id,
+            "ec2_instance_id": self.ec2_instance_id,
         }
 
 
@@ -219,6 +267,10 @@ class BatchReport:
     """One per instance, in input order."""
     interrupted_by: str | None = None
     """``SIGINT`` or ``SIGTERM`` when the run was cut short (the outcomes say how far each got)."""
+    selection: Selection | None = None
+    """How every input resolved (shown in a dry run's plan, and as ``resolution`` in JSON)."""
+    deregister: bool = True
+    """``False`` for ``drain --no-deregister``: instances are left registered, DRAINING."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -240,6 +292,8 @@ class BatchReport:
             "error": None,
             "summary": _summary(self.outcomes),
             "outcomes": [o.to_json() for o in self.outcomes],
+            "resolution": self.selection.to_json() if self.selection else [],
+            "deregister": self.deregister,
         }
 
 
@@ -255,6 +309,8 @@ class DescribeReport:
     """Tasks by container instance ARN, when ``--tasks`` was given."""
     missing: list[str] = field(default_factory=list)
     """The instances (as given) ECS reported missing, while others were found."""
+    selection: Selection | None = None
+    """How every input resolved (``resolution`` in JSON)."""
 
     @property
     def exit_code(self) -> ExitCode:
@@ -294,6 +350,7 @@ class DescribeReport:
             "exit_code": int(self.exit_code),
             "error": self._missing_json(),
             "container_instances": items,
+            "resolution": self.selection.to_json() if self.selection else [],
         }
 
     def _missing_json(self) -> dict[str, Any] | None:
@@ -366,10 +423,20 @@ def failure_document(command: str, cluster: str | None, exc: EcsSafeError) -> di
         "command": command,
         "cluster": cluster,
     }
-    if command in ("describe", "list"):
+    if command == "list":
         document.update(exit_code=0, error=None, container_instances=[])
+    elif command == "describe":
+        document.update(exit_code=0, error=None, container_instances=[], resolution=[])
     else:
-        document.update(dry_run=False, exit_code=0, error=None, summary=_summary([]), outcomes=[])
+        document.update(
+            dry_run=False,
+            exit_code=0,
+            error=None,
+            summary=_summary([]),
+            outcomes=[],
+            resolution=[],
+            deregister=True,
+        )
     document["exit_code"] = int(exit_code_of_error(exc))
     document["error"] = error_json(exc)
     return document

@@ -31,6 +31,7 @@ from ecs_safe.cli.reports import (
     Report,
     attribute_of,
 )
+from ecs_safe.cli.targets import ARGUMENT, Entry, Selection, not_found, where
 
 __all__ = ["WIDE", "render"]
 
@@ -43,6 +44,8 @@ WIDE: Final = 120
 _STATUS_STYLE: Final[Mapping[str, str]] = {
     "deregistered": "bold green",
     "would_deregister": "green",
+    "drained": "bold green",
+    "would_drain": "green",
     "refused": "bold yellow",
     "failed": "bold red",
     "timed_out": "bold magenta",
@@ -50,6 +53,8 @@ _STATUS_STYLE: Final[Mapping[str, str]] = {
 _STATUS_LABEL: Final[Mapping[str, str]] = {
     "deregistered": "deregistered",
     "would_deregister": "would deregister",
+    "drained": "drained (still registered)",
+    "would_drain": "would drain",
     "refused": "refused",
     "failed": "failed",
     "timed_out": "drain timed out",
@@ -83,6 +88,17 @@ def _plan_details(command: str, outcome: Outcome) -> str:
     if outcome.forced and count:
         return f"would deregister with force, orphaning {count} task(s)"
     return "would deregister"
+
+
+def _drain_only_plan(outcome: Outcome) -> str:
+    """The plan of ``drain --no-deregister`` for one instance."""
+    count = len(outcome.tasks)
+    if outcome.instance and outcome.instance.status == "DRAINING":
+        start = "already DRAINING; would wait"
+    else:
+        start = "would drain and wait"
+    moving = f" for {count} task(s) to leave" if count else " (nothing to move)"
+    return f"{start}{moving}; would not deregister"
 
 
 # The running-tasks rule's way out ("drain it first or pass --force"), which leads nowhere when a
@@ -121,6 +137,10 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append(for_display(str(outcome.error)))
     elif outcome.status == "would_deregister":
         text.append(_plan_details(command, outcome))
+    elif outcome.status == "would_drain":
+        text.append(_drain_only_plan(outcome))
+    elif outcome.status == "drained":
+        text.append("DRAINING with no task left; still registered (ecs-safe activate puts it back)")
     elif outcome.already:
         text.append("ECS reports it INACTIVE; nothing was sent")
     elif outcome.status == "deregistered":
@@ -137,8 +157,14 @@ def _result(outcome: Outcome) -> Text:
 
 
 def _ec2_id(outcome: Outcome) -> str:
-    instance = outcome.instance
-    return inert((instance.ec2_instance_id if instance else None) or "-")
+    return inert(outcome.ec2_instance_id or "-")
+
+
+def _instance_id(outcome: Outcome) -> str:
+    """The container instance acted on, resolved (an EC2 ID as given is in the EC2 column)."""
+    resolved = outcome.container_instance_id
+    # None: an EC2 ID that names no container instance (the EC2 column shows it).
+    return inert(resolved) if resolved else "-"
 
 
 def _id_width(ids: list[str]) -> int:
@@ -149,6 +175,8 @@ def _render_batch(report: BatchReport, console: Console) -> None:
     title = f"{report.command} · cluster {report.cluster or 'default'}"
     if report.dry_run:
         title += " · DRY RUN: the plan, nothing was changed"
+    if report.dry_run and report.selection is not None:
+        _resolution(report.selection, console)
     if console.width < WIDE:
         _stacked_batch(report, title, console)
     else:
@@ -162,7 +190,7 @@ def _render_batch(report: BatchReport, console: Console) -> None:
 def _table_batch(report: BatchReport, title: str, console: Console) -> None:
     # IDs never wrap and never shrink below their length (they are copied from here); the
     # prose columns share what is left, most of it for the details (the policy's reasons).
-    ids = [short(o.container_instance) for o in report.outcomes]
+    ids = [_instance_id(o) for o in report.outcomes]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY, expand=True)
     table.add_column("Container instance", no_wrap=True, min_width=_id_width(ids))
     table.add_column(
@@ -189,7 +217,8 @@ def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
     # indented, wrapping at words; nothing is cut at any width.
     console.print(Text(title, style="bold"))
     for outcome in report.outcomes:
-        head = Text(short(outcome.container_instance))
+        # An input that named no instance heads its block as given (there is no ID to show).
+        head = Text(short(outcome.container_instance_id or outcome.container_instance))
         head.append("  ")
         head.append_text(_result(outcome))
         console.print()
@@ -197,6 +226,38 @@ def _stacked_batch(report: BatchReport, title: str, console: Console) -> None:
         body = Text(f"EC2 instance {_ec2_id(outcome)}\ntasks: {_tasks_cell(outcome)}\n")
         body.append_text(_details(report.command, outcome))
         console.print(Padding(body, (0, 0, 0, 2)))
+    console.print()
+
+
+def _resolution_line(entry: Entry, cluster: str | None) -> Text:
+    """``i-0abc → 3f2e… (i-0abc)``: one input of the plan and what it named."""
+    line = Text("  ")
+    if entry.state == "unregistered_member":
+        line.append(f"{inert(entry.source)}: member {inert(entry.input)}")
+    elif entry.source != ARGUMENT:
+        line.append(inert(entry.source))  # the selectors listed it: no input to repeat
+    else:
+        line.append(inert(entry.input))
+    line.append(" → ")
+    if entry.state == "duplicate":
+        line.append(f"duplicate of {inert(entry.duplicate_of or '?')}", style="yellow")
+    elif entry.state in ("not_registered", "unregistered_member"):
+        error = entry.error
+        if error is not None and not not_found(error):
+            line.append(for_display(str(error)), style="red")
+        else:
+            line.append(f"not registered in cluster {where(cluster)}", style="red")
+    else:
+        line.append(inert(entry.container_instance_id or "?"))
+        line.append(f" ({inert(entry.ec2_instance_id or '?')})")
+    return line
+
+
+def _resolution(selection: Selection, console: Console) -> None:
+    """The plan's first part: how every input (and every group member) resolved."""
+    console.print(Text(f"inputs · cluster {selection.cluster or 'default'}", style="bold"))
+    for entry in selection.entries:
+        console.print(_resolution_line(entry, selection.cluster))
     console.print()
 
 

@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY
 from ecs_safe._validation import instance_id_of
+from ecs_safe.cli.attribution import with_selection
 from ecs_safe.cli.commands.describe import describe_found
-from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
+from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
     AuditLogOpt,
+    AutoScalingGroupOpt,
     ClusterOpt,
     ConcurrencyOpt,
     DryRunOpt,
     EndpointOpt,
-    Instances,
+    FilterOpt,
     LogFormat,
     LogFormatOpt,
     OutputFormat,
     OutputOpt,
     ProfileOpt,
     RegionOpt,
+    SelectableInstances,
+    SelectAllOpt,
+    StatusOpt,
     VerboseOpt,
 )
 from ecs_safe.cli.progress import ProgressDisplay
 from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
+from ecs_safe.cli.targets import Selectors, select
 from ecs_safe.errors import EcsApiError
 
 if TYPE_CHECKING:
@@ -46,14 +52,22 @@ async def run_deregister(
     force: bool,
     dry_run: bool,
     concurrency: int,
+    described: Mapping[str, ContainerInstance] | None = None,
 ) -> BatchReport:
     """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch.
 
     An instance ECS already reports INACTIVE is deregistered already: it is reported so
     (exit 0, no request sent), so that a retried script converges. An ID that never existed
-    stays a failure.
+    stays a failure. ``described`` (by container instance ID: what a selector's listing
+    described just now) saves describing those instances again for that check.
     """
-    inactive = await _inactive(ecs, instances, cluster=cluster)
+    if not instances:
+        # Every input named no instance (each gets its failed outcome from the selection).
+        return BatchReport("deregister", cluster, dry_run, [])
+    known = described or {}
+    ask = [ref for ref in instances if instance_id_of(ref) not in known]
+    inactive = await _inactive(ecs, ask, cluster=cluster) if ask else {}
+    inactive |= {key: ci for key, ci in known.items() if ci.status == "INACTIVE"}
     todo = [ref for ref in instances if instance_id_of(ref) not in inactive]
     outcomes: dict[str, Outcome] = {
         ref: Outcome.already_deregistered(ref, inactive[instance_id_of(ref)])
@@ -88,8 +102,12 @@ async def _inactive(
 
 
 def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
-    instances: Instances,
+    instances: SelectableInstances = None,
     cluster: ClusterOpt = None,
+    filter: FilterOpt = None,
+    auto_scaling_group: AutoScalingGroupOpt = None,
+    status: StatusOpt = None,
+    select_all: SelectAllOpt = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -118,18 +136,23 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
     """Deregister container instances, refusing (before any mutating call) what is unsafe."""
     connection = Connection(region, endpoint_url, profile)
 
+    selectors = Selectors(filter, status, auto_scaling_group, select_all)
+
     async def work() -> BatchReport:
-        targets = validate_targets(instances, cluster)
+        targets = checked_inputs(instances, cluster, selectors)
         policy = cli_policy(allow_standalone_loss=allow_standalone_loss)
         async with connection.open(policy, audit_log=audit_log) as ecs:
-            return await run_deregister(
+            selection = await select(ecs, targets, selectors, cluster=cluster)
+            report = await run_deregister(
                 ecs,
-                targets,
+                selection.targets,
                 cluster=cluster,
                 force=force,
                 dry_run=dry_run,
                 concurrency=concurrency,
+                described=selection.listed,
             )
+            return with_selection(report, selection)
 
     with logging_configured(log_format, verbose):
         execute("deregister", cluster, output, work)

@@ -9,21 +9,26 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ecs_safe._validation import instance_id_of
-from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
+from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
+    AutoScalingGroupOpt,
     ClusterOpt,
     EndpointOpt,
-    Instances,
+    FilterOpt,
     LogFormat,
     LogFormatOpt,
     OutputFormat,
     OutputOpt,
     ProfileOpt,
     RegionOpt,
+    SelectableInstances,
+    SelectAllOpt,
+    StatusOpt,
     VerboseOpt,
 )
 from ecs_safe.cli.reports import DescribeReport
+from ecs_safe.cli.targets import Selection, Selectors, select, where
 from ecs_safe.errors import ContainerInstanceNotFoundError
 
 if TYPE_CHECKING:
@@ -62,17 +67,34 @@ def _found_for(ref: str, found: dict[str, ContainerInstance]) -> ContainerInstan
 
 
 async def run_describe(
-    ecs: EcsSafeClient, instances: Sequence[str], *, cluster: str | None, with_tasks: bool
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    with_tasks: bool,
+    selection: Selection | None = None,
 ) -> DescribeReport:
     """``ecs-safe describe``: `EcsSafeClient.describe_container_instances` (and `list_tasks`).
 
     Instances ECS reports missing are named in the report (`DescribeReport.missing`); when
-    every one is missing, the command fails as a whole (exit 1).
+    every one is missing, the command fails as a whole (exit 1). With a ``selection``,
+    ``instances`` are its targets: the inputs that named no instance are missing too, the
+    instances its listing described are not described again, and the selection learns what
+    each input named.
     """
-    found, missing = await describe_found(ecs, instances, cluster=cluster)
+    unknown = [entry.input for entry in selection.failed] if selection else []
+    listed = selection.listed if selection else {}
+    ask = [ref for ref in instances if instance_id_of(ref) not in listed]
+    found, missing = await describe_found(ecs, ask, cluster=cluster) if ask else ({}, [])
+    found = {**found, **listed}
     if not found:
-        # Nothing to show: the one error names them all.
-        await ecs.describe_container_instances(instances, cluster=cluster)
+        if ask:
+            # Nothing to show: the one error names them all.
+            await ecs.describe_container_instances(ask, cluster=cluster)
+        raise ContainerInstanceNotFoundError(
+            f"{', '.join(unknown)}: not registered in cluster {where(cluster)}",
+            container_instances=unknown,
+        )
     matched = [(ref, _found_for(ref, found)) for ref in instances]
     present = [ref for ref, ci in matched if ci is not None]
     described = [ci for _ref, ci in matched if ci is not None]
@@ -83,12 +105,30 @@ async def run_describe(
             ci.container_instance_arn or "": listed
             for ci, listed in zip(described, lists, strict=True)
         }
-    return DescribeReport(cluster, described, tasks, missing=missing)
+    if selection is not None:
+        selection.learn(
+            {instance_id_of(ref): ci for ref, ci in matched if ci is not None},
+            {
+                instance_id_of(ref): ContainerInstanceNotFoundError(
+                    f"{ref}: not registered in cluster {where(cluster)}",
+                    container_instances=[ref],
+                )
+                for ref, ci in matched
+                if ci is None
+            },
+        )
+    return DescribeReport(
+        cluster, described, tasks, missing=[*unknown, *missing], selection=selection
+    )
 
 
 def describe(  # noqa: PLR0917 - typer maps each option to a parameter
-    instances: Instances,
+    instances: SelectableInstances = None,
     cluster: ClusterOpt = None,
+    filter: FilterOpt = None,
+    auto_scaling_group: AutoScalingGroupOpt = None,
+    status: StatusOpt = None,
+    select_all: SelectAllOpt = False,
     tasks: Annotated[
         bool,
         typer.Option("--tasks", help="Also list each instance's tasks (not STOPPED)."),
@@ -102,11 +142,15 @@ def describe(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Show container instances: status, agent, task counts (and tasks with --tasks)."""
     connection = Connection(region, endpoint_url, profile)
+    selectors = Selectors(filter, status, auto_scaling_group, select_all)
 
     async def work() -> DescribeReport:
-        targets = validate_targets(instances, cluster)
+        targets = checked_inputs(instances, cluster, selectors)
         async with connection.open(cli_policy()) as ecs:
-            return await run_describe(ecs, targets, cluster=cluster, with_tasks=tasks)
+            selection = await select(ecs, targets, selectors, cluster=cluster)
+            return await run_describe(
+                ecs, selection.targets, cluster=cluster, with_tasks=tasks, selection=selection
+            )
 
     with logging_configured(log_format, verbose):
         execute("describe", cluster, output, work)

@@ -1,4 +1,8 @@
-"""``ecs-safe drain``: DRAINING, wait until no task is left, then deregister; a few at once."""
+"""``ecs-safe drain``: DRAINING, wait until no task is left, then deregister; a few at once.
+
+With ``--no-deregister`` the instances are left registered and DRAINING once empty (the
+``kubectl drain`` of ECS, for maintenance; ``ecs-safe activate`` puts them back).
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,25 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
 from ecs_safe._validation import check_positive_number, instance_id_of
+from ecs_safe.cli.attribution import with_selection
 from ecs_safe.cli.commands.describe import describe_found
-from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
+from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
     AuditLogOpt,
+    AutoScalingGroupOpt,
     ClusterOpt,
     ConcurrencyOpt,
     DryRunOpt,
     EndpointOpt,
-    Instances,
+    FilterOpt,
     LogFormat,
     LogFormatOpt,
     OnTimeout,
@@ -29,14 +38,23 @@ from ecs_safe.cli.options import (
     PollIntervalOpt,
     ProfileOpt,
     RegionOpt,
+    SelectableInstances,
+    SelectAllOpt,
     StandaloneTasks,
     StandaloneTasksOpt,
+    StatusOpt,
     TimeoutOpt,
     VerboseOpt,
 )
 from ecs_safe.cli.progress import ProgressDisplay
-from ecs_safe.cli.reports import BatchReport, Interrupted, Outcome, outcomes_of_batch
-from ecs_safe.errors import EcsSafeError
+from ecs_safe.cli.reports import (
+    BatchReport,
+    Interrupted,
+    Outcome,
+    outcomes_of_batch,
+)
+from ecs_safe.cli.targets import Selectors, select
+from ecs_safe.errors import EcsSafeError, InvalidInputError
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
@@ -55,8 +73,12 @@ async def run_drain(
     standalone_tasks: StandaloneTasks,
     dry_run: bool,
     concurrency: int,
+    deregister: bool = True,
 ) -> BatchReport:
     """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
+
+    With ``deregister=False`` (``--no-deregister``) it is `EcsSafeClient.drain_and_wait`
+    instead: each instance is left registered and DRAINING once empty (``drained``).
 
     One call per instance rather than one fleet call: this way at most ``concurrency``
     instances are out of service at any moment, a rolling drain that never takes a fleet's
@@ -64,6 +86,9 @@ async def run_drain(
     available. Each instance gets its own deadline, its own verdict (exit 4 on timeout) and its
     own progress row.
     """
+    if not instances:
+        # Every input named no instance (each gets its failed outcome from the selection).
+        return BatchReport("drain", cluster, dry_run, [], deregister=deregister)
     if dry_run:
         return await _plan_drain(
             ecs,
@@ -71,6 +96,7 @@ async def run_drain(
             cluster=cluster,
             standalone_tasks=standalone_tasks,
             concurrency=concurrency,
+            deregister=deregister,
         )
     limit = asyncio.Semaphore(concurrency)
     finished: dict[str, Outcome] = {}
@@ -82,19 +108,30 @@ async def run_drain(
             async with limit:
                 started.append(ref)
                 try:
-                    result = await ecs.drain_and_deregister(
-                        ref,
-                        cluster=cluster,
-                        timeout=timeout,
-                        poll_interval=poll_interval,
-                        on_timeout=on_timeout.value,
-                        standalone_tasks=standalone_tasks.value,
-                        progress=display.callback,
-                    )
+                    if deregister:
+                        result = await ecs.drain_and_deregister(
+                            ref,
+                            cluster=cluster,
+                            timeout=timeout,
+                            poll_interval=poll_interval,
+                            on_timeout=on_timeout.value,
+                            standalone_tasks=standalone_tasks.value,
+                            progress=display.callback,
+                        )
+                        outcome = Outcome.from_result(ref, result)
+                    else:
+                        drained = await ecs.drain_and_wait(
+                            ref,
+                            cluster=cluster,
+                            timeout=timeout,
+                            poll_interval=poll_interval,
+                            on_timeout=on_timeout.value,
+                            standalone_tasks=standalone_tasks.value,
+                            progress=display.callback,
+                        )
+                        outcome = Outcome.drained(ref, drained)
                 except EcsSafeError as exc:
                     outcome = Outcome.from_error(ref, exc)
-                else:
-                    outcome = Outcome.from_result(ref, result)
                 display.advance(ref)
                 finished[ref] = outcome
                 return outcome
@@ -106,7 +143,7 @@ async def run_drain(
                 raise
             _uncancel()
         else:
-            return BatchReport("drain", cluster, False, list(outcomes))
+            return BatchReport("drain", cluster, False, list(outcomes), deregister=deregister)
     name = received[0]
     return BatchReport(
         "drain",
@@ -116,6 +153,7 @@ async def run_drain(
             ecs, instances, cluster=cluster, finished=finished, started=started, name=name
         ),
         interrupted_by=name,
+        deregister=deregister,
     )
 
 
@@ -193,8 +231,13 @@ async def _plan_drain(
     cluster: str | None,
     standalone_tasks: StandaloneTasks,
     concurrency: int,
+    deregister: bool,
 ) -> BatchReport:
     """The plan of a drain, from reads only.
+
+    Without the deregistration (``--no-deregister``) the pre-flight is the same one
+    (`EcsSafeClient.drain_and_wait` runs it too); what would be deregistered is reported as
+    ``would_drain``.
 
     `EcsSafeClient.deregister_many` with ``drain`` and ``dry_run`` runs the very pre-flight
     `EcsSafeClient.drain_and_deregister` runs before it sets DRAINING, with the describes
@@ -211,12 +254,30 @@ async def _plan_drain(
             standalone_tasks=standalone_tasks.value,
             progress=display.callback,
         )
-    return BatchReport("drain", cluster, True, outcomes_of_batch(batch))
+    outcomes = outcomes_of_batch(batch)
+    if not deregister:
+        outcomes = [
+            replace(o, status="would_drain") if o.status == "would_deregister" else o
+            for o in outcomes
+        ]
+    return BatchReport("drain", cluster, True, outcomes, deregister=deregister)
 
 
 def drain(  # noqa: PLR0917 - typer maps each option to a parameter
-    instances: Instances,
+    instances: SelectableInstances = None,
     cluster: ClusterOpt = None,
+    filter: FilterOpt = None,
+    auto_scaling_group: AutoScalingGroupOpt = None,
+    status: StatusOpt = None,
+    select_all: SelectAllOpt = False,
+    no_deregister: Annotated[
+        bool,
+        typer.Option(
+            "--no-deregister",
+            help="Drain and wait until empty, then leave the instances registered and "
+            "DRAINING (maintenance; ecs-safe activate puts them back).",
+        ),
+    ] = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     poll_interval: PollIntervalOpt = DEFAULT_POLL_INTERVAL,
     on_timeout: OnTimeoutOpt = OnTimeout.RAISE,
@@ -233,16 +294,23 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Drain container instances (DRAINING, wait until no task is left), then deregister them."""
     connection = Connection(region, endpoint_url, profile)
+    selectors = Selectors(filter, status, auto_scaling_group, select_all)
 
     async def work() -> BatchReport:
-        targets = validate_targets(instances, cluster)
+        targets = checked_inputs(instances, cluster, selectors)
         # Checked here, not per instance, so that a bad value is one usage error (exit 2).
         check_positive_number(timeout, "--timeout")
         check_positive_number(poll_interval, "--poll-interval")
+        if no_deregister and on_timeout is OnTimeout.FORCE:
+            raise InvalidInputError(
+                "--on-timeout force deregisters with force, and --no-deregister leaves the "
+                "instances registered: use --on-timeout raise or reactivate"
+            )
         async with connection.open(cli_policy(), audit_log=audit_log) as ecs:
-            return await run_drain(
+            selection = await select(ecs, targets, selectors, cluster=cluster)
+            report = await run_drain(
                 ecs,
-                targets,
+                selection.targets,
                 cluster=cluster,
                 timeout=timeout,
                 poll_interval=poll_interval,
@@ -250,7 +318,9 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 standalone_tasks=standalone_tasks,
                 dry_run=dry_run,
                 concurrency=concurrency,
+                deregister=not no_deregister,
             )
+            return with_selection(report, selection)
 
     with logging_configured(log_format, verbose):
         execute("drain", cluster, output, work)
