@@ -12,7 +12,8 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -24,6 +25,8 @@ from ecs_safe._checks import (
     incomplete,
 )
 from ecs_safe._constants import (
+    ATTRIBUTES_BATCH,
+    DESCRIBE_CAPACITY_PROVIDERS_BATCH,
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_SERVICES_BATCH,
     DESCRIBE_TASKS_BATCH,
@@ -276,6 +279,13 @@ class EcsCalls:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        #: The run ID this client marks the instances it drains with (`ecs_safe.ownership`);
+        #: the client sets it to its audit run's ID, or to the one it was given.
+        self.run_id: str = uuid.uuid4().hex
+        #: Makes (or returns) the transport of another AWS service (``"autoscaling"``,
+        #: ``"ec2"``) sharing this client's session, retries and buckets; ``None`` when the
+        #: client has no session to make one with (`EcsSafeClient.from_client`).
+        self.transport_for: Callable[[str], Awaitable[Transport]] | None = None
         #: The Region and the account this client acts in: the Region from the transport,
         #: the account from the first ARN ECS returns. An ARN of another is refused.
         self.region = transport.region
@@ -527,6 +537,101 @@ class EcsCalls:
             {"cluster": cluster, "task": task_arn, "reason": reason},
             check=expect_stopped_task,
         )
+
+    # ------------------------------------------------------------------ attributes
+
+    async def put_attributes(
+        self, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """PutAttributes: set the custom attribute ``name`` on each instance to its value.
+
+        ``values`` maps an instance reference (ID or ARN) to the value it gets; 10 instances
+        a call (one attribute each). Returns the error of each instance that could not be
+        marked, keyed by instance ID (`_attribute_calls`).
+        """
+        return await self._attribute_calls("PutAttributes", cluster, name, values)
+
+    async def delete_attributes(
+        self, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """DeleteAttributes: remove the custom attribute ``name`` (with the value given) from each.
+
+        The value is sent too: ECS ignores it, LocalEcs (moto) deletes only a matching one.
+        Batched and reported as `put_attributes`.
+        """
+        return await self._attribute_calls("DeleteAttributes", cluster, name, values)
+
+    async def _attribute_calls(
+        self, operation: str, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """One attribute per instance, 10 a call; a failed call is retried one instance a call.
+
+        ECS fails a whole PutAttributes call for one unknown target (TargetNotFoundException),
+        so a failed batch is split: one bad instance must not leave nine good ones unmarked.
+        The target is the instance ID, which both ECS and LocalEcs accept.
+        """
+        by_id = {instance_id_of(ref): value for ref, value in values.items()}
+        errors: dict[str, EcsSafeError] = {}
+
+        async def send(ids: Sequence[str]) -> None:
+            attributes = [
+                {
+                    "name": name,
+                    "value": by_id[key],
+                    "targetType": "container-instance",
+                    "targetId": key,
+                }
+                for key in ids
+            ]
+            await self.transport.call(
+                operation,
+                {"cluster": cluster, "attributes": attributes},
+                check=listed(operation, "attributes"),
+            )
+
+        for batch in _chunks(list(by_id), ATTRIBUTES_BATCH):
+            try:
+                await send(batch)
+                continue
+            except EcsSafeError as exc:
+                if len(batch) == 1:
+                    errors[batch[0]] = exc
+                    continue
+            for key in batch:
+                try:
+                    await send([key])
+                except EcsSafeError as exc:
+                    errors[key] = exc
+        return errors
+
+    # ------------------------------------------------------------------ capacity providers
+
+    async def cluster_capacity_providers(self, cluster: str | None) -> list[str]:
+        """The capacity providers associated with ``cluster`` (DescribeClusters, one call)."""
+        response = await self.transport.call(
+            "DescribeClusters",
+            {"clusters": [cluster or "default"]},
+            check=listed("DescribeClusters", "clusters"),
+        )
+        names: list[str] = []
+        for found in response.get("clusters") or []:
+            if isinstance(found, Mapping):
+                names.extend(str(n) for n in found.get("capacityProviders") or [])
+        return names
+
+    async def describe_capacity_providers(self, names: Sequence[str]) -> list[Mapping[str, Any]]:
+        """DescribeCapacityProviders for ``names``, 10 a call; the providers as returned."""
+        found: list[Mapping[str, Any]] = []
+        for batch in _chunks(list(dict.fromkeys(names)), DESCRIBE_CAPACITY_PROVIDERS_BATCH):
+            response = await self.transport.call(
+                "DescribeCapacityProviders",
+                {"capacityProviders": list(batch)},
+                check=listed("DescribeCapacityProviders", "capacityProviders"),
+            )
+            found.extend(
+                p for p in response.get("capacityProviders") or [] if isinstance(p, Mapping)
+            )
+        return found
 
     # ------------------------------------------------------------------ deregister
 
