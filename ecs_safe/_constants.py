@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "DESCRIBE_CAPACITY_PROVIDERS_BATCH",
     "DESCRIBE_INSTANCES_BATCH",
     "DESCRIBE_SERVICES_BATCH",
     "DESCRIBE_TASKS_BATCH",
@@ -49,6 +50,8 @@ DESCRIBE_TASKS_BATCH: Final = 100
 DESCRIBE_SERVICES_BATCH: Final = 10
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = 10
+#: DescribeCapacityProviders takes at most 100 capacity providers a call.
+DESCRIBE_CAPACITY_PROVIDERS_BATCH: Final = 100
 #: The most pages one paginated listing may take before it is an error (a server that repeats
 #: or never ends its ``nextToken`` must not page forever). 10,000 pages of 100 is a million
 #: items, past any real cluster.
