@@ -45,7 +45,14 @@ from ecs_safe.errors import (
     PartialDrainError,
     ServerException,
 )
-from ecs_safe.models import ContainerInstance, Task, service_name
+from ecs_safe.models import (
+    CapacityProvider,
+    ContainerInstance,
+    Service,
+    Task,
+    TaskDefinition,
+    service_name,
+)
 
 __all__ = [
     "GONE_REASONS",
@@ -109,12 +116,6 @@ class StateUpdate:
     failures: dict[str, str]
     errors: dict[str, EcsSafeError]
     unknown: set[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _ServiceFacts:
-    live: bool
-    daemon: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,12 @@ class PaginationError(ServerException):
     """
 
 
+def _expect_task_definition(response: Response) -> None:
+    """A DescribeTaskDefinition 200 must hold a ``taskDefinition`` object."""
+    if not isinstance(response.get("taskDefinition"), Mapping):
+        raise incomplete("DescribeTaskDefinition", response, "held no taskDefinition")
+
+
 def listed(operation: str, key: str) -> ResponseCheck:
     """A response check: every page of ``operation`` must hold a ``key`` list (maybe empty)."""
 
@@ -290,10 +297,12 @@ class EcsCalls:
         #: the account from the first ARN ECS returns. An ARN of another is refused.
         self.region = transport.region
         self.account: str | None = None
-        # What a lookup found of each (cluster, service): whether it exists (ACTIVE or
-        # DRAINING) and whether it is a daemon. A scheduling strategy never changes after
-        # creation, so one lookup serves the client's whole lifetime.
-        self._services: dict[tuple[str | None, str], _ServiceFacts] = {}
+        # What DescribeServices last answered of each (cluster, service); ``None``: missing.
+        # Classification reads it for the client's lifetime (a scheduling strategy never
+        # changes); the service-aware checks refresh it once a round (`describe_services`).
+        self._services: dict[tuple[str | None, str], Service | None] = {}
+        # Task definition revisions are immutable: one DescribeTaskDefinition each, ever.
+        self._task_definitions: dict[str, TaskDefinition] = {}
 
     # ------------------------------------------------------------------ scope
 
@@ -504,31 +513,88 @@ class EcsCalls:
     ) -> tuple[frozenset[str], frozenset[str]]:
         """The services the tasks' groups name that exist, and those of them that are daemons.
 
-        Looked up with DescribeServices (10 a call, cached). A service ECS does not return, or
+        Looked up with `describe_services` (cached: whether a service exists and its
+        scheduling strategy do not change within a run). A service ECS does not return, or
         returns INACTIVE, does not exist: its tasks are standalone, since nothing replaces them.
         """
         names = {n for t in tasks if (n := service_name(t.get("group")))}
-        unknown = sorted(n for n in names if (cluster, n) not in self._services)
-        for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
+        found = await self.describe_services(cluster, names)
+        live = {n: s for n, s in found.items() if s.status in _LIVE_SERVICE}
+        return (
+            frozenset(live),
+            frozenset(n for n, s in live.items() if s.is_daemon),
+        )
+
+    # ------------------------------------------------------------------ services
+
+    async def describe_services(
+        self, cluster: str | None, names: Iterable[str], *, refresh: bool = False
+    ) -> dict[str, Service]:
+        """The services of ``names`` that ECS returned, keyed by name (DescribeServices, 10 a call).
+
+        The one DescribeServices path of ecs-safe: task classification and the service-aware
+        checks both read through it. Answers are cached per client; ``refresh=True`` describes
+        every name again (a new poll round: counts and deployments change), so a round's
+        checks all see one consistent answer. A service ECS reports missing is absent from
+        the result (and cached as missing).
+        """
+        wanted = sorted(dict.fromkeys(names))
+        ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
+        for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
             response = await self.transport.call(
                 "DescribeServices",
                 {"cluster": cluster, "services": list(batch)},
                 check=accounted("DescribeServices", batch, "services", "serviceArn"),
             )
-            for service in response.get("services") or []:
-                name = service.get("serviceName") if isinstance(service, Mapping) else None
-                if name:
-                    self._services[(cluster, name)] = _ServiceFacts(
-                        live=service.get("status") in _LIVE_SERVICE,
-                        daemon=service.get("schedulingStrategy") == "DAEMON",
-                    )
             for name in batch:
-                self._services.setdefault((cluster, name), _ServiceFacts(live=False, daemon=False))
-        facts = {n: self._services[(cluster, n)] for n in names}
-        return (
-            frozenset(n for n, f in facts.items() if f.live),
-            frozenset(n for n, f in facts.items() if f.live and f.daemon),
-        )
+                self._services[(cluster, name)] = None
+            for raw in response.get("services") or []:
+                service = Service.model_validate(raw)
+                if service.service_name:
+                    self._services[(cluster, service.service_name)] = service
+        return {n: s for n in wanted if (s := self._services.get((cluster, n))) is not None}
+
+    def forget_services(self) -> None:
+        """Drop every cached DescribeServices answer (the next lookups describe again)."""
+        self._services.clear()
+
+    async def describe_task_definitions(self, arns: Iterable[str]) -> dict[str, TaskDefinition]:
+        """The task definitions of ``arns``, keyed as given (DescribeTaskDefinition, one a call).
+
+        A revision never changes, so each is described once for the client's lifetime.
+        """
+        wanted = list(dict.fromkeys(arns))
+        for arn in wanted:
+            if arn in self._task_definitions:
+                continue
+            response = await self.transport.call(
+                "DescribeTaskDefinition", {"taskDefinition": arn}, check=_expect_task_definition
+            )
+            self._task_definitions[arn] = TaskDefinition.model_validate(response["taskDefinition"])
+        return {arn: self._task_definitions[arn] for arn in wanted}
+
+    async def describe_capacity_providers(
+        self, names: Iterable[str]
+    ) -> dict[str, CapacityProvider]:
+        """The capacity providers of ``names`` that ECS returned, keyed by name (100 a call).
+
+        Not cached: managed scaling and managed draining can be switched at any time.
+        """
+        wanted = sorted(dict.fromkeys(names))
+        found: dict[str, CapacityProvider] = {}
+        for batch in _chunks(wanted, DESCRIBE_CAPACITY_PROVIDERS_BATCH):
+            response = await self.transport.call(
+                "DescribeCapacityProviders",
+                {"capacityProviders": list(batch)},
+                check=accounted(
+                    "DescribeCapacityProviders", batch, "capacityProviders", "capacityProviderArn"
+                ),
+            )
+            for raw in response.get("capacityProviders") or []:
+                provider = CapacityProvider.model_validate(raw)
+                if provider.name:
+                    found[provider.name] = provider
+        return found
 
     async def stop_task(self, cluster: str | None, task_arn: str, reason: str) -> None:
         """StopTask (safe to send again: stopping a stopping task changes nothing)."""
@@ -618,20 +684,6 @@ class EcsCalls:
             if isinstance(found, Mapping):
                 names.extend(str(n) for n in found.get("capacityProviders") or [])
         return names
-
-    async def describe_capacity_providers(self, names: Sequence[str]) -> list[Mapping[str, Any]]:
-        """DescribeCapacityProviders for ``names``, 10 a call; the providers as returned."""
-        found: list[Mapping[str, Any]] = []
-        for batch in _chunks(list(dict.fromkeys(names)), DESCRIBE_CAPACITY_PROVIDERS_BATCH):
-            response = await self.transport.call(
-                "DescribeCapacityProviders",
-                {"capacityProviders": list(batch)},
-                check=listed("DescribeCapacityProviders", "capacityProviders"),
-            )
-            found.extend(
-                p for p in response.get("capacityProviders") or [] if isinstance(p, Mapping)
-            )
-        return found
 
     # ------------------------------------------------------------------ deregister
 

@@ -58,8 +58,8 @@ DESCRIBE_SERVICES_BATCH: Final = 10
 UPDATE_STATE_BATCH: Final = 10
 #: PutAttributes and DeleteAttributes take at most 10 attributes a call (one per instance here).
 ATTRIBUTES_BATCH: Final = 10
-#: DescribeCapacityProviders takes at most 10 capacity providers a call.
-DESCRIBE_CAPACITY_PROVIDERS_BATCH: Final = 10
+#: DescribeCapacityProviders takes at most 100 capacity providers a call.
+DESCRIBE_CAPACITY_PROVIDERS_BATCH: Final = 100
 #: DescribeAutoScalingInstances takes at most 50 instance IDs a call.
 AUTOSCALING_INSTANCES_BATCH: Final = 50
 #: DescribeInstances (EC2) takes many IDs a call; 200 keeps a request small.

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from ecs_safe import _events
 from ecs_safe._calls import listed, pages
@@ -287,12 +287,12 @@ async def _groups(
     groups = {name: _Group(name) for name in names}
     if not providers:
         providers = set(await calls.cluster_capacity_providers(cluster))
-    for provider in await calls.describe_capacity_providers(sorted(providers)):
-        details: Mapping[str, Any] = provider.get("autoScalingGroupProvider") or {}
-        arn = str(details.get("autoScalingGroupArn") or "")
+    for name, provider in (await calls.describe_capacity_providers(providers)).items():
+        details = provider.auto_scaling_group_provider
+        arn = (details.auto_scaling_group_arn if details else None) or ""
         named = arn.split(_GROUP_MARKER, 1)[1] if _GROUP_MARKER in arn else ""
-        if named in groups and details.get("managedDraining") == "ENABLED":
-            groups[named].managed_draining = str(provider.get("name") or "")
+        if named in groups and details is not None and details.managed_draining == "ENABLED":
+            groups[named].managed_draining = name
     wanted = sorted(n for n, g in groups.items() if g.managed_draining)
     if wanted:
         check = listed("DescribeAutoScalingGroups", "AutoScalingGroups")
