@@ -184,6 +184,14 @@ class EcsSafeClient:
         if self._gate is not None:
             self._gate.policy = self._policy
 
+    @property
+    def run_id(self) -> str:
+        """The run ID the instances this client drains are marked with (`ecs_safe.ownership`).
+
+        Known once the client is open: the ``run_id`` given, else its audit run's, else new.
+        """
+        return self._opened().calls.run_id
+
     @staticmethod
     def _check_policy(policy: Any) -> Policy:
         if policy is None:

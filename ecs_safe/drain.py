@@ -288,6 +288,17 @@ class DrainPlan:
     take_over: bool = False
 
     @property
+    def notes(self) -> list[str]:
+        """What the plan and the outcome say beside the decision (who else drains it)."""
+        return [self.drainer.message] if self.drainer is not None else []
+
+    def noted(self, result: DeregistrationResult) -> DeregistrationResult:
+        """``result`` with this plan's `notes` (unchanged when there are none)."""
+        if not self.notes:
+            return result
+        return result.model_copy(update={"notes": [*result.notes, *self.notes]})
+
+    @property
     def label(self) -> str:
         """The instance's ARN when known (for events), else the reference as given."""
         return self.snapshot.container_instance_arn or self.ref
@@ -795,7 +806,7 @@ class DrainRun:
             if failure is not None:
                 raise failure
             self._move(label, self.draining)
-            result = await wait_and_deregister(gate, plan, options, progress)
+            result = plan.noted(await wait_and_deregister(gate, plan, options, progress))
         except EcsSafeError:
             self._move(label, self.failed)
             raise

@@ -369,9 +369,8 @@ class _FleetRun:
         if self.dry_run:
             for index, plan in sorted(plans.items()):
                 request = Request(plan.ref, cluster, force=False, dry_run=True)
-                await self._succeed(
-                    index, gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
-                )
+                planned = gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
+                await self._succeed(index, plan.noted(planned))
             return
 
         # Tracks every drain, so that a cancelled run says what it left DRAINING.
