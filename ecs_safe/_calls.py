@@ -12,7 +12,8 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -24,6 +25,8 @@ from ecs_safe._checks import (
     incomplete,
 )
 from ecs_safe._constants import (
+    ATTRIBUTES_BATCH,
+    DESCRIBE_CAPACITY_PROVIDERS_BATCH,
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_SERVICES_BATCH,
     DESCRIBE_TASKS_BATCH,
@@ -42,7 +45,14 @@ from ecs_safe.errors import (
     PartialDrainError,
     ServerException,
 )
-from ecs_safe.models import ContainerInstance, Task, service_name
+from ecs_safe.models import (
+    CapacityProvider,
+    ContainerInstance,
+    Service,
+    Task,
+    TaskDefinition,
+    service_name,
+)
 
 __all__ = [
     "GONE_REASONS",
@@ -106,12 +116,6 @@ class StateUpdate:
     failures: dict[str, str]
     errors: dict[str, EcsSafeError]
     unknown: set[str]
-
-
-@dataclass(frozen=True, slots=True)
-class _ServiceFacts:
-    live: bool
-    daemon: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,12 @@ class PaginationError(ServerException):
     """
 
 
+def _expect_task_definition(response: Response) -> None:
+    """A DescribeTaskDefinition 200 must hold a ``taskDefinition`` object."""
+    if not isinstance(response.get("taskDefinition"), Mapping):
+        raise incomplete("DescribeTaskDefinition", response, "held no taskDefinition")
+
+
 def listed(operation: str, key: str) -> ResponseCheck:
     """A response check: every page of ``operation`` must hold a ``key`` list (maybe empty)."""
 
@@ -276,14 +286,23 @@ class EcsCalls:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        #: The run ID this client marks the instances it drains with (`ecs_safe.ownership`);
+        #: the client sets it to its audit run's ID, or to the one it was given.
+        self.run_id: str = uuid.uuid4().hex
+        #: Makes (or returns) the transport of another AWS service (``"autoscaling"``,
+        #: ``"ec2"``) sharing this client's session, retries and buckets; ``None`` when the
+        #: client has no session to make one with (`EcsSafeClient.from_client`).
+        self.transport_for: Callable[[str], Awaitable[Transport]] | None = None
         #: The Region and the account this client acts in: the Region from the transport,
         #: the account from the first ARN ECS returns. An ARN of another is refused.
         self.region = transport.region
         self.account: str | None = None
-        # What a lookup found of each (cluster, service): whether it exists (ACTIVE or
-        # DRAINING) and whether it is a daemon. A scheduling strategy never changes after
-        # creation, so one lookup serves the client's whole lifetime.
-        self._services: dict[tuple[str | None, str], _ServiceFacts] = {}
+        # What DescribeServices last answered of each (cluster, service); ``None``: missing.
+        # Classification reads it for the client's lifetime (a scheduling strategy never
+        # changes); the service-aware checks refresh it once a round (`describe_services`).
+        self._services: dict[tuple[str | None, str], Service | None] = {}
+        # Task definition revisions are immutable: one DescribeTaskDefinition each, ever.
+        self._task_definitions: dict[str, TaskDefinition] = {}
 
     # ------------------------------------------------------------------ scope
 
@@ -524,31 +543,88 @@ class EcsCalls:
     ) -> tuple[frozenset[str], frozenset[str]]:
         """The services the tasks' groups name that exist, and those of them that are daemons.
 
-        Looked up with DescribeServices (10 a call, cached). A service ECS does not return, or
+        Looked up with `describe_services` (cached: whether a service exists and its
+        scheduling strategy do not change within a run). A service ECS does not return, or
         returns INACTIVE, does not exist: its tasks are standalone, since nothing replaces them.
         """
         names = {n for t in tasks if (n := service_name(t.get("group")))}
-        unknown = sorted(n for n in names if (cluster, n) not in self._services)
-        for batch in _chunks(unknown, DESCRIBE_SERVICES_BATCH):
+        found = await self.describe_services(cluster, names)
+        live = {n: s for n, s in found.items() if s.status in _LIVE_SERVICE}
+        return (
+            frozenset(live),
+            frozenset(n for n, s in live.items() if s.is_daemon),
+        )
+
+    # ------------------------------------------------------------------ services
+
+    async def describe_services(
+        self, cluster: str | None, names: Iterable[str], *, refresh: bool = False
+    ) -> dict[str, Service]:
+        """The services of ``names`` that ECS returned, keyed by name (DescribeServices, 10 a call).
+
+        The one DescribeServices path of ecs-safe: task classification and the service-aware
+        checks both read through it. Answers are cached per client; ``refresh=True`` describes
+        every name again (a new poll round: counts and deployments change), so a round's
+        checks all see one consistent answer. A service ECS reports missing is absent from
+        the result (and cached as missing).
+        """
+        wanted = sorted(dict.fromkeys(names))
+        ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
+        for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
             response = await self.transport.call(
                 "DescribeServices",
                 {"cluster": cluster, "services": list(batch)},
                 check=accounted("DescribeServices", batch, "services", "serviceArn"),
             )
-            for service in response.get("services") or []:
-                name = service.get("serviceName") if isinstance(service, Mapping) else None
-                if name:
-                    self._services[(cluster, name)] = _ServiceFacts(
-                        live=service.get("status") in _LIVE_SERVICE,
-                        daemon=service.get("schedulingStrategy") == "DAEMON",
-                    )
             for name in batch:
-                self._services.setdefault((cluster, name), _ServiceFacts(live=False, daemon=False))
-        facts = {n: self._services[(cluster, n)] for n in names}
-        return (
-            frozenset(n for n, f in facts.items() if f.live),
-            frozenset(n for n, f in facts.items() if f.live and f.daemon),
-        )
+                self._services[(cluster, name)] = None
+            for raw in response.get("services") or []:
+                service = Service.model_validate(raw)
+                if service.service_name:
+                    self._services[(cluster, service.service_name)] = service
+        return {n: s for n in wanted if (s := self._services.get((cluster, n))) is not None}
+
+    def forget_services(self) -> None:
+        """Drop every cached DescribeServices answer (the next lookups describe again)."""
+        self._services.clear()
+
+    async def describe_task_definitions(self, arns: Iterable[str]) -> dict[str, TaskDefinition]:
+        """The task definitions of ``arns``, keyed as given (DescribeTaskDefinition, one a call).
+
+        A revision never changes, so each is described once for the client's lifetime.
+        """
+        wanted = list(dict.fromkeys(arns))
+        for arn in wanted:
+            if arn in self._task_definitions:
+                continue
+            response = await self.transport.call(
+                "DescribeTaskDefinition", {"taskDefinition": arn}, check=_expect_task_definition
+            )
+            self._task_definitions[arn] = TaskDefinition.model_validate(response["taskDefinition"])
+        return {arn: self._task_definitions[arn] for arn in wanted}
+
+    async def describe_capacity_providers(
+        self, names: Iterable[str]
+    ) -> dict[str, CapacityProvider]:
+        """The capacity providers of ``names`` that ECS returned, keyed by name (100 a call).
+
+        Not cached: managed scaling and managed draining can be switched at any time.
+        """
+        wanted = sorted(dict.fromkeys(names))
+        found: dict[str, CapacityProvider] = {}
+        for batch in _chunks(wanted, DESCRIBE_CAPACITY_PROVIDERS_BATCH):
+            response = await self.transport.call(
+                "DescribeCapacityProviders",
+                {"capacityProviders": list(batch)},
+                check=accounted(
+                    "DescribeCapacityProviders", batch, "capacityProviders", "capacityProviderArn"
+                ),
+            )
+            for raw in response.get("capacityProviders") or []:
+                provider = CapacityProvider.model_validate(raw)
+                if provider.name:
+                    found[provider.name] = provider
+        return found
 
     async def stop_task(self, cluster: str | None, task_arn: str, reason: str) -> None:
         """StopTask (safe to send again: stopping a stopping task changes nothing)."""
@@ -557,6 +633,87 @@ class EcsCalls:
             {"cluster": cluster, "task": task_arn, "reason": reason},
             check=expect_stopped_task,
         )
+
+    # ------------------------------------------------------------------ attributes
+
+    async def put_attributes(
+        self, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """PutAttributes: set the custom attribute ``name`` on each instance to its value.
+
+        ``values`` maps an instance reference (ID or ARN) to the value it gets; 10 instances
+        a call (one attribute each). Returns the error of each instance that could not be
+        marked, keyed by instance ID (`_attribute_calls`).
+        """
+        return await self._attribute_calls("PutAttributes", cluster, name, values)
+
+    async def delete_attributes(
+        self, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """DeleteAttributes: remove the custom attribute ``name`` (with the value given) from each.
+
+        The value is sent too: ECS ignores it, LocalEcs (moto) deletes only a matching one.
+        Batched and reported as `put_attributes`.
+        """
+        return await self._attribute_calls("DeleteAttributes", cluster, name, values)
+
+    async def _attribute_calls(
+        self, operation: str, cluster: str | None, name: str, values: Mapping[str, str]
+    ) -> dict[str, EcsSafeError]:
+        """One attribute per instance, 10 a call; a failed call is retried one instance a call.
+
+        ECS fails a whole PutAttributes call for one unknown target (TargetNotFoundException),
+        so a failed batch is split: one bad instance must not leave nine good ones unmarked.
+        The target is the instance ID, which both ECS and LocalEcs accept.
+        """
+        by_id = {instance_id_of(ref): value for ref, value in values.items()}
+        errors: dict[str, EcsSafeError] = {}
+
+        async def send(ids: Sequence[str]) -> None:
+            attributes = [
+                {
+                    "name": name,
+                    "value": by_id[key],
+                    "targetType": "container-instance",
+                    "targetId": key,
+                }
+                for key in ids
+            ]
+            await self.transport.call(
+                operation,
+                {"cluster": cluster, "attributes": attributes},
+                check=listed(operation, "attributes"),
+            )
+
+        for batch in _chunks(list(by_id), ATTRIBUTES_BATCH):
+            try:
+                await send(batch)
+                continue
+            except EcsSafeError as exc:
+                if len(batch) == 1:
+                    errors[batch[0]] = exc
+                    continue
+            for key in batch:
+                try:
+                    await send([key])
+                except EcsSafeError as exc:
+                    errors[key] = exc
+        return errors
+
+    # ------------------------------------------------------------------ capacity providers
+
+    async def cluster_capacity_providers(self, cluster: str | None) -> list[str]:
+        """The capacity providers associated with ``cluster`` (DescribeClusters, one call)."""
+        response = await self.transport.call(
+            "DescribeClusters",
+            {"clusters": [cluster or "default"]},
+            check=listed("DescribeClusters", "clusters"),
+        )
+        names: list[str] = []
+        for found in response.get("clusters") or []:
+            if isinstance(found, Mapping):
+                names.extend(str(n) for n in found.get("capacityProviders") or [])
+        return names
 
     # ------------------------------------------------------------------ deregister
 

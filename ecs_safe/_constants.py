@@ -12,6 +12,8 @@ A test keeps this module a leaf: it imports nothing from the package, and nothin
 from typing import Final, Literal
 
 __all__ = [
+    "ATTRIBUTES_BATCH",
+    "AUTOSCALING_INSTANCES_BATCH",
     "AUTOSCALING_MUTATING_OPERATIONS",
     "CONTAINER_INSTANCE_STATUSES",
     "DEFAULT_CLUSTER",
@@ -19,7 +21,10 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_STEADY_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "DESCRIBE_CAPACITY_PROVIDERS_BATCH",
+    "DESCRIBE_EC2_INSTANCES_BATCH",
     "DESCRIBE_INSTANCES_BATCH",
     "DESCRIBE_SERVICES_BATCH",
     "DESCRIBE_TASKS_BATCH",
@@ -31,6 +36,8 @@ __all__ = [
     "MAX_POLL_INTERVAL",
     "MUTATING_OPERATIONS",
     "ON_TIMEOUT_VALUES",
+    "OWNER_ATTRIBUTE",
+    "OWNER_RELEASED_PREFIX",
     "POLL_BACKOFF",
     "SERVICE_BUCKETS",
     "STANDALONE_TASKS_VALUES",
@@ -49,6 +56,14 @@ DESCRIBE_TASKS_BATCH: Final = 100
 DESCRIBE_SERVICES_BATCH: Final = 10
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = 10
+#: PutAttributes and DeleteAttributes take at most 10 attributes a call (one per instance here).
+ATTRIBUTES_BATCH: Final = 10
+#: DescribeCapacityProviders takes at most 100 capacity providers a call.
+DESCRIBE_CAPACITY_PROVIDERS_BATCH: Final = 100
+#: DescribeAutoScalingInstances takes at most 50 instance IDs a call.
+AUTOSCALING_INSTANCES_BATCH: Final = 50
+#: DescribeInstances (EC2) takes many IDs a call; 200 keeps a request small.
+DESCRIBE_EC2_INSTANCES_BATCH: Final = 200
 #: The most pages one paginated listing may take before it is an error (a server that repeats
 #: or never ends its ``nextToken`` must not page forever). 10,000 pages of 100 is a million
 #: items, past any real cluster.
@@ -68,7 +83,13 @@ CONTAINER_INSTANCE_STATUSES: Final = (
 
 #: The ECS operations that count against ECS's cluster-resource *modify* bucket.
 ECS_MODIFY_OPERATIONS: Final = frozenset(
-    {"DeregisterContainerInstance", "UpdateContainerInstancesState", "StopTask", "PutAttributes"}
+    {
+        "DeregisterContainerInstance",
+        "UpdateContainerInstancesState",
+        "StopTask",
+        "PutAttributes",
+        "DeleteAttributes",
+    }
 )
 #: The ECS operations that count against ECS's cluster-resource *read* bucket.
 ECS_READ_OPERATIONS: Final = frozenset(
@@ -81,6 +102,7 @@ ECS_READ_OPERATIONS: Final = frozenset(
         "ListClusters",
         "DescribeTaskDefinition",
         "DescribeCapacityProviders",
+        "DescribeClusters",
     }
 )
 #: The EC2 Auto Scaling operations that change something.
@@ -138,6 +160,19 @@ FINAL_LOOK_BUDGET: Final = 2.0
 #: How many instances a fleet run works on at once (with ``drain=True``: how many are
 #: DRAINING at once, which bounds the capacity a rolling run takes away).
 DEFAULT_CONCURRENCY: Final = 10
+
+#: Seconds the steady-state gate of a rolling drain waits, before each new drain, for the
+#: services that lost tasks in earlier waves to be steady again (`ecs_safe.steady`).
+DEFAULT_STEADY_TIMEOUT: Final = 600.0
+
+# ----------------------------------------------------------------------------- ownership
+
+#: The custom container-instance attribute (PutAttributes) by which an ecs-safe run marks an
+#: instance it set DRAINING as its own; its value is the run ID (`ecs_safe.ownership`).
+OWNER_ATTRIBUTE: Final = "ecs-safe.drain-run"
+#: The value prefix of a mark whose run has let go of the instance and left it DRAINING
+#: (a drain that timed out with ``on_timeout="raise"``): any ecs-safe run may carry on with it.
+OWNER_RELEASED_PREFIX: Final = "released:"
 
 # ----------------------------------------------------------------------------- drain options
 

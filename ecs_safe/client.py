@@ -102,6 +102,10 @@ class EcsSafeClient:
             appending when the client opens, closed with it) or an `AuditLog` (left open).
             Every policy decision and every mutating call is recorded, and flushed, before the
             call that made it returns.
+        run_id: the run ID this client marks the instances it drains with (the custom
+            attribute ``ecs-safe.drain-run``, `ecs_safe.ownership`); by default its audit run's
+            ID, else a new one. Another run refuses an instance marked by this one unless it
+            takes over; give a crashed run's ID to carry on as that run.
     """
 
     def __init__(
@@ -117,8 +121,13 @@ class EcsSafeClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         audit_log: AuditLog | str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
-        for name, value in (("region_name", region_name), ("profile_name", profile_name)):
+        for name, value in (
+            ("region_name", region_name),
+            ("profile_name", profile_name),
+            ("run_id", run_id),
+        ):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidInputError(f"{name} must be a non-empty str or None, got {value!r}")
         endpoint_url = validate_endpoint_url(endpoint_url)
@@ -146,6 +155,7 @@ class EcsSafeClient:
                 f"{type(audit_log).__name__}; to log to a stream, wrap it: AuditLog(stream)"
             )
         self._audit_log = audit_log
+        self._run_id = run_id
         self._audit: AuditRun | None = None
         self._state = _State.UNOPENED
         self._owns_client = True
@@ -156,7 +166,7 @@ class EcsSafeClient:
         # session and config it is made with, its transport, and a lock so that two first
         # calls at once make one client.
         self._create: tuple[AioSession, AioConfig] | None = None
-        self._autoscaling: Transport | None = None
+        self._others: dict[str, Transport] = {}
         self._autoscaling_lock: asyncio.Lock | None = None
 
     @property
@@ -173,6 +183,14 @@ class EcsSafeClient:
         self._policy = self._check_policy(policy)
         if self._gate is not None:
             self._gate.policy = self._policy
+
+    @property
+    def run_id(self) -> str:
+        """The run ID the instances this client drains are marked with (`ecs_safe.ownership`).
+
+        Known once the client is open: the ``run_id`` given, else its audit run's, else new.
+        """
+        return self._opened().calls.run_id
 
     @staticmethod
     def _check_policy(policy: Any) -> Policy:
@@ -230,7 +248,7 @@ class EcsSafeClient:
         if target is None:
             return None
         log = target if isinstance(target, AuditLog) else AuditLog(target)
-        run = log.start_run()
+        run = log.start_run(self._run_id)
         try:
             run.write(
                 RUN_STARTED,
@@ -266,7 +284,12 @@ class EcsSafeClient:
             service="ecs",
         )
         self._autoscaling_lock = asyncio.Lock()
-        self._gate = Gate(EcsCalls(self._transport), self._policy, self._audit)
+        calls = EcsCalls(self._transport)
+        # The run ID the instances this client drains are marked with (`ecs_safe.ownership`):
+        # the one given, else the audit run's (so that a mark names its audit trail).
+        calls.run_id = self._run_id or (self._audit.run_id if self._audit else calls.run_id)
+        calls.transport_for = self._detection_transport
+        self._gate = Gate(calls, self._policy, self._audit)
         self._state = _State.OPENED
 
     async def __aenter__(self) -> Self:
@@ -328,7 +351,7 @@ class EcsSafeClient:
         self._state = _State.CLOSED
         self._transport = None
         self._gate = None
-        self._autoscaling = None
+        self._others = {}
         self._create = None
         if stack is not None:
             await stack.aclose()
@@ -351,43 +374,59 @@ class EcsSafeClient:
     async def _autoscaling_transport(self) -> Transport:
         """The Auto Scaling transport, made on first need; closed with the client.
 
-        The same session, Region, endpoint and botocore settings as the ECS client (botocore's
-        retries off), the client's `RetryConfig`, and the SAME `RateLimiter`, whose
-        ``autoscaling`` buckets pace it (`ecs_safe.ratelimit`).
-
         Raises:
             InvalidInputError: the client wraps a caller's ECS client (`from_client`), so it
                 has no session to make an Auto Scaling client with.
         """
+        return await self._service_transport("autoscaling")
+
+    async def _service_transport(self, service: str) -> Transport:
+        """The transport of another AWS service (``autoscaling``, ``ec2``), made on first need.
+
+        The same session, Region, endpoint and botocore settings as the ECS client (botocore's
+        retries off), the client's `RetryConfig`, and the SAME `RateLimiter`, whose buckets for
+        that service pace it (`ecs_safe.ratelimit`); closed with the client.
+
+        Raises:
+            InvalidInputError: the client wraps a caller's ECS client (`from_client`), so it
+                has no session to make another client with.
+        """
         ecs = self._opened().calls.transport
-        if self._autoscaling is not None:
-            return self._autoscaling
+        made = self._others.get(service)
+        if made is not None:
+            return made
         if self._create is None or self._exit_stack is None or self._autoscaling_lock is None:
             raise InvalidInputError(
-                "auto_scaling_group= needs an Auto Scaling client, and a client made with "
+                f"this needs an {service} client, and a client made with "
                 "EcsSafeClient.from_client() has no session to make one; construct "
                 "EcsSafeClient(region_name=..., ...) normally (async with) to select by group"
             )
         async with self._autoscaling_lock:
-            if self._autoscaling is None:
+            if service not in self._others:
                 session, config = self._create
                 with map_errors("CreateClient"):
                     client = await self._exit_stack.enter_async_context(
                         session.create_client(
-                            "autoscaling",
+                            service,  # type: ignore[call-overload]  # a literal per service
                             region_name=self._region_name,
                             endpoint_url=self._endpoint_url,
                             config=config,
                         )
                     )
-                self._autoscaling = Transport(
+                self._others[service] = Transport(
                     client,
                     retry=ecs.retry,
                     limiter=ecs.limiter,
                     audit=self._audit,
-                    service="autoscaling",
+                    service=service,
                 )
-        return self._autoscaling
+        return self._others[service]
+
+    async def _detection_transport(self, service: str) -> Transport:
+        # What the ownership survey uses: without a session it has no other service to ask.
+        if self._create is None:
+            raise InvalidInputError(f"no session to make an {service} client with")
+        return await self._service_transport(service)
 
     async def _resolve(self, calls: EcsCalls, refs: list[str], cluster: str | None) -> list[str]:
         """Each input's container instance in ``cluster`` (one batched resolution), scoped.
@@ -559,13 +598,20 @@ class EcsSafeClient:
     # ------------------------------------------------------------------ drain
 
     async def drain(
-        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
+        self,
+        container_instances: Iterable[InstanceInput],
+        *,
+        cluster: str | None = None,
+        take_over: bool = False,
     ) -> list[ContainerInstance]:
         """Set container instances to DRAINING (UpdateContainerInstancesState, 10 per call).
 
         ECS then stops placing tasks on them and replaces their service tasks elsewhere;
         standalone tasks are left alone. Setting an instance that is already DRAINING again is
         harmless. Nothing is deregistered: see `drain_and_deregister` for the whole workflow.
+        Each instance is first marked as this client's run's (the attribute
+        ``ecs-safe.drain-run``, `ecs_safe.ownership`); one already DRAINING under another
+        run's mark or none is left unmarked unless ``take_over``.
 
         Returns:
             The instances as ECS returned them, in input order.
@@ -582,8 +628,9 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
         calls = self._opened().calls
+        take_over = check_bool(take_over, "take_over")
         refs = await self._resolve(calls, refs, cluster)
-        return await _drain.drain(calls, refs, cluster)
+        return await _drain.drain(calls, refs, cluster, take_over=take_over)
 
     async def drain_and_deregister(
         self,
@@ -596,6 +643,7 @@ class EcsSafeClient:
         on_timeout: _constants.OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
+        take_over: bool = False,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it without force.
 
@@ -626,6 +674,9 @@ class EcsSafeClient:
             progress: called with each ``ecs_safe.drain.progress`` event (a dict with
                 ``event``, ``container_instance_arn``, ``remaining_tasks``, ``elapsed_s`` and
                 more); a plain or an async callable. Its exceptions are logged, not raised.
+            take_over: drain it even when another ecs-safe run's mark is on it, or ECS managed
+                draining is draining it (refused otherwise: rules ``ownership`` and
+                ``managed-draining``, `ecs_safe.ownership`).
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
@@ -645,6 +696,7 @@ class EcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            take_over=take_over,
         )
         callback = check_progress(progress)
         gate = self._opened()
@@ -665,6 +717,8 @@ class EcsSafeClient:
         timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        take_over: bool = False,
+        steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -699,6 +753,11 @@ class EcsSafeClient:
             timeout: see `drain_and_deregister` (only with ``drain``).
             poll_interval: see `drain_and_deregister` (only with ``drain``).
             standalone_tasks: see `drain_and_deregister` (only with ``drain``).
+            take_over: see `drain_and_deregister` (only with ``drain``).
+            steady_timeout: with ``drain``, seconds the steady-state gate may wait before an
+                instance is set DRAINING for the services that lost tasks in earlier drains
+                of the run to be steady again (`ecs_safe.steady`); once it expires no new
+                drain starts and the instances never started fail with `NotStartedError`.
 
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
@@ -715,8 +774,10 @@ class EcsSafeClient:
                 poll_interval=poll_interval,
                 on_timeout="force" if force else "raise",
                 standalone_tasks=standalone_tasks,
+                take_over=take_over,
             ),
             progress=check_progress(progress),
+            steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
         )
         return await fleet.deregister_many(self._opened(), container_instances, settings)
 
@@ -760,21 +821,29 @@ class EcsSafeClient:
     # ------------------------------------------------------------------ reactivate
 
     async def reactivate(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self,
+        container_instances: Iterable[str],
+        *,
+        cluster: str | None = None,
+        take_over: bool = False,
     ) -> list[ContainerInstance]:
         """Set container instances ACTIVE again: the ``kubectl uncordon`` of ECS.
 
         UpdateContainerInstancesState with status ACTIVE, 10 instances a call, through the
         same call as a drain's ``on_timeout="reactivate"``. ECS places tasks on them again.
-        It reactivates whatever it is given: no policy is consulted (a check that an
-        instance was drained by ecs-safe comes with its ownership marks). Setting an instance
-        that is already ACTIVE again is harmless.
+        No policy is consulted, but ownership is (`ecs_safe.ownership`): an instance DRAINING
+        under another ecs-safe run's mark, or without any mark (someone else's drain: an
+        operator, ECS managed draining, the agent's Spot draining), is refused before any
+        change (`PolicyViolationError`, rule ``ownership``) unless ``take_over``. The mark of
+        each reactivated instance is removed. Setting an instance that is already ACTIVE
+        again is harmless.
 
         Returns:
             The instances as ECS returned them, in input order.
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
+            PolicyViolationError: an instance is someone else's (rule ``ownership``).
             PartialDrainError: ECS reported some instances in ``failures[]``; the others *are*
                 ACTIVE (the error's ``drained`` holds them). It is a
                 `ContainerInstanceNotFoundError` (`ecs_safe.errors.DrainNotFoundError`) when
@@ -785,9 +854,10 @@ class EcsSafeClient:
         cluster = validate_cluster(cluster)
         refs = validate_container_instances(container_instances, cluster=cluster)
         calls = self._opened().calls
+        take_over = check_bool(take_over, "take_over")
         for ref in refs:
             calls.check_scope(ref)
-        return await _drain.reactivate(calls, refs, cluster)
+        return await _drain.reactivate(calls, refs, cluster, take_over=take_over)
 
     async def drain_and_wait(
         self,
@@ -800,6 +870,7 @@ class EcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
         on_timeout: _constants.OnTimeout = "raise",
+        take_over: bool = False,
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
 
@@ -835,6 +906,7 @@ class EcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            take_over=take_over,
         )
         callback = check_progress(progress)
         gate = self._opened()

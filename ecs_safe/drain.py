@@ -30,16 +30,17 @@ The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`), never 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ecs_safe import _constants, _events
+from ecs_safe import _constants, _events, ownership
 from ecs_safe._calls import GONE_REASONS, state_failure
 from ecs_safe._constants import OnTimeout, StandaloneTasks
 from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
+    check_bool,
     check_choice,
     check_positive_number,
     cluster_name_of,
@@ -51,8 +52,10 @@ from ecs_safe.errors import (
     DrainTimeoutError,
     EcsApiError,
     EcsSafeError,
+    PolicyViolationError,
 )
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.ownership import OtherDrainer
 from ecs_safe.policy import Decision, Violation
 
 if TYPE_CHECKING:
@@ -108,6 +111,8 @@ class DrainOptions:
         poll_interval: seconds before the second poll; later waits grow by `POLL_BACKOFF`.
         on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
+        take_over: act on an instance another ecs-safe run's mark holds, or that ECS managed
+            draining is draining (refused otherwise, `ecs_safe.ownership`).
 
     Raises:
         InvalidInputError: a value is out of range or not one of the choices.
@@ -117,6 +122,7 @@ class DrainOptions:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     on_timeout: OnTimeout = "raise"
     standalone_tasks: StandaloneTasks = "refuse"
+    take_over: bool = False
 
     def __post_init__(self) -> None:
         checked = {
@@ -126,6 +132,7 @@ class DrainOptions:
             "standalone_tasks": check_choice(
                 self.standalone_tasks, "standalone_tasks", _constants.STANDALONE_TASKS_VALUES
             ),
+            "take_over": check_bool(self.take_over, "take_over"),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -163,30 +170,95 @@ async def _set_status(
     return [update.updated[instance_id_of(ref)] for ref in refs]
 
 
-async def drain(
+async def _found(
     calls: EcsCalls, refs: Sequence[str], cluster: str | None
+) -> dict[str, ContainerInstance]:
+    # The instances ECS knows, by reference; the missing ones are left to the state update,
+    # whose failures[] reports them as it always has (`state_failure`).
+    answers = await calls.describe_instances(refs, cluster)
+    found = answers.found
+    return {ref: found[key] for ref in refs if (key := instance_id_of(ref)) in found}
+
+
+async def drain(
+    calls: EcsCalls, refs: Sequence[str], cluster: str | None, *, take_over: bool = False
 ) -> list[ContainerInstance]:
-    """`EcsSafeClient.drain` on validated arguments: set instances DRAINING.
+    """`EcsSafeClient.drain` on validated arguments: mark the instances, set them DRAINING.
+
+    Each instance ACTIVE (or DRAINING under this run's or a released mark, or with
+    ``take_over``) is marked as this run's first (`ownership.claim`); one already DRAINING
+    under someone else is set DRAINING again (harmless) but not marked.
 
     Raises:
+        EcsApiError: an instance could not be marked (nothing was set DRAINING).
         PartialDrainError: ECS reported some instances in ``failures[]``.
     """
+    found = await _found(calls, refs, cluster)
+    run_id = calls.run_id
+    mine = [r for r, i in found.items() if ownership.may_claim(i, run_id, take_over=take_over)]
+    errors = await ownership.claim(calls, mine, cluster)
+    if errors:
+        raise next(iter(errors.values()))
     return await _set_status(calls, refs, cluster, "DRAINING")
 
 
 async def reactivate(
-    calls: EcsCalls, refs: Sequence[str], cluster: str | None
+    calls: EcsCalls, refs: Sequence[str], cluster: str | None, *, take_over: bool = False
 ) -> list[ContainerInstance]:
     """`EcsSafeClient.reactivate` on validated arguments: set instances ACTIVE again.
 
     The same call as the drain's ``on_timeout="reactivate"`` (UpdateContainerInstancesState,
-    10 a call), each instance logged as ``ecs_safe.drain.reactivated``.
+    10 a call), each instance logged as ``ecs_safe.drain.reactivated``, then its ownership
+    mark removed. Refused before any change when an instance is DRAINING under another run's
+    mark or without a mark (someone else's drain), unless ``take_over``.
 
     Raises:
+        PolicyViolationError: an instance is someone else's (rule ``ownership``), naming each.
         PartialDrainError: ECS reported some instances in ``failures[]``; the others were
             set ACTIVE (the error's ``drained`` holds them, as ECS returned them).
     """
-    return await _set_status(calls, refs, cluster, "ACTIVE")
+    found = await _found(calls, refs, cluster)
+    if not take_over:
+        blocked = {
+            ref: v
+            for ref, instance in found.items()
+            if (v := ownership.reactivation_blocker(ref, instance, calls.run_id)) is not None
+        }
+        if blocked:
+            decision = Decision.refuse(*blocked.values())
+            first = found[next(iter(blocked))]
+            _events.log_refused(
+                first,
+                cluster=cluster,
+                container_instance=next(iter(blocked)),
+                decision=decision,
+                forced=False,
+                dry_run=False,
+            )
+            raise PolicyViolationError(
+                f"refused to set {len(blocked)} container instance(s) ACTIVE again: "
+                + "; ".join(v.message for v in blocked.values()),
+                decision=decision,
+                container_instance=first,
+            )
+    return await _reactivate_found(calls, refs, cluster, found)
+
+
+async def _reactivate_found(
+    calls: EcsCalls,
+    refs: Sequence[str],
+    cluster: str | None,
+    found: dict[str, ContainerInstance],
+) -> list[ContainerInstance]:
+    # ACTIVE first, then the marks go: a mark left on an ACTIVE instance means nothing.
+    instances = await _set_status(calls, refs, cluster, "ACTIVE")
+    marks = {
+        ref: value
+        for ref, instance in found.items()
+        if (value := ownership.claim_of(instance, calls.run_id).value) is not None
+    }
+    await ownership.unclaim(calls, marks, cluster)
+    return instances
 
 
 # ----------------------------------------------------------------------------- pre-flight
@@ -202,6 +274,9 @@ class DrainPlan:
         snapshot: the instance as described before anything changed.
         tasks: the tasks (not STOPPED) on it then: what the drain will move, stop or wait for.
         decision: the policy's decision on the drained projection of the instance.
+        drainer: who else is draining it, if anyone (`ecs_safe.ownership.survey`): named in
+            the plan, the logs and the outcome.
+        take_over: act even over another run's mark or managed draining.
     """
 
     ref: str
@@ -209,6 +284,19 @@ class DrainPlan:
     snapshot: ContainerInstance
     tasks: list[Task]
     decision: Decision
+    drainer: OtherDrainer | None = None
+    take_over: bool = False
+
+    @property
+    def notes(self) -> list[str]:
+        """What the plan and the outcome say beside the decision (who else drains it)."""
+        return [self.drainer.message] if self.drainer is not None else []
+
+    def noted(self, result: DeregistrationResult) -> DeregistrationResult:
+        """``result`` with this plan's `notes` (unchanged when there are none)."""
+        if not self.notes:
+            return result
+        return result.model_copy(update={"notes": [*result.notes, *self.notes]})
 
     @property
     def label(self) -> str:
@@ -266,11 +354,15 @@ async def prepare(
     standalone_tasks: StandaloneTasks,
     dry_run: bool = False,
     snapshot: ContainerInstance | None = None,
+    take_over: bool = False,
+    drainers: Mapping[str, OtherDrainer] | None = None,
 ) -> DrainPlan:
     """Pre-flight one drain; refuse (raise) before any mutating call.
 
     ``snapshot``, when the caller already described the instance (a fleet run describes
-    100 per call), saves describing it again.
+    100 per call), saves describing it again; ``drainers``, when the caller already surveyed
+    the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again.
+    Another run's mark and ECS managed draining refuse unless ``take_over``.
 
     Raises:
         PolicyViolationError: the policy would refuse the drained instance, or standalone
@@ -287,17 +379,29 @@ async def prepare(
     except EcsSafeError as exc:
         _events.log_failed(exc, cluster=cluster, container_instance=ref)
         raise
+    if drainers is None:
+        drainers = await ownership.survey(gate.calls, {ref: snapshot}, cluster, plan=dry_run)
+    drainer = drainers.get(ref)
     tasks = await gate.tasks(request)
     standalone = [task for task in tasks if task.kind == "standalone"]
-    refuse_standalone = bool(standalone) and standalone_tasks == "refuse"
-    decision = gate.judge_drain(
-        request,
-        drained_projection(snapshot),
-        blockers=[standalone_violation(ref, standalone)] if refuse_standalone else (),
-    )
+    blockers: list[Violation] = []
+    if standalone and standalone_tasks == "refuse":
+        blockers.append(standalone_violation(ref, standalone))
+    if drainer is not None:
+        _events.logger.warning(
+            "ecs_safe.drain.other_drainer",
+            cluster=cluster,
+            container_instance=ref,
+            drainer=drainer.kind,
+            message=drainer.message,
+            take_over=take_over,
+        )
+        if drainer.blocks and not take_over:
+            blockers.append(drainer.violation())
+    decision = gate.judge_drain(request, drained_projection(snapshot), blockers=blockers)
     if not decision.allowed:
         raise gate.refuse(request, snapshot, decision, tasks)
-    return DrainPlan(ref, cluster, snapshot, tasks, decision)
+    return DrainPlan(ref, cluster, snapshot, tasks, decision, drainer, take_over)
 
 
 async def start_draining(
@@ -308,15 +412,26 @@ async def start_draining(
     Returns the error of every instance that could not be set DRAINING, keyed by instance ID,
     each logged as ``ecs_safe.drain.failed``; one failed call fails only its own batch.
     """
-    active = [plan for plan in plans if plan.snapshot.status == "ACTIVE"]
+    run_id = gate.calls.run_id
+    # Marked first, DRAINING after (`ecs_safe.ownership`: the order that survives a crash).
+    # An instance that could not be marked is not set DRAINING.
+    claimed = [p for p in plans if ownership.may_claim(p.snapshot, run_id, take_over=p.take_over)]
+    errors: dict[str, EcsSafeError] = await ownership.claim(
+        gate.calls, [p.ref for p in claimed], cluster
+    )
+    active = [
+        plan
+        for plan in plans
+        if plan.snapshot.status == "ACTIVE" and instance_id_of(plan.ref) not in errors
+    ]
     for plan in plans:
         if plan.snapshot.status == "DRAINING":
             _log_draining(cluster, plan.snapshot, already=True)
     update = await gate.calls.set_state(
         [plan.ref for plan in active], cluster, "DRAINING", keep_going=True
     )
-    errors: dict[str, EcsSafeError] = dict(update.errors)
-    for plan in active:
+    errors.update(update.errors)
+    for plan in plans:
         key = instance_id_of(plan.ref)
         if key in update.failures:
             errors[key] = state_failure([plan.ref], {}, update.failures, cluster, "DRAINING")
@@ -419,6 +534,7 @@ async def wait_and_deregister(
     poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
     try:
         if poll.empty and not cut:
+            _require_not_taken(gate, plan, poll.instance)
             return await gate.deregister(plan.request(), poll.instance, tasks=poll.tasks)
         return await _on_timeout(gate, plan, poll, options, elapsed)
     except DrainTimeoutError:
@@ -527,6 +643,23 @@ async def _wait_until_empty(
         raise
 
 
+def _require_not_taken(gate: Gate, plan: DrainPlan, instance: ContainerInstance) -> None:
+    """Refuse to deregister an instance another run has marked since this one began.
+
+    Another run takes over only when told to (``take_over=True``); from then on the instance
+    is that run's, and this one must neither deregister nor reactivate it.
+    """
+    mark = ownership.claim_of(instance, gate.calls.run_id)
+    if mark.holder != "run":
+        return
+    raise ClientException(
+        f"container instance {plan.ref} was taken over by ecs-safe run {mark.run_id} during "
+        "the drain; this run leaves it to that one",
+        code="DrainTakenOver",
+        operation="DescribeContainerInstances",
+    )
+
+
 def _left_draining(plan: DrainPlan) -> str:
     return (
         f"container instance {plan.label} was left DRAINING; set it ACTIVE again, or call "
@@ -568,9 +701,11 @@ async def _on_timeout(
         "elapsed_s": round(elapsed, 3),
         "on_timeout": options.on_timeout,
     }
+    mark = ownership.claim_of(poll.instance, gate.calls.run_id)
     if options.on_timeout == "force":
         # Not a timed_out outcome: the forced deregistration logs the outcome.
         _events.logger.warning("ecs_safe.drain.forcing", **fields)
+        _require_not_taken(gate, plan, poll.instance)
         # Orphans what is left; the policy (e.g. ProtectStandaloneTasks) has the last word.
         return await gate.deregister(plan.request(force=True), poll.instance, tasks=poll.tasks)
     _events.logger.warning("ecs_safe.drain.timed_out", **fields)
@@ -581,14 +716,26 @@ async def _on_timeout(
         f"{', '.join(t.task_arn or '?' for t in poll.tasks[:10])}"
     )
     if options.on_timeout == "raise":
+        if mark.holder == "ours":
+            # Left DRAINING for whoever comes next: released, so a later run carries on.
+            await ownership.release(gate.calls, [plan.ref], plan.cluster)
         raise DrainTimeoutError(
             message + "; it is left DRAINING (set it ACTIVE again, or call "
             "drain_and_deregister again, which carries on)",
             container_instance=poll.instance,
             remaining_tasks=poll.tasks,
         )
+    if mark.holder != "ours":
+        # Only what this run marked is rolled back: someone else's drain stays theirs.
+        whose = f"ecs-safe run {mark.run_id}'s" if mark.holder == "run" else "someone else's drain"
+        raise DrainTimeoutError(
+            message + f"; it was not set ACTIVE again: it is {whose}, not this run's "
+            f"({plan.drainer.message if plan.drainer else 'it carries no mark of this run'})",
+            container_instance=poll.instance,
+            remaining_tasks=poll.tasks,
+        )
     try:
-        await reactivate(gate.calls, [plan.ref], plan.cluster)
+        await _reactivate_found(gate.calls, [plan.ref], plan.cluster, {plan.ref: poll.instance})
     except EcsSafeError as exc:
         raise DrainTimeoutError(
             message + f"; setting it ACTIVE again failed ({exc}), so it is still DRAINING",
@@ -659,7 +806,7 @@ class DrainRun:
             if failure is not None:
                 raise failure
             self._move(label, self.draining)
-            result = await wait_and_deregister(gate, plan, options, progress)
+            result = plan.noted(await wait_and_deregister(gate, plan, options, progress))
         except EcsSafeError:
             self._move(label, self.failed)
             raise
@@ -681,7 +828,13 @@ async def drain_and_deregister(
     """
     run = DrainRun(cluster, pending=[ref])
     try:
-        plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+        plan = await prepare(
+            gate,
+            ref,
+            cluster,
+            standalone_tasks=options.standalone_tasks,
+            take_over=options.take_over,
+        )
         run.pending = [plan.label]
         return await run.drain(gate, plan, options, progress)
     except asyncio.CancelledError:
@@ -701,7 +854,9 @@ async def drain_and_wait(
     The steps of `drain_and_deregister` but the last: the instance is left registered (and
     DRAINING).
     """
-    plan = await prepare(gate, ref, cluster, standalone_tasks=options.standalone_tasks)
+    plan = await prepare(
+        gate, ref, cluster, standalone_tasks=options.standalone_tasks, take_over=options.take_over
+    )
     errors = await start_draining(gate, [plan], cluster)
     if errors:
         raise next(iter(errors.values()))

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ecs_safe import _constants, _events, _targets
+from ecs_safe import _constants, _events, _targets, ownership
 from ecs_safe._calls import not_found_error
 from ecs_safe._gate import Request
 from ecs_safe._progress import ProgressCallback, report
@@ -103,6 +103,8 @@ class FleetSettings:
         concurrency: instances worked on at once.
         drain_options: timeout, polling and standalone-task handling of each drain.
         progress: the caller's progress callback, if any.
+        steady_timeout: seconds the steady-state gate waits before each new drain
+            (`ecs_safe.steady`); with ``drain`` only.
     """
 
     cluster: str | None
@@ -112,6 +114,7 @@ class FleetSettings:
     concurrency: int
     drain_options: DrainOptions
     progress: ProgressCallback | None
+    steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT
 
 
 class _FleetRun:
@@ -337,6 +340,13 @@ class _FleetRun:
     async def _drain_all(self, snapshots: dict[int, ContainerInstance]) -> None:
         gate, cluster = self.gate, self.cluster
         plans: dict[int, DrainPlan] = {}
+        # Who else drains what, surveyed once for the whole fleet (batched lookups).
+        drainers = await ownership.survey(
+            gate.calls,
+            {self.refs[i]: s for i, s in snapshots.items()},
+            cluster,
+            plan=self.dry_run,
+        )
 
         async def plan_one(index: int, snapshot: ContainerInstance) -> None:
             plan = await self._attempt(
@@ -348,6 +358,8 @@ class _FleetRun:
                     standalone_tasks=self.options.standalone_tasks,
                     dry_run=self.dry_run,
                     snapshot=snapshot,
+                    take_over=self.options.take_over,
+                    drainers=drainers,
                 ),
             )
             if plan is not None:
@@ -357,9 +369,8 @@ class _FleetRun:
         if self.dry_run:
             for index, plan in sorted(plans.items()):
                 request = Request(plan.ref, cluster, force=False, dry_run=True)
-                await self._succeed(
-                    index, gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
-                )
+                planned = gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
+                await self._succeed(index, plan.noted(planned))
             return
 
         # Tracks every drain, so that a cancelled run says what it left DRAINING.

@@ -47,13 +47,25 @@ from ecs_safe import _html
 __all__ = [
     "Attachment",
     "Attribute",
+    "AutoScalingGroupProvider",
+    "CapacityProvider",
+    "CapacityProviderStrategyItem",
+    "ContainerDefinition",
     "ContainerInstance",
     "ContainerInstanceHealthStatus",
+    "Deployment",
+    "DeploymentCircuitBreaker",
+    "DeploymentConfiguration",
     "InstanceHealthCheckResult",
     "KeyValuePair",
+    "ManagedScaling",
+    "PlacementConstraint",
+    "PortMapping",
     "Resource",
+    "Service",
     "Tag",
     "Task",
+    "TaskDefinition",
     "TaskKind",
     "VersionInfo",
     "classify_task",
@@ -418,3 +430,216 @@ class Task(_AwsModel):
             services,
         )
         return cls.model_validate({**task, "kind": kind})
+
+
+# --- services, task definitions and capacity providers ---------------------------------------
+# Read by the service-aware checks (room elsewhere, disruption budgets, the steady-state gate).
+# Only the fields those checks read are typed; every other field AWS sends is kept
+# (``model_extra``) and dumped back, as for every model here.
+
+
+class DeploymentCircuitBreaker(_AwsModel):
+    """A deployment circuit breaker: whether a failing deployment stops (and rolls back)."""
+
+    enable: bool | None = None
+    """Whether the circuit breaker is on."""
+    rollback: bool | None = None
+    """Whether a failed deployment rolls back to the last completed one."""
+
+
+class DeploymentConfiguration(_AwsModel):
+    """How many of a service's tasks may run, in percent of ``desiredCount``, during a deployment.
+
+    The same limits bound what the service scheduler does when an instance is DRAINING.
+    """
+
+    maximum_percent: int | None = None
+    """The upper limit of tasks RUNNING or PENDING (ECS's default: 200)."""
+    minimum_healthy_percent: int | None = None
+    """The lower limit of tasks that must stay RUNNING (ECS's default: 100 for REPLICA)."""
+    deployment_circuit_breaker: DeploymentCircuitBreaker | None = None
+    """The deployment circuit breaker, if configured."""
+
+
+class CapacityProviderStrategyItem(_AwsModel):
+    """One capacity provider of a strategy, with its weight and base."""
+
+    capacity_provider: str | None = None
+    """The short name of the capacity provider."""
+    weight: int | None = None
+    """The relative share of tasks placed with this capacity provider."""
+    base: int | None = None
+    """How many tasks at least run on this capacity provider."""
+
+
+class PlacementConstraint(_AwsModel):
+    """A task placement constraint: ``distinctInstance``, or ``memberOf`` with an expression."""
+
+    type: str | None = None
+    """Known values: ``distinctInstance``, ``memberOf``."""
+    expression: str | None = None
+    """The cluster query language expression of a ``memberOf`` constraint."""
+
+
+class Deployment(_AwsModel):
+    """One deployment of a service (the PRIMARY one, or an ACTIVE one being replaced)."""
+
+    id: str | None = None
+    """The ID of the deployment."""
+    status: str | None = None
+    """Known values: ``PRIMARY`` (the newest), ``ACTIVE`` (being replaced), ``INACTIVE``."""
+    task_definition: str | None = None
+    """The ARN of the task definition the deployment runs."""
+    desired_count: int | None = None
+    """The number of tasks the deployment wants running."""
+    pending_count: int | None = None
+    """The number of the deployment's tasks in PENDING."""
+    running_count: int | None = None
+    """The number of the deployment's tasks in RUNNING."""
+    failed_tasks: int | None = None
+    """The number of the deployment's tasks that failed to reach RUNNING."""
+    rollout_state: str | None = None
+    """Known values: ``COMPLETED``, ``FAILED``, ``IN_PROGRESS``."""
+    rollout_state_reason: str | None = None
+    """Why the rollout is in its state."""
+    launch_type: str | None = None
+    """The launch type of the deployment's tasks."""
+    capacity_provider_strategy: list[CapacityProviderStrategyItem] | None = None
+    """The capacity provider strategy of the deployment."""
+    created_at: datetime | None = None
+    """When the deployment was created."""
+    updated_at: datetime | None = None
+    """When the deployment was last updated."""
+
+
+class Service(_AwsModel):
+    """An ECS service, as DescribeServices returns it (the fields the safety checks read)."""
+
+    service_name: str | None = None
+    """The name of the service."""
+    service_arn: str | None = None
+    """The ARN of the service."""
+    cluster_arn: str | None = None
+    """The ARN of the cluster the service runs in."""
+    status: str | None = None
+    """Known values: ``ACTIVE``, ``DRAINING`` (being deleted), ``INACTIVE`` (deleted)."""
+    desired_count: int | None = None
+    """The number of tasks the service wants running."""
+    running_count: int | None = None
+    """The number of the service's tasks in RUNNING."""
+    pending_count: int | None = None
+    """The number of the service's tasks in PENDING."""
+    scheduling_strategy: str | None = None
+    """Known values: ``REPLICA``, ``DAEMON`` (one task on every instance that fits)."""
+    launch_type: str | None = None
+    """The launch type; known values: ``EC2``, ``FARGATE``, ``EXTERNAL``, ``MANAGED_INSTANCES``."""
+    capacity_provider_strategy: list[CapacityProviderStrategyItem] | None = None
+    """The capacity provider strategy of the service, if it uses one."""
+    task_definition: str | None = None
+    """The ARN of the task definition of the PRIMARY deployment."""
+    deployment_configuration: DeploymentConfiguration | None = None
+    """The limits the scheduler keeps to while replacing tasks (deployments and draining)."""
+    deployments: list[Deployment] | None = None
+    """The service's current deployments."""
+    placement_constraints: list[PlacementConstraint] | None = None
+    """The placement constraints of the service's tasks."""
+
+    @property
+    def is_daemon(self) -> bool:
+        """Whether the service runs one task per instance (``schedulingStrategy == "DAEMON"``)."""
+        return self.scheduling_strategy == "DAEMON"
+
+
+class PortMapping(_AwsModel):
+    """A container's port mapping; a ``hostPort`` other than 0 reserves that port on the host."""
+
+    container_port: int | None = None
+    """The port the container listens on."""
+    host_port: int | None = None
+    """The port reserved on the container instance (0 or absent: a dynamic port)."""
+    protocol: str | None = None
+    """Known values: ``tcp``, ``udp``."""
+
+
+class ContainerDefinition(_AwsModel):
+    """A container of a task definition (the fields that reserve room on an instance)."""
+
+    name: str | None = None
+    """The container's name."""
+    cpu: int | None = None
+    """CPU units reserved for the container."""
+    memory: int | None = None
+    """The hard memory limit in MiB (reserved when ``memoryReservation`` is absent)."""
+    memory_reservation: int | None = None
+    """The soft memory limit in MiB (what is reserved on the instance, when given)."""
+    port_mappings: list[PortMapping] | None = None
+    """The container's port mappings."""
+
+
+class TaskDefinition(_AwsModel):
+    """A task definition revision, as DescribeTaskDefinition returns it (what placement reads)."""
+
+    task_definition_arn: str | None = None
+    """The ARN of the revision."""
+    family: str | None = None
+    """The family of the task definition."""
+    revision: int | None = None
+    """The revision number within the family."""
+    cpu: str | None = None
+    """Task-level CPU units (a string in AWS's shape, e.g. ``"256"``), if set."""
+    memory: str | None = None
+    """Task-level memory in MiB (a string in AWS's shape, e.g. ``"512"``), if set."""
+    network_mode: str | None = None
+    """Known values: ``bridge``, ``host``, ``awsvpc``, ``none``."""
+    container_definitions: list[ContainerDefinition] | None = None
+    """The containers of the task."""
+    placement_constraints: list[PlacementConstraint] | None = None
+    """The placement constraints of the task definition (``memberOf`` only in AWS)."""
+    status: str | None = None
+    """Known values: ``ACTIVE``, ``INACTIVE``, ``DELETE_IN_PROGRESS``."""
+
+
+class ManagedScaling(_AwsModel):
+    """A capacity provider's managed scaling: whether ECS scales its Auto Scaling group."""
+
+    status: str | None = None
+    """Known values: ``ENABLED``, ``DISABLED``."""
+    target_capacity: int | None = None
+    """The target utilisation of the group, in percent."""
+    minimum_scaling_step_size: int | None = None
+    """The fewest instances added or removed at once."""
+    maximum_scaling_step_size: int | None = None
+    """The most instances added or removed at once."""
+
+
+class AutoScalingGroupProvider(_AwsModel):
+    """The Auto Scaling group behind a capacity provider and what ECS manages of it."""
+
+    auto_scaling_group_arn: str | None = None
+    """The ARN of the Auto Scaling group."""
+    managed_scaling: ManagedScaling | None = None
+    """Managed scaling of the group."""
+    managed_termination_protection: str | None = None
+    """Known values: ``ENABLED``, ``DISABLED``."""
+    managed_draining: str | None = None
+    """Whether ECS drains the instances the group terminates; ``ENABLED`` or ``DISABLED``."""
+
+
+class CapacityProvider(_AwsModel):
+    """An ECS capacity provider, as DescribeCapacityProviders returns it."""
+
+    capacity_provider_arn: str | None = None
+    """The ARN of the capacity provider."""
+    name: str | None = None
+    """The name of the capacity provider."""
+    status: str | None = None
+    """Known values: ``ACTIVE``, ``INACTIVE``."""
+    auto_scaling_group_provider: AutoScalingGroupProvider | None = None
+    """The Auto Scaling group behind it (absent for FARGATE and FARGATE_SPOT)."""
+
+    @property
+    def managed_scaling_enabled(self) -> bool:
+        """Whether ECS adds instances to this provider's group when tasks do not fit."""
+        provider = self.auto_scaling_group_provider
+        scaling = provider.managed_scaling if provider else None
+        return scaling is not None and scaling.status == "ENABLED"

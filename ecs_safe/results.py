@@ -40,6 +40,12 @@ class DeregistrationResult(BaseModel):
         default=False,
         description="True when the response was lost and a describe proved the instance gone.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the run found worth saying beside the decision: who else was "
+        "draining the instance (another drainer, ECS managed draining, Spot, a termination "
+        "lifecycle hook).",
+    )
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: what happened, and to which instance."""

@@ -47,6 +47,7 @@ from ecs_safe._constants import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_READ_TIMEOUT,
+    DEFAULT_STEADY_TIMEOUT,
     DEFAULT_TIMEOUT,
     OnTimeout,
     StandaloneTasks,
@@ -260,6 +261,7 @@ class SyncEcsSafeClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         audit_log: AuditLog | str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
     ) -> None:
         async def open_client() -> EcsSafeClient:
             # Created and entered on the loop: an aiobotocore client is bound to its loop.
@@ -274,6 +276,7 @@ class SyncEcsSafeClient:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 audit_log=audit_log,
+                run_id=run_id,
             )
             return await client.__aenter__()
 
@@ -439,14 +442,20 @@ class SyncEcsSafeClient:
         return self._run(self._client.list_tasks, container_instance, cluster=cluster)
 
     def drain(
-        self, container_instances: Iterable[InstanceInput], *, cluster: str | None = None
+        self,
+        container_instances: Iterable[InstanceInput],
+        *,
+        cluster: str | None = None,
+        take_over: bool = False,
     ) -> list[ContainerInstance]:
         """Set container instances to DRAINING (batched 10 per call).
 
         See `EcsSafeClient.drain`. Failures the service reports are raised as typed errors,
         never dropped.
         """
-        return self._run(self._client.drain, container_instances, cluster=cluster)
+        return self._run(
+            self._client.drain, container_instances, cluster=cluster, take_over=take_over
+        )
 
     def drain_and_deregister(
         self,
@@ -458,6 +467,7 @@ class SyncEcsSafeClient:
         on_timeout: OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
+        take_over: bool = False,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it.
 
@@ -481,6 +491,7 @@ class SyncEcsSafeClient:
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
             progress=progress,
+            take_over=take_over,
         )
 
     def deregister_many(
@@ -496,6 +507,8 @@ class SyncEcsSafeClient:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        take_over: bool = False,
+        steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -520,17 +533,25 @@ class SyncEcsSafeClient:
             timeout=timeout,
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
+            take_over=take_over,
+            steady_timeout=steady_timeout,
         )
 
     def reactivate(
-        self, container_instances: Iterable[str], *, cluster: str | None = None
+        self,
+        container_instances: Iterable[str],
+        *,
+        cluster: str | None = None,
+        take_over: bool = False,
     ) -> list[ContainerInstance]:
         """Set container instances ACTIVE again (batched 10 per call): ``kubectl uncordon``.
 
-        See `EcsSafeClient.reactivate`. It reactivates whatever it is given; failures the
-        service reports are raised as typed errors, never dropped.
+        See `EcsSafeClient.reactivate`: someone else's DRAINING instance is refused unless
+        ``take_over``; failures the service reports are raised as typed errors, never dropped.
         """
-        return self._run(self._client.reactivate, container_instances, cluster=cluster)
+        return self._run(
+            self._client.reactivate, container_instances, cluster=cluster, take_over=take_over
+        )
 
     def drain_and_wait(
         self,
@@ -542,6 +563,7 @@ class SyncEcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         progress: ProgressCallback | None = None,
         on_timeout: OnTimeout = "raise",
+        take_over: bool = False,
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
 
@@ -556,4 +578,5 @@ class SyncEcsSafeClient:
             standalone_tasks=standalone_tasks,
             progress=progress,
             on_timeout=on_timeout,
+            take_over=take_over,
         )

@@ -7,7 +7,7 @@ functions. The layers, top to bottom (docs/architecture.md draws them):
     sync         sync
     client       client
     workflows    drain, fleet
-    gate         _gate
+    gate         _gate, ownership, steady
     calls        _calls, _checks, _targets
     transport    _transport
     foundation   everything else: errors, models, policy, results, retry, ratelimit, audit, ...
@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("constants", frozenset({"_constants"})),
     ("transport", frozenset({"_transport"})),
     ("calls", frozenset({"_calls", "_checks", "_targets"})),
-    ("gate", frozenset({"_gate"})),
+    ("gate", frozenset({"_gate", "ownership", "steady"})),
     ("workflows", frozenset({"drain", "fleet"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),

@@ -119,11 +119,12 @@ def test_cli_activate_text_and_json(env: LocalEcs) -> None:
         cluster=CLUSTER, containerInstances=arns, status="DRAINING"
     )
     ids = [a.rsplit("/", 1)[-1] for a in arns]
-    text = cli(env, "activate", ids[0])
+    # Drained by "another tool" (no ecs-safe mark): activate needs --take-over for them.
+    text = cli(env, "activate", ids[0], "--take-over")
     assert text.exit_code == 0, text.output
     assert ids[0] in text.stdout
     assert "ACTIVE" in text.stdout
-    result = cli(env, "activate", ids[1], "-o", "json")
+    result = cli(env, "activate", ids[1], "-o", "json", "--take-over")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["command"] == "activate"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
 from ecs_safe.cli.logs import logging_configured
@@ -25,7 +27,18 @@ from ecs_safe.cli.reports import DescribeReport
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
 
-__all__ = ["ActivateReport", "activate", "run_activate"]
+__all__ = ["ActivateReport", "TakeOverOpt", "activate", "run_activate"]
+
+#: ``--take-over``: act on an instance another ecs-safe run (or someone else) is draining.
+TakeOverOpt = Annotated[
+    bool,
+    typer.Option(
+        "--take-over",
+        help="Also set ACTIVE an instance DRAINING under another ecs-safe run's mark, or "
+        "without a mark (someone else's drain); refused otherwise (exit 3).",
+        envvar="ECS_SAFE_TAKE_OVER",
+    ),
+]
 
 
 @dataclass
@@ -42,10 +55,15 @@ class ActivateReport(DescribeReport):
 
 
 async def run_activate(
-    ecs: EcsSafeClient, instances: Sequence[str], *, cluster: str | None
+    ecs: EcsSafeClient,
+    instances: Sequence[str],
+    *,
+    cluster: str | None,
+    take_over: bool = False,
 ) -> ActivateReport:
     """``ecs-safe activate``: `EcsSafeClient.reactivate` over every instance given."""
-    return ActivateReport(cluster, await ecs.reactivate(instances, cluster=cluster))
+    back = await ecs.reactivate(instances, cluster=cluster, take_over=take_over)
+    return ActivateReport(cluster, back)
 
 
 def activate(  # noqa: PLR0917 - typer maps each option to a parameter
@@ -57,17 +75,20 @@ def activate(  # noqa: PLR0917 - typer maps each option to a parameter
     output: OutputOpt = OutputFormat.TEXT,
     log_format: LogFormatOpt = LogFormat.CONSOLE,
     verbose: VerboseOpt = 0,
+    take_over: TakeOverOpt = False,
 ) -> None:
     """Set DRAINING container instances ACTIVE again, so ECS places tasks on them (uncordon).
 
-    It reactivates whatever it is given.
+    An instance DRAINING under another ecs-safe run's mark, or without any mark (drained by
+    someone else: an operator, ECS managed draining, Spot draining), is refused (exit 3)
+    unless --take-over.
     """
     connection = Connection(region, endpoint_url, profile)
 
     async def work() -> ActivateReport:
         targets = validate_targets(instances, cluster)
         async with connection.open(cli_policy()) as ecs:
-            return await run_activate(ecs, targets, cluster=cluster)
+            return await run_activate(ecs, targets, cluster=cluster, take_over=take_over)
 
     with logging_configured(log_format, verbose):
         execute("activate", cluster, output, work)
