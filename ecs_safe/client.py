@@ -550,6 +550,7 @@ class EcsSafeClient:
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         on_timeout: _constants.OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it without force.
@@ -578,6 +579,10 @@ class EcsSafeClient:
             standalone_tasks: tasks no service manages are never moved by draining:
                 ``"refuse"`` up front, ``"wait"`` for them within the timeout, or ``"stop"``
                 them (StopTask).
+            require_room: refuse before DRAINING when the instance's service tasks would
+                have nowhere to go on the cluster's other ACTIVE instances
+                (`ecs_safe.policy.RoomElsewhere`; a warning instead where managed scaling
+                will add capacity). ``False`` skips the check.
             progress: called with each ``ecs_safe.drain.progress`` event (a dict with
                 ``event``, ``container_instance_arn``, ``remaining_tasks``, ``elapsed_s`` and
                 more); a plain or an async callable. Its exceptions are logged, not raised.
@@ -600,6 +605,7 @@ class EcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            require_room=check_bool(require_room, "require_room"),
         )
         callback = check_progress(progress)
         gate = self._opened()
@@ -620,6 +626,7 @@ class EcsSafeClient:
         timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -654,6 +661,8 @@ class EcsSafeClient:
             timeout: see `drain_and_deregister` (only with ``drain``).
             poll_interval: see `drain_and_deregister` (only with ``drain``).
             standalone_tasks: see `drain_and_deregister` (only with ``drain``).
+            require_room: see `drain_and_deregister` (only with ``drain``); the whole run's
+                tasks are packed onto the instances outside the run at once.
 
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
@@ -670,6 +679,7 @@ class EcsSafeClient:
                 poll_interval=poll_interval,
                 on_timeout="force" if force else "raise",
                 standalone_tasks=standalone_tasks,
+                require_room=check_bool(require_room, "require_room"),
             ),
             progress=check_progress(progress),
         )
@@ -753,6 +763,7 @@ class EcsSafeClient:
         timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
@@ -780,6 +791,7 @@ class EcsSafeClient:
             poll_interval=poll_interval,
             on_timeout="raise",
             standalone_tasks=standalone_tasks,
+            require_room=check_bool(require_room, "require_room"),
         )
         callback = check_progress(progress)
         gate = self._opened()

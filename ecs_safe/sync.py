@@ -441,6 +441,7 @@ class SyncEcsSafeClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_timeout: OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it.
@@ -464,6 +465,7 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
         )
 
@@ -480,6 +482,7 @@ class SyncEcsSafeClient:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -504,6 +507,7 @@ class SyncEcsSafeClient:
             timeout=timeout,
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
         )
 
     def reactivate(
@@ -524,6 +528,7 @@ class SyncEcsSafeClient:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
@@ -537,5 +542,6 @@ class SyncEcsSafeClient:
             timeout=timeout,
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
         )
