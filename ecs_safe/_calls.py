@@ -12,6 +12,7 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
@@ -292,6 +293,7 @@ class EcsCalls:
         # Classification reads it for the client's lifetime (a scheduling strategy never
         # changes); the service-aware checks refresh it once a round (`describe_services`).
         self._services: dict[tuple[str | None, str], Service | None] = {}
+        self._services_lock = asyncio.Lock()
         # Task definition revisions are immutable: one DescribeTaskDefinition each, ever.
         self._task_definitions: dict[str, TaskDefinition] = {}
 
@@ -552,19 +554,22 @@ class EcsCalls:
         the result (and cached as missing).
         """
         wanted = sorted(dict.fromkeys(names))
-        ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
-        for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
-            response = await self.transport.call(
-                "DescribeServices",
-                {"cluster": cluster, "services": list(batch)},
-                check=accounted("DescribeServices", batch, "services", "serviceArn"),
-            )
-            for name in batch:
-                self._services[(cluster, name)] = None
-            for raw in response.get("services") or []:
-                service = Service.model_validate(raw)
-                if service.service_name:
-                    self._services[(cluster, service.service_name)] = service
+        # One lookup at a time: a fleet's concurrent pre-flights asking for the same
+        # services then wait for the first answer instead of each describing them again.
+        async with self._services_lock:
+            ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
+            for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
+                response = await self.transport.call(
+                    "DescribeServices",
+                    {"cluster": cluster, "services": list(batch)},
+                    check=accounted("DescribeServices", batch, "services", "serviceArn"),
+                )
+                for name in batch:
+                    self._services[(cluster, name)] = None
+                for raw in response.get("services") or []:
+                    service = Service.model_validate(raw)
+                    if service.service_name:
+                        self._services[(cluster, service.service_name)] = service
         return {n: s for n in wanted if (s := self._services.get((cluster, n))) is not None}
 
     def forget_services(self) -> None:

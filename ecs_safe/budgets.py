@@ -104,7 +104,7 @@ class DisruptionBudget:
         return desired * percent // 100
 
     def __str__(self) -> str:
-        return f"max_unavailable={self.max_unavailable!r} ({self.service})"
+        return f"{self.service}: max_unavailable={self.max_unavailable!r}"
 
 
 def budget_for(name: str, budgets: Iterable[DisruptionBudget]) -> DisruptionBudget | None:
@@ -150,9 +150,9 @@ class ServiceImpact:
         budget = f"budget {self.budget}" if self.budget else "no budget"
         return (
             f"service {self.service}: desired {self.desired}, running {self.running}, "
-            f"after the wave {self.after} ({self.disrupted} on these instances), at least "
-            f"{self.floor} must run (minimumHealthyPercent {self.minimum_healthy_percent}%, "
-            f"{budget})"
+            f"after the wave {self.after} ({self.disrupted} on these instances); "
+            f"minimumHealthyPercent {self.minimum_healthy_percent}%, maximumPercent "
+            f"{self.maximum_percent}%, {budget}"
         )
 
 
@@ -208,7 +208,7 @@ def impact_of(
     if budget is not None and disrupted and after < desired - budget.allowed(desired):
         problems.append(
             f"{disrupted} of its tasks are on these instances, its budget allows "
-            f"{budget.allowed(desired)} unavailable ({budget})"
+            f"{budget.allowed(desired)} unavailable"
         )
     return ServiceImpact(
         service=name,

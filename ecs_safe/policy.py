@@ -1018,10 +1018,11 @@ class RoomElsewhere(_BuiltinRule):
             )
         if scaling:
             listed = "; ".join(u.describe() for u in scaling)
+            verb = "has" if len(scaling) == 1 else "have"
             return Caution(
                 self.name,
-                f"{_plural(len(scaling), 'service task')} on {label} have no room now, but "
-                f"their capacity provider has managed scaling ENABLED, so ECS will add "
+                f"{_plural(len(scaling), 'service task')} on {label} {verb} no room now, but "
+                f"the capacity provider has managed scaling ENABLED, so ECS will add "
                 f"instances: {listed}",
             )
         unjudged = [
@@ -1134,8 +1135,8 @@ class DisruptionBudgets(_BuiltinRule):
         return Violation(
             self.name,
             f"draining {_instance_label(context.container_instance)} with this wave would "
-            f"break {_plural(len(broken), 'service')}' budget: {reasons}. Drain fewer "
-            "instances at once, or wait until the service is steady",
+            f"disrupt more than {_plural(len(broken), 'service')} can take: {reasons}. Drain "
+            "fewer instances at once, or wait until the service is steady",
         )
 
     def __repr__(self) -> str:
