@@ -22,7 +22,12 @@ The package's files each model one part:
 - `traffic`: the WSGI middleware that counts requests, injects faults, and routes the
   operations LocalEcs answers itself;
 - `seeding`: the helpers that create clusters, instances, services and tasks;
-- `tasks`: ECS's task statuses and counters.
+- `tasks`: ECS's task statuses and counters;
+- `scheduler`: ECS's service scheduler (desired counts, placement, draining) for the services
+  that opt in (``create_service(..., scheduler=True)``); see its docstring for the API;
+- `state_lock`: requests shared, scheduler passes exclusive, over moto's state;
+- `instances`, `query`: container instance listing, filters and tags; `autoscaling`,
+  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks.
 
 Things to know:
 
@@ -40,6 +45,7 @@ Things to know:
 
 from __future__ import annotations
 
+from ecs_safe.local.scheduler import SchedulerError, ServiceScheduler, TaskEvent
 from ecs_safe.local.server import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -54,4 +60,7 @@ __all__ = [
     "ClientKwargs",
     "LocalEcs",
     "LocalEcsUnavailableError",
+    "SchedulerError",
+    "ServiceScheduler",
+    "TaskEvent",
 ]

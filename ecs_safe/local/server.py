@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import urllib.request
+from contextlib import AbstractContextManager
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
@@ -13,6 +14,8 @@ from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.instances import ContainerInstanceModel
 from ecs_safe.local.lifecycle import LifecycleModel
 from ecs_safe.local.names import last_segment
+from ecs_safe.local.scheduler import ServiceScheduler
+from ecs_safe.local.state_lock import StateLock
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
     Fault,
@@ -62,8 +65,9 @@ class LocalEcs(AutoScalingSeeding):
     `start` and `stop`). While it runs it offers the endpoint (`endpoint_url`, `region_name`,
     `session`, `client_kwargs`), seeding helpers (`create_cluster`, `register_instances`,
     `create_service`, `start_service_task`, `start_standalone_task`, ...), simulation of task
-    states (`set_task_transitions`, `set_task_status`), fault injection (`inject_fault`) and a
-    count of the ECS requests the server received (`calls`, `call_log`).
+    states (`set_task_transitions`, `set_task_status`), ECS's service scheduler for the
+    services that opt in (`scheduler`), fault injection (`inject_fault`) and a count of the
+    ECS requests the server received (`calls`, `call_log`).
 
     Args:
         region_name: The Region the seeding helpers use and `client_kwargs` names.
@@ -74,6 +78,11 @@ class LocalEcs(AutoScalingSeeding):
         report_inactive: Describe a deregistered container instance as INACTIVE (as ECS does
             for a while after deregistration) until `reset`, instead of moto's MISSING
             failure. Off by default: the suite's tests were written against moto's answer.
+        scheduler_interval: Run the service scheduler's pass every this many seconds in the
+            background while serving (`ServiceScheduler.start`); None (the default) leaves it
+            to `ServiceScheduler.step`/`settle`, or a later `scheduler.start()`. Either way the
+            scheduler acts only on the services it manages (``create_service(...,
+            scheduler=True)``, `ServiceScheduler.manage`, `ServiceScheduler.manage_cluster`).
     """
 
     def __init__(
@@ -83,6 +92,7 @@ class LocalEcs(AutoScalingSeeding):
         port: int = 0,
         freeze_tasks: bool = True,
         report_inactive: bool = False,
+        scheduler_interval: float | None = None,
     ) -> None:
         if not region_name:
             msg = "region_name must be a Region name such as 'us-east-1'"
@@ -90,8 +100,17 @@ class LocalEcs(AutoScalingSeeding):
         if not 0 <= port <= 65535:
             msg = f"port must be between 0 (any free port) and 65535, not {port}"
             raise ValueError(msg)
+        if scheduler_interval is not None and scheduler_interval <= 0:
+            msg = (
+                f"scheduler_interval must be a positive number of seconds, not {scheduler_interval}"
+            )
+            raise ValueError(msg)
         self._region_name = region_name
         self._port = port
+        self._scheduler_interval = scheduler_interval
+        # Requests hold it shared; the scheduler's passes and direct backend writes, exclusive.
+        self._state = StateLock()
+        self._scheduler = ServiceScheduler(self._ecs_backend, self._state)
         self._freeze_tasks = freeze_tasks
         self._tasks_frozen = False
         self._lifecycle = threading.Lock()
@@ -140,6 +159,7 @@ class LocalEcs(AutoScalingSeeding):
                 self._client("ecs").list_clusters()
                 self._client("ec2").describe_instances(MaxResults=5)
                 self.set_task_transitions(frozen=self._freeze_tasks)
+                self._start_ticking()
             except BaseException:
                 self._shutdown()
                 raise
@@ -154,7 +174,18 @@ class LocalEcs(AutoScalingSeeding):
             if self._server is not None:
                 self._shutdown()
 
+    def _start_ticking(self) -> None:
+        if self._scheduler_interval is not None and not self._scheduler.is_ticking:
+            self._scheduler.start(self._scheduler_interval)
+
     def _shutdown(self) -> None:
+        # The tick first: it must not act on a backend being torn down.
+        try:
+            self._scheduler.stop()
+        finally:
+            self._stop_serving()
+
+    def _stop_serving(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         self._endpoint_url = None
@@ -199,6 +230,7 @@ class LocalEcs(AutoScalingSeeding):
             self._traffic,
             self._handlers(),
             self._lifecycle_actions.query_handlers(),
+            state_lock=self._state,
         )
         try:
             return make_server(
@@ -282,14 +314,18 @@ class LocalEcs(AutoScalingSeeding):
     def reset(self) -> None:
         """Clear moto's state (for the whole process), pending faults and the request counts.
 
-        Task transitions return to the ``freeze_tasks`` setting given to the constructor.
+        Task transitions return to the ``freeze_tasks`` setting given to the constructor. The
+        scheduler forgets what it managed and recorded; its background tick stops, and
+        starts again if the constructor asked for one (``scheduler_interval``).
         """
+        self._scheduler.reset()
         self._post_moto_api("/moto-api/reset")
         self._traffic.clear_faults()
         self._traffic.reset_calls()
         self._instances.reset()
         self._lifecycle_actions.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
+        self._start_ticking()
 
     # -- request counts -------------------------------------------------------------------
 
@@ -368,6 +404,16 @@ class LocalEcs(AutoScalingSeeding):
         """Drop every fault not yet delivered."""
         self._traffic.clear_faults()
 
+    # -- the service scheduler ------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> ServiceScheduler:
+        """ECS's service scheduler, for the services it manages (see `ecs_safe.local.scheduler`)."""
+        return self._scheduler
+
+    def _exclusive(self) -> AbstractContextManager[None]:
+        return self._state.exclusive()
+
     # -- task states ----------------------------------------------------------------------
 
     @property
@@ -411,7 +457,8 @@ class LocalEcs(AutoScalingSeeding):
             ValueError: ``last_status`` is not an ECS task status.
             LookupError: there is no such task in that cluster.
         """
-        tasks.set_task_status(self._ecs_backend(), cluster, task, last_status)
+        with self._state.exclusive():
+            tasks.set_task_status(self._ecs_backend(), cluster, task, last_status)
 
     # -- Auto Scaling lifecycle ---------------------------------------------------------------
 
@@ -423,6 +470,10 @@ class LocalEcs(AutoScalingSeeding):
     def terminate_instance(self, ec2_instance_id: str) -> None:
         """Terminate an EC2 instance; it leaves every cluster it is registered in, as in ECS."""
         self._client("ec2").terminate_instances(InstanceIds=[ec2_instance_id])
+        with self._state.exclusive():
+            self._leave_clusters(ec2_instance_id)
+
+    def _leave_clusters(self, ec2_instance_id: str) -> None:
         backend = self._ecs_backend()
         for cluster, by_id in list(backend.container_instances.items()):
             for instance in list(by_id.values()):
@@ -436,7 +487,7 @@ class LocalEcs(AutoScalingSeeding):
 
     def _handlers(self) -> dict[str, Handler]:
         """The ECS operations LocalEcs answers (or amends) itself instead of moto."""
-        return self._instances.handlers()
+        return {**self._instances.handlers(), **self._scheduler.handlers()}
 
     def _require_running(self) -> None:
         _ = self.endpoint_url

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from ecs_safe.local.state_lock import StateLock
+
 #: Requests the seeding helpers send carry this header, so that they are neither counted nor
 #: failed by an injected fault: counters and faults are for the code under test.
 INTERNAL_HEADER: Final = "x-ecs-safe-local-internal"
@@ -184,12 +186,15 @@ class TrafficMiddleware:
         traffic: Traffic,
         handlers: dict[str, Handler] | None = None,
         query_handlers: dict[str, QueryHandler] | None = None,
+        state_lock: StateLock | None = None,
     ) -> None:
         """Wrap moto's app; the handlers answer the operations LocalEcs models itself.
 
         ``handlers`` are ECS operations (JSON); ``query_handlers`` are query-protocol actions
-        (Auto Scaling's), by their ``Action`` name.
+        (Auto Scaling's), by their ``Action`` name. Every request holds ``state_lock`` shared
+        while it is served, so that the scheduler's passes never interleave with one.
         """
+        self._state_lock = state_lock
         self._app = app
         self._traffic = traffic
         self._handlers = dict(handlers or {})
@@ -197,6 +202,12 @@ class TrafficMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Count the request, answer an injected fault, or serve it (LocalEcs's model or moto)."""
+        if self._state_lock is None:
+            return self._route(environ, start_response)
+        with self._state_lock.shared():
+            return self._route(environ, start_response)
+
+    def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if not target.startswith(_ECS_TARGET_PREFIX):
             return self._serve_query(environ, start_response)
