@@ -1135,8 +1135,8 @@ class DisruptionBudgets(_BuiltinRule):
         return Violation(
             self.name,
             f"draining {_instance_label(context.container_instance)} with this wave would "
-            f"disrupt more than {_plural(len(broken), 'service')} can take: {reasons}. Drain "
-            "fewer instances at once, or wait until the service is steady",
+            f"break the disruption budget of {_plural(len(broken), 'service')}: {reasons}. "
+            "Drain fewer instances at once, or wait until the service is steady",
         )
 
     def __repr__(self) -> str:
