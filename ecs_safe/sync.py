@@ -466,6 +466,7 @@ class SyncEcsSafeClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_timeout: OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
     ) -> DeregistrationResult:
@@ -490,6 +491,7 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
             take_over=take_over,
         )
@@ -509,6 +511,7 @@ class SyncEcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         take_over: bool = False,
         steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
+        require_room: bool = True,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -535,6 +538,7 @@ class SyncEcsSafeClient:
             standalone_tasks=standalone_tasks,
             take_over=take_over,
             steady_timeout=steady_timeout,
+            require_room=require_room,
         )
 
     def reactivate(
@@ -561,6 +565,7 @@ class SyncEcsSafeClient:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         on_timeout: OnTimeout = "raise",
         take_over: bool = False,
@@ -576,6 +581,7 @@ class SyncEcsSafeClient:
             timeout=timeout,
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
             on_timeout=on_timeout,
             take_over=take_over,

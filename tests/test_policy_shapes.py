@@ -39,7 +39,15 @@ from pydantic.alias_generators import to_camel
 
 import ecs_safe
 import ecs_safe.policy
-from ecs_safe import EcsSafeClient, Policy, PolicyContext, PolicyViolationError, Rule, Violation
+from ecs_safe import (
+    Caution,
+    EcsSafeClient,
+    Policy,
+    PolicyContext,
+    PolicyViolationError,
+    Rule,
+    Violation,
+)
 from ecs_safe.local import LocalEcs
 from ecs_safe.models import ContainerInstance, Task
 
@@ -127,7 +135,9 @@ class Evaluation:
     task_include: frozenset[str] = frozenset()
 
 
-def recorded_check(rule: Rule, context: PolicyContext) -> tuple[Violation | None, Evaluation]:
+def recorded_check(
+    rule: Rule, context: PolicyContext
+) -> tuple[Violation | Caution | None, Evaluation]:
     """Run ``rule`` on ``context`` through recording stand-ins; its answer and its reads."""
     evaluation = Evaluation(rule.name)
     instance = Recording(context.container_instance, evaluation.instance_reads)
@@ -149,7 +159,7 @@ class Recorder:
         self.needs_tasks = bool(getattr(rule, "needs_tasks", False))
         self.evaluations: list[Evaluation] = []
 
-    def check(self, context: PolicyContext) -> Violation | None:
+    def check(self, context: PolicyContext) -> Violation | Caution | None:
         """Check with the wrapped rule, recording what it reads."""
         verdict, evaluation = recorded_check(self.rule, context)
         self.evaluations.append(evaluation)

@@ -19,7 +19,7 @@ from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationErro
 if TYPE_CHECKING:
     from ecs_safe.cli.targets import Selection
     from ecs_safe.models import ContainerInstance, Task
-    from ecs_safe.policy import Violation
+    from ecs_safe.policy import Decision, Violation
     from ecs_safe.results import BatchResult, DeregistrationResult
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "batch_exit_code",
     "error_json",
     "failure_document",
+    "notes_of",
     "one_line",
     "outcomes_of_batch",
 ]
@@ -158,6 +159,9 @@ class Outcome:
         given = self.container_instance
         return given if names_host(given) else None
 
+    notes: tuple[str, ...] = ()
+    """The decision's warnings and the numbers of the services a drain's wave affects."""
+
     @classmethod
     def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:
         """The outcome of an instance ECS reports INACTIVE: deregistered, and no request sent.
@@ -177,6 +181,7 @@ class Outcome:
             forced=result.forced,
             request_id=result.request_id,
             tasks=tuple(result.tasks),
+            notes=notes_of(result.decision),
         )
 
     @classmethod
@@ -190,6 +195,7 @@ class Outcome:
                 violations=exc.decision.violations,
                 tasks=tuple(exc.tasks),
                 error=exc,
+                notes=notes_of(exc.decision),
             )
         if isinstance(exc, DrainTimeoutError):
             return cls(
@@ -224,7 +230,16 @@ class Outcome:
             "selected_by": self.selected_by,
             "container_instance_id": self.container_instance_id,
             "ec2_instance_id": self.ec2_instance_id,
+            "notes": list(self.notes),
         }
+
+
+def notes_of(decision: Decision) -> tuple[str, ...]:
+    """The lines a plan shows beyond allowed/refused: each service's numbers, each warning."""
+    return (
+        *(impact.summary() for impact in decision.services),
+        *(f"warning: {caution}" for caution in decision.warnings),
+    )
 
 
 def outcomes_of_batch(batch: BatchResult) -> list[Outcome]:

@@ -135,10 +135,13 @@ def _details(command: str, outcome: Outcome) -> Text:
             text.append(hint)
     elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
         text.append(for_display(str(outcome.error)))
-    elif outcome.status == "would_deregister":
-        text.append(_plan_details(command, outcome))
-    elif outcome.status == "would_drain":
-        text.append(_drain_only_plan(outcome))
+    elif outcome.status in ("would_deregister", "would_drain"):
+        if outcome.status == "would_deregister":
+            text.append(_plan_details(command, outcome))
+        else:
+            text.append(_drain_only_plan(outcome))
+        for note in outcome.notes:
+            text.append(f"\n{for_display(note)}")
     elif outcome.status == "drained":
         text.append("DRAINING with no task left; still registered (ecs-safe activate puts it back)")
     elif outcome.already:
