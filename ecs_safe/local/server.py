@@ -76,8 +76,8 @@ class LocalEcs(AutoScalingSeeding):
             moto's habit of moving it one step towards STOPPED on every DescribeTasks call.
             `reset` returns to this setting.
         report_inactive: Describe a deregistered container instance as INACTIVE (as ECS does
-            for a while after deregistration) until `reset`, instead of moto's MISSING
-            failure. Off by default: the suite's tests were written against moto's answer.
+            for a while after deregistration) until `reset` (the default); False gives moto's
+            MISSING failure instead.
         scheduler_interval: Run the service scheduler's pass every this many seconds in the
             background while serving (`ServiceScheduler.start`); None (the default) leaves it
             to `ServiceScheduler.step`/`settle`, or a later `scheduler.start()`. Either way the
@@ -91,7 +91,7 @@ class LocalEcs(AutoScalingSeeding):
         region_name: str = "us-east-1",
         port: int = 0,
         freeze_tasks: bool = True,
-        report_inactive: bool = False,
+        report_inactive: bool = True,
         scheduler_interval: float | None = None,
     ) -> None:
         if not region_name:
@@ -478,6 +478,7 @@ class LocalEcs(AutoScalingSeeding):
         for cluster, by_id in list(backend.container_instances.items()):
             for instance in list(by_id.values()):
                 if instance.ec2_instance_id == ec2_instance_id and cluster in backend.clusters:
+                    self._instances.remember_deregistered(cluster, instance)
                     # Force: a terminated host's tasks are gone with it.
                     backend.deregister_container_instance(
                         cluster, last_segment(instance.container_instance_arn), force=True
@@ -487,7 +488,11 @@ class LocalEcs(AutoScalingSeeding):
 
     def _handlers(self) -> dict[str, Handler]:
         """The ECS operations LocalEcs answers (or amends) itself instead of moto."""
-        return {**self._instances.handlers(), **self._scheduler.handlers()}
+        return {
+            **self._instances.handlers(),
+            **self._scheduler.handlers(),
+            "StopTask": tasks.stop_task_handler(self._ecs_backend),
+        }
 
     def _require_running(self) -> None:
         _ = self.endpoint_url
