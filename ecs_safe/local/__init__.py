@@ -27,7 +27,8 @@ The package's files each model one part:
   that opt in (``create_service(..., scheduler=True)``); see its docstring for the API;
 - `state_lock`: requests shared, scheduler passes exclusive, over moto's state;
 - `instances`, `query`: container instance listing, filters and tags; `autoscaling`,
-  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks.
+  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks; `events`: lifecycle and
+  Spot events on SQS queues, in EventBridge's shape.
 
 Things to know:
 
