@@ -195,6 +195,34 @@ def test_placement_reserves_cpu_and_memory_and_keeps_remaining_resources_true(
     assert instance(ecs_client, host)["runningTasksCount"] == 0
 
 
+def test_smaller_instances_take_fewer_tasks(env: LocalEcs, ecs_client: Any) -> None:
+    """register_instances(memory=...) registers a smaller instance type: its registered and
+    remaining memory say so, and placement respects it."""
+    [small] = env.register_instances(CLUSTER, 1, cpu=1024, memory=1000)
+    registered = {
+        r["name"]: r.get("integerValue") for r in instance(ecs_client, small)["registeredResources"]
+    }
+    assert (registered["CPU"], registered["MEMORY"]) == (1024, 1000)
+    env.create_service(CLUSTER, "web", desired_count=3, memory=400, scheduler=True)
+    env.scheduler.run_until_settled()
+    assert len(tasks_of(ecs_client, "web")) == 2
+    assert remaining(ecs_client, small, "MEMORY") == 200
+    with pytest.raises(ValueError, match="at least 1"):
+        env.register_instances(CLUSTER, 1, memory=0)
+
+
+def test_list_tasks_honours_service_name(env: LocalEcs, ecs_client: Any) -> None:
+    """ECS's ListTasks serviceName filter (moto ignores it)."""
+    [host] = env.register_instances(CLUSTER, 1)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.create_service(CLUSTER, "api", desired_count=1, scheduler=True)
+    env.start_standalone_task(CLUSTER, host)
+    env.scheduler.run_until_settled()
+    web = ecs_client.list_tasks(cluster=CLUSTER, serviceName="web")["taskArns"]
+    assert sorted(web) == sorted(t["taskArn"] for t in tasks_of(ecs_client, "web"))
+    assert len(ecs_client.list_tasks(cluster=CLUSTER)["taskArns"]) == 4
+
+
 def test_static_host_ports_allow_one_task_per_instance(env: LocalEcs, ecs_client: Any) -> None:
     """Two tasks that map the same static host port cannot share an instance."""
     hosts = env.register_instances(CLUSTER, 2)

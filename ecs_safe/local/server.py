@@ -545,6 +545,7 @@ class LocalEcs(AutoScalingSeeding):
             **self._instances.handlers(),
             **self._scheduler.handlers(),
             "StopTask": tasks.stop_task_handler(self._ecs_backend),
+            "ListTasks": tasks.list_tasks_handler(self._ecs_backend),
         }
 
     def _require_running(self) -> None:

@@ -10,7 +10,7 @@ from ecs_safe.local.names import last_segment
 if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Task
 
-    from ecs_safe.local.traffic import Handler
+    from ecs_safe.local.traffic import Amend, Handler
 
 #: moto's name for the task model in its state manager.
 TASK_MODEL: Final = "ecs::task"
@@ -113,3 +113,30 @@ def stop_task_handler(backend: Callable[[], EC2ContainerServiceBackend]) -> Hand
             shift_counter(instance, found.last_status, -1)
 
     return prepare
+
+
+def list_tasks_handler(backend: Callable[[], EC2ContainerServiceBackend]) -> Handler:
+    """ListTasks: moto's, with ``serviceName`` honoured (moto ignores it).
+
+    ECS lists the tasks the service started; LocalEcs goes by the task's group
+    (``service:NAME``), which is how ECS's own service tasks are marked.
+    """
+
+    def amend_for(request: dict[str, Any]) -> Amend | None:
+        service = request.get("serviceName")
+        if not service:
+            return None
+        cluster = last_segment(str(request.get("cluster") or "default"))
+        group = f"service:{last_segment(str(service))}"
+
+        def amend(response: dict[str, Any]) -> dict[str, Any]:
+            tasks = backend().tasks.get(cluster, {})
+            ids = {t.id for t in tasks.values() if t.group == group}
+            response["taskArns"] = [
+                arn for arn in response.get("taskArns") or [] if last_segment(arn) in ids
+            ]
+            return response
+
+        return amend
+
+    return amend_for
