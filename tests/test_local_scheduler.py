@@ -630,6 +630,37 @@ async def test_the_background_tick_lets_a_drain_finish_by_itself(ecs_env: LocalE
     assert new
 
 
+async def test_a_fleet_drain_in_waves_keeps_every_service_whole(ecs_env: LocalEcs) -> None:
+    """A rolling drain (waves of deregister_many) of six old hosts onto two new ones: with
+    ECS's default deploymentConfiguration no service ever runs fewer than desired, as the
+    scheduler's record shows, and each old host left empty."""
+    ecs_env.create_cluster(CLUSTER)
+    old = ecs_env.register_instances(CLUSTER, 6)
+    ecs_env.create_service(CLUSTER, "web", desired_count=6, distinct_instance=True, scheduler=True)
+    ecs_env.create_service(CLUSTER, "api", desired_count=3, scheduler=True)
+    ecs_env.create_service(CLUSTER, "agent", scheduling_strategy="DAEMON", scheduler=True)
+    ecs_env.scheduler.run_until_settled()
+    new = ecs_env.register_instances(CLUSTER, 6)
+    ecs_env.scheduler.run_until_settled()  # the daemon reaches the new hosts
+    ecs_env.scheduler.reset_record()
+    ecs_env.scheduler.start(interval=0.01)
+    try:
+        async with EcsSafeClient(**ecs_env.client_kwargs()) as ecs:
+            for wave in (old[:2], old[2:4], old[4:]):
+                result = await ecs.deregister_many(
+                    wave, cluster=CLUSTER, drain=True, poll_interval=0.02, timeout=120
+                )
+                assert result.ok, result
+    finally:
+        ecs_env.scheduler.stop()
+    assert ecs_env.scheduler.lowest_running("web") == 6
+    assert ecs_env.scheduler.lowest_running("api") == 3
+    moved = {e.container_instance_arn for e in ecs_env.scheduler.record if e.kind == "started"}
+    assert moved <= set(new)
+    stopped_daemons = [e for e in stops(ecs_env.scheduler.record) if e.service == "agent"]
+    assert {e.container_instance_arn for e in stopped_daemons} == set(old)
+
+
 def test_the_constructor_can_start_the_tick(ecs_env: LocalEcs) -> None:
     del ecs_env  # the shared one stays as it is; this one shares moto's state
     with LocalEcs(scheduler_interval=0.01) as local:
