@@ -31,6 +31,13 @@ The helper API (stable; other parts of the suite build on it)::
     local.scheduler.events_for("web")         # the same, one service
     local.scheduler.lowest_running("web")     # fewest RUNNING tasks the service ever had
     local.scheduler.is_steady("prod", "web")  # running == desired, nothing pending or drained
+    local.scheduler.wait_for_step(n)          # block until pass n + 1 ran (with the tick)
+    local.register_instances("prod", 2, memory=1024)        # smaller hosts: less room
+
+A `TaskEvent` has ``step, at, kind ("started" | "running" | "stopped"), by ("scheduler" |
+"external"), cluster, service, task_arn, container_instance_arn, ec2_instance_id, reason`` and
+the service's ``running``, ``pending`` and ``desired`` counts right after it: "never below its
+budget" is ``all(e.running >= budget for e in local.scheduler.events_for("web"))``.
 
 What a pass does, per managed service (each rule quotes the ECS developer guide; the tests in
 ``tests/test_local_scheduler.py`` check each against LocalEcs):
