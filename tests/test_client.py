@@ -108,8 +108,9 @@ async def test_deregisters_an_idle_instance_and_logs_the_returned_model(
     assert event["forced"] is False
     assert event["dry_run"] is False
     assert event["status"] == result.container_instance.status
-    with pytest.raises(ContainerInstanceNotFoundError):
-        await ecs.describe_container_instances([arn], cluster=cluster)
+    # Gone from the cluster: ECS describes it as INACTIVE (LocalEcs too), no longer ACTIVE.
+    [gone] = await ecs.describe_container_instances([arn], cluster=cluster)
+    assert gone.status == "INACTIVE"
 
 
 async def test_id_and_default_cluster(ecs: EcsSafeClient, ecs_env: LocalEcs) -> None:

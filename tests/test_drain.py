@@ -61,9 +61,11 @@ def one_instance(env: LocalEcs) -> str:
 
 
 def status_of(env: LocalEcs, arn: str) -> str | None:
+    """The instance's status; None once it is deregistered (ECS describes it as INACTIVE)."""
     found = env_ecs(env).describe_container_instances(cluster=CLUSTER, containerInstances=[arn])
     instances = found["containerInstances"]
-    return str(instances[0]["status"]) if instances else None
+    status = str(instances[0]["status"]) if instances else None
+    return None if status == "INACTIVE" else status
 
 
 @functools.cache

@@ -566,3 +566,68 @@ def test_moto_api_reset_over_http(ecs_env: LocalEcs, ecs: Any) -> None:
         cluster="a", instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]})
     )
     assert len(registered(ecs, "a")) == 1
+
+
+# --------------------------------------------------------------------------- ECS's answers
+
+
+def test_a_terminated_instance_is_inactive_too(ecs_env: LocalEcs, ecs: Any) -> None:
+    ecs_env.create_cluster("c")
+    [arn] = ecs_env.register_instances("c")
+    ec2_id = describe_instance(ecs, "c", arn)["ec2InstanceId"]
+    ecs_env.start_standalone_task("c", arn)
+    ecs_env.terminate_instance(ec2_id)
+    gone = describe_instance(ecs, "c", arn)
+    assert (gone["status"], gone["agentConnected"], gone["ec2InstanceId"]) == (
+        "INACTIVE",
+        False,
+        ec2_id,
+    )
+    assert gone["registeredAt"].year >= 2024
+
+
+def test_moto_answers_missing_when_asked(ecs_env: LocalEcs) -> None:
+    with LocalEcs(report_inactive=False) as local:
+        client = boto3_client(local)
+        local.create_cluster("c")
+        [arn] = local.register_instances("c")
+        client.deregister_container_instance(cluster="c", containerInstance=arn)
+        response = client.describe_container_instances(cluster="c", containerInstances=[arn])
+        assert response["containerInstances"] == []
+        assert [f["reason"] for f in response["failures"]] == ["MISSING"]
+        client.close()
+    assert ecs_env.is_running
+
+
+def test_stopping_a_pending_task_lowers_the_pending_count(
+    ecs_env: LocalEcs, ecs: Any, seeded: tuple[str, list[str]]
+) -> None:
+    """ECS counts a PENDING task in pendingTasksCount; stopping it lowers that counter, not
+    runningTasksCount (moto lowers the running one whatever the status)."""
+    cluster, (first, _) = seeded
+    [running, pending] = ecs_env.start_standalone_task(cluster, first, count=2)
+    ecs_env.set_task_status(cluster, pending, "PENDING")
+    before = describe_instance(ecs, cluster, first)
+    assert (before["runningTasksCount"], before["pendingTasksCount"]) == (1, 1)
+    ecs.stop_task(cluster=cluster, task=pending)
+    after = describe_instance(ecs, cluster, first)
+    assert (after["runningTasksCount"], after["pendingTasksCount"]) == (1, 0)
+    assert running
+
+
+def test_stopping_a_task_twice_changes_nothing_the_second_time(
+    ecs_env: LocalEcs, ecs: Any, seeded: tuple[str, list[str]]
+) -> None:
+    cluster, (first, _) = seeded
+    memory = {
+        r["name"]: r.get("integerValue")
+        for r in describe_instance(ecs, cluster, first)["remainingResources"]
+    }["MEMORY"]
+    [task] = ecs_env.start_standalone_task(cluster, first)
+    ecs.stop_task(cluster=cluster, task=task)
+    ecs.stop_task(cluster=cluster, task=task)
+    after = describe_instance(ecs, cluster, first)
+    assert after["runningTasksCount"] == 0
+    assert {r["name"]: r.get("integerValue") for r in after["remainingResources"]}[
+        "MEMORY"
+    ] == memory

@@ -281,7 +281,7 @@ def test_container_instance_tags(ecs_env: LocalEcs, ecs: Any) -> None:
     assert info.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
-def test_deregistered_instances_are_inactive_when_asked() -> None:
+def test_deregistered_instances_are_inactive_when_asked_explicitly() -> None:
     with LocalEcs(report_inactive=True) as local:
         local.reset()
         client: Any = boto3.session.Session(
@@ -305,11 +305,13 @@ def test_deregistered_instances_are_inactive_when_asked() -> None:
         local.reset()
 
 
-def test_by_default_a_deregistered_instance_is_missing_as_in_moto(
+def test_by_default_a_deregistered_instance_is_inactive_as_in_ecs(
     ecs_env: LocalEcs, ecs: Any
 ) -> None:
     ecs_env.create_cluster("gone")
     arn, kept = ecs_env.register_instances("gone", count=2)
     ecs.deregister_container_instance(cluster="gone", containerInstance=arn)
     response = ecs.describe_container_instances(cluster="gone", containerInstances=[arn, kept])
-    assert [f["reason"] for f in response["failures"]] == ["MISSING"]
+    assert response["failures"] == []
+    statuses = {d["containerInstanceArn"]: d["status"] for d in response["containerInstances"]}
+    assert statuses == {arn: "INACTIVE", kept: "ACTIVE"}

@@ -195,6 +195,34 @@ def test_placement_reserves_cpu_and_memory_and_keeps_remaining_resources_true(
     assert instance(ecs_client, host)["runningTasksCount"] == 0
 
 
+def test_smaller_instances_take_fewer_tasks(env: LocalEcs, ecs_client: Any) -> None:
+    """register_instances(memory=...) registers a smaller instance type: its registered and
+    remaining memory say so, and placement respects it."""
+    [small] = env.register_instances(CLUSTER, 1, cpu=1024, memory=1000)
+    registered = {
+        r["name"]: r.get("integerValue") for r in instance(ecs_client, small)["registeredResources"]
+    }
+    assert (registered["CPU"], registered["MEMORY"]) == (1024, 1000)
+    env.create_service(CLUSTER, "web", desired_count=3, memory=400, scheduler=True)
+    env.scheduler.run_until_settled()
+    assert len(tasks_of(ecs_client, "web")) == 2
+    assert remaining(ecs_client, small, "MEMORY") == 200
+    with pytest.raises(ValueError, match="at least 1"):
+        env.register_instances(CLUSTER, 1, memory=0)
+
+
+def test_list_tasks_honours_service_name(env: LocalEcs, ecs_client: Any) -> None:
+    """ECS's ListTasks serviceName filter (moto ignores it)."""
+    [host] = env.register_instances(CLUSTER, 1)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.create_service(CLUSTER, "api", desired_count=1, scheduler=True)
+    env.start_standalone_task(CLUSTER, host)
+    env.scheduler.run_until_settled()
+    web = ecs_client.list_tasks(cluster=CLUSTER, serviceName="web")["taskArns"]
+    assert sorted(web) == sorted(t["taskArn"] for t in tasks_of(ecs_client, "web"))
+    assert len(ecs_client.list_tasks(cluster=CLUSTER)["taskArns"]) == 4
+
+
 def test_static_host_ports_allow_one_task_per_instance(env: LocalEcs, ecs_client: Any) -> None:
     """Two tasks that map the same static host port cannot share an instance."""
     hosts = env.register_instances(CLUSTER, 2)
@@ -600,6 +628,37 @@ async def test_the_background_tick_lets_a_drain_finish_by_itself(ecs_env: LocalE
     assert ecs_env.scheduler.lowest_running("web") == 2
     assert {e.service for e in stops(ecs_env.scheduler.record)} == {"web", "agent"}
     assert new
+
+
+async def test_a_fleet_drain_in_waves_keeps_every_service_whole(ecs_env: LocalEcs) -> None:
+    """A rolling drain (waves of deregister_many) of six old hosts onto two new ones: with
+    ECS's default deploymentConfiguration no service ever runs fewer than desired, as the
+    scheduler's record shows, and each old host left empty."""
+    ecs_env.create_cluster(CLUSTER)
+    old = ecs_env.register_instances(CLUSTER, 6)
+    ecs_env.create_service(CLUSTER, "web", desired_count=6, distinct_instance=True, scheduler=True)
+    ecs_env.create_service(CLUSTER, "api", desired_count=3, scheduler=True)
+    ecs_env.create_service(CLUSTER, "agent", scheduling_strategy="DAEMON", scheduler=True)
+    ecs_env.scheduler.run_until_settled()
+    new = ecs_env.register_instances(CLUSTER, 6)
+    ecs_env.scheduler.run_until_settled()  # the daemon reaches the new hosts
+    ecs_env.scheduler.reset_record()
+    ecs_env.scheduler.start(interval=0.01)
+    try:
+        async with EcsSafeClient(**ecs_env.client_kwargs()) as ecs:
+            for wave in (old[:2], old[2:4], old[4:]):
+                result = await ecs.deregister_many(
+                    wave, cluster=CLUSTER, drain=True, poll_interval=0.02, timeout=120
+                )
+                assert result.ok, result
+    finally:
+        ecs_env.scheduler.stop()
+    assert ecs_env.scheduler.lowest_running("web") == 6
+    assert ecs_env.scheduler.lowest_running("api") == 3
+    moved = {e.container_instance_arn for e in ecs_env.scheduler.record if e.kind == "started"}
+    assert moved <= set(new)
+    stopped_daemons = [e for e in stops(ecs_env.scheduler.record) if e.service == "agent"]
+    assert {e.container_instance_arn for e in stopped_daemons} == set(old)
 
 
 def test_the_constructor_can_start_the_tick(ecs_env: LocalEcs) -> None:

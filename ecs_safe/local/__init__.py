@@ -27,7 +27,8 @@ The package's files each model one part:
   that opt in (``create_service(..., scheduler=True)``); see its docstring for the API;
 - `state_lock`: requests shared, scheduler passes exclusive, over moto's state;
 - `instances`, `query`: container instance listing, filters and tags; `autoscaling`,
-  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks.
+  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks; `events`: lifecycle and
+  Spot events on SQS queues, in EventBridge's shape.
 
 Things to know:
 
@@ -38,9 +39,12 @@ Things to know:
   every described task one step towards STOPPED on each DescribeTasks call.
 - Calls made by the seeding helpers are neither counted nor subject to injected faults, so the
   counters and faults concern the code under test only.
-- moto is not ECS: ``pendingTasksCount`` is always 0, cluster-level task counters are unreliable,
-  StopTask lowers the instance's ``runningTasksCount`` whatever the task's status (twice for a
-  task stopped twice), and malformed IDs give an HTTP 500 HTML page instead of an AWS error.
+- moto is not ECS, and LocalEcs corrects only some of it: it describes a deregistered instance
+  as INACTIVE (``LocalEcs(report_inactive=False)`` gives moto's MISSING), and StopTask lowers
+  the counter of the task's own status (moto lowers ``runningTasksCount`` whatever the status,
+  twice for a task stopped twice). Cluster-level task counters stay unreliable, tasks started
+  by hand are RUNNING at once (``pendingTasksCount`` 0 unless `LocalEcs.set_task_status` or the
+  scheduler made one PENDING), and malformed IDs give an HTTP 500 HTML page, not an AWS error.
 """
 
 from __future__ import annotations

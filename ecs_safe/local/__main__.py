@@ -18,14 +18,20 @@ if TYPE_CHECKING:
 
 #: The demo cluster's name.
 DEMO_CLUSTER: Final = "demo"
+#: The service scheduler's pass interval while serving, in seconds.
+SCHEDULER_INTERVAL: Final = 0.5
 
 
 def seed_demo(local: LocalEcs) -> None:
-    """Cluster ``demo``: three instances, a service with two tasks on the first, a batch task."""
+    """Cluster ``demo``: three instances, a service with two tasks on the first, a batch task.
+
+    The service scheduler manages ``web``: drain the first instance and its tasks move.
+    """
     local.create_cluster(DEMO_CLUSTER)
     first, _second, _third = local.register_instances(DEMO_CLUSTER, count=3)
-    local.create_service(DEMO_CLUSTER, "web")
+    local.create_service(DEMO_CLUSTER, "web", desired_count=2)
     local.start_service_task(DEMO_CLUSTER, first, "web", count=2)
+    local.scheduler.manage(DEMO_CLUSTER, "web")
     local.start_standalone_task(DEMO_CLUSTER, first, family="batch")
 
 
@@ -51,7 +57,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with LocalEcs() as local:
+    with LocalEcs(scheduler_interval=SCHEDULER_INTERVAL) as local:
         seed_demo(local)
         print("\n".join(environment_lines(local)), flush=True)
         print(f"# cluster {DEMO_CLUSTER!r} is seeded; Ctrl-C stops", file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ import base64
 import binascii
 import threading
 from collections.abc import Callable
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Final
 
 from ecs_safe.local.names import last_segment
@@ -67,7 +68,7 @@ class ContainerInstanceModel:
     """Listing and tags of container instances, over moto's ECS backend."""
 
     def __init__(
-        self, backend: Callable[[], EC2ContainerServiceBackend], *, report_inactive: bool = False
+        self, backend: Callable[[], EC2ContainerServiceBackend], *, report_inactive: bool = True
     ) -> None:
         """Read moto's backend through ``backend`` (it is looked up per request).
 
@@ -195,6 +196,33 @@ class ContainerInstanceModel:
 
     # -- DescribeContainerInstances and deregistration ----------------------------------------
 
+    def remember_deregistered(self, cluster: str, instance: ContainerInstance) -> None:
+        """Describe ``instance`` as INACTIVE from now on (it is being deregistered directly).
+
+        For deregistrations that do not come over HTTP (a terminated instance leaves its
+        cluster); DeregisterContainerInstance requests are remembered by their answer.
+        """
+        if not self._report_inactive:
+            return
+        registered_at = instance.registered_at
+        if registered_at.tzinfo is None:
+            registered_at = registered_at.replace(tzinfo=UTC)  # moto's naive UTC
+        described: dict[str, Any] = {
+            "containerInstanceArn": str(instance.container_instance_arn),
+            "ec2InstanceId": str(instance.ec2_instance_id),
+            "status": "INACTIVE",
+            "agentConnected": False,
+            "runningTasksCount": int(instance.running_tasks_count),
+            "pendingTasksCount": int(instance.pending_tasks_count),
+            "registeredResources": list(instance.registered_resources),
+            "remainingResources": list(instance.remaining_resources),
+            "attributes": [{"name": k, "value": v} for k, v in instance.attributes.items()],
+            "versionInfo": dict(instance.version_info),
+            "registeredAt": registered_at.timestamp(),
+        }
+        with self._lock:
+            self._inactive[last_segment(cluster), str(instance.id)] = described
+
     def deregister_container_instance(self, request: dict[str, Any]) -> Amend | None:
         """DeregisterContainerInstance: moto's, remembering the instance as INACTIVE if asked."""
         if not self._report_inactive:
@@ -202,13 +230,14 @@ class ContainerInstanceModel:
         cluster = last_segment(str(request.get("cluster") or "default"))
 
         def remember(response: dict[str, Any]) -> dict[str, Any]:
-            described = response.get("containerInstance") or {}
+            # The answer itself stays moto's; later descriptions say INACTIVE.
+            described = dict(response.get("containerInstance") or {})
             arn = str(described.get("containerInstanceArn", ""))
             if arn:
                 described["status"] = "INACTIVE"
                 described["agentConnected"] = False
                 with self._lock:
-                    self._inactive[cluster, last_segment(arn)] = dict(described)
+                    self._inactive[cluster, last_segment(arn)] = described
             return response
 
         return remember
@@ -227,7 +256,9 @@ class ContainerInstanceModel:
                 for failure in response.get("failures", []):
                     with self._lock:
                         gone = self._inactive.get((cluster, last_segment(failure.get("arn", ""))))
-                    if gone is None:
+                    # Only moto's "no such instance" hides an INACTIVE one; any other reason
+                    # is the answer.
+                    if gone is None or failure.get("reason") != "MISSING":
                         still_missing.append(failure)
                     else:
                         described.append(dict(gone))

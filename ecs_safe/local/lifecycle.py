@@ -79,11 +79,22 @@ class LifecycleModel:
         terminate: Called with the instance ID when an action ends: terminates the EC2 instance
             and deregisters it from its cluster.
         start: The clock's starting time (now, unless given).
+        on_begin: Called with each action as it begins.
     """
 
-    def __init__(self, terminate: Callable[[str], None], *, start: datetime | None = None) -> None:
-        """Create the model; nothing waits until `begin_termination`."""
+    def __init__(
+        self,
+        terminate: Callable[[str], None],
+        *,
+        start: datetime | None = None,
+        on_begin: Callable[[LifecycleAction], None] | None = None,
+    ) -> None:
+        """Create the model; nothing waits until `begin_termination`.
+
+        ``on_begin`` is told of every action that begins (LocalEcs puts its event on SQS).
+        """
         self._terminate = terminate
+        self._on_begin = on_begin
         self._now = start or datetime.now(UTC)
         self._lock = threading.Lock()
         self._actions: dict[str, LifecycleAction] = {}
@@ -130,7 +141,9 @@ class LifecycleModel:
                 + min(MAX_GLOBAL_TIMEOUT, HEARTBEAT_TIMEOUTS_LIMIT * timeout),
             )
             self._actions[action.token] = action
-            return action
+        if self._on_begin is not None:
+            self._on_begin(action)
+        return action
 
     def _find(
         self, group: str, hook: str, token: str | None, instance_id: str | None

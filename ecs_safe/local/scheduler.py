@@ -31,6 +31,13 @@ The helper API (stable; other parts of the suite build on it)::
     local.scheduler.events_for("web")         # the same, one service
     local.scheduler.lowest_running("web")     # fewest RUNNING tasks the service ever had
     local.scheduler.is_steady("prod", "web")  # running == desired, nothing pending or drained
+    local.scheduler.wait_for_step(n)          # block until pass n + 1 ran (with the tick)
+    local.register_instances("prod", 2, memory=1024)        # smaller hosts: less room
+
+A `TaskEvent` has ``step, at, kind ("started" | "running" | "stopped"), by ("scheduler" |
+"external"), cluster, service, task_arn, container_instance_arn, ec2_instance_id, reason`` and
+the service's ``running``, ``pending`` and ``desired`` counts right after it: "never below its
+budget" is ``all(e.running >= budget for e in local.scheduler.events_for("web"))``.
 
 What a pass does, per managed service (each rule quotes the ECS developer guide; the tests in
 ``tests/test_local_scheduler.py`` check each against LocalEcs):
@@ -453,11 +460,18 @@ class ServiceScheduler:
                 self._adopt_clusters(backend)
                 states = list(self._services.values())
             events: list[TaskEvent] = []
+            views: dict[str, _View] = {}
             for state in states:
                 service = backend.services.get(f"{state.cluster}:{state.name}")
                 if service is None:
                     continue
-                _Pass(self, backend, service=service, state=state, step=step, events=events).run()
+                view = views.get(state.cluster)
+                if view is None:
+                    view = views[state.cluster] = _View(backend, state.cluster)
+                    self._ec2_ids.update(
+                        {i.id: str(i.ec2_instance_id) for i in view.instances.values()}
+                    )
+                _Pass(self, view, service=service, state=state, step=step, events=events).run()
             with self._guard:
                 self._record.extend(events)
         with self._ticked:
@@ -624,7 +638,7 @@ class ServiceScheduler:
 
 
 class _View:
-    """One cluster's instances and tasks, read once per service pass."""
+    """One cluster's instances and tasks, read once per pass (shared by its services)."""
 
     def __init__(self, backend: EC2ContainerServiceBackend, cluster: str) -> None:
         self.backend = backend
@@ -632,21 +646,30 @@ class _View:
         self.instances: dict[str, ContainerInstance] = dict(
             backend.container_instances.get(cluster, {})
         )
+        # Tasks by group, built on first use: a pass reads a service's tasks many times,
+        # and scanning every task of the cluster each time made a pass O(tasks^2).
+        self._by_group: dict[str, list[Task]] | None = None
+
+    def _groups(self) -> dict[str, list[Task]]:
+        if self._by_group is None:
+            grouped: dict[str, list[Task]] = {}
+            for task in self.backend.tasks.get(self.cluster, {}).values():
+                if task.last_status not in _GONE:
+                    grouped.setdefault(str(task.group), []).append(task)
+            self._by_group = grouped
+        return self._by_group
 
     def tasks_of(self, service: str) -> list[Task]:
-        group = f"service:{service}"
         return [
-            t
-            for t in self.backend.tasks.get(self.cluster, {}).values()
-            if t.group == group and t.last_status not in _GONE
+            t for t in self._groups().get(f"service:{service}", []) if t.last_status not in _GONE
         ]
 
     def live_tasks(self) -> list[Task]:
-        return [
-            t
-            for t in self.backend.tasks.get(self.cluster, {}).values()
-            if t.last_status not in _GONE
-        ]
+        return [t for tasks in self._groups().values() for t in tasks if t.last_status not in _GONE]
+
+    def started(self, task: Task) -> None:
+        """Count a task started during the pass."""
+        self._groups().setdefault(str(task.group), []).append(task)
 
     def instance_of(self, task: Task) -> ContainerInstance | None:
         return self.instances.get(last_segment(task.container_instance_arn or ""))
@@ -662,7 +685,7 @@ class _Pass:
     def __init__(
         self,
         scheduler: ServiceScheduler,
-        backend: EC2ContainerServiceBackend,
+        view: _View,
         *,
         service: Service,
         state: _ServiceState,
@@ -670,15 +693,12 @@ class _Pass:
         events: list[TaskEvent],
     ) -> None:
         self.scheduler = scheduler
-        self.backend = backend
+        self.backend = view.backend
         self.service = service
         self.state = state
         self.step = step
         self.events = events
-        self.view = _View(backend, state.cluster)
-        scheduler._ec2_ids.update(
-            {i.id: str(i.ec2_instance_id) for i in self.view.instances.values()}
-        )
+        self.view = view
         self.daemon = service.scheduling_strategy == "DAEMON"
 
     # -- the pass ---------------------------------------------------------------------------
@@ -876,6 +896,7 @@ class _Pass:
         )
         # ECS places a task PENDING; it runs once its containers start (the next pass).
         set_task_status(self.backend, self.state.cluster, task.task_arn, "PENDING")
+        self.view.started(task)
         self.state.started_at_step[task.task_arn] = self.step
         self.state.seen[task.task_arn] = "PENDING"
         self.note("started", "scheduler", task.task_arn, task, "placed")

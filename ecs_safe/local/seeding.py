@@ -104,7 +104,14 @@ class Seeding:
         response = self._client("ecs").create_cluster(clusterName=name)
         return str(response["cluster"]["clusterArn"])
 
-    def register_instances(self, cluster: str = "default", count: int = 1) -> list[str]:
+    def register_instances(
+        self,
+        cluster: str = "default",
+        count: int = 1,
+        *,
+        cpu: int | None = None,
+        memory: int | None = None,
+    ) -> list[str]:
         """Launch ``count`` EC2 instances and register each in the cluster as a container instance.
 
         Returns the container instance ARNs in launch order. One RunInstances call serves them
@@ -112,12 +119,18 @@ class Seeding:
         would cost ~5 ms each), doing what moto's RegisterContainerInstance handler does.
         moto itself spends ~4 ms per launched instance, so 1000 take about 4 s.
 
+        Each registers moto's 4096 CPU units and 7482 MiB unless ``cpu``/``memory`` say
+        otherwise (a smaller instance type): registeredResources and remainingResources both.
+
         Raises:
-            ValueError: ``count`` is below 1.
+            ValueError: ``count`` is below 1, or ``cpu``/``memory`` below 1.
             LookupError: the cluster does not exist.
         """
         if count < 1:
             msg = f"count must be at least 1, not {count}"
+            raise ValueError(msg)
+        if (cpu is not None and cpu < 1) or (memory is not None and memory < 1):
+            msg = f"cpu and memory must be at least 1, not {cpu} and {memory}"
             raise ValueError(msg)
         backend = self._ecs_backend()
         cluster_name = last_segment(cluster)
@@ -127,7 +140,19 @@ class Seeding:
         reservation = self._client("ec2").run_instances(
             ImageId=AMI_ID, MinCount=count, MaxCount=count
         )
-        return self._registered(cluster_name, [i["InstanceId"] for i in reservation["Instances"]])
+        arns = self._registered(cluster_name, [i["InstanceId"] for i in reservation["Instances"]])
+        if cpu is not None or memory is not None:
+            sizes = {"CPU": cpu, "MEMORY": memory}
+            with self._exclusive():
+                by_id = backend.container_instances[cluster_name]
+                for arn in arns:
+                    instance = by_id[last_segment(arn)]
+                    for resources in (instance.registered_resources, instance.remaining_resources):
+                        for resource in resources:
+                            size = sizes.get(str(resource.get("name")))
+                            if size is not None:
+                                resource["integerValue"] = size
+        return arns
 
     def register_task_definition(
         self,

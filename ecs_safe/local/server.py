@@ -6,11 +6,13 @@ import asyncio
 import threading
 import urllib.request
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Self, TypedDict
 
 from ecs_safe.local import tasks
 from ecs_safe.local.autoscaling import AutoScalingSeeding
+from ecs_safe.local.events import EventQueues
 from ecs_safe.local.instances import ContainerInstanceModel
 from ecs_safe.local.lifecycle import LifecycleModel
 from ecs_safe.local.names import last_segment
@@ -39,6 +41,8 @@ DUMMY_ACCESS_KEY_ID: Final = "testing"
 #: The secret access key every `LocalEcs` session uses.
 DUMMY_SECRET_ACCESS_KEY: Final = "testing"  # noqa: S105  (a placeholder moto accepts)
 
+# moto maps any credentials to its default account; the events name it (no moto import here).
+_MOTO_ACCOUNT_ID: Final = "123456789012"
 _INSTALL_HINT: Final = "LocalEcs needs moto's server mode: pip install 'ecs-safe[local]'"
 _HOST: Final = "127.0.0.1"
 
@@ -76,8 +80,8 @@ class LocalEcs(AutoScalingSeeding):
             moto's habit of moving it one step towards STOPPED on every DescribeTasks call.
             `reset` returns to this setting.
         report_inactive: Describe a deregistered container instance as INACTIVE (as ECS does
-            for a while after deregistration) until `reset`, instead of moto's MISSING
-            failure. Off by default: the suite's tests were written against moto's answer.
+            for a while after deregistration) until `reset` (the default); False gives moto's
+            MISSING failure instead.
         scheduler_interval: Run the service scheduler's pass every this many seconds in the
             background while serving (`ServiceScheduler.start`); None (the default) leaves it
             to `ServiceScheduler.step`/`settle`, or a later `scheduler.start()`. Either way the
@@ -91,7 +95,7 @@ class LocalEcs(AutoScalingSeeding):
         region_name: str = "us-east-1",
         port: int = 0,
         freeze_tasks: bool = True,
-        report_inactive: bool = False,
+        report_inactive: bool = True,
         scheduler_interval: float | None = None,
     ) -> None:
         if not region_name:
@@ -121,7 +125,12 @@ class LocalEcs(AutoScalingSeeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
-        self._lifecycle_actions = LifecycleModel(self.terminate_instance)
+        self._events = EventQueues(
+            lambda: self._client("sqs"), account=_MOTO_ACCOUNT_ID, region=region_name
+        )
+        self._lifecycle_actions = LifecycleModel(
+            self.terminate_instance, on_begin=self._events.lifecycle_action_began
+        )
         self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
 
     def __repr__(self) -> str:
@@ -324,6 +333,7 @@ class LocalEcs(AutoScalingSeeding):
         self._traffic.reset_calls()
         self._instances.reset()
         self._lifecycle_actions.reset()
+        self._events.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
         self._start_ticking()
 
@@ -467,6 +477,49 @@ class LocalEcs(AutoScalingSeeding):
         """Terminate lifecycle actions (``Terminating:Wait``) and their clock."""
         return self._lifecycle_actions
 
+    # -- events (EventBridge's shape, on SQS) ---------------------------------------------------
+
+    @property
+    def events(self) -> EventQueues:
+        """The SQS queues that get lifecycle and Spot events (`ecs_safe.local.events`)."""
+        return self._events
+
+    def interrupt_spot(self, ec2_instance_id: str, *, drain: bool = True) -> dict[str, Any]:
+        """Announce a Spot interruption of an EC2 instance; returns the event sent.
+
+        "EC2 Spot Instance Interruption Warning" goes to every queue of `events`. With
+        ``drain`` (the default) the instance is then set DRAINING in every cluster where it
+        is ACTIVE, as the ECS agent does with ``ECS_ENABLE_SPOT_INSTANCE_DRAINING=true``. The
+        instance is not terminated: call `terminate_instance` when the two minutes are up.
+        """
+        event = self._events.spot_interruption(ec2_instance_id, at=self._now())
+        if drain:
+            for cluster, arn in self._registrations(ec2_instance_id, status="ACTIVE"):
+                self._client("ecs").update_container_instances_state(
+                    cluster=cluster, containerInstances=[arn], status="DRAINING"
+                )
+        return event
+
+    def recommend_rebalance(self, ec2_instance_id: str) -> dict[str, Any]:
+        """Send "EC2 Instance Rebalance Recommendation" for an instance (ECS does nothing)."""
+        return self._events.rebalance_recommendation(ec2_instance_id, at=self._now())
+
+    def _registrations(self, ec2_instance_id: str, *, status: str) -> list[tuple[str, str]]:
+        """(cluster, container instance ARN) wherever the EC2 instance is registered."""
+        with self._state.shared():
+            backend = self._ecs_backend()
+            return [
+                (cluster, str(instance.container_instance_arn))
+                for cluster, by_id in backend.container_instances.items()
+                if cluster in backend.clusters
+                for instance in by_id.values()
+                if instance.ec2_instance_id == ec2_instance_id and instance.status == status
+            ]
+
+    @staticmethod
+    def _now() -> datetime:
+        return datetime.now(UTC)
+
     def terminate_instance(self, ec2_instance_id: str) -> None:
         """Terminate an EC2 instance; it leaves every cluster it is registered in, as in ECS."""
         self._client("ec2").terminate_instances(InstanceIds=[ec2_instance_id])
@@ -478,6 +531,7 @@ class LocalEcs(AutoScalingSeeding):
         for cluster, by_id in list(backend.container_instances.items()):
             for instance in list(by_id.values()):
                 if instance.ec2_instance_id == ec2_instance_id and cluster in backend.clusters:
+                    self._instances.remember_deregistered(cluster, instance)
                     # Force: a terminated host's tasks are gone with it.
                     backend.deregister_container_instance(
                         cluster, last_segment(instance.container_instance_arn), force=True
@@ -487,7 +541,12 @@ class LocalEcs(AutoScalingSeeding):
 
     def _handlers(self) -> dict[str, Handler]:
         """The ECS operations LocalEcs answers (or amends) itself instead of moto."""
-        return {**self._instances.handlers(), **self._scheduler.handlers()}
+        return {
+            **self._instances.handlers(),
+            **self._scheduler.handlers(),
+            "StopTask": tasks.stop_task_handler(self._ecs_backend),
+            "ListTasks": tasks.list_tasks_handler(self._ecs_backend),
+        }
 
     def _require_running(self) -> None:
         _ = self.endpoint_url

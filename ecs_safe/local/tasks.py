@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ecs_safe.local.names import last_segment
 
 if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Task
+
+    from ecs_safe.local.traffic import Amend, Handler
 
 #: moto's name for the task model in its state manager.
 TASK_MODEL: Final = "ecs::task"
@@ -75,3 +78,65 @@ def set_task_status(
     found.desired_status = "STOPPED" if last_status in STOPPING_STATUSES else "RUNNING"
     if last_status == "STOPPED" and not found.stopped_reason:
         found.stopped_reason = "Stopped by LocalEcs.set_task_status"
+
+
+def _find(backend: EC2ContainerServiceBackend, cluster: str, task: str) -> Task | None:
+    task_id = last_segment(task)
+    return next((t for t in backend.tasks.get(cluster, {}).values() if t.id == task_id), None)
+
+
+def stop_task_handler(backend: Callable[[], EC2ContainerServiceBackend]) -> Handler:
+    """StopTask: moto's, with the instance's counters and resources kept as ECS keeps them.
+
+    moto releases the task's resources and lowers ``runningTasksCount`` whatever the task's
+    status. ECS lowers the counter of the task's own status (PENDING's, or none for a task
+    already stopping) and does nothing to a task already STOPPED. The request is prepared
+    here so that moto's release lands right: the counter moto will lower is raised first (a
+    stopped task's reservation is taken again, for moto to give back).
+    """
+
+    def prepare(request: dict[str, Any]) -> None:
+        moto = backend()
+        cluster = last_segment(str(request.get("cluster") or "default"))
+        found = _find(moto, cluster, str(request.get("task") or ""))
+        if found is None or not found.container_instance_arn or found.last_status == "RUNNING":
+            return
+        instance = moto.container_instances.get(cluster, {}).get(
+            last_segment(found.container_instance_arn)
+        )
+        if instance is None:
+            return
+        if found.last_status in {"STOPPED", "DELETED"}:
+            moto.update_container_instance_resources(instance, found.resource_requirements or {})
+        else:
+            instance.running_tasks_count += 1
+            shift_counter(instance, found.last_status, -1)
+
+    return prepare
+
+
+def list_tasks_handler(backend: Callable[[], EC2ContainerServiceBackend]) -> Handler:
+    """ListTasks: moto's, with ``serviceName`` honoured (moto ignores it).
+
+    ECS lists the tasks the service started; LocalEcs goes by the task's group
+    (``service:NAME``), which is how ECS's own service tasks are marked.
+    """
+
+    def amend_for(request: dict[str, Any]) -> Amend | None:
+        service = request.get("serviceName")
+        if not service:
+            return None
+        cluster = last_segment(str(request.get("cluster") or "default"))
+        group = f"service:{last_segment(str(service))}"
+
+        def amend(response: dict[str, Any]) -> dict[str, Any]:
+            tasks = backend().tasks.get(cluster, {})
+            ids = {t.id for t in tasks.values() if t.group == group}
+            response["taskArns"] = [
+                arn for arn in response.get("taskArns") or [] if last_segment(arn) in ids
+            ]
+            return response
+
+        return amend
+
+    return amend_for
