@@ -466,8 +466,19 @@ class EcsCalls:
         """
         arns: list[str] = []
         for desired in ("RUNNING", "STOPPED"):
-            arns.extend(await self._task_arns(ref, cluster, desired))
-        arns = list(dict.fromkeys(arns))
+            arns.extend(await self.task_arns(cluster, desired, container_instance=ref))
+        live, _stopped = await self.describe_tasks(list(dict.fromkeys(arns)), cluster)
+        return live
+
+    async def describe_tasks(
+        self, arns: Sequence[str], cluster: str | None
+    ) -> tuple[list[Task], set[str]]:
+        """Describe tasks 100 a call: those not STOPPED (classified), and the ARNs STOPPED.
+
+        A task reported in ``failures[]`` for a reason other than MISSING is kept among the
+        live ones, with no status and no group (`_unknown_tasks`: fail closed); one MISSING
+        is in neither.
+        """
         raw_tasks: list[Mapping[str, Any]] = []
         for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
             response = await self.transport.call(
@@ -478,13 +489,22 @@ class EcsCalls:
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
             raw_tasks.extend(_unknown_tasks(batch, response))
         live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        stopped = {str(t.get("taskArn")) for t in raw_tasks if t.get("lastStatus") == "STOPPED"}
         services, daemons = await self._services_of(cluster, live)
-        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+        tasks = [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+        return tasks, stopped
 
-    async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
-        """Every page of ListTasks for one desired status (`pages`: never an endless loop)."""
+    async def task_arns(
+        self, cluster: str | None, desired: str, *, container_instance: str | None = None
+    ) -> list[str]:
+        """Every page of ListTasks for one desired status (`pages`: never an endless loop).
+
+        On one container instance when ``container_instance`` is given, else in the cluster.
+        """
         arns: list[str] = []
-        params = {"cluster": cluster, "containerInstance": ref, "desiredStatus": desired}
+        params = {"cluster": cluster, "desiredStatus": desired}
+        if container_instance is not None:
+            params["containerInstance"] = container_instance
         async for page in pages(self.transport, "ListTasks", params, check=expect_task_list):
             arns.extend(str(a) for a in page.get("taskArns") or [])
         return arns

@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_POLL_SHARE",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DESCRIBE_INSTANCES_BATCH",
@@ -29,6 +30,7 @@ __all__ = [
     "FINAL_LOOK_BUDGET",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
+    "MIN_POLL_INTERVAL",
     "MUTATING_OPERATIONS",
     "ON_TIMEOUT_VALUES",
     "POLL_BACKOFF",
@@ -149,3 +151,14 @@ StandaloneTasks = Literal["refuse", "wait", "stop"]
 ON_TIMEOUT_VALUES: Final[tuple[OnTimeout, ...]] = ("raise", "reactivate", "force")
 #: The values of `StandaloneTasks`, in the order the docs list them.
 STANDALONE_TASKS_VALUES: Final[tuple[StandaloneTasks, ...]] = ("refuse", "wait", "stop")
+
+# ----------------------------------------------------------------------------- the drain poller
+
+#: The part of the client's read rate (`RateLimits.read_per_s`) the drain poller's rounds
+#: spend: half, so that the pre-flights, the targets and other tools keep the rest.
+DEFAULT_POLL_SHARE: Final = 0.5
+#: The shortest time, in seconds, between two rounds of the drain poller when its budget would
+#: allow more: one instance draining alone is looked at this often (a task that stopped is
+#: seen, and the instance deregistered, within about this long). A drain whose
+#: ``poll_interval`` is shorter lowers it to that.
+MIN_POLL_INTERVAL: Final = 2.0

@@ -28,6 +28,7 @@ from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
 from ecs_safe._error_mapping import map_errors
 from ecs_safe._gate import Gate, Request
+from ecs_safe._poller import Poller
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import Transport
 from ecs_safe._validation import (
@@ -152,6 +153,8 @@ class EcsSafeClient:
         self._exit_stack: AsyncExitStack | None = None
         self._transport: Transport | None = None
         self._gate: Gate | None = None
+        # The one drain poller of the client: every drain it runs is looked at in its rounds.
+        self._poller: Poller | None = None
         # Auto Scaling is made on first need (most clients never ask for a group): the
         # session and config it is made with, its transport, and a lock so that two first
         # calls at once make one client.
@@ -266,7 +269,9 @@ class EcsSafeClient:
             service="ecs",
         )
         self._autoscaling_lock = asyncio.Lock()
-        self._gate = Gate(EcsCalls(self._transport), self._policy, self._audit)
+        calls = EcsCalls(self._transport)
+        self._gate = Gate(calls, self._policy, self._audit)
+        self._poller = Poller(calls, read_per_s=self.rate_limits.read_per_s)
         self._state = _State.OPENED
 
     async def __aenter__(self) -> Self:
@@ -328,6 +333,9 @@ class EcsSafeClient:
         self._state = _State.CLOSED
         self._transport = None
         self._gate = None
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
         self._autoscaling = None
         self._create = None
         if stack is not None:
@@ -347,6 +355,12 @@ class EcsSafeClient:
                 "`async with EcsSafeClient(...) as ecs:` (or EcsSafeClient.from_client(...))"
             )
         return self._gate
+
+    def _drain_poller(self) -> Poller:
+        """The drain poller of an open client (made with its gate, see `_open`)."""
+        self._opened()
+        assert self._poller is not None, "made with the gate"
+        return self._poller
 
     async def _autoscaling_transport(self) -> Transport:
         """The Auto Scaling transport, made on first need; closed with the client.
@@ -604,7 +618,9 @@ class EcsSafeClient:
         callback = check_progress(progress)
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await _drain.drain_and_deregister(gate, ref, cluster, options, callback)
+        return await _drain.drain_and_deregister(
+            gate, ref, cluster, options, callback, poller=self._drain_poller()
+        )
 
     async def deregister_many(
         self,
@@ -673,7 +689,10 @@ class EcsSafeClient:
             ),
             progress=check_progress(progress),
         )
-        return await fleet.deregister_many(self._opened(), container_instances, settings)
+        gate = self._opened()
+        return await fleet.deregister_many(
+            gate, container_instances, settings, self._drain_poller()
+        )
 
     # ------------------------------------------------------------------ deregister
 
@@ -784,4 +803,6 @@ class EcsSafeClient:
         callback = check_progress(progress)
         gate = self._opened()
         gate.calls.check_scope(ref)
-        return await _drain.drain_and_wait(gate, ref, cluster, options, callback)
+        return await _drain.drain_and_wait(
+            gate, ref, cluster, options, callback, poller=self._drain_poller()
+        )
