@@ -315,11 +315,11 @@ class Poller:
     async def round(self) -> int:
         """Look at every watched instance once; deliver each look. Returns the reads made."""
         before = self.reads
+        self.rounds += 1
         by_cluster: dict[str | None, list[Watch]] = {}
         for watch in list(self._watches.values()):
             by_cluster.setdefault(watch.cluster, []).append(watch)
         await asyncio.gather(*(self._cluster_round(c, ws) for c, ws in by_cluster.items()))
-        self.rounds += 1
         return self.reads - before
 
     async def _cluster_round(self, cluster: str | None, watches: list[Watch]) -> None:
