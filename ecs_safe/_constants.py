@@ -127,15 +127,16 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_READ_TIMEOUT: Final = 30.0
 #: Seconds a drain may take, counted from the moment the instance is DRAINING.
 DEFAULT_TIMEOUT: Final = 600.0
-#: Seconds between the first polls of a drain.
+#: The longest wait, in seconds, between two looks at a draining instance (``poll_interval``);
+#: the drain poller looks more often when its read budget allows (`MIN_POLL_INTERVAL`).
 DEFAULT_POLL_INTERVAL: Final = 5.0
-#: Each wait between polls is this much longer than the one before ...
+#: The backoff factor of the per-instance polls before the drain poller; unused, kept for
+#: existing callers (``ecs_safe.drain.POLL_BACKOFF``).
 POLL_BACKOFF: Final = 1.5
-#: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
-#: minutes to be replaced; polling faster than this only spends the account's read budget.
+#: The longest backoff wait before the drain poller; unused, kept for existing callers.
 MAX_POLL_INTERVAL: Final = 30.0
-#: Seconds the drain's last look, taken at the deadline, may take: a drain ends at most this
-#: long after its timeout, however slow the endpoint (a poll in flight at the deadline is cut).
+#: The budget of a last look after the drain's deadline before the deadline bounded it too;
+#: unused, kept for existing callers.
 FINAL_LOOK_BUDGET: Final = 2.0
 #: How many instances a fleet run works on at once (with ``drain=True``: how many are
 #: DRAINING at once, which bounds the capacity a rolling run takes away).

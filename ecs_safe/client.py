@@ -574,8 +574,10 @@ class EcsSafeClient:
            when the policy would refuse the instance even once drained, or (with
            ``standalone_tasks="refuse"``) when tasks that no service manages are on it.
         2. Set DRAINING (an instance already DRAINING is carried on with).
-        3. Poll until no task on it is anything but STOPPED, judged by the task list, not
-           only the counters; back off between polls; give up at the deadline.
+        3. Wait until no task on it is anything but STOPPED, judged by the task list, not
+           only the counters, looked at in the rounds of the client's one drain poller
+           (`ecs_safe._poller`: every draining instance together, paced to half the read
+           rate); give up at the deadline.
         4. Deregister without force, through the same policy check as
            `deregister_container_instance`.
 
@@ -584,8 +586,9 @@ class EcsSafeClient:
                 instance ID (resolved in the cluster first), or a `ContainerInstance`.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             timeout: seconds the instance may take to empty, from the moment it is DRAINING.
-            poll_interval: seconds before the second poll; later waits grow 1.5 times up to
-                30 s (or ``poll_interval``, if longer).
+            poll_interval: the longest wait, in seconds, between two looks at the instance.
+                The poller looks more often when its read budget allows, down to every
+                `MIN_POLL_INTERVAL` (2 s), or every ``poll_interval`` if that is shorter.
             on_timeout: at the deadline, ``"raise"`` `DrainTimeoutError` and leave the
                 instance DRAINING; ``"reactivate"``: set it ACTIVE again, then raise;
                 ``"force"``: deregister with force, if the policy allows it.

@@ -12,11 +12,13 @@ them for a fleet (`ecs_safe.fleet`):
    call. ECS moves service tasks elsewhere (within each service's deployment limits) and
    places nothing new there. An instance that is already DRAINING (another tool, an earlier
    run) is carried on with.
-3. **Wait** (`wait_and_deregister`): poll until no task on the instance is anything but
-   STOPPED, judged by the task list (ListTasks + DescribeTasks), and the counters agree; the
-   counters alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). Polls back
-   off from ``poll_interval`` up to `MAX_POLL_INTERVAL`, stop at a hard deadline and report
-   each round as an ``ecs_safe.drain.progress`` event and to the ``progress`` callback.
+3. **Wait** (`wait_and_deregister`): until no task on the instance is anything but STOPPED,
+   judged by the task list (ListTasks + DescribeTasks), and the counters agree; the counters
+   alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). The client's one
+   `ecs_safe._poller.Poller` looks at every draining instance in shared rounds paced to a read
+   budget (``poll_interval`` is the longest wait between two); the wait ends at a hard
+   deadline, and each look is reported as an ``ecs_safe.drain.progress`` event and to the
+   ``progress`` callback.
 4. **Deregister** without force, through the decision gate (`ecs_safe._gate.Gate`), on a
    fresh snapshot. At the deadline, ``on_timeout`` decides: raise (leave it DRAINING), reactivate
    (set it ACTIVE again, then raise) or force (deregister with force, if the policy allows).
@@ -24,7 +26,8 @@ them for a fleet (`ecs_safe.fleet`):
 When something fails after step 2, the instance stays DRAINING (safe: nothing new lands on it)
 and the error says so in a note; calling `drain_and_deregister` again carries on from there.
 
-The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`), never the client.
+The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`; to wait, its
+`Poller`), never the client.
 """
 
 from __future__ import annotations
@@ -79,13 +82,13 @@ __all__ = [
 # The values below live in `ecs_safe._constants`; these names are kept for existing callers.
 #: Seconds a drain may take, counted from the moment the instance is DRAINING.
 DEFAULT_TIMEOUT: Final = _constants.DEFAULT_TIMEOUT
-#: Seconds between the first polls of a drain.
+#: The longest wait, in seconds, between two looks at a draining instance (``poll_interval``).
 DEFAULT_POLL_INTERVAL: Final = _constants.DEFAULT_POLL_INTERVAL
-#: Each wait between polls is this much longer than the one before ...
+#: Unused since the drain poller (kept for existing callers): waits no longer back off.
 POLL_BACKOFF: Final = _constants.POLL_BACKOFF
-#: ... up to this many seconds (or ``poll_interval``, if that is longer).
+#: Unused since the drain poller (kept for existing callers).
 MAX_POLL_INTERVAL: Final = _constants.MAX_POLL_INTERVAL
-#: Seconds the last look, taken at the deadline, may take (a drain's hard bound is past it).
+#: Unused since the deadline bounds the last look too (kept for existing callers).
 FINAL_LOOK_BUDGET: Final = _constants.FINAL_LOOK_BUDGET
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = _constants.UPDATE_STATE_BATCH
@@ -103,7 +106,8 @@ class DrainOptions:
     Args:
         timeout: seconds the instance may take to empty, counted from the moment it is
             DRAINING.
-        poll_interval: seconds before the second poll; later waits grow by `POLL_BACKOFF`.
+        poll_interval: the longest wait, in seconds, between two looks at the instance (the
+            poller looks more often when its read budget allows, see `ecs_safe._poller`).
         on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
 
