@@ -8,10 +8,11 @@ in one *round*:
 
 1. Describe every watched instance, 100 a call (counters and status; an instance that is no
    longer DRAINING, or gone, is that drain's error).
-2. List tasks only where the counters say the instance is empty, where they rose past what the
-   last list held (a new task: ``standalone_tasks="stop"`` must see it), or where the last list
-   held tasks the counters do not count (DEACTIVATING, STOPPING, ...: aws-cdk #13506). The task
-   list stays the judge of "empty"; the counters only say when it is worth asking. Few
+2. List tasks only where the counters say the instance is empty (the list must confirm it, and
+   sees the tasks the counters miss: DEACTIVATING, STOPPING, ...: aws-cdk #13506), or where they
+   count more tasks than the last list knew running (a new task: ``standalone_tasks="stop"``
+   must see it). The task list stays the judge of "empty"; the counters only say when it is
+   worth asking. Few
    candidates are listed per instance (two ListTasks each); many are listed for the whole
    cluster at once (two paginated ListTasks), whichever costs fewer calls.
 3. Describe only the listed tasks not already seen STOPPED (STOPPED is final), 100 a call.
@@ -48,6 +49,7 @@ from ecs_safe._constants import (
 from ecs_safe._validation import instance_id_of
 from ecs_safe.errors import (
     ClientException,
+    ClientStateError,
     ContainerInstanceNotFoundError,
     EcsApiError,
     EcsSafeError,
@@ -121,10 +123,8 @@ class Watch:
         self.key = instance_id_of(ref)
         self.max_interval = max_interval
         self.started = poller.clock()
-        # What the last task list found live, and the counters it was taken with (None: the
-        # list came from the pre-flight, whose counters may predate DRAINING).
+        # What the last task list (at first, the pre-flight's) found live on the instance.
         self.tasks: list[Task] = list(tasks)
-        self.counted_at_listing: int | None = None
         self._latest: Look | BaseException | None = None
         self._fresh = asyncio.Event()
         self.closed = False
@@ -156,18 +156,19 @@ class Watch:
         """Hand the waiter this round's look (or its error)."""
         if isinstance(look, Look) and look.listed:
             self.tasks = list(look.tasks)
-            self.counted_at_listing = _counted(look.instance)
         self._latest = look
         self._fresh.set()
 
     def wants_list(self, instance: ContainerInstance) -> bool:
-        """Whether this round must list the instance's tasks (see the module's step 2)."""
+        """Whether this round must list the instance's tasks (see the module's step 2).
+
+        While the counters count a task, the instance is not empty whatever the list says, so
+        listing only pays when they say empty (the list must confirm it, and sees the tasks
+        they miss: a DEACTIVATING task keeps the instance listed every round until STOPPED),
+        or when they count more tasks than the last list knew running (a newcomer).
+        """
         counted = _counted(instance)
-        if counted == 0:
-            return True
-        if self.counted_at_listing is None or counted > self.counted_at_listing:
-            return counted > sum(1 for t in self.tasks if t.last_status in _COUNTED)
-        return any(task.last_status not in _COUNTED for task in self.tasks)
+        return counted == 0 or counted > sum(1 for t in self.tasks if t.last_status in _COUNTED)
 
     def elapsed(self) -> float:
         """Seconds since the watch began."""
@@ -287,8 +288,14 @@ class Poller:
             self._task = None
 
     def close(self) -> None:
-        """Stop the rounds (the client is closing)."""
+        """Stop the rounds (the client is closing): each waiter gets a `ClientStateError`."""
         for watch in list(self._watches.values()):
+            watch.deliver(
+                ClientStateError(
+                    f"the client was closed while draining container instance {watch.ref}; "
+                    "it is left DRAINING"
+                )
+            )
             watch.close()
 
     # -- rounds ----------------------------------------------------------------------------

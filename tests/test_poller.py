@@ -17,7 +17,7 @@ import pytest
 from drain_support import client
 from structlog.testing import capture_logs
 
-from ecs_safe import ClientException, ContainerInstanceNotFoundError, EcsApiError
+from ecs_safe import ClientException, ClientStateError, ContainerInstanceNotFoundError, EcsApiError
 from ecs_safe._calls import InstanceAnswers
 from ecs_safe._constants import MIN_POLL_INTERVAL
 from ecs_safe._poller import INTERRUPTED, Look, Poller, Watch
@@ -428,3 +428,14 @@ def test_a_look_is_empty_only_when_listed_with_the_counters() -> None:
     )
     assert Look(instance, [], listed=True).empty
     assert not Look(instance, [], listed=False).empty
+
+
+async def test_closing_the_poller_ends_every_wait_with_a_typed_error() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    w = watch(p, calls, calls.add(1, tasks=1))
+    await w.next()
+    p.close()
+    with pytest.raises(ClientStateError, match="left DRAINING"):
+        await w.next()
+    assert w.closed
