@@ -235,6 +235,7 @@ async def pages(
     *,
     check: ResponseCheck,
     cursor: str = "nextToken",
+    cap: int = LIST_PAGE_CAP,
 ) -> AsyncIterator[Response]:
     """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
 
@@ -242,11 +243,12 @@ async def pages(
     pages through here, so none can loop forever or stop early on a token it did not read.
 
     Raises:
-        PaginationError: a token came back twice, or the listing passed `LIST_PAGE_CAP` pages.
+        PaginationError: a token came back twice, or the listing passed ``cap`` pages
+            (`LIST_PAGE_CAP` unless the caller wants fewer).
     """
     seen: set[str] = set()
     token: str | None = None
-    for _page in range(LIST_PAGE_CAP):
+    for _page in range(cap):
         page = await transport.call(operation, {**params, cursor: token}, check=check)
         yield page
         raw = page.get(cursor)
@@ -261,7 +263,7 @@ async def pages(
             )
         seen.add(token)
     raise PaginationError(
-        f"{operation} still had more after {LIST_PAGE_CAP} pages; refusing to page on",
+        f"{operation} still had more after {cap} pages; refusing to page on",
         code="PaginationCap",
         operation=operation,
     )
@@ -495,17 +497,27 @@ class EcsCalls:
         return tasks, stopped
 
     async def task_arns(
-        self, cluster: str | None, desired: str, *, container_instance: str | None = None
+        self,
+        cluster: str | None,
+        desired: str,
+        *,
+        container_instance: str | None = None,
+        page_cap: int = LIST_PAGE_CAP,
     ) -> list[str]:
         """Every page of ListTasks for one desired status (`pages`: never an endless loop).
 
         On one container instance when ``container_instance`` is given, else in the cluster.
+
+        Raises:
+            PaginationError: the listing repeated a token, or had more than ``page_cap`` pages
+                (code ``PaginationCap``).
         """
         arns: list[str] = []
         params = {"cluster": cluster, "desiredStatus": desired}
         if container_instance is not None:
             params["containerInstance"] = container_instance
-        async for page in pages(self.transport, "ListTasks", params, check=expect_task_list):
+        listing = pages(self.transport, "ListTasks", params, check=expect_task_list, cap=page_cap)
+        async for page in listing:
             arns.extend(str(a) for a in page.get("taskArns") or [])
         return arns
 

@@ -39,11 +39,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ecs_safe._calls import GONE_REASONS, InstanceAnswers
+from ecs_safe._calls import GONE_REASONS, InstanceAnswers, PaginationError
 from ecs_safe._constants import (
     DEFAULT_POLL_SHARE,
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_TASKS_BATCH,
+    LIST_PAGE_CAP,
     MIN_POLL_INTERVAL,
 )
 from ecs_safe._validation import instance_id_of
@@ -283,9 +284,12 @@ class Poller:
     def unwatch(self, watch: Watch) -> None:
         """Forget ``watch``; with none left, the round in flight is cut (its reads too)."""
         self._watches.pop(id(watch), None)
-        if not self._watches and self._task is not None:
-            self._task.cancel()
-            self._task = None
+        if not self._watches:
+            # Nothing draining: what was learnt of the clusters' tasks goes too (bounded memory).
+            self._clusters.clear()
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
 
     def close(self) -> None:
         """Stop the rounds (the client is closing): each waiter gets a `ClientStateError`."""
@@ -363,24 +367,14 @@ class Poller:
         if not watches:
             return {}
         memory = self._clusters.setdefault(cluster, _ClusterTasks())
-        per_instance = 2 * len(watches)
-        known = sum(len(w.tasks) for w in self._watches.values() if w.cluster == cluster)
-        cluster_wide = memory.listing_pages or 2 * (1 + known // 100)
         wanted = {w.key for w in watches}
-        if cluster_wide < per_instance:
-            arns = await self._arns(cluster, None, memory)
-            # A task known to be on an instance not listed this round needs no describe.
-            arns = [a for a in arns if a not in memory.where or memory.where[a] in wanted]
-        else:
-            arns = []
-            for found in await asyncio.gather(
-                *(self._arns(cluster, w.ref, memory) for w in watches)
-            ):
-                arns.extend(found)
+        arns = await self._listed_arns(cluster, watches, memory)
         fresh = [a for a in dict.fromkeys(arns) if a not in memory.stopped]
         self.reads += math.ceil(len(fresh) / DESCRIBE_TASKS_BATCH)
         live, stopped = await self.calls.describe_tasks(fresh, cluster)
         memory.stopped |= stopped
+        for arn in stopped:
+            memory.where.pop(arn, None)
         out: dict[str, list[Task]] = {key: [] for key in wanted}
         for task in live:
             arn = task.task_arn or ""
@@ -394,15 +388,49 @@ class Poller:
                 # is unknown: it keeps every candidate non-empty (fail closed).
                 for tasks in out.values():
                     tasks.append(task)
-        for arn in stopped:
-            memory.where.pop(arn, None)
         return out
 
-    async def _arns(self, cluster: str | None, ref: str | None, memory: _ClusterTasks) -> list[str]:
+    async def _listed_arns(
+        self, cluster: str | None, watches: list[Watch], memory: _ClusterTasks
+    ) -> list[str]:
+        """The task ARNs to look at for ``watches``: the cluster's listing or each instance's."""
+        per_instance = 2 * len(watches)
+        if (memory.listing_pages or 2) < per_instance:
+            # The cluster's listing is tried with no more pages than the instances' listings
+            # would take; a cluster too big for that (many tasks on other instances) is left
+            # to them, so a round never costs more than twice the per-instance price.
+            try:
+                arns = await self._arns(cluster, None, memory, cap=len(watches))
+            except PaginationError as exc:
+                if exc.code != "PaginationCap":
+                    raise
+                memory.listing_pages = per_instance + 1
+            else:
+                # A task known to be on an instance not listed this round needs no describe.
+                wanted = {w.key for w in watches}
+                return [a for a in arns if a not in memory.where or memory.where[a] in wanted]
+        listings = await asyncio.gather(*(self._arns(cluster, w.ref, memory) for w in watches))
+        return [arn for found in listings for arn in found]
+
+    async def _arns(
+        self,
+        cluster: str | None,
+        ref: str | None,
+        memory: _ClusterTasks,
+        *,
+        cap: int = LIST_PAGE_CAP,
+    ) -> list[str]:
         arns: list[str] = []
         pages = 0
         for desired in ("RUNNING", "STOPPED"):
-            found = await self.calls.task_arns(cluster, desired, container_instance=ref)
+            try:
+                found = await self.calls.task_arns(
+                    cluster, desired, container_instance=ref, page_cap=cap
+                )
+            except PaginationError:
+                # The pages of a listing cut at its cap were read (and paid for) all the same.
+                self.reads += pages + cap
+                raise
             pages += max(1, math.ceil(len(found) / 100))
             arns.extend(found)
         self.reads += pages

@@ -18,7 +18,7 @@ from drain_support import client
 from structlog.testing import capture_logs
 
 from ecs_safe import ClientException, ClientStateError, ContainerInstanceNotFoundError, EcsApiError
-from ecs_safe._calls import InstanceAnswers
+from ecs_safe._calls import InstanceAnswers, PaginationError
 from ecs_safe._constants import MIN_POLL_INTERVAL
 from ecs_safe._poller import INTERRUPTED, Look, Poller, Watch
 from ecs_safe.local import LocalEcs
@@ -110,14 +110,22 @@ class FakeCalls:
         return InstanceAnswers(found, missing)
 
     async def task_arns(
-        self, cluster: str | None, desired: str, *, container_instance: str | None = None
+        self,
+        cluster: str | None,
+        desired: str,
+        *,
+        container_instance: str | None = None,
+        page_cap: int = 10_000,
     ) -> list[str]:
         self.log.append(("ListTasks", (container_instance, desired)))
-        return [
+        found = [
             t.arn
             for t in self.tasks.values()
             if t.desired == desired and container_instance in (None, t.instance)
         ]
+        if math.ceil(len(found) / 100) > page_cap:
+            raise PaginationError("too many pages", code="PaginationCap", operation="ListTasks")
+        return found
 
     async def describe_tasks(
         self, arns: Sequence[str], cluster: str | None
@@ -270,6 +278,29 @@ async def test_many_candidates_are_listed_for_the_cluster_at_once() -> None:
     assert all(looks[arn].empty for arn in emptying)
     assert not any(looks[arn].empty for arn in busy)
     for w in watches.values():
+        w.close()
+
+
+async def test_a_cluster_too_big_to_list_is_left_to_the_instances_listings() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arns = [calls.add(n, tasks=1) for n in range(3)]
+    for n in range(3, 1000):  # 997 busy instances nobody drains: 10 pages of RUNNING tasks
+        calls.add(n, tasks=1)
+    for arn in arns:
+        for task in calls.on(arn):
+            calls.stop(task.arn)
+    watches = [watch(p, calls, arn) for arn in arns]
+    looks = [await w.next() for w in watches]
+    listings = [args for op, args in calls.log if op == "ListTasks"]
+    # Tried for the cluster with a cap of 3 pages, then 2 per instance.
+    assert listings[0] == (None, "RUNNING")
+    assert sorted(listings[1:]) == sorted((arn, d) for arn in arns for d in ("RUNNING", "STOPPED"))
+    assert all(look.empty for look in looks)
+    calls.log.clear()
+    await watches[0].next()  # the next round remembers: no cluster listing tried again
+    assert (None, "RUNNING") not in [args for op, args in calls.log if op == "ListTasks"]
+    for w in watches:
         w.close()
 
 
