@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fleet, memory, percall, ratelimits, startup, targets
+from benchmarks import drain, drain_buckets, fleet, memory, percall, ratelimits, startup, targets
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
 
@@ -38,6 +38,8 @@ class Sizes:
     memory_instances: int
     memory_rounds: int
     targets: tuple[int, int, int]  # (EC2 IDs, cluster size, rounds)
+    # (single-drain rounds, fleet size, fleet's time scale, instances through exact buckets)
+    drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
 
 
 FULL = Sizes(
@@ -63,6 +65,7 @@ QUICK = Sizes(
     memory_instances=20,
     memory_rounds=1,
     targets=(100, 500, 1),
+    drain=(1, 12, 0.1, 105),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -97,6 +100,15 @@ async def _targets(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await targets.run(local, ids=ids, cluster_size=cluster_size, rounds=rounds)]
 
 
+async def _drain(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    rounds, fleet_size, scale, _ = sizes.drain
+    return await drain.main_async(local, single_rounds=rounds, fleet=fleet_size, fleet_scale=scale)
+
+
+async def _drain_buckets(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return [await drain_buckets.run(local, instances=sizes.drain[3])]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -105,6 +117,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ratelimits": _ratelimits,
     "memory": _memory,
     "targets": _targets,
+    "drain": _drain,
+    "drain_buckets": _drain_buckets,
 }
 
 

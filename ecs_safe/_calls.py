@@ -246,6 +246,7 @@ async def pages(
     *,
     check: ResponseCheck,
     cursor: str = "nextToken",
+    cap: int = LIST_PAGE_CAP,
 ) -> AsyncIterator[Response]:
     """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
 
@@ -253,11 +254,12 @@ async def pages(
     pages through here, so none can loop forever or stop early on a token it did not read.
 
     Raises:
-        PaginationError: a token came back twice, or the listing passed `LIST_PAGE_CAP` pages.
+        PaginationError: a token came back twice, or the listing passed ``cap`` pages
+            (`LIST_PAGE_CAP` unless the caller wants fewer).
     """
     seen: set[str] = set()
     token: str | None = None
-    for _page in range(LIST_PAGE_CAP):
+    for _page in range(cap):
         page = await transport.call(operation, {**params, cursor: token}, check=check)
         yield page
         raw = page.get(cursor)
@@ -272,7 +274,7 @@ async def pages(
             )
         seen.add(token)
     raise PaginationError(
-        f"{operation} still had more after {LIST_PAGE_CAP} pages; refusing to page on",
+        f"{operation} still had more after {cap} pages; refusing to page on",
         code="PaginationCap",
         operation=operation,
     )
@@ -517,15 +519,30 @@ class EcsCalls:
         """
         arns: list[str] = []
         for desired in ("RUNNING", "STOPPED"):
-            arns.extend(await self._task_arns(ref, cluster, desired))
-        live = await self._live_tasks(cluster, arns)
-        services, daemons = await self._services_of(cluster, live)
-        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+            arns.extend(await self.task_arns(cluster, desired, container_instance=ref))
+        live, _stopped = await self.describe_tasks(arns, cluster)
+        return live
 
-    async def _live_tasks(
+    async def describe_tasks(
+        self, arns: Sequence[str], cluster: str | None
+    ) -> tuple[list[Task], set[str]]:
+        """Describe tasks 100 a call: those not STOPPED (classified), and the ARNs STOPPED.
+
+        A task reported in ``failures[]`` for a reason other than MISSING is kept among the
+        live ones, with no status and no group (`_unknown_tasks`: fail closed); one MISSING
+        is in neither.
+        """
+        raw_tasks = await self._described_tasks(cluster, arns)
+        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        stopped = {str(t.get("taskArn")) for t in raw_tasks if t.get("lastStatus") == "STOPPED"}
+        services, daemons = await self._services_of(cluster, live)
+        tasks = [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+        return tasks, stopped
+
+    async def _described_tasks(
         self, cluster: str | None, arns: Iterable[str]
     ) -> list[Mapping[str, Any]]:
-        """DescribeTasks (100 a call) of ``arns``: those not STOPPED, unknown ones included."""
+        """DescribeTasks (100 a call) of ``arns``, as ECS answered, unknown ones included."""
         raw_tasks: list[Mapping[str, Any]] = []
         for batch in _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH):
             response = await self.transport.call(
@@ -535,16 +552,36 @@ class EcsCalls:
             )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
             raw_tasks.extend(_unknown_tasks(batch, response))
-        return [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        return raw_tasks
 
-    async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
-        """Every page of ListTasks for one desired status (`pages`: never an endless loop)."""
-        params = {"cluster": cluster, "containerInstance": ref, "desiredStatus": desired}
-        return await self._listed_tasks(params)
+    async def task_arns(
+        self,
+        cluster: str | None,
+        desired: str | None,
+        *,
+        container_instance: str | None = None,
+        service: str | None = None,
+        page_cap: int = LIST_PAGE_CAP,
+    ) -> list[str]:
+        """Every page of ListTasks for one desired status (`pages`: never an endless loop).
 
-    async def _listed_tasks(self, params: Mapping[str, Any]) -> list[str]:
+        On one container instance when ``container_instance`` is given, of one service when
+        ``service`` is, else in the cluster; ``desired=None`` is ECS's default (RUNNING).
+
+        Raises:
+            PaginationError: the listing repeated a token, or had more than ``page_cap`` pages
+                (code ``PaginationCap``).
+        """
         arns: list[str] = []
-        async for page in pages(self.transport, "ListTasks", params, check=expect_task_list):
+        params: dict[str, Any] = {"cluster": cluster}
+        if desired is not None:
+            params["desiredStatus"] = desired
+        if container_instance is not None:
+            params["containerInstance"] = container_instance
+        if service is not None:
+            params["serviceName"] = service
+        listing = pages(self.transport, "ListTasks", params, check=expect_task_list, cap=page_cap)
+        async for page in listing:
             arns.extend(str(a) for a in page.get("taskArns") or [])
         return arns
 
@@ -554,12 +591,14 @@ class EcsCalls:
         ListTasks by ``serviceName`` (every page), then DescribeTasks 100 a call; the tasks
         are matched by their group too, since an endpoint may ignore the filter (moto does).
         """
-        arns = await self._listed_tasks({"cluster": cluster, "serviceName": service})
+        arns = await self.task_arns(cluster, None, service=service)
         group = f"service:{service}"
         return frozenset(
             str(t["containerInstanceArn"])
-            for t in await self._live_tasks(cluster, arns)
-            if t.get("group") == group and t.get("containerInstanceArn")
+            for t in await self._described_tasks(cluster, arns)
+            if t.get("lastStatus") != "STOPPED"
+            and t.get("group") == group
+            and t.get("containerInstanceArn")
         )
 
     async def _services_of(

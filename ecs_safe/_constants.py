@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MAXIMUM_PERCENT",
     "DEFAULT_MINIMUM_HEALTHY_PERCENT",
     "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_POLL_SHARE",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_STEADY_TIMEOUT",
     "DEFAULT_TIMEOUT",
@@ -36,6 +37,7 @@ __all__ = [
     "FINAL_LOOK_BUDGET",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
+    "MIN_POLL_INTERVAL",
     "MUTATING_OPERATIONS",
     "ON_TIMEOUT_VALUES",
     "OWNER_ATTRIBUTE",
@@ -152,15 +154,16 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 DEFAULT_READ_TIMEOUT: Final = 30.0
 #: Seconds a drain may take, counted from the moment the instance is DRAINING.
 DEFAULT_TIMEOUT: Final = 600.0
-#: Seconds between the first polls of a drain.
+#: The longest wait, in seconds, between two looks at a draining instance (``poll_interval``);
+#: the drain poller looks more often when its read budget allows (`MIN_POLL_INTERVAL`).
 DEFAULT_POLL_INTERVAL: Final = 5.0
-#: Each wait between polls is this much longer than the one before ...
+#: The backoff factor of the per-instance polls before the drain poller; unused, kept for
+#: existing callers (``ecs_safe.drain.POLL_BACKOFF``).
 POLL_BACKOFF: Final = 1.5
-#: ... up to this many seconds (or ``poll_interval``, if that is longer). Service tasks take
-#: minutes to be replaced; polling faster than this only spends the account's read budget.
+#: The longest backoff wait before the drain poller; unused, kept for existing callers.
 MAX_POLL_INTERVAL: Final = 30.0
-#: Seconds the drain's last look, taken at the deadline, may take: a drain ends at most this
-#: long after its timeout, however slow the endpoint (a poll in flight at the deadline is cut).
+#: The budget of a last look after the drain's deadline before the deadline bounded it too;
+#: unused, kept for existing callers.
 FINAL_LOOK_BUDGET: Final = 2.0
 #: How many instances a fleet run works on at once (with ``drain=True``: how many are
 #: DRAINING at once, which bounds the capacity a rolling run takes away).
@@ -189,3 +192,14 @@ StandaloneTasks = Literal["refuse", "wait", "stop"]
 ON_TIMEOUT_VALUES: Final[tuple[OnTimeout, ...]] = ("raise", "reactivate", "force")
 #: The values of `StandaloneTasks`, in the order the docs list them.
 STANDALONE_TASKS_VALUES: Final[tuple[StandaloneTasks, ...]] = ("refuse", "wait", "stop")
+
+# ----------------------------------------------------------------------------- the drain poller
+
+#: The part of the client's read rate (`RateLimits.read_per_s`) the drain poller's rounds
+#: spend: half, so that the pre-flights, the targets and other tools keep the rest.
+DEFAULT_POLL_SHARE: Final = 0.5
+#: The shortest time, in seconds, between two rounds of the drain poller when its budget would
+#: allow more: one instance draining alone is looked at this often (a task that stopped is
+#: seen, and the instance deregistered, within about this long). A drain whose
+#: ``poll_interval`` is shorter lowers it to that.
+MIN_POLL_INTERVAL: Final = 2.0

@@ -28,6 +28,7 @@ from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
 from ecs_safe._error_mapping import map_errors
 from ecs_safe._gate import Gate, Request
+from ecs_safe._poller import Poller
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._transport import Transport
 from ecs_safe._validation import (
@@ -162,6 +163,8 @@ class EcsSafeClient:
         self._exit_stack: AsyncExitStack | None = None
         self._transport: Transport | None = None
         self._gate: Gate | None = None
+        # The one drain poller of the client: every drain it runs is looked at in its rounds.
+        self._poller: Poller | None = None
         # Auto Scaling is made on first need (most clients never ask for a group): the
         # session and config it is made with, its transport, and a lock so that two first
         # calls at once make one client.
@@ -290,6 +293,7 @@ class EcsSafeClient:
         calls.run_id = self._run_id or (self._audit.run_id if self._audit else calls.run_id)
         calls.transport_for = self._detection_transport
         self._gate = Gate(calls, self._policy, self._audit)
+        self._poller = Poller(calls, read_per_s=self.rate_limits.read_per_s)
         self._state = _State.OPENED
 
     async def __aenter__(self) -> Self:
@@ -352,6 +356,9 @@ class EcsSafeClient:
         self._transport = None
         self._gate = None
         self._others = {}
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
         self._create = None
         if stack is not None:
             await stack.aclose()
@@ -370,6 +377,12 @@ class EcsSafeClient:
                 "`async with EcsSafeClient(...) as ecs:` (or EcsSafeClient.from_client(...))"
             )
         return self._gate
+
+    def _drain_poller(self) -> Poller:
+        """The drain poller of an open client (made with its gate, see `_open`)."""
+        self._opened()
+        assert self._poller is not None, "made with the gate"
+        return self._poller
 
     async def _autoscaling_transport(self) -> Transport:
         """The Auto Scaling transport, made on first need; closed with the client.
@@ -654,8 +667,10 @@ class EcsSafeClient:
            when the policy would refuse the instance even once drained, or (with
            ``standalone_tasks="refuse"``) when tasks that no service manages are on it.
         2. Set DRAINING (an instance already DRAINING is carried on with).
-        3. Poll until no task on it is anything but STOPPED, judged by the task list, not
-           only the counters; back off between polls; give up at the deadline.
+        3. Wait until no task on it is anything but STOPPED, judged by the task list, not
+           only the counters, looked at in the rounds of the client's one drain poller
+           (`ecs_safe._poller`: every draining instance together, paced to half the read
+           rate); give up at the deadline.
         4. Deregister without force, through the same policy check as
            `deregister_container_instance`.
 
@@ -664,8 +679,9 @@ class EcsSafeClient:
                 instance ID (resolved in the cluster first), or a `ContainerInstance`.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             timeout: seconds the instance may take to empty, from the moment it is DRAINING.
-            poll_interval: seconds before the second poll; later waits grow 1.5 times up to
-                30 s (or ``poll_interval``, if longer).
+            poll_interval: the longest wait, in seconds, between two looks at the instance.
+                The poller looks more often when its read budget allows, down to every
+                `MIN_POLL_INTERVAL` (2 s), or every ``poll_interval`` if that is shorter.
             on_timeout: at the deadline, ``"raise"`` `DrainTimeoutError` and leave the
                 instance DRAINING; ``"reactivate"``: set it ACTIVE again, then raise;
                 ``"force"``: deregister with force, if the policy allows it.
@@ -707,7 +723,9 @@ class EcsSafeClient:
         callback = check_progress(progress)
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await _drain.drain_and_deregister(gate, ref, cluster, options, callback)
+        return await _drain.drain_and_deregister(
+            gate, ref, cluster, options, callback, poller=self._drain_poller()
+        )
 
     async def deregister_many(
         self,
@@ -789,7 +807,10 @@ class EcsSafeClient:
             progress=check_progress(progress),
             steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
         )
-        return await fleet.deregister_many(self._opened(), container_instances, settings)
+        gate = self._opened()
+        return await fleet.deregister_many(
+            gate, container_instances, settings, self._drain_poller()
+        )
 
     # ------------------------------------------------------------------ deregister
 
@@ -923,4 +944,6 @@ class EcsSafeClient:
         callback = check_progress(progress)
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await _drain.drain_and_wait(gate, ref, cluster, options, callback)
+        return await _drain.drain_and_wait(
+            gate, ref, cluster, options, callback, poller=self._drain_poller()
+        )

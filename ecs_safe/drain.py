@@ -12,11 +12,13 @@ them for a fleet (`ecs_safe.fleet`):
    call. ECS moves service tasks elsewhere (within each service's deployment limits) and
    places nothing new there. An instance that is already DRAINING (another tool, an earlier
    run) is carried on with.
-3. **Wait** (`wait_and_deregister`): poll until no task on the instance is anything but
-   STOPPED, judged by the task list (ListTasks + DescribeTasks), and the counters agree; the
-   counters alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). Polls back
-   off from ``poll_interval`` up to `MAX_POLL_INTERVAL`, stop at a hard deadline and report
-   each round as an ``ecs_safe.drain.progress`` event and to the ``progress`` callback.
+3. **Wait** (`wait_and_deregister`): until no task on the instance is anything but STOPPED,
+   judged by the task list (ListTasks + DescribeTasks), and the counters agree; the counters
+   alone miss tasks that are DEACTIVATING or STOPPING (aws-cdk #13506). The client's one
+   `ecs_safe._poller.Poller` looks at every draining instance in shared rounds paced to a read
+   budget (``poll_interval`` is the longest wait between two); the wait ends at a hard
+   deadline, and each look is reported as an ``ecs_safe.drain.progress`` event and to the
+   ``progress`` callback.
 4. **Deregister** without force, through the decision gate (`ecs_safe._gate.Gate`), on a
    fresh snapshot. At the deadline, ``on_timeout`` decides: raise (leave it DRAINING), reactivate
    (set it ACTIVE again, then raise) or force (deregister with force, if the policy allows).
@@ -24,7 +26,8 @@ them for a fleet (`ecs_safe.fleet`):
 When something fails after step 2, the instance stays DRAINING (safe: nothing new lands on it)
 and the error says so in a note; calling `drain_and_deregister` again carries on from there.
 
-The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`), never the client.
+The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`; to wait, its
+`Poller`), never the client.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _constants, _events, ownership
-from ecs_safe._calls import GONE_REASONS, state_failure
+from ecs_safe._calls import state_failure
 from ecs_safe._constants import OnTimeout, StandaloneTasks
 from ecs_safe._gate import Request, WaveMember
+from ecs_safe._poller import INTERRUPTED, Look
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_bool,
@@ -61,6 +65,7 @@ from ecs_safe.policy import Decision, Violation
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
     from ecs_safe._gate import Gate
+    from ecs_safe._poller import Poller
     from ecs_safe.results import DeregistrationResult
 
 __all__ = [
@@ -81,21 +86,18 @@ __all__ = [
 # The values below live in `ecs_safe._constants`; these names are kept for existing callers.
 #: Seconds a drain may take, counted from the moment the instance is DRAINING.
 DEFAULT_TIMEOUT: Final = _constants.DEFAULT_TIMEOUT
-#: Seconds between the first polls of a drain.
+#: The longest wait, in seconds, between two looks at a draining instance (``poll_interval``).
 DEFAULT_POLL_INTERVAL: Final = _constants.DEFAULT_POLL_INTERVAL
-#: Each wait between polls is this much longer than the one before ...
+#: Unused since the drain poller (kept for existing callers): waits no longer back off.
 POLL_BACKOFF: Final = _constants.POLL_BACKOFF
-#: ... up to this many seconds (or ``poll_interval``, if that is longer).
+#: Unused since the drain poller (kept for existing callers).
 MAX_POLL_INTERVAL: Final = _constants.MAX_POLL_INTERVAL
-#: Seconds the last look, taken at the deadline, may take (a drain's hard bound is past it).
+#: Unused since the deadline bounds the last look too (kept for existing callers).
 FINAL_LOOK_BUDGET: Final = _constants.FINAL_LOOK_BUDGET
 #: UpdateContainerInstancesState takes at most 10 instances a call.
 UPDATE_STATE_BATCH: Final = _constants.UPDATE_STATE_BATCH
 #: The `Violation.rule` of the refusal for standalone tasks (``standalone_tasks="refuse"``).
 STANDALONE_TASKS_RULE = "standalone-tasks"
-
-# The code of the error raised when something else sets the instance ACTIVE mid-drain.
-_INTERRUPTED = "DrainInterrupted"
 
 
 # ----------------------------------------------------------------------------- options
@@ -108,7 +110,8 @@ class DrainOptions:
     Args:
         timeout: seconds the instance may take to empty, counted from the moment it is
             DRAINING.
-        poll_interval: seconds before the second poll; later waits grow by `POLL_BACKOFF`.
+        poll_interval: the longest wait, in seconds, between two looks at the instance (the
+            poller looks more often when its read budget allows, see `ecs_safe._poller`).
         on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
         take_over: act on an instance another ecs-safe run's mark holds, or that ECS managed
@@ -494,54 +497,6 @@ async def start_draining(
 # ----------------------------------------------------------------------------- wait
 
 
-@dataclass(frozen=True, slots=True)
-class _Poll:
-    instance: ContainerInstance
-    tasks: list[Task]
-
-    @property
-    def empty(self) -> bool:
-        # Both must agree: the list sees tasks the counters miss (STOPPING, DEACTIVATING), and
-        # counters above zero mean the policy's counter rules would refuse anyway.
-        return (
-            not self.tasks
-            and (self.instance.running_tasks_count or 0) <= 0
-            and (self.instance.pending_tasks_count or 0) <= 0
-        )
-
-
-async def _poll(calls: EcsCalls, plan: DrainPlan, elapsed: float) -> _Poll:
-    answers = await calls.describe_instances([plan.ref], plan.cluster)
-    key = instance_id_of(plan.ref)
-    instance = answers.found.get(key)
-    reason = answers.missing.get(key)
-    if instance is None and reason is not None and reason not in GONE_REASONS:
-        # Only MISSING or INACTIVE proves it gone: its state is unknown, and it may well be
-        # DRAINING still (the error's note says so).
-        raise EcsApiError(
-            f"ECS reported container instance {plan.ref} in failures[] ({reason}) "
-            f"{elapsed:.1f}s into the drain; its state is unknown",
-            code=reason,
-            operation="DescribeContainerInstances",
-        )
-    if instance is None or instance.status == "INACTIVE":
-        raise ContainerInstanceNotFoundError(
-            f"container instance {plan.ref} was deregistered by someone else {elapsed:.1f}s "
-            "into the drain; ecs-safe did not deregister it, and any task still on it may "
-            "have been orphaned",
-            container_instances=[plan.ref],
-            operation="DescribeContainerInstances",
-        )
-    if instance.status != "DRAINING":
-        raise ClientException(
-            f"container instance {plan.ref} is {instance.status} again: something else changed "
-            f"it {elapsed:.1f}s into the drain. ecs-safe stops rather than fight over it",
-            code=_INTERRUPTED,
-            operation="DescribeContainerInstances",
-        )
-    return _Poll(instance, await calls.list_tasks(plan.ref, plan.cluster))
-
-
 async def _stop_standalone(
     calls: EcsCalls, plan: DrainPlan, tasks: Sequence[Task], stopped: set[str]
 ) -> None:
@@ -561,6 +516,7 @@ async def _stop_standalone(
 
 async def wait_and_deregister(
     gate: Gate,
+    poller: Poller,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
@@ -578,7 +534,7 @@ async def wait_and_deregister(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
-    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, poller, plan, options, progress)
     try:
         if poll.empty and not cut:
             _require_not_taken(gate, plan, poll.instance)
@@ -593,6 +549,7 @@ async def wait_and_deregister(
 
 async def wait_drained(
     gate: Gate,
+    poller: Poller,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
@@ -609,7 +566,7 @@ async def wait_drained(
         ClientException: someone set it ACTIVE again during the drain (``DrainInterrupted``).
         EcsApiError: a call failed after retries; the instance is left DRAINING.
     """
-    poll, elapsed, cut = await _wait_until_empty(gate.calls, plan, options, progress)
+    poll, elapsed, cut = await _wait_until_empty(gate.calls, poller, plan, options, progress)
     if poll.empty and not cut:
         _events.logger.info(
             "ecs_safe.drain.drained",
@@ -625,54 +582,46 @@ async def wait_drained(
 
 async def _wait_until_empty(
     calls: EcsCalls,
+    poller: Poller,
     plan: DrainPlan,
     options: DrainOptions,
     progress: ProgressCallback | None,
-) -> tuple[_Poll, float, bool]:
-    """Poll until the instance is empty or the deadline passes.
+) -> tuple[Look, float, bool]:
+    """Await the poller's looks at the instance until it is empty or the deadline passes.
 
-    Returns the last complete poll, the seconds since the wait began, and whether the
-    deadline cut a poll short. The deadline is hard: it bounds the polls' own reads too
-    (a slow or held read is abandoned at the deadline, not waited for); only the last look,
-    taken at the deadline, may take up to `FINAL_LOOK_BUDGET` seconds more.
+    Returns the last look, the seconds since the wait began, and whether the deadline ended
+    the wait. The deadline is hard: it bounds everything inside the wait, the reads of a round
+    in flight included (the poller cuts a round that no drain waits for any more), so the
+    error comes at ``timeout``. Only a StopTask (``standalone_tasks="stop"``) is not cut: it
+    is a mutating call, and one abandoned mid-flight would leave its outcome unknown; its own
+    timeouts bound it.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + options.timeout
-    delay = options.poll_interval
-    longest = max(options.poll_interval, MAX_POLL_INTERVAL)
     stopped: set[str] = set()
-    # Until a poll completes, what the pre-flight saw (the instance is DRAINING by now).
-    poll = _Poll(plan.snapshot.model_copy(update={"status": "DRAINING"}), plan.tasks)
+    # Until a round looks, what the pre-flight saw (the instance is DRAINING by now).
+    poll = Look(plan.snapshot.model_copy(update={"status": "DRAINING"}), plan.tasks, listed=False)
+    watch = poller.watch(plan.ref, plan.cluster, plan.tasks, max_interval=options.poll_interval)
     try:
         while True:
-            # A poll in flight when the deadline passes is cut; the last look, taken at the
-            # deadline (tasks may have left during the last wait), has a small budget of its own.
-            final = loop.time() >= deadline
-            bound = asyncio.timeout_at(
-                loop.time() + _constants.FINAL_LOOK_BUDGET if final else deadline
-            )
+            bound = asyncio.timeout_at(deadline)
             try:
                 async with bound:
-                    fresh = await _poll(calls, plan, loop.time() - started)
+                    fresh = await watch.next()
             except TimeoutError:
                 if not bound.expired():
                     raise
                 return poll, loop.time() - started, True
             poll = fresh
             if options.standalone_tasks == "stop":
-                # Not cut by the deadline: a StopTask is a mutating call, and one abandoned
-                # mid-flight would leave its outcome unknown; its own timeouts bound it.
                 await _stop_standalone(calls, plan, poll.tasks, stopped)
             elapsed = loop.time() - started
             await report(
                 progress, "ecs_safe.drain.progress", **_progress_fields(plan, poll, elapsed)
             )
-            left = deadline - loop.time()
-            if poll.empty or left <= 0:
+            if poll.empty:
                 return poll, loop.time() - started, False
-            await asyncio.sleep(min(delay, left))
-            delay = min(delay * POLL_BACKOFF, longest)
     except asyncio.CancelledError:
         _events.logger.warning(
             "ecs_safe.drain.cancelled",
@@ -683,11 +632,13 @@ async def _wait_until_empty(
         raise
     except EcsSafeError as exc:
         # Deregistered or reactivated by someone else: no longer DRAINING, the error says why.
-        taken = isinstance(exc, ContainerInstanceNotFoundError) or exc.code == _INTERRUPTED
+        taken = isinstance(exc, ContainerInstanceNotFoundError) or exc.code == INTERRUPTED
         if not taken:
             exc.add_note(_left_draining(plan))
         _log_drain_failed(plan, exc, left_draining=not taken)
         raise
+    finally:
+        watch.close()
 
 
 def _require_not_taken(gate: Gate, plan: DrainPlan, instance: ContainerInstance) -> None:
@@ -726,7 +677,7 @@ def _log_drain_failed(plan: DrainPlan, exc: EcsSafeError, *, left_draining: bool
     )
 
 
-def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, Any]:
+def _progress_fields(plan: DrainPlan, poll: Look, elapsed: float) -> dict[str, Any]:
     return {
         "container_instance_arn": plan.label,
         "remaining_tasks": len(poll.tasks),
@@ -739,7 +690,7 @@ def _progress_fields(plan: DrainPlan, poll: _Poll, elapsed: float) -> dict[str, 
 
 
 async def _on_timeout(
-    gate: Gate, plan: DrainPlan, poll: _Poll, options: DrainOptions, elapsed: float
+    gate: Gate, plan: DrainPlan, poll: Look, options: DrainOptions, elapsed: float
 ) -> DeregistrationResult:
     fields = {
         "container_instance_arn": plan.label,
@@ -813,6 +764,11 @@ class DrainRun:
     draining: list[str] = field(default_factory=list)
     deregistered: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # The drains waiting to be set DRAINING together (`_cordon`), and the task sending them.
+    _cordons: list[tuple[DrainPlan, asyncio.Future[EcsSafeError | None]]] = field(
+        default_factory=list, repr=False
+    )
+    _senders: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
 
     def _move(self, label: str, to: list[str]) -> None:
         for where in (self.pending, self.maybe_draining, self.draining):
@@ -832,9 +788,46 @@ class DrainRun:
             not_started=list(self.pending),
         )
 
+    async def _cordon(self, gate: Gate, plan: DrainPlan) -> None:
+        """Set ``plan``'s instance DRAINING, in one call with the drains starting with it.
+
+        A fleet starting a thousand drains at once sends 100 UpdateContainerInstancesState
+        calls of 10 (`start_draining`), not a thousand of one: the drains that reach this point
+        in the same turn of the event loop are collected, and one task sends them. That task
+        is not cancelled with a waiter: a mutating call is never abandoned mid-flight.
+
+        Raises:
+            EcsSafeError: the instance could not be set DRAINING.
+        """
+        future: asyncio.Future[EcsSafeError | None] = asyncio.get_running_loop().create_future()
+        self._cordons.append((plan, future))
+        if len(self._cordons) == 1:
+            self._senders.add(sender := asyncio.create_task(self._send_cordons(gate)))
+            sender.add_done_callback(self._senders.discard)
+        failure = await asyncio.shield(future)
+        if failure is not None:
+            raise failure
+
+    async def _send_cordons(self, gate: Gate) -> None:
+        await asyncio.sleep(0)  # the other drains of this turn join the batch
+        batch, self._cordons = self._cordons, []
+        try:
+            errors = await start_draining(gate, [plan for plan, _ in batch], self.cluster)
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for plan, future in batch:
+            if not future.done():
+                future.set_result(errors.get(instance_id_of(plan.ref)))
+
     async def drain(
         self,
         gate: Gate,
+        poller: Poller,
         plan: DrainPlan,
         options: DrainOptions,
         progress: ProgressCallback | None,
@@ -848,12 +841,9 @@ class DrainRun:
         label = plan.label
         self._move(label, self.maybe_draining)
         try:
-            errors = await start_draining(gate, [plan], plan.cluster)
-            failure = errors.get(instance_id_of(plan.ref))
-            if failure is not None:
-                raise failure
+            await self._cordon(gate, plan)
             self._move(label, self.draining)
-            result = plan.noted(await wait_and_deregister(gate, plan, options, progress))
+            result = plan.noted(await wait_and_deregister(gate, poller, plan, options, progress))
         except EcsSafeError:
             self._move(label, self.failed)
             raise
@@ -867,6 +857,8 @@ async def drain_and_deregister(
     cluster: str | None,
     options: DrainOptions,
     progress: ProgressCallback | None,
+    *,
+    poller: Poller,
 ) -> DeregistrationResult:
     """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait.
 
@@ -884,7 +876,7 @@ async def drain_and_deregister(
         )
         plan = await _judged(gate, plan, options)
         run.pending = [plan.label]
-        return await run.drain(gate, plan, options, progress)
+        return await run.drain(gate, poller, plan, options, progress)
     except asyncio.CancelledError:
         run.interrupted()
         raise
@@ -896,6 +888,8 @@ async def drain_and_wait(
     cluster: str | None,
     options: DrainOptions,
     progress: ProgressCallback | None,
+    *,
+    poller: Poller,
 ) -> ContainerInstance:
     """`EcsSafeClient.drain_and_wait` on validated arguments: pre-flight, cordon, wait.
 
@@ -909,4 +903,4 @@ async def drain_and_wait(
     errors = await start_draining(gate, [plan], cluster)
     if errors:
         raise next(iter(errors.values()))
-    return await wait_drained(gate, plan, options, progress)
+    return await wait_drained(gate, poller, plan, options, progress)

@@ -49,6 +49,7 @@ from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome,
 
 if TYPE_CHECKING:
     from ecs_safe._gate import Gate
+    from ecs_safe._poller import Poller
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -120,8 +121,12 @@ class FleetSettings:
 class _FleetRun:
     """One `deregister_many` call: its inputs, its outcomes so far, and its phases."""
 
-    def __init__(self, gate: Gate, items: list[object], settings: FleetSettings) -> None:
+    def __init__(
+        self, gate: Gate, items: list[object], settings: FleetSettings, poller: Poller
+    ) -> None:
         self.gate = gate
+        # The client's drain poller: every instance of the run is looked at in its rounds.
+        self.poller = poller
         self.items = items
         self.cluster = settings.cluster
         self.force = settings.force
@@ -390,11 +395,11 @@ class _FleetRun:
         async def roll(index: int, plan: DrainPlan) -> None:
             # The slot is held from DRAINING to deregistration: `concurrency` bounds how many
             # instances are draining at once, so a fleet roll never drains the whole cluster
-            # (and its capacity) in one go. The price is one DRAINING call per instance
-            # instead of one per 10, which the modify bucket absorbs easily next to drain times.
+            # (and its capacity) in one go. Drains that start together share their DRAINING
+            # calls (10 a call, `DrainRun.drain`), and every wait shares the poller's rounds.
             # `DrainRun.drain` logs ecs_safe.drain.failed when DRAINING could not be set.
             result = await self._attempt(
-                index, lambda: run.drain(gate, plan, self.options, self.progress)
+                index, lambda: run.drain(gate, self.poller, plan, self.options, self.progress)
             )
             if result is not None:
                 await self._succeed(index, result)
@@ -407,7 +412,7 @@ class _FleetRun:
 
 
 async def deregister_many(
-    gate: Gate, container_instances: Iterable[object], settings: FleetSettings
+    gate: Gate, container_instances: Iterable[object], settings: FleetSettings, poller: Poller
 ) -> BatchResult:
     """`EcsSafeClient.deregister_many` with validated settings; checks the list itself."""
     if isinstance(container_instances, str | bytes) or not isinstance(
@@ -421,4 +426,4 @@ async def deregister_many(
     items = list(container_instances)
     if not items:
         raise InvalidInputError("container_instances must not be empty")
-    return await _FleetRun(gate, items, settings).run()
+    return await _FleetRun(gate, items, settings, poller).run()

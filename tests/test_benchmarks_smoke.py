@@ -17,7 +17,19 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPECTED = {"startup", "percall", "fleet_60", "ratelimits", "memory", "targets"}
+EXPECTED = {
+    "startup",
+    "percall",
+    "fleet_60",
+    "ratelimits",
+    "memory",
+    "targets",
+    "drain_single_floor2",
+    "drain_single_floor5",
+    "drain_fleet_12_c10",
+    "drain_fleet_12_c12",
+    "drain_buckets_105",
+}
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,9 @@ async def test_drain_then_deregister_a_fleet(env: LocalEcs) -> None:
         )
     assert batch.ok, [str(o.error) for o in batch.outcomes if o.error]
     assert all(o.result is not None and not o.result.forced for o in batch.outcomes)
-    assert env.calls("UpdateContainerInstancesState") == 12  # one per instance, as it rolls
+    # The first 10 (the concurrency) start together and share one DRAINING call; the other
+    # two start as slots free up: together (one call) or apart (two).
+    assert env.calls("UpdateContainerInstancesState") in {2, 3}
     assert env.calls("DeregisterContainerInstance") == 12
     done = [e for e in seen if e["event"] == "ecs_safe.batch.progress"]
     assert [e["done"] for e in done] == list(range(1, 13))

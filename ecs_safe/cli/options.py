@@ -148,7 +148,9 @@ TimeoutOpt = Annotated[
 PollIntervalOpt = Annotated[
     float,
     typer.Option(
-        "--poll-interval", metavar="SECONDS", help="Seconds between checks of the task list."
+        "--poll-interval",
+        metavar="SECONDS",
+        help="The longest wait, in seconds, between two looks at a draining instance.",
     ),
 ]
 OnTimeoutOpt = Annotated[

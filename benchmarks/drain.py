@@ -1,0 +1,318 @@
+"""Drain: the peers' scenarios (issue 15), on LocalEcs with a simulated ECS scheduler.
+
+moto never moves tasks off a DRAINING instance, so the benchmark plays the scheduler: when an
+instance is set DRAINING (seen in moto's backend), its service tasks are stopped after the
+scenario's delays, by one thread, straight in moto's backend. Two scenarios, both in *scaled
+time* so that they run in seconds:
+
+- ``drain_single``: one instance, two service tasks stopped 33 s and 67 s after DRAINING;
+  requests per instance (target <= 6), and the lag from the last task stopped to the
+  deregistration (target: median <= 5 s). Repeated ``rounds`` times.
+- ``drain_fleet``: 120 instances, one service task each, stopped 33 s after DRAINING, at the
+  default concurrency (10) and at 120; wall time and requests per instance (peers: 66-94 s,
+  5.2-18.9 requests).
+
+Scaled time: every duration of the scenario (the task delays) and of ecs-safe's pacing (the
+poller's minimum interval, ``poll_interval``, the read and modify rates) is multiplied by
+``SCALE``; the times reported are divided by it again (scenario seconds). What does not scale
+is the machine: a moto request takes a few real milliseconds, which count 1/``SCALE`` times
+more in scenario seconds, so scaled results are pessimistic. Request counts do not depend on
+the scale. The 1,000-instance run through exact ECS buckets is in real time
+(`benchmarks.drain_buckets`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ecs.models import ecs_backends
+
+from benchmarks._harness import BENCH_CLUSTER, Check, Result, ecs_safe_client, median
+from ecs_safe import RateLimits
+from ecs_safe._constants import DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL
+from ecs_safe._poller import Poller
+
+if TYPE_CHECKING:
+    from ecs_safe import EcsSafeClient
+    from ecs_safe.local import LocalEcs
+
+__all__ = ["FLEET_SCALE", "SCALE", "Scheduler", "run_fleet", "run_single", "scaled_client", "seed"]
+
+#: Real seconds per scenario second for the single drain: 0.05 runs its 67 s in 3.35 s.
+SCALE = 0.05
+#: The same for the fleet: slower, since a fleet's pre-flights are hundreds of moto requests
+#: whose real milliseconds would otherwise count 20 times over.
+FLEET_SCALE = 0.25
+#: Requests per instance, single-instance scenario (the fewest peer: 6).
+TARGET_REQUESTS = 6.0
+#: Median seconds from the last task stopped to the deregistration.
+TARGET_LAG_S = 5.0
+#: The fastest peer's 120-instance fleet drain, seconds.
+TARGET_FLEET_S = 66.0
+
+
+@dataclass
+class Scheduler:
+    """Plays ECS's scheduler on LocalEcs: stops each instance's tasks after delays from DRAINING.
+
+    Wraps moto's ``update_container_instances_state`` and ``deregister_container_instance``
+    (in-process), so the delays run from the moment the backend set DRAINING, whoever asked,
+    and deregistrations are timed where they happen.
+    """
+
+    local: LocalEcs
+    cluster: str
+    tasks: dict[str, list[tuple[str, float]]]  # instance ID -> (task ARN, delay in seconds)
+    stopped_at: dict[str, float] = field(default_factory=dict)  # instance ID -> last stop
+    deregistered_at: dict[str, float] = field(default_factory=dict)
+    draining_at: dict[str, float] = field(default_factory=dict)
+    stops: int = 0
+    # One thread stops every task when due, straight in moto's backend (what StopTask's handler
+    # calls): a thousand HTTP StopTasks at once would only measure moto's server.
+    _due: list[tuple[float, str, str]] = field(default_factory=list)
+    _wake: threading.Condition = field(default_factory=threading.Condition)
+    _closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _restore: list[Callable[[], None]] = field(default_factory=list)
+
+    def __enter__(self) -> Scheduler:
+        backend = ecs_backends[DEFAULT_ACCOUNT_ID][self.local.region_name]
+        self._backend = backend
+        worker = threading.Thread(target=self._serve, name="bench-scheduler", daemon=True)
+        worker.start()
+        self._restore.append(lambda: self._close(worker))
+        set_state = backend.update_container_instances_state
+        deregister = backend.deregister_container_instance
+
+        def on_set_state(cluster_str: str, list_container_instance_ids: Any, status: str) -> Any:
+            answer = set_state(cluster_str, list_container_instance_ids, status)
+            if status == "DRAINING":
+                for ref in list_container_instance_ids:
+                    with self._lock:
+                        self.draining_at[ref.rsplit("/", 1)[-1]] = time.perf_counter()
+                    for task, delay in self.tasks.pop(ref.rsplit("/", 1)[-1], []):
+                        self._stop_later(ref.rsplit("/", 1)[-1], task, delay)
+            return answer
+
+        def on_deregister(cluster_str: str, container_instance_str: str, force: bool) -> Any:
+            answer = deregister(cluster_str, container_instance_str, force)
+            with self._lock:
+                self.deregistered_at[container_instance_str.rsplit("/", 1)[-1]] = (
+                    time.perf_counter()
+                )
+            return answer
+
+        backend.update_container_instances_state = on_set_state  # type: ignore[method-assign]
+        backend.deregister_container_instance = on_deregister  # type: ignore[method-assign]
+
+        def restore() -> None:
+            backend.update_container_instances_state = set_state  # type: ignore[method-assign]
+            backend.deregister_container_instance = deregister  # type: ignore[method-assign]
+
+        self._restore.append(restore)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for restore in self._restore:
+            restore()
+
+    def _close(self, worker: threading.Thread) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        worker.join()
+
+    def _stop_later(self, instance: str, task: str, delay: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (time.perf_counter() + delay, instance, task))
+            self._wake.notify()
+
+    def _serve(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (not self._due or self._due[0][0] > time.perf_counter()):
+                    wait = self._due[0][0] - time.perf_counter() if self._due else None
+                    self._wake.wait(wait)
+                if self._closed:
+                    return
+                _, instance, task = heapq.heappop(self._due)
+            self._backend.stop_task(self.cluster, task, "Stopped by the benchmark's scheduler")
+            with self._lock:
+                self.stops += 1
+                self.stopped_at[instance] = max(
+                    self.stopped_at.get(instance, 0.0), time.perf_counter()
+                )
+
+    def lags(self) -> list[float]:
+        """Seconds from each instance's last task stopped to its deregistration."""
+        return [
+            self.deregistered_at[i] - self.stopped_at[i]
+            for i in self.deregistered_at
+            if i in self.stopped_at
+        ]
+
+
+def scaled_limits(scale: float) -> RateLimits:
+    """ECS's documented buckets, with rates in scaled time (bursts unchanged)."""
+    defaults = RateLimits()
+    return RateLimits(
+        read_per_s=defaults.read_per_s / scale,
+        read_burst=defaults.read_burst,
+        modify_per_s=defaults.modify_per_s / scale,
+        modify_burst=defaults.modify_burst,
+    )
+
+
+@asynccontextmanager
+async def scaled_client(
+    local: LocalEcs, scale: float, *, min_interval: float = MIN_POLL_INTERVAL
+) -> AsyncIterator[EcsSafeClient]:
+    """An `EcsSafeClient` paced in scaled time: its buckets and its poller's floor scaled.
+
+    The poller is the client's own, rebuilt with the scaled minimum interval (a private of the
+    client: the benchmark reaches in, as the tests do with the transport).
+    """
+    limits = scaled_limits(scale)
+    async with ecs_safe_client(local, rate_limits=limits) as ecs:
+        gate = ecs._gate
+        assert gate is not None
+        ecs._poller = Poller(
+            gate.calls, read_per_s=limits.read_per_s, min_interval=min_interval * scale
+        )
+        yield ecs
+
+
+def seed(local: LocalEcs, instances: int, delays: Sequence[float]) -> dict[str, list[Any]]:
+    local.reset()
+    local.create_cluster(BENCH_CLUSTER)
+    local.create_service(BENCH_CLUSTER, "web")
+    arns = local.register_instances(BENCH_CLUSTER, count=instances)
+    plan: dict[str, list[Any]] = {}
+    for arn in arns:
+        tasks = local.start_service_task(BENCH_CLUSTER, arn, "web", count=len(delays))
+        plan[arn] = list(zip(tasks, delays, strict=True))
+    return plan
+
+
+def _requests(local: LocalEcs) -> int:
+    return len(local.call_log)
+
+
+async def run_single(
+    local: LocalEcs,
+    *,
+    rounds: int,
+    scale: float = SCALE,
+    min_interval: float = MIN_POLL_INTERVAL,
+) -> Result:
+    """One instance, two service tasks stopped 33 s and 67 s after DRAINING, ``rounds`` times.
+
+    ``min_interval`` is the poller's floor (scenario seconds): the default, or another to
+    show the trade between requests and lag.
+    """
+    lags: list[float] = []
+    requests: list[int] = []
+    async with scaled_client(local, scale, min_interval=min_interval) as ecs:
+        for _ in range(rounds):
+            plan = seed(local, 1, [33.0 * scale, 67.0 * scale])
+            [arn] = plan
+            local.reset_calls()
+            with Scheduler(local, BENCH_CLUSTER, {arn.rsplit("/", 1)[-1]: plan[arn]}) as sched:
+                await ecs.drain_and_deregister(
+                    arn,
+                    cluster=BENCH_CLUSTER,
+                    timeout=600 * scale,
+                    poll_interval=DEFAULT_POLL_INTERVAL * scale,
+                )
+            requests.append(_requests(local))
+            lags.extend(lag / scale for lag in sched.lags())
+    result = Result(
+        name=f"drain_single_floor{min_interval:g}",
+        title="Drain one instance: 2 service tasks stopped 33 s / 67 s after DRAINING "
+        f"(poller floor {min_interval:g} s, scaled time x{scale:g})",
+        params={"rounds": rounds, "scale": scale, "min_interval": min_interval},
+    )
+    result.metrics.update(
+        {
+            "requests_per_instance_median": median(requests),
+            "requests_per_instance_max": max(requests),
+            "lag_s_median": median(lags),
+            "lag_s_max": max(lags),
+        }
+    )
+    result.checks.append(
+        Check("requests per instance (median)", median(requests), TARGET_REQUESTS, "")
+    )
+    result.checks.append(
+        Check("last task stopped -> deregistered (median)", median(lags), TARGET_LAG_S, " s")
+    )
+    result.notes.append(
+        "a look every MIN_POLL_INTERVAL (2 s) costs a describe each: with one instance alone "
+        "the describes are not shared, and requests per instance fall with the fleet size"
+    )
+    return result
+
+
+async def run_fleet(
+    local: LocalEcs, *, instances: int, concurrency: int, scale: float = FLEET_SCALE
+) -> Result:
+    """``instances`` instances, one service task each stopped 33 s after DRAINING."""
+    plan = seed(local, instances, [33.0 * scale])
+    local.reset_calls()
+    tasks = {arn.rsplit("/", 1)[-1]: entries for arn, entries in plan.items()}
+    async with scaled_client(local, scale) as ecs:
+        with Scheduler(local, BENCH_CLUSTER, tasks) as sched:
+            start = time.perf_counter()
+            batch = await ecs.deregister_many(
+                list(plan),
+                cluster=BENCH_CLUSTER,
+                drain=True,
+                concurrency=concurrency,
+                timeout=600 * scale,
+                poll_interval=DEFAULT_POLL_INTERVAL * scale,
+            )
+            took = (time.perf_counter() - start) / scale
+        poller = ecs._poller
+        assert poller is not None
+    result = Result(
+        name=f"drain_fleet_{instances}_c{concurrency}",
+        title=f"Drain a fleet of {instances} (1 service task each, stopped 33 s after DRAINING), "
+        f"concurrency {concurrency} (scaled time x{scale:g})",
+        params={"instances": instances, "concurrency": concurrency, "scale": scale},
+    )
+    result.metrics.update(
+        {
+            "scenario_s": took,
+            "requests_per_instance": _requests(local) / instances,
+            "deregistered": len(batch.succeeded),
+            "lag_s_median": median([lag / scale for lag in sched.lags()]),
+            "poll_rounds": poller.rounds,
+            "reads_per_instance_per_round": poller.reads / max(poller.looks, 1),
+        }
+    )
+    if concurrency >= instances:
+        result.checks.append(Check("fleet drain, scenario seconds", took, TARGET_FLEET_S, " s"))
+    return result
+
+
+async def main_async(
+    local: LocalEcs, *, single_rounds: int, fleet: int, fleet_scale: float = FLEET_SCALE
+) -> list[Result]:
+    """Every scenario of this module, as `benchmarks.run` calls it."""
+    results = [await run_single(local, rounds=single_rounds)]
+    # The trade: a floor of poll_interval's default (5 s) halves the describes of a lone drain.
+    results.append(
+        await run_single(local, rounds=single_rounds, min_interval=DEFAULT_POLL_INTERVAL)
+    )
+    for concurrency in (10, fleet):
+        results.append(
+            await run_fleet(local, instances=fleet, concurrency=concurrency, scale=fleet_scale)
+        )
+    return results

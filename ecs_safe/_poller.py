@@ -1,0 +1,449 @@
+"""One poller for every instance a client is draining: a round for all, paced to a read budget.
+
+A drain waits for its instance to empty, and the only way to know is to look. Looking per
+instance (a describe, two ListTasks and a DescribeTasks every few seconds, each instance on its
+own timer) spends the account's read bucket in proportion to the fleet, and a fleet of a
+thousand then waits on its own reads. The `Poller` looks at everything the client is draining
+in one *round*:
+
+1. Describe every watched instance, 100 a call (counters and status; an instance that is no
+   longer DRAINING, or gone, is that drain's error).
+2. List tasks only where the counters say the instance is empty (the list must confirm it, and
+   sees the tasks the counters miss: DEACTIVATING, STOPPING, ...: aws-cdk #13506), or where they
+   count more tasks than the last list knew running (a new task: ``standalone_tasks="stop"``
+   must see it). The task list stays the judge of "empty"; the counters only say when it is
+   worth asking. Few
+   candidates are listed per instance (two ListTasks each); many are listed for the whole
+   cluster at once (two paginated ListTasks), whichever costs fewer calls.
+3. Describe only the listed tasks not already seen STOPPED (STOPPED is final), 100 a call.
+
+Each drain holds a `Watch` and awaits its instance's next `Look`; there is no per-instance
+timer. Rounds are paced to a budget: the poller spends ``share`` of the client's read rate
+(`RateLimits.read_per_s`; `DEFAULT_POLL_SHARE`, half, by default), so one instance is looked at
+every `MIN_POLL_INTERVAL` seconds and a thousand share the same reads. A watch's
+``max_interval`` (the drain's ``poll_interval``) bounds the wait between rounds: when the share
+cannot pay for rounds that often, the poller spends more than its share (the rate limiter still
+paces every call, so ECS never throttles it for that).
+
+The client owns one poller, so concurrent `drain_and_deregister` calls and a fleet drain share
+its rounds. It sits below the workflows, over the call layer (`ecs_safe._calls.EcsCalls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from ecs_safe._calls import GONE_REASONS, InstanceAnswers, PaginationError
+from ecs_safe._constants import (
+    DEFAULT_POLL_SHARE,
+    DESCRIBE_INSTANCES_BATCH,
+    DESCRIBE_TASKS_BATCH,
+    LIST_PAGE_CAP,
+    MIN_POLL_INTERVAL,
+)
+from ecs_safe._validation import instance_id_of
+from ecs_safe.errors import (
+    ClientException,
+    ClientStateError,
+    ContainerInstanceNotFoundError,
+    EcsApiError,
+    EcsSafeError,
+)
+from ecs_safe.models import ContainerInstance, Task
+
+if TYPE_CHECKING:
+    from ecs_safe._calls import EcsCalls
+
+__all__ = ["INTERRUPTED", "Look", "Poller", "Watch"]
+
+#: The code of the error a watch gets when something else set its instance ACTIVE mid-drain.
+INTERRUPTED: Final = "DrainInterrupted"
+# The task statuses the instance counters count (running + pending); a listed task in any
+# other status (DEACTIVATING, STOPPING, ACTIVATING, unknown) is on the instance unseen by them.
+_COUNTED: Final = frozenset({"RUNNING", "PENDING"})
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """One round's view of one instance.
+
+    Attributes:
+        instance: the instance as the round described it (counters, status).
+        tasks: the tasks on it that are not STOPPED, by the latest task list (this round's
+            when ``listed``, else the last one taken).
+        listed: whether the task list was taken this round, with the counters.
+    """
+
+    instance: ContainerInstance
+    tasks: list[Task]
+    listed: bool
+
+    @property
+    def empty(self) -> bool:
+        """Nothing left, by a task list taken with the counters, and the counters agree.
+
+        The list sees tasks the counters miss (STOPPING, DEACTIVATING); counters above zero
+        mean the policy's counter rules would refuse anyway.
+        """
+        return (
+            self.listed
+            and not self.tasks
+            and (self.instance.running_tasks_count or 0) <= 0
+            and (self.instance.pending_tasks_count or 0) <= 0
+        )
+
+
+def _counted(instance: ContainerInstance) -> int:
+    return max(instance.running_tasks_count or 0, 0) + max(instance.pending_tasks_count or 0, 0)
+
+
+class Watch:
+    """One drain's interest in one instance: await `next` for each round's `Look`.
+
+    Only the latest look is kept: a waiter that is slow (a progress callback, a StopTask)
+    gets the newest view, never a backlog of stale ones. `close` it when done.
+    """
+
+    def __init__(
+        self,
+        poller: Poller,
+        ref: str,
+        cluster: str | None,
+        tasks: Sequence[Task],
+        max_interval: float,
+    ) -> None:
+        self.poller = poller
+        self.ref = ref
+        self.cluster = cluster
+        self.key = instance_id_of(ref)
+        self.max_interval = max_interval
+        self.started = poller.clock()
+        # What the last task list (at first, the pre-flight's) found live on the instance.
+        self.tasks: list[Task] = list(tasks)
+        self._latest: Look | BaseException | None = None
+        self._fresh = asyncio.Event()
+        self.closed = False
+
+    async def next(self) -> Look:
+        """The next round's look at the instance (cancel-safe: nothing is lost by a timeout).
+
+        Raises:
+            EcsSafeError: the round failed for this instance (a read failed after retries;
+                the instance is gone or ACTIVE again).
+        """
+        await self._fresh.wait()
+        self._fresh.clear()
+        latest = self._latest
+        assert latest is not None, "set before the event"
+        if isinstance(latest, BaseException):
+            raise latest
+        return latest
+
+    def close(self) -> None:
+        """Stop watching (idempotent); the last watch closed stops the poller's rounds."""
+        if not self.closed:
+            self.closed = True
+            self.poller.unwatch(self)
+
+    # -- what the poller calls -------------------------------------------------------------
+
+    def deliver(self, look: Look | BaseException) -> None:
+        """Hand the waiter this round's look (or its error)."""
+        if isinstance(look, Look) and look.listed:
+            self.tasks = list(look.tasks)
+        self._latest = look
+        self._fresh.set()
+
+    def wants_list(self, instance: ContainerInstance) -> bool:
+        """Whether this round must list the instance's tasks (see the module's step 2).
+
+        While the counters count a task, the instance is not empty whatever the list says, so
+        listing only pays when they say empty (the list must confirm it, and sees the tasks
+        they miss: a DEACTIVATING task keeps the instance listed every round until STOPPED),
+        or when they count more tasks than the last list knew running (a newcomer).
+        """
+        counted = _counted(instance)
+        return counted == 0 or counted > sum(1 for t in self.tasks if t.last_status in _COUNTED)
+
+    def elapsed(self) -> float:
+        """Seconds since the watch began."""
+        return self.poller.clock() - self.started
+
+
+def _own_copy(exc: BaseException) -> BaseException:
+    """One error per waiter: each adds its own notes (which instance was left DRAINING)."""
+    mine = copy.copy(exc)
+    notes = getattr(exc, "__notes__", None)
+    if notes is not None:
+        mine.__notes__ = list(notes)
+    mine.__cause__ = exc.__cause__
+    return mine
+
+
+def _check_instance(watch: Watch, answers: InstanceAnswers) -> ContainerInstance:
+    """The watched instance as described, if it is still DRAINING; else why the drain ends."""
+    elapsed = watch.elapsed()
+    instance = answers.found.get(watch.key)
+    reason = answers.missing.get(watch.key)
+    if instance is None and reason is not None and reason not in GONE_REASONS:
+        # Only MISSING or INACTIVE proves it gone: its state is unknown, and it may well be
+        # DRAINING still (the error's note says so).
+        raise EcsApiError(
+            f"ECS reported container instance {watch.ref} in failures[] ({reason}) "
+            f"{elapsed:.1f}s into the drain; its state is unknown",
+            code=reason,
+            operation="DescribeContainerInstances",
+        )
+    if instance is None or instance.status == "INACTIVE":
+        raise ContainerInstanceNotFoundError(
+            f"container instance {watch.ref} was deregistered by someone else {elapsed:.1f}s "
+            "into the drain; ecs-safe did not deregister it, and any task still on it may "
+            "have been orphaned",
+            container_instances=[watch.ref],
+            operation="DescribeContainerInstances",
+        )
+    if instance.status != "DRAINING":
+        raise ClientException(
+            f"container instance {watch.ref} is {instance.status} again: something else "
+            f"changed it {elapsed:.1f}s into the drain. ecs-safe stops rather than fight over it",
+            code=INTERRUPTED,
+            operation="DescribeContainerInstances",
+        )
+    return instance
+
+
+@dataclass
+class _ClusterTasks:
+    """What the poller remembers of one cluster's tasks between rounds."""
+
+    # Task ARN -> the ID of its instance (a task never moves), for every task described.
+    where: dict[str, str] = field(default_factory=dict)
+    # Tasks seen STOPPED: never described again.
+    stopped: set[str] = field(default_factory=set)
+    # Pages the last cluster-wide listing took (both desired statuses), to price the next.
+    listing_pages: int | None = None
+
+
+class Poller:
+    """The rounds of one client: every watched instance looked at together, to a budget.
+
+    Args:
+        calls: the client's call layer.
+        read_per_s: the client's read rate (`RateLimits.read_per_s`; ``inf``: unpaced).
+        share: the part of it the rounds may spend (0 < share <= 1).
+        min_interval: the shortest time between two rounds (`MIN_POLL_INTERVAL`; a watch
+            whose ``max_interval`` is shorter lowers it to that).
+        clock: seconds, monotonic (injectable for tests).
+        sleep: waits that many seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        calls: EcsCalls,
+        *,
+        read_per_s: float = math.inf,
+        share: float = DEFAULT_POLL_SHARE,
+        min_interval: float = MIN_POLL_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self.calls = calls
+        self.budget = read_per_s * share
+        self.min_interval = min_interval
+        self.clock = clock
+        self._sleep = sleep
+        self._watches: dict[int, Watch] = {}
+        self._clusters: dict[str | None, _ClusterTasks] = {}
+        self._task: asyncio.Task[None] | None = None
+        #: Rounds run and read calls made, for benchmarks and tests.
+        self.rounds = 0
+        self.reads = 0
+        #: Instances looked at, summed over rounds (reads / looks: the cost of one look).
+        self.looks = 0
+
+    # -- watches ---------------------------------------------------------------------------
+
+    def watch(
+        self, ref: str, cluster: str | None, tasks: Sequence[Task], *, max_interval: float
+    ) -> Watch:
+        """Watch a DRAINING instance; ``tasks`` is what its pre-flight listed on it."""
+        watch = Watch(self, ref, cluster, tasks, max_interval)
+        self._watches[id(watch)] = watch
+        memory = self._clusters.setdefault(cluster, _ClusterTasks())
+        memory.where.update({t.task_arn: watch.key for t in tasks if t.task_arn})
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return watch
+
+    def unwatch(self, watch: Watch) -> None:
+        """Forget ``watch``; with none left, the round in flight is cut (its reads too)."""
+        self._watches.pop(id(watch), None)
+        if not self._watches:
+            # Nothing draining: what was learnt of the clusters' tasks goes too (bounded memory).
+            self._clusters.clear()
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+    def close(self) -> None:
+        """Stop the rounds (the client is closing): each waiter gets a `ClientStateError`."""
+        for watch in list(self._watches.values()):
+            watch.deliver(
+                ClientStateError(
+                    f"the client was closed while draining container instance {watch.ref}; "
+                    "it is left DRAINING"
+                )
+            )
+            watch.close()
+
+    # -- rounds ----------------------------------------------------------------------------
+
+    def interval(self, reads: int) -> float:
+        """Seconds from the start of a round that cost ``reads`` to the start of the next."""
+        longest = min((w.max_interval for w in self._watches.values()), default=self.min_interval)
+        shortest = min(self.min_interval, longest)
+        paid = reads / self.budget if self.budget > 0 else math.inf
+        return min(longest, max(shortest, paid))
+
+    async def _run(self) -> None:
+        while self._watches:
+            started = self.clock()
+            try:
+                reads = await self.round()
+            except Exception as exc:  # a bug here must end the waits, not hang them
+                _fail(list(self._watches.values()), exc)
+                reads = 0
+            wait = started + self.interval(reads) - self.clock()
+            if wait > 0 and self._watches:
+                await self._sleep(wait)
+
+    async def round(self) -> int:
+        """Look at every watched instance once; deliver each look. Returns the reads made."""
+        before = self.reads
+        self.rounds += 1
+        by_cluster: dict[str | None, list[Watch]] = {}
+        for watch in list(self._watches.values()):
+            by_cluster.setdefault(watch.cluster, []).append(watch)
+        await asyncio.gather(*(self._cluster_round(c, ws) for c, ws in by_cluster.items()))
+        return self.reads - before
+
+    async def _cluster_round(self, cluster: str | None, watches: list[Watch]) -> None:
+        described: list[tuple[Watch, ContainerInstance]] = []
+        for start in range(0, len(watches), DESCRIBE_INSTANCES_BATCH):
+            batch = watches[start : start + DESCRIBE_INSTANCES_BATCH]
+            self.reads += 1
+            try:
+                answers = await self.calls.describe_instances([w.ref for w in batch], cluster)
+            except Exception as exc:  # every waiter of the batch gets it (a bug included)
+                _fail(batch, exc)
+                continue
+            for watch in batch:
+                try:
+                    described.append((watch, _check_instance(watch, answers)))
+                except EcsSafeError as exc:
+                    watch.deliver(exc)
+        self.looks += len(watches)
+        wanted = [w for w, instance in described if w.wants_list(instance)]
+        try:
+            listed = await self._list(cluster, wanted)
+        except Exception as exc:  # only the waiters whose tasks were being listed
+            _fail(wanted, exc)
+            listed = None
+        asked = {id(w) for w in wanted}
+        for watch, instance in described:
+            if id(watch) not in asked:
+                watch.deliver(Look(instance, watch.tasks, listed=False))
+            elif listed is not None:
+                watch.deliver(Look(instance, listed[watch.key], listed=True))
+
+    async def _list(self, cluster: str | None, watches: list[Watch]) -> dict[str, list[Task]]:
+        """The live tasks of each of ``watches``' instances, by instance ID."""
+        if not watches:
+            return {}
+        memory = self._clusters.setdefault(cluster, _ClusterTasks())
+        wanted = {w.key for w in watches}
+        arns = await self._listed_arns(cluster, watches, memory)
+        fresh = [a for a in dict.fromkeys(arns) if a not in memory.stopped]
+        self.reads += math.ceil(len(fresh) / DESCRIBE_TASKS_BATCH)
+        live, stopped = await self.calls.describe_tasks(fresh, cluster)
+        memory.stopped |= stopped
+        for arn in stopped:
+            memory.where.pop(arn, None)
+        out: dict[str, list[Task]] = {key: [] for key in wanted}
+        for task in live:
+            arn = task.task_arn or ""
+            home = instance_id_of(task.container_instance_arn or "") or memory.where.get(arn)
+            if task.container_instance_arn:
+                memory.where[arn] = home or ""
+            if home in out:
+                out[home].append(task)
+            elif not home:
+                # A task whose describe failed (reason other than MISSING) and whose instance
+                # is unknown: it keeps every candidate non-empty (fail closed).
+                for tasks in out.values():
+                    tasks.append(task)
+        return out
+
+    async def _listed_arns(
+        self, cluster: str | None, watches: list[Watch], memory: _ClusterTasks
+    ) -> list[str]:
+        """The task ARNs to look at for ``watches``: the cluster's listing or each instance's."""
+        per_instance = 2 * len(watches)
+        if (memory.listing_pages or 2) < per_instance:
+            # The cluster's listing is tried with no more pages than the instances' listings
+            # would take; a cluster too big for that (many tasks on other instances) is left
+            # to them, so a round never costs more than twice the per-instance price.
+            try:
+                arns = await self._arns(cluster, None, memory, cap=len(watches))
+            except PaginationError as exc:
+                if exc.code != "PaginationCap":
+                    raise
+                memory.listing_pages = per_instance + 1
+            else:
+                # A task known to be on an instance not listed this round needs no describe.
+                wanted = {w.key for w in watches}
+                return [a for a in arns if a not in memory.where or memory.where[a] in wanted]
+        listings = await asyncio.gather(*(self._arns(cluster, w.ref, memory) for w in watches))
+        return [arn for found in listings for arn in found]
+
+    async def _arns(
+        self,
+        cluster: str | None,
+        ref: str | None,
+        memory: _ClusterTasks,
+        *,
+        cap: int = LIST_PAGE_CAP,
+    ) -> list[str]:
+        arns: list[str] = []
+        pages = 0
+        for desired in ("RUNNING", "STOPPED"):
+            try:
+                found = await self.calls.task_arns(
+                    cluster, desired, container_instance=ref, page_cap=cap
+                )
+            except PaginationError:
+                # The pages of a listing cut at its cap were read (and paid for) all the same.
+                self.reads += pages + cap
+                raise
+            pages += max(1, math.ceil(len(found) / 100))
+            arns.extend(found)
+        self.reads += pages
+        if ref is None:
+            memory.listing_pages = pages
+        else:
+            # Listed on this instance: where a task is, even if its describe fails.
+            key = instance_id_of(ref)
+            memory.where.update(dict.fromkeys(arns, key))
+        return arns
+
+
+def _fail(watches: Iterable[Watch], exc: BaseException) -> None:
+    many = list(watches)
+    for watch in many:
+        watch.deliver(exc if len(many) == 1 else _own_copy(exc))

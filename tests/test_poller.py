@@ -1,0 +1,472 @@
+"""The drain poller (`ecs_safe._poller`): rounds, what each round reads, its pace, its errors.
+
+Unit tests over a fake call layer and a fake clock: each fake call is recorded, and the clock
+only moves when the poller sleeps, so nothing here depends on how fast the machine is. The
+user paths (drains through LocalEcs) are in test_drain.py and test_fleet.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from drain_support import client
+from structlog.testing import capture_logs
+
+from ecs_safe import ClientException, ClientStateError, ContainerInstanceNotFoundError, EcsApiError
+from ecs_safe._calls import InstanceAnswers, PaginationError
+from ecs_safe._constants import MIN_POLL_INTERVAL
+from ecs_safe._poller import INTERRUPTED, Look, Poller, Watch
+from ecs_safe.local import LocalEcs
+from ecs_safe.models import ContainerInstance, Task
+
+CLUSTER = "prod"
+PREFIX = "arn:aws:ecs:us-east-1:123456789012"
+
+
+def instance_arn(n: int) -> str:
+    return f"{PREFIX}:container-instance/{CLUSTER}/{n:032x}"
+
+
+def task_arn(n: int) -> str:
+    return f"{PREFIX}:task/{CLUSTER}/{n:032x}"
+
+
+@dataclass
+class FakeTask:
+    arn: str
+    instance: str
+    last: str = "RUNNING"
+
+    @property
+    def desired(self) -> str:
+        return "RUNNING" if self.last in {"PENDING", "RUNNING"} else "STOPPED"
+
+    def model(self) -> Task:
+        return Task.from_api(self.raw())
+
+    def raw(self) -> dict[str, Any]:
+        return {
+            "taskArn": self.arn,
+            "lastStatus": self.last,
+            "desiredStatus": self.desired,
+            "containerInstanceArn": self.instance,
+            "group": "service:web",
+            "startedBy": "ecs-svc/1",
+        }
+
+
+@dataclass
+class FakeCalls:
+    """The three reads the poller makes, over a dict of instances and tasks; every call kept."""
+
+    status: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    tasks: dict[str, FakeTask] = field(default_factory=dict)
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    fail_describe: BaseException | None = None
+    hold: asyncio.Event | None = None
+    missing_reason: dict[str, str] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+    def add(self, n: int, *, tasks: int = 0, counted: int | None = None) -> str:
+        arn = instance_arn(n)
+        self.status[arn] = "DRAINING"
+        for k in range(tasks):
+            t = FakeTask(task_arn(n * 1000 + k), arn)
+            self.tasks[t.arn] = t
+        self.counters[arn] = tasks if counted is None else counted
+        return arn
+
+    def on(self, arn: str) -> list[FakeTask]:
+        return [t for t in self.tasks.values() if t.instance == arn]
+
+    def count(self, operation: str) -> int:
+        return sum(1 for op, _ in self.log if op == operation)
+
+    async def describe_instances(self, refs: Sequence[str], cluster: str | None) -> InstanceAnswers:
+        assert len(refs) <= 100
+        self.log.append(("DescribeContainerInstances", list(refs)))
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail_describe is not None:
+            raise self.fail_describe
+        found = {}
+        for ref in refs:
+            if ref in self.status:
+                found[ref.rsplit("/", 1)[-1]] = ContainerInstance.model_validate(
+                    {
+                        "containerInstanceArn": ref,
+                        "status": self.status[ref],
+                        "runningTasksCount": self.counters[ref],
+                        "pendingTasksCount": 0,
+                    }
+                )
+        missing = {r.rsplit("/", 1)[-1]: why for r, why in self.missing_reason.items()}
+        return InstanceAnswers(found, missing)
+
+    async def task_arns(
+        self,
+        cluster: str | None,
+        desired: str,
+        *,
+        container_instance: str | None = None,
+        page_cap: int = 10_000,
+    ) -> list[str]:
+        self.log.append(("ListTasks", (container_instance, desired)))
+        found = [
+            t.arn
+            for t in self.tasks.values()
+            if t.desired == desired and container_instance in (None, t.instance)
+        ]
+        if math.ceil(len(found) / 100) > page_cap:
+            raise PaginationError("too many pages", code="PaginationCap", operation="ListTasks")
+        return found
+
+    async def describe_tasks(
+        self, arns: Sequence[str], cluster: str | None
+    ) -> tuple[list[Task], set[str]]:
+        self.log.append(("DescribeTasks", list(arns)))
+        live = [self.tasks[a] for a in arns if self.tasks[a].last != "STOPPED"]
+        models = [t.model() for t in live if t.arn not in self.unknown]
+        # A describe failure other than MISSING: kept, with nothing known but its ARN.
+        models += [Task.from_api({"taskArn": a}) for a in arns if a in self.unknown]
+        return models, {a for a in arns if self.tasks[a].last == "STOPPED"}
+
+    def stop(self, arn: str, last: str = "STOPPED") -> None:
+        task = self.tasks[arn]
+        task.last = last
+        self.counters[task.instance] = sum(
+            1 for t in self.on(task.instance) if t.last in {"RUNNING", "PENDING"}
+        )
+
+
+class FakeClock:
+    """Time that passes only when the poller sleeps; the sleeps are kept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def poller(
+    calls: FakeCalls, clock: FakeClock, *, read_per_s: float = 20.0, share: float = 0.5
+) -> Poller:
+    return Poller(
+        calls,  # type: ignore[arg-type]
+        read_per_s=read_per_s,
+        share=share,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+def watch(p: Poller, calls: FakeCalls, arn: str, max_interval: float = 5.0) -> Watch:
+    return p.watch(arn, CLUSTER, [t.model() for t in calls.on(arn)], max_interval=max_interval)
+
+
+async def test_a_round_describes_every_instance_100_a_call_and_lists_none_that_is_busy() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arns = [calls.add(n, tasks=2) for n in range(250)]
+    watches = [watch(p, calls, arn) for arn in arns]
+    looks = [await w.next() for w in watches]
+    assert calls.count("DescribeContainerInstances") == 3
+    assert calls.count("ListTasks") == calls.count("DescribeTasks") == 0
+    assert not any(look.empty or look.listed for look in looks)
+    assert {len(look.tasks) for look in looks} == {2}  # the pre-flight's list, until re-listed
+    for w in watches:
+        w.close()
+
+
+async def test_empty_is_judged_by_the_task_list_not_the_counters() -> None:
+    """aws-cdk #13506: a DEACTIVATING task is in no counter but still serves connections."""
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1)
+    [task] = calls.on(arn)
+    calls.stop(task.arn, "DEACTIVATING")
+    assert calls.counters[arn] == 0
+    w = watch(p, calls, arn)
+    first = await w.next()
+    assert first.listed
+    assert not first.empty
+    assert [t.last_status for t in first.tasks] == ["DEACTIVATING"]
+    calls.stop(task.arn)
+    second = await w.next()
+    assert second.listed
+    assert second.empty
+    w.close()
+
+
+async def test_counters_at_zero_with_a_running_task_keep_it_non_empty() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1, counted=0)  # stale counters
+    w = watch(p, calls, arn)
+    look = await w.next()
+    assert look.listed
+    assert not look.empty
+    w.close()
+
+
+async def test_a_task_seen_stopped_is_never_described_again() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=251)
+    for task in calls.on(arn)[:250]:
+        calls.stop(task.arn)
+    last = calls.on(arn)[250]
+    calls.stop(last.arn, "STOPPING")
+    w = watch(p, calls, arn)
+    assert not (await w.next()).empty
+    assert calls.count("DescribeTasks") == 1
+    calls.stop(last.arn)
+    assert (await w.next()).empty
+    [*_, (_, described)] = [entry for entry in calls.log if entry[0] == "DescribeTasks"]
+    assert described == [last.arn]  # the 250 known STOPPED were not asked about again
+    w.close()
+
+
+async def test_rising_counters_are_listed_so_a_new_task_is_seen() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1)
+    w = watch(p, calls, arn)
+    await w.next()
+    assert calls.count("ListTasks") == 0
+    newcomer = FakeTask(task_arn(99), arn)
+    calls.tasks[newcomer.arn] = newcomer
+    calls.counters[arn] = 2
+    look = await w.next()
+    assert look.listed
+    assert newcomer.arn in {t.task_arn for t in look.tasks}
+    assert calls.count("ListTasks") == 2
+    w.close()
+
+
+async def test_many_candidates_are_listed_for_the_cluster_at_once() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    busy = [calls.add(n, tasks=2) for n in range(50)]
+    emptying = [calls.add(n, tasks=2) for n in range(50, 100)]
+    watches = {arn: watch(p, calls, arn) for arn in busy + emptying}
+    for each in watches.values():
+        await each.next()
+    for arn in emptying:
+        for task in calls.on(arn):
+            calls.stop(task.arn)
+    calls.log.clear()
+    looks = {arn: await w.next() for arn, w in watches.items()}
+    listings = [args for op, args in calls.log if op == "ListTasks"]
+    assert listings == [(None, "RUNNING"), (None, "STOPPED")]  # not 2 per instance
+    described = [a for op, args in calls.log if op == "DescribeTasks" for a in args]
+    # Only the tasks of the instances being confirmed: those of busy ones are known elsewhere.
+    assert sorted(described) == sorted(t.arn for arn in emptying for t in calls.on(arn))
+    assert all(looks[arn].empty for arn in emptying)
+    assert not any(looks[arn].empty for arn in busy)
+    for w in watches.values():
+        w.close()
+
+
+async def test_a_cluster_too_big_to_list_is_left_to_the_instances_listings() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arns = [calls.add(n, tasks=1) for n in range(3)]
+    for n in range(3, 1000):  # 997 busy instances nobody drains: 10 pages of RUNNING tasks
+        calls.add(n, tasks=1)
+    for arn in arns:
+        for task in calls.on(arn):
+            calls.stop(task.arn)
+    watches = [watch(p, calls, arn) for arn in arns]
+    looks = [await w.next() for w in watches]
+    listings = [args for op, args in calls.log if op == "ListTasks"]
+    # Tried for the cluster with a cap of 3 pages, then 2 per instance.
+    assert listings[0] == (None, "RUNNING")
+    assert sorted(listings[1:]) == sorted((arn, d) for arn in arns for d in ("RUNNING", "STOPPED"))
+    assert all(look.empty for look in looks)
+    calls.log.clear()
+    await watches[0].next()  # the next round remembers: no cluster listing tried again
+    assert (None, "RUNNING") not in [args for op, args in calls.log if op == "ListTasks"]
+    for w in watches:
+        w.close()
+
+
+async def test_a_task_of_unknown_place_keeps_every_candidate_non_empty() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arns = [calls.add(n, tasks=1) for n in range(30)]
+    stranger = FakeTask(task_arn(7777), instance_arn(999), last="STOPPING")
+    calls.tasks[stranger.arn] = stranger
+    calls.unknown.add(stranger.arn)
+    for arn in arns:
+        for task in calls.on(arn):
+            calls.stop(task.arn)
+    watches = [watch(p, calls, arn) for arn in arns]
+    looks = [await w.next() for w in watches]
+    assert calls.count("ListTasks") == 2  # the cluster listing
+    assert not any(look.empty for look in looks)
+    for w in watches:
+        w.close()
+
+
+def test_the_interval_spends_the_budget_between_a_floor_and_poll_interval() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock, read_per_s=20.0, share=0.5)  # 10 reads a second
+    arn = calls.add(1)
+    p._watches[0] = Watch(p, arn, CLUSTER, [], max_interval=30.0)
+    assert p.interval(1) == MIN_POLL_INTERVAL  # one describe: the floor
+    assert p.interval(50) == pytest.approx(5.0)  # 50 reads at 10/s
+    assert p.interval(10_000) == 30.0  # poll_interval bounds the wait
+    p._watches[0].max_interval = 0.05
+    assert p.interval(0) == 0.05  # a shorter poll_interval lowers the floor
+    unpaced = poller(calls, clock, read_per_s=math.inf)
+    unpaced._watches[0] = Watch(unpaced, arn, CLUSTER, [], max_interval=5.0)
+    assert unpaced.interval(1_000) == MIN_POLL_INTERVAL
+
+
+async def test_rounds_are_paced_by_the_injected_clock() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1)
+    w = watch(p, calls, arn)
+    for _ in range(4):
+        await w.next()
+    assert clock.sleeps[:3] == [MIN_POLL_INTERVAL] * 3
+    assert calls.count("DescribeContainerInstances") == 4
+    assert p.rounds >= 4
+    w.close()
+
+
+async def test_a_failed_describe_gives_each_waiter_its_own_error() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arns = [calls.add(n, tasks=1) for n in range(2)]
+    calls.fail_describe = EcsApiError("denied", code="AccessDeniedException")
+    watches = [watch(p, calls, arn) for arn in arns]
+    errors = []
+    for w in watches:
+        with pytest.raises(EcsApiError) as caught:
+            await w.next()
+        caught.value.add_note(f"note of {w.ref}")
+        errors.append(caught.value)
+    assert errors[0] is not errors[1]
+    assert [e.code for e in errors] == ["AccessDeniedException"] * 2
+    assert errors[0].__notes__ == [f"note of {arns[0]}"]
+    for w in watches:
+        w.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "code"),
+    [
+        ("ACTIVE", ClientException, INTERRUPTED),
+        ("gone", ContainerInstanceNotFoundError, None),
+        ("ACCESS_DENIED", EcsApiError, "ACCESS_DENIED"),
+    ],
+)
+async def test_an_instance_no_longer_draining_ends_its_watch(
+    change: str, error: type[Exception], code: str | None
+) -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn, other = calls.add(1, tasks=1), calls.add(2, tasks=1)
+    mine, theirs = watch(p, calls, arn), watch(p, calls, other)
+    await mine.next()
+    if change == "ACTIVE":
+        calls.status[arn] = "ACTIVE"
+    else:
+        del calls.status[arn]
+        if change != "gone":
+            calls.missing_reason[arn] = change
+    with pytest.raises(error) as caught:
+        await mine.next()
+    if code is not None:
+        assert getattr(caught.value, "code", None) == code
+    await theirs.next()  # the other drain goes on
+    mine.close()
+    theirs.close()
+
+
+async def test_closing_the_last_watch_cuts_the_round_in_flight() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    calls.hold = asyncio.Event()  # the describe never answers
+    p = poller(calls, clock)
+    entered = asyncio.Event()
+    original = calls.describe_instances
+
+    async def describe(refs: Sequence[str], cluster: str | None) -> InstanceAnswers:
+        entered.set()
+        return await original(refs, cluster)
+
+    calls.describe_instances = describe  # type: ignore[method-assign]
+    w = watch(p, calls, calls.add(1, tasks=1))
+    await entered.wait()  # the round is in flight, held in its describe
+    task = p._task
+    assert task is not None
+    w.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_concurrent_drains_of_one_client_share_its_rounds(ecs_env: LocalEcs) -> None:
+    """Through LocalEcs: two drains at once, one poller; each round describes both in one call."""
+    ecs_env.create_cluster(CLUSTER)
+    ecs_env.create_service(CLUSTER, "web")
+    arns = ecs_env.register_instances(CLUSTER, 2)
+    tasks = {arn: ecs_env.start_service_task(CLUSTER, arn, "web")[0] for arn in arns}
+    looks: dict[str, int] = dict.fromkeys(arns, 0)
+
+    def scheduler(event: Mapping[str, Any]) -> None:
+        # Plays ECS: each instance's task stops after the drain's second look at it.
+        arn = event["container_instance_arn"]
+        looks[arn] += 1
+        if looks[arn] == 2:
+            ecs_env.stop_task(CLUSTER, tasks[arn])
+
+    async with client(ecs_env) as ecs:
+        with capture_logs():
+            await asyncio.gather(
+                *(
+                    ecs.drain_and_deregister(
+                        arn, cluster=CLUSTER, timeout=60, poll_interval=0.05, progress=scheduler
+                    )
+                    for arn in arns
+                )
+            )
+    assert ecs_env.calls("DeregisterContainerInstance") == 2
+    # Pre-flights: one describe each; then every round describes both instances at once.
+    rounds = ecs_env.calls("DescribeContainerInstances") - 2
+    assert rounds < sum(looks.values())
+
+
+def test_a_look_is_empty_only_when_listed_with_the_counters() -> None:
+    instance = ContainerInstance.model_validate(
+        {"containerInstanceArn": instance_arn(1), "runningTasksCount": 0, "pendingTasksCount": 0}
+    )
+    assert Look(instance, [], listed=True).empty
+    assert not Look(instance, [], listed=False).empty
+
+
+async def test_closing_the_poller_ends_every_wait_with_a_typed_error() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    w = watch(p, calls, calls.add(1, tasks=1))
+    await w.next()
+    p.close()
+    with pytest.raises(ClientStateError, match="left DRAINING"):
+        await w.next()
+    assert w.closed
