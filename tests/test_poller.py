@@ -448,8 +448,11 @@ async def test_concurrent_drains_of_one_client_share_its_rounds(ecs_env: LocalEc
                 )
             )
     assert ecs_env.calls("DeregisterContainerInstance") == 2
-    # Pre-flights: one describe each; then every round describes both instances at once.
-    rounds = ecs_env.calls("DescribeContainerInstances") - 2
+    # Every describe after DRAINING is a poll round's (pre-flights and wave checks come
+    # before it); each round describes both instances at once.
+    log = ecs_env.call_log
+    after_draining = log[log.index("UpdateContainerInstancesState") :]
+    rounds = after_draining.count("DescribeContainerInstances")
     assert rounds < sum(looks.values())
 
 
