@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiobotocore.config import AioConfig
 
-from ecs_safe import EcsSafeClient, InvalidInputError
+from ecs_safe import EcsSafeClient, InvalidInputError, RateLimits, RetryConfig
+from ecs_safe._calls import EcsCalls
+from ecs_safe._transport import Transport
 from ecs_safe.local import LocalEcs
+from ecs_safe.ratelimit import RateLimiter
 
 CLUSTER = "prod"
 DESCRIBE = "DescribeContainerInstances"
@@ -147,3 +151,41 @@ async def test_a_foreign_arn_among_local_ones_stops_the_whole_drain_before_any_c
         assert _mutations(ecs_env) == 0
         described = await ecs.describe_container_instances(arns, cluster=CLUSTER)
     assert {i.status for i in described} == {"ACTIVE"}
+
+
+async def test_a_foreign_arn_fails_alone_in_a_fleet_run(ecs_env: LocalEcs) -> None:
+    ecs_env.create_cluster(CLUSTER)
+    first, second = ecs_env.register_instances(CLUSTER, count=2)
+    async with EcsSafeClient(**ecs_env.client_kwargs()) as ecs:
+        batch = await ecs.deregister_many(
+            [_foreign(first), second],
+            cluster=CLUSTER,
+            drain=True,
+            timeout=TIMEOUT,
+            poll_interval=POLL,
+        )
+        assert [o.status for o in batch.outcomes] == ["failed", "deregistered"]
+        assert isinstance(batch.outcomes[0].error, InvalidInputError)
+        (kept,) = await ecs.describe_container_instances([first], cluster=CLUSTER)
+    assert kept.status == "ACTIVE"
+    assert ecs_env.calls("DeregisterContainerInstance") == 1
+
+
+async def test_the_call_layer_keeps_going_past_a_foreign_arn(ecs_env: LocalEcs) -> None:
+    # What a fleet run's batched drain relies on: with keep_going, a foreign ARN is its own
+    # error and the others are set DRAINING.
+    ecs_env.create_cluster(CLUSTER)
+    first, second = ecs_env.register_instances(CLUSTER, count=2)
+    config = AioConfig(retries={"total_max_attempts": 1})
+    async with ecs_env.session().create_client(
+        "ecs", region_name=ecs_env.region_name, endpoint_url=ecs_env.endpoint_url, config=config
+    ) as raw:
+        calls = EcsCalls(Transport(raw, retry=RetryConfig(), limiter=RateLimiter(RateLimits())))
+        ecs_env.reset_calls()
+        update = await calls.set_state(
+            [_foreign(first), second], CLUSTER, "DRAINING", keep_going=True
+        )
+    assert list(update.updated) == [second.rsplit("/", 1)[-1]]
+    assert list(update.errors) == [first.rsplit("/", 1)[-1]]
+    assert isinstance(update.errors[first.rsplit("/", 1)[-1]], InvalidInputError)
+    assert ecs_env.call_log == [DESCRIBE, "UpdateContainerInstancesState"]
