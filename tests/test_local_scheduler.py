@@ -738,6 +738,27 @@ def test_a_failing_pass_stops_the_tick_and_is_raised(
     assert not env.scheduler.is_ticking
 
 
+def test_reset_after_a_failed_tick_resets_and_reports_it(
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.register_instances(CLUSTER, 1)
+    env.create_service(CLUSTER, "web", desired_count=1, scheduler=True)
+    broken = threading.Event()
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        broken.set()
+        raise RuntimeError("boom")
+
+    # Not moto's backend: reset() replaces its state, and the patch with it.
+    monkeypatch.setattr("ecs_safe.local.scheduler.set_task_status", explode)
+    env.scheduler.start(interval=0.01)
+    assert broken.wait(60)
+    with pytest.raises(SchedulerError, match="background tick failed"):
+        env.reset()
+    assert env.scheduler.managed() == []
+    assert env.scheduler.record == []
+
+
 def test_start_refuses_bad_input(env: LocalEcs) -> None:
     with pytest.raises(ValueError, match="interval"):
         env.scheduler.start(interval=0)

@@ -390,16 +390,20 @@ class ServiceScheduler:
                 self._faults[key] = _Faults(times, how)
 
     def reset(self) -> None:
-        """Forget every managed service, fault and event (moto's state is being cleared)."""
-        self.stop()
-        with self._guard:
-            self._services.clear()
-            self._clusters.clear()
-            self._faults.clear()
-            self._record.clear()
-            self._ec2_ids.clear()
-            self._steps = 0
-            self._tick_error = None
+        """Forget every managed service, fault and event (moto's state is being cleared).
+
+        The background tick stops; if it had failed, the error is raised after the reset.
+        """
+        try:
+            self.stop()
+        finally:
+            with self._guard:
+                self._services.clear()
+                self._clusters.clear()
+                self._faults.clear()
+                self._record.clear()
+                self._ec2_ids.clear()
+                self._steps = 0
 
     # -- what it did ----------------------------------------------------------------------
 
