@@ -414,6 +414,65 @@ def test_fleet_drain_keeps_the_minimum_on_the_record(env: LocalEcs, ecs_client: 
     )
 
 
+# --------------------------------------------------------------------------- deployments
+
+
+def test_a_new_task_definition_rolls_out_as_a_deployment(env: LocalEcs, ecs_client: Any) -> None:
+    """UpdateService with a new task definition starts a new PRIMARY deployment; the old one
+    stays ACTIVE until its tasks are replaced within minimumHealthyPercent/maximumPercent
+    ("Amazon ECS rolling update deployments")."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.scheduler.run_until_settled()
+    old_tasks = {t["taskArn"] for t in tasks_of(ecs_client, "web")}
+    [first] = service(ecs_client, "web")["deployments"]
+    new_definition = env.register_task_definition("web", memory=64)
+    env.scheduler.reset_record()
+    updated = ecs_client.update_service(
+        cluster=CLUSTER, service="web", taskDefinition=new_definition
+    )["service"]
+    assert [(d["status"], d["rolloutState"]) for d in updated["deployments"]] == [
+        ("PRIMARY", "IN_PROGRESS"),
+        ("ACTIVE", "COMPLETED"),
+    ]
+    assert updated["deployments"][1]["id"] == first["id"]
+    assert not env.scheduler.is_steady(CLUSTER, "web")
+    env.scheduler.run_until_settled()
+    described = service(ecs_client, "web")
+    [deployment] = described["deployments"]
+    assert (deployment["status"], deployment["rolloutState"]) == ("PRIMARY", "COMPLETED")
+    assert deployment["taskDefinition"] == new_definition
+    live = tasks_of(ecs_client, "web")
+    assert {t["taskDefinitionArn"] for t in live} == {new_definition}
+    assert not old_tasks & {t["taskArn"] for t in live}
+    assert env.scheduler.lowest_running("web") == 2  # 100% kept throughout
+    assert env.scheduler.is_steady(CLUSTER, "web")
+
+
+def test_the_circuit_breaker_fails_a_deployment_whose_tasks_never_start(
+    env: LocalEcs, ecs_client: Any
+) -> None:
+    """With deploymentCircuitBreaker enabled, ECS marks the deployment FAILED once the failed
+    tasks reach the threshold (half the desired count, at least 3); the old tasks stay."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.scheduler.run_until_settled()
+    ecs_client.update_service(
+        cluster=CLUSTER,
+        service="web",
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}},
+        forceNewDeployment=True,
+    )
+    env.scheduler.fail_starts(CLUSTER, "web", times=None, how="STOPPED")
+    env.scheduler.run_until_settled()
+    primary, active = service(ecs_client, "web")["deployments"]
+    assert primary["rolloutState"] == "FAILED"
+    # At least the threshold; the starts already under way when it tripped fail too.
+    assert 3 <= primary["failedTasks"] <= 4
+    assert active["status"] == "ACTIVE"
+    assert service(ecs_client, "web")["runningCount"] == 2  # the old tasks, still serving
+
+
 # --------------------------------------------------------------------------- daemons
 
 
