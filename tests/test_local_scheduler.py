@@ -597,6 +597,18 @@ def test_a_forced_deregistration_loses_the_tasks_and_they_are_replaced(
     assert lost[0].ec2_instance_id.startswith("i-")
 
 
+def test_a_task_already_stopping_is_replaced(env: LocalEcs, ecs_client: Any) -> None:
+    """A task in DEACTIVATING has desiredStatus STOPPED: it no longer counts for the service."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=1, scheduler=True)
+    env.scheduler.run_until_settled()
+    [task] = tasks_of(ecs_client, "web")
+    env.set_task_status(CLUSTER, task["taskArn"], "DEACTIVATING")
+    env.scheduler.run_until_settled()
+    statuses = sorted(t["lastStatus"] for t in tasks_of(ecs_client, "web"))
+    assert statuses == ["DEACTIVATING", "RUNNING"]
+
+
 def test_record_events_carry_where_and_when(env: LocalEcs) -> None:
     [host] = env.register_instances(CLUSTER, 1)
     env.create_service(CLUSTER, "web", desired_count=1, scheduler=True)

@@ -863,10 +863,13 @@ class _Pass:
             if task.last_status == "PENDING":
                 self.stop(task, "Replaced by a new deployment")
         # Scale-in: more current tasks on ACTIVE instances than desired. PENDING ones first.
+        # A task already on its way out (DEACTIVATING, STOPPING, ...) no longer counts.
         placed = [
             t
             for t in self.tasks()
-            if self.view.status_of(t) == "ACTIVE" and t.started_by not in old
+            if self.view.status_of(t) == "ACTIVE"
+            and t.started_by not in old
+            and t.last_status in _LIVE_COUNTED
         ]
         extra = len(placed) - desired
         if extra > 0:
@@ -891,7 +894,11 @@ class _Pass:
         tasks = self.tasks()
         counted = sum(1 for t in tasks if t.last_status in _LIVE_COUNTED)
         placed_now = sum(
-            1 for t in tasks if self.view.status_of(t) == "ACTIVE" and t.started_by not in old
+            1
+            for t in tasks
+            if self.view.status_of(t) == "ACTIVE"
+            and t.started_by not in old
+            and t.last_status in _LIVE_COUNTED
         )
         wanted = min(desired - placed_now, limits.maximum - counted)
         for _ in range(max(0, wanted)):
