@@ -414,6 +414,65 @@ def test_fleet_drain_keeps_the_minimum_on_the_record(env: LocalEcs, ecs_client: 
     )
 
 
+# --------------------------------------------------------------------------- deployments
+
+
+def test_a_new_task_definition_rolls_out_as_a_deployment(env: LocalEcs, ecs_client: Any) -> None:
+    """UpdateService with a new task definition starts a new PRIMARY deployment; the old one
+    stays ACTIVE until its tasks are replaced within minimumHealthyPercent/maximumPercent
+    ("Amazon ECS rolling update deployments")."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.scheduler.run_until_settled()
+    old_tasks = {t["taskArn"] for t in tasks_of(ecs_client, "web")}
+    [first] = service(ecs_client, "web")["deployments"]
+    new_definition = env.register_task_definition("web", memory=64)
+    env.scheduler.reset_record()
+    updated = ecs_client.update_service(
+        cluster=CLUSTER, service="web", taskDefinition=new_definition
+    )["service"]
+    assert [(d["status"], d["rolloutState"]) for d in updated["deployments"]] == [
+        ("PRIMARY", "IN_PROGRESS"),
+        ("ACTIVE", "COMPLETED"),
+    ]
+    assert updated["deployments"][1]["id"] == first["id"]
+    assert not env.scheduler.is_steady(CLUSTER, "web")
+    env.scheduler.run_until_settled()
+    described = service(ecs_client, "web")
+    [deployment] = described["deployments"]
+    assert (deployment["status"], deployment["rolloutState"]) == ("PRIMARY", "COMPLETED")
+    assert deployment["taskDefinition"] == new_definition
+    live = tasks_of(ecs_client, "web")
+    assert {t["taskDefinitionArn"] for t in live} == {new_definition}
+    assert not old_tasks & {t["taskArn"] for t in live}
+    assert env.scheduler.lowest_running("web") == 2  # 100% kept throughout
+    assert env.scheduler.is_steady(CLUSTER, "web")
+
+
+def test_the_circuit_breaker_fails_a_deployment_whose_tasks_never_start(
+    env: LocalEcs, ecs_client: Any
+) -> None:
+    """With deploymentCircuitBreaker enabled, ECS marks the deployment FAILED once the failed
+    tasks reach the threshold (half the desired count, at least 3); the old tasks stay."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=2, scheduler=True)
+    env.scheduler.run_until_settled()
+    ecs_client.update_service(
+        cluster=CLUSTER,
+        service="web",
+        deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}},
+        forceNewDeployment=True,
+    )
+    env.scheduler.fail_starts(CLUSTER, "web", times=None, how="STOPPED")
+    env.scheduler.run_until_settled()
+    primary, active = service(ecs_client, "web")["deployments"]
+    assert primary["rolloutState"] == "FAILED"
+    # At least the threshold; the starts already under way when it tripped fail too.
+    assert 3 <= primary["failedTasks"] <= 4
+    assert active["status"] == "ACTIVE"
+    assert service(ecs_client, "web")["runningCount"] == 2  # the old tasks, still serving
+
+
 # --------------------------------------------------------------------------- daemons
 
 
@@ -536,6 +595,18 @@ def test_a_forced_deregistration_loses_the_tasks_and_they_are_replaced(
     lost = [e for e in stops(env.scheduler.record) if e.reason == "Container instance deregistered"]
     assert [e.container_instance_arn for e in lost] == [gone]
     assert lost[0].ec2_instance_id.startswith("i-")
+
+
+def test_a_task_already_stopping_is_replaced(env: LocalEcs, ecs_client: Any) -> None:
+    """A task in DEACTIVATING has desiredStatus STOPPED: it no longer counts for the service."""
+    env.register_instances(CLUSTER, 2)
+    env.create_service(CLUSTER, "web", desired_count=1, scheduler=True)
+    env.scheduler.run_until_settled()
+    [task] = tasks_of(ecs_client, "web")
+    env.set_task_status(CLUSTER, task["taskArn"], "DEACTIVATING")
+    env.scheduler.run_until_settled()
+    statuses = sorted(t["lastStatus"] for t in tasks_of(ecs_client, "web"))
+    assert statuses == ["DEACTIVATING", "RUNNING"]
 
 
 def test_record_events_carry_where_and_when(env: LocalEcs) -> None:
@@ -736,6 +807,27 @@ def test_a_failing_pass_stops_the_tick_and_is_raised(
     with pytest.raises(SchedulerError, match="background tick failed"):
         env.scheduler.stop()
     assert not env.scheduler.is_ticking
+
+
+def test_reset_after_a_failed_tick_resets_and_reports_it(
+    env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.register_instances(CLUSTER, 1)
+    env.create_service(CLUSTER, "web", desired_count=1, scheduler=True)
+    broken = threading.Event()
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        broken.set()
+        raise RuntimeError("boom")
+
+    # Not moto's backend: reset() replaces its state, and the patch with it.
+    monkeypatch.setattr("ecs_safe.local.scheduler.set_task_status", explode)
+    env.scheduler.start(interval=0.01)
+    assert broken.wait(60)
+    with pytest.raises(SchedulerError, match="background tick failed"):
+        env.reset()
+    assert env.scheduler.managed() == []
+    assert env.scheduler.record == []
 
 
 def test_start_refuses_bad_input(env: LocalEcs) -> None:

@@ -208,7 +208,9 @@ async def test_every_outcome_against_the_endpoint(local: LocalEcs, session: AioS
         lambda ecs: ecs.deregister_container_instance(busy, cluster=CLUSTER),  # refused
         lambda ecs: ecs.deregister_container_instance(idle, cluster=CLUSTER, dry_run=True),
         lambda ecs: ecs.deregister_container_instance(idle, cluster=CLUSTER),  # deregistered
-        lambda ecs: ecs.deregister_container_instance(idle, cluster=CLUSTER),  # not found
+        # Already deregistered: ECS (and LocalEcs) describe it as INACTIVE.
+        lambda ecs: ecs.deregister_container_instance(idle, cluster=CLUSTER),
+        lambda ecs: ecs.deregister_container_instance("1" * 32, cluster=CLUSTER),  # not found
         lambda ecs: ecs.deregister_container_instance("0" * 32, cluster="nowhere"),
         lambda ecs: ecs.drain([busy], cluster=CLUSTER),
         lambda ecs: ecs.drain_and_deregister(drained, cluster=CLUSTER, poll_interval=0.02),

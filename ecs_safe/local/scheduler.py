@@ -60,17 +60,21 @@ What a pass does, per managed service (each rule quotes the ECS developer guide;
    cluster query language of `ecs_safe.local.query`); among those, spread (fewest tasks of
    the service, then fewest tasks), or ``binpack`` on memory or CPU when the service asks. When no
    instance fits, the task is not started and the service gets an event saying so.
-6. Counters: the service's ``runningCount``/``pendingCount`` and its one PRIMARY deployment
-   (``rolloutState`` IN_PROGRESS until the service first reaches a steady state, then
-   COMPLETED; ``failedTasks``) are set from the tasks; moto's StartTask/StopTask keep the
-   instances' remainingResources and task counts.
+6. Deployments: UpdateService with a new task definition (or ``forceNewDeployment``) makes
+   a new PRIMARY deployment; the old one stays ACTIVE while its tasks are replaced, as
+   drained ones are (within the same two limits), and goes once they are gone. With
+   ``deploymentCircuitBreaker`` enabled, ``ceil(desired / 2)`` failed starts (at least 3, at
+   most 200) make the rollout FAILED and stop the starts.
+7. Counters: the service's ``runningCount``/``pendingCount`` and its PRIMARY deployment
+   (``rolloutState`` IN_PROGRESS until the service first reaches a steady state with it,
+   then COMPLETED, or FAILED; ``failedTasks``) are set from the tasks; moto's
+   StartTask/StopTask keep the instances' remainingResources and task counts.
 
-Limits: one deployment per service (a new task definition via UpdateService is used by the
-next tasks started, with no rolling deployment of its own); a stop is immediate (no
-DEACTIVATING/STOPPING on the way); no load balancer health checks (RUNNING is healthy); no
-capacity providers or managed scaling; ``memberOf`` takes what `ecs_safe.local.query` parses
-(no ``task:group``); placement strategies other than spread and binpack are ignored; no
-deployment circuit breaker; no task retry back-off.
+Limits: a stop is immediate (no DEACTIVATING/STOPPING on the way); no load balancer health
+checks (RUNNING is healthy); no capacity providers or managed scaling; ``memberOf`` takes what
+`ecs_safe.local.query` parses (no ``task:group``); placement strategies other than spread and
+binpack are ignored; the circuit breaker never rolls back; no task retry back-off; no
+blue/green or external deployment controllers.
 """
 
 from __future__ import annotations
@@ -215,6 +219,7 @@ class _ServiceState:
     failed_tasks: int = 0
     reached_steady: bool = False
     unplaced_reported: bool = False
+    rollout_failed: bool = False  # the deployment circuit breaker tripped
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +309,20 @@ def _member_of(service: Service) -> list[Query]:
     return queries
 
 
+def _arn(task: Task) -> str:
+    return str(task.task_arn)
+
+
+def _circuit_breaker(service: Service) -> bool:
+    config = getattr(service, "deployment_configuration", None) or {}
+    return bool((config.get("deploymentCircuitBreaker") or {}).get("enable"))
+
+
+def _breaker_threshold(desired: int) -> int:
+    """ECS's circuit breaker trips after half the desired count failed, at least 3, at most 200."""
+    return min(max(math.ceil(desired / 2), 3), 200)
+
+
 def _binpack_field(service: Service) -> str | None:
     for strategy in getattr(service, "placement_strategy", None) or []:
         if strategy.get("type") == "binpack":
@@ -390,16 +409,20 @@ class ServiceScheduler:
                 self._faults[key] = _Faults(times, how)
 
     def reset(self) -> None:
-        """Forget every managed service, fault and event (moto's state is being cleared)."""
-        self.stop()
-        with self._guard:
-            self._services.clear()
-            self._clusters.clear()
-            self._faults.clear()
-            self._record.clear()
-            self._ec2_ids.clear()
-            self._steps = 0
-            self._tick_error = None
+        """Forget every managed service, fault and event (moto's state is being cleared).
+
+        The background tick stops; if it had failed, the error is raised after the reset.
+        """
+        try:
+            self.stop()
+        finally:
+            with self._guard:
+                self._services.clear()
+                self._clusters.clear()
+                self._faults.clear()
+                self._record.clear()
+                self._ec2_ids.clear()
+                self._steps = 0
 
     # -- what it did ----------------------------------------------------------------------
 
@@ -443,8 +466,10 @@ class ServiceScheduler:
             view = _View(backend, found.cluster_name)
             tasks = view.tasks_of(found.name)
             running = [t for t in tasks if t.last_status == "RUNNING"]
-            return len(running) == len(tasks) == int(found.desired_count) and not any(
-                view.status_of(t) != "ACTIVE" for t in tasks
+            return (
+                len(running) == len(tasks) == int(found.desired_count)
+                and len(found.deployments) <= 1
+                and not any(view.status_of(t) != "ACTIVE" for t in tasks)
             )
 
     # -- passes -----------------------------------------------------------------------------
@@ -569,6 +594,11 @@ class ServiceScheduler:
         cluster = last_segment(str(request.get("cluster") or "default"))
         name = last_segment(str(request.get("serviceName") or request.get("service") or ""))
         kept = {k: request[k] for k in _KEPT_SETTINGS if request.get(k) is not None}
+        # UpdateService starts a new deployment when the task definition changes or one is
+        # forced; moto only renames its one deployment, so the old ones are kept from here.
+        before = self._backend().services.get(f"{cluster}:{name}")
+        old_deployments = [dict(d) for d in before.deployments] if before is not None else []
+        old_definition = before.task_definition if before is not None else None
 
         def amend(response: dict[str, Any]) -> dict[str, Any]:
             backend = self._backend()
@@ -579,10 +609,45 @@ class ServiceScheduler:
             for key, value in kept.items():
                 setattr(service, _KEPT_SETTINGS[key], value)
                 described[key] = value
+            redeploy = "service" in request and (
+                bool(request.get("forceNewDeployment")) or service.task_definition != old_definition
+            )
+            if redeploy and old_deployments and self._is_managed(cluster, name):
+                self._new_deployment(service, old_deployments)
+                described["deployments"] = [dict(d) for d in service.deployments]
             self._true_counts(backend, described)
             return response
 
         return amend
+
+    def _is_managed(self, cluster: str, name: str) -> bool:
+        with self._guard:
+            return (cluster, name) in self._services or cluster in self._clusters
+
+    def _new_deployment(self, service: Service, old_deployments: list[dict[str, Any]]) -> None:
+        """Make a new PRIMARY deployment; the old ones stay ACTIVE until their tasks are gone."""
+        now = self._now()
+        primary = {
+            **old_deployments[0],
+            "id": f"ecs-svc/{uuid.uuid4().int % 10**19}",
+            "status": "PRIMARY",
+            "taskDefinition": service.task_definition,
+            "createdAt": now,
+            "updatedAt": now,
+            "runningCount": 0,
+            "pendingCount": 0,
+            "failedTasks": 0,
+            "rolloutState": "IN_PROGRESS",
+        }
+        for deployment in old_deployments:
+            deployment["status"] = "ACTIVE"
+        service.deployments = [primary, *old_deployments]
+        with self._guard:
+            state = self._services.get((service.cluster_name, service.name))
+        if state is not None:
+            state.reached_steady = False
+            state.failed_tasks = 0
+            state.rollout_failed = False
 
     def _amend_describe_services(self, request: dict[str, Any]) -> Amend | None:
         with self._guard:
@@ -602,9 +667,7 @@ class ServiceScheduler:
         """Put a managed service's counts, from its tasks, into its description."""
         cluster = last_segment(str(described.get("clusterArn", "")))
         name = str(described.get("serviceName", ""))
-        with self._guard:
-            managed = (cluster, name) in self._services or cluster in self._clusters
-        if not managed:
+        if not self._is_managed(cluster, name):
             return
         tasks = _View(backend, cluster).tasks_of(name)
         running = sum(1 for t in tasks if t.last_status == "RUNNING")
@@ -767,23 +830,47 @@ class _Pass:
             if how == "STOPPED":
                 self.state.failed_tasks += 1
                 self.stop(task, _FAILED_REASON)
+                self.check_breaker()
                 continue
             set_task_status(self.backend, self.state.cluster, arn, "RUNNING")
             self.state.seen[arn] = "RUNNING"
             self.note("running", "scheduler", arn, task, "container started")
 
+    def check_breaker(self) -> None:
+        """Trip the deployment circuit breaker (if enabled) once enough tasks failed."""
+        threshold = _breaker_threshold(int(self.service.desired_count or 0))
+        if _circuit_breaker(self.service) and self.state.failed_tasks >= threshold:
+            self.state.rollout_failed = True
+
+    def outdated_ids(self) -> set[str]:
+        """The IDs of the service's deployments older than the PRIMARY one."""
+        return {str(d.get("id")) for d in self.service.deployments[1:]}
+
     def run_replica(self) -> None:
         desired = int(self.service.desired_count or 0)
         limits = deployment_limits(desired, *_percentages(self.service))
+        old = self.outdated_ids()
         tasks = self.tasks()
         draining = [t for t in tasks if self.view.status_of(t) == "DRAINING"]
+        # A new deployment replaces the tasks of the old ones, within the same limits.
+        outdated = [t for t in tasks if self.view.status_of(t) == "ACTIVE" and t.started_by in old]
         # "Any tasks that are part of a service that are in a PENDING state are stopped
         # immediately." (container instance draining)
         for task in draining:
             if task.last_status == "PENDING":
                 self.stop(task, "Container instance is DRAINING")
-        # Scale-in: more tasks on ACTIVE instances than desired. PENDING ones go first.
-        placed = [t for t in self.tasks() if self.view.status_of(t) == "ACTIVE"]
+        for task in outdated:
+            if task.last_status == "PENDING":
+                self.stop(task, "Replaced by a new deployment")
+        # Scale-in: more current tasks on ACTIVE instances than desired. PENDING ones first.
+        # A task already on its way out (DEACTIVATING, STOPPING, ...) no longer counts.
+        placed = [
+            t
+            for t in self.tasks()
+            if self.view.status_of(t) == "ACTIVE"
+            and t.started_by not in old
+            and t.last_status in _LIVE_COUNTED
+        ]
         extra = len(placed) - desired
         if extra > 0:
             for task in sorted(placed, key=self.scale_in_order)[:extra]:
@@ -791,18 +878,28 @@ class _Pass:
         # "If the minimum is 100%, the service scheduler can't remove existing tasks until
         # the replacement tasks are considered healthy" (RUNNING is healthy here).
         running = sum(1 for t in self.tasks() if t.last_status == "RUNNING")
-        for task in sorted(draining, key=lambda t: t.task_arn):
+        leaving = [(t, "Container instance is DRAINING") for t in sorted(draining, key=_arn)]
+        leaving += [(t, "Replaced by a new deployment") for t in sorted(outdated, key=_arn)]
+        for task, reason in leaving:
             if task.last_status != "RUNNING":
                 continue
             if running - 1 < limits.minimum_healthy:
                 break
-            self.stop(task, "Container instance is DRAINING")
+            self.stop(task, reason)
             running -= 1
+        if self.state.rollout_failed:
+            return  # the circuit breaker stopped the deployment: no more starts
         # "The maximumPercent parameter represents an upper limit on the number of running
         # tasks during task replacement" (PENDING ones included).
         tasks = self.tasks()
         counted = sum(1 for t in tasks if t.last_status in _LIVE_COUNTED)
-        placed_now = sum(1 for t in tasks if self.view.status_of(t) == "ACTIVE")
+        placed_now = sum(
+            1
+            for t in tasks
+            if self.view.status_of(t) == "ACTIVE"
+            and t.started_by not in old
+            and t.last_status in _LIVE_COUNTED
+        )
         wanted = min(desired - placed_now, limits.maximum - counted)
         for _ in range(max(0, wanted)):
             if not self.start_one():
@@ -955,9 +1052,15 @@ class _Pass:
         desired = int(self.service.desired_count or 0)
         self.service.running_count = running
         self.service.pending_count = pending
+        old = self.outdated_ids()
+        if old and not any(t.started_by in old for t in tasks):
+            # The old deployments' tasks are all gone: only the PRIMARY one is left.
+            del self.service.deployments[1:]
+        self.check_breaker()
         steady = (
             running == desired
             and pending == 0
+            and len(self.service.deployments) <= 1
             and all(self.view.status_of(t) == "ACTIVE" for t in tasks)
         )
         if steady and not self.state.reached_steady:
@@ -971,12 +1074,15 @@ class _Pass:
             deployment["taskDefinition"] = self.service.task_definition
             deployment["updatedAt"] = self.scheduler._now()
             completed = self.state.reached_steady
-            deployment["rolloutState"] = "COMPLETED" if completed else "IN_PROGRESS"
-            deployment["rolloutStateReason"] = (
-                f"ECS deployment {deployment.get('id')} completed."
-                if completed
-                else f"ECS deployment {deployment.get('id')} in progress."
-            )
+            failed = self.state.rollout_failed and not completed
+            ident = deployment.get("id")
+            if failed:
+                state, reason = "FAILED", f"ECS deployment circuit breaker: {ident} failed."
+            elif completed:
+                state, reason = "COMPLETED", f"ECS deployment {ident} completed."
+            else:
+                state, reason = "IN_PROGRESS", f"ECS deployment {ident} in progress."
+            deployment["rolloutState"], deployment["rolloutStateReason"] = state, reason
 
     # -- the record ---------------------------------------------------------------------------
 

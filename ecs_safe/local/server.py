@@ -16,7 +16,7 @@ from ecs_safe.local.events import EventQueues
 from ecs_safe.local.instances import ContainerInstanceModel
 from ecs_safe.local.lifecycle import LifecycleModel
 from ecs_safe.local.names import last_segment
-from ecs_safe.local.scheduler import ServiceScheduler
+from ecs_safe.local.scheduler import SchedulerError, ServiceScheduler
 from ecs_safe.local.state_lock import StateLock
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
@@ -327,7 +327,15 @@ class LocalEcs(AutoScalingSeeding):
         scheduler forgets what it managed and recorded; its background tick stops, and
         starts again if the constructor asked for one (``scheduler_interval``).
         """
-        self._scheduler.reset()
+        try:
+            self._scheduler.reset()
+        except SchedulerError as failed:
+            # A failed background tick is reported, after the reset it must not prevent.
+            self._reset_state()
+            raise failed from failed.__cause__
+        self._reset_state()
+
+    def _reset_state(self) -> None:
         self._post_moto_api("/moto-api/reset")
         self._traffic.clear_faults()
         self._traffic.reset_calls()
