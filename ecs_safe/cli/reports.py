@@ -181,7 +181,9 @@ class Outcome:
             "violations": [{"rule": v.rule, "message": v.message} for v in self.violations],
             "tasks": [_task_json(t) for t in self.tasks],
             "error": error_json(self.error) if self.error is not None else None,
-            "notes": list(self.notes),
+            # Only when there are some, so that schema version 1's outcome keys stay as they
+            # were for every outcome without a drain's service numbers or warnings.
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
