@@ -520,10 +520,19 @@ async def test_another_tool_acting_mid_drain_is_reported(
             cluster=CLUSTER, containerInstances=[arn], status="ACTIVE"
         ),
     }
+    acted: list[str] = []
+
+    def act_once(_event: Mapping[str, Any]) -> None:
+        # On the drain's first progress event: the instance is DRAINING then, whatever the
+        # pre-flight cost (no wall-clock delay to miss on a loaded machine).
+        if not acted:
+            acted.append(act)
+            actions[act]()
+
     async with client(env) as ecs:
-        later(0.3, actions[act])
         with pytest.raises(error, match=says) as caught:
-            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, progress=act_once, **FAST)
+    assert acted == [act]
     if act == "reactivate":
         assert getattr(caught.value, "code", None) == "DrainInterrupted"
     assert status_of(env, arn) == left
