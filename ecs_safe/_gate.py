@@ -322,7 +322,7 @@ class Gate:
 
         Returns:
             The decision of each member, keyed by its instance ID as requested (empty when
-            no rule judges waves: nothing was read).
+            no rule judges waves, or no service task is on the wave: nothing was read).
 
         Raises:
             EcsApiError: a read failed (after retries); nothing was decided or changed.
@@ -330,7 +330,9 @@ class Gate:
         rules = self.wave_rules(require_room=require_room)
         # A plan shows the services a wave affects even when no rule judges them.
         planning = any(m.request.dry_run for m in members)
-        if not members or not (rules or planning):
+        # With no service task on the wave there is nothing to move or to budget: no reads.
+        touched = any(service_name(t.group) for m in members for t in m.tasks)
+        if not touched or not (rules or planning):
             return {}
         wave = await self.wave(members, cluster, in_run=in_run)
         policy = Policy(rules)

@@ -230,7 +230,9 @@ class Outcome:
             "selected_by": self.selected_by,
             "container_instance_id": self.container_instance_id,
             "ec2_instance_id": self.ec2_instance_id,
-            "notes": list(self.notes),
+            # Only when there are some, so that schema version 1's outcome keys stay as they
+            # were for every outcome without a drain's service numbers or warnings.
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
 
