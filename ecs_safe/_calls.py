@@ -246,7 +246,7 @@ async def pages(
     *,
     check: ResponseCheck,
     cursor: str = "nextToken",
-    cap: int = LIST_PAGE_CAP,
+    cap: int | None = None,
 ) -> AsyncIterator[Response]:
     """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
 
@@ -257,6 +257,8 @@ async def pages(
         PaginationError: a token came back twice, or the listing passed ``cap`` pages
             (`LIST_PAGE_CAP` unless the caller wants fewer).
     """
+    # Read at call time, not bound as a default: tests lower the module's cap.
+    cap = LIST_PAGE_CAP if cap is None else cap
     seen: set[str] = set()
     token: str | None = None
     for _page in range(cap):
@@ -561,7 +563,7 @@ class EcsCalls:
         *,
         container_instance: str | None = None,
         service: str | None = None,
-        page_cap: int = LIST_PAGE_CAP,
+        page_cap: int | None = None,
     ) -> list[str]:
         """Every page of ListTasks for one desired status (`pages`: never an endless loop).
 
@@ -570,7 +572,7 @@ class EcsCalls:
 
         Raises:
             PaginationError: the listing repeated a token, or had more than ``page_cap`` pages
-                (code ``PaginationCap``).
+                (`LIST_PAGE_CAP` by default; code ``PaginationCap``).
         """
         arns: list[str] = []
         params: dict[str, Any] = {"cluster": cluster}

@@ -44,7 +44,6 @@ from ecs_safe._constants import (
     DEFAULT_POLL_SHARE,
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_TASKS_BATCH,
-    LIST_PAGE_CAP,
     MIN_POLL_INTERVAL,
 )
 from ecs_safe._validation import instance_id_of
@@ -418,7 +417,7 @@ class Poller:
         ref: str | None,
         memory: _ClusterTasks,
         *,
-        cap: int = LIST_PAGE_CAP,
+        cap: int | None = None,
     ) -> list[str]:
         arns: list[str] = []
         pages = 0
@@ -429,7 +428,7 @@ class Poller:
                 )
             except PaginationError:
                 # The pages of a listing cut at its cap were read (and paid for) all the same.
-                self.reads += pages + cap
+                self.reads += pages + (cap or 0)
                 raise
             pages += max(1, math.ceil(len(found) / 100))
             arns.extend(found)

@@ -115,7 +115,7 @@ class FakeCalls:
         desired: str,
         *,
         container_instance: str | None = None,
-        page_cap: int = 10_000,
+        page_cap: int | None = None,
     ) -> list[str]:
         self.log.append(("ListTasks", (container_instance, desired)))
         found = [
@@ -123,7 +123,7 @@ class FakeCalls:
             for t in self.tasks.values()
             if t.desired == desired and container_instance in (None, t.instance)
         ]
-        if math.ceil(len(found) / 100) > page_cap:
+        if page_cap is not None and math.ceil(len(found) / 100) > page_cap:
             raise PaginationError("too many pages", code="PaginationCap", operation="ListTasks")
         return found
 
