@@ -12,7 +12,8 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -235,7 +236,7 @@ async def pages(
     *,
     check: ResponseCheck,
     cursor: str = "nextToken",
-) -> AsyncIterator[Response]:
+) -> AsyncGenerator[Response, None]:
     """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
 
     Every listing (ListTasks, ListContainerInstances, ListClusters, DescribeAutoScalingGroups)
@@ -467,7 +468,54 @@ class EcsCalls:
         arns: list[str] = []
         for desired in ("RUNNING", "STOPPED"):
             arns.extend(await self._task_arns(ref, cluster, desired))
-        arns = list(dict.fromkeys(arns))
+        raw_tasks = await self._described_tasks(list(dict.fromkeys(arns)), cluster)
+        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        return await self._classified(cluster, live)
+
+    async def cluster_tasks(
+        self, cluster: str | None, refs: Iterable[str], *, budget: int
+    ) -> dict[str, list[Task]] | None:
+        """The tasks of many instances from one cluster-wide listing, keyed by instance ID.
+
+        Lists every task of the cluster (ListTasks without ``containerInstance``, desired
+        status RUNNING and STOPPED, paginated), describes them 100 a call, and keeps those on
+        ``refs`` whose ``lastStatus`` is not STOPPED: the same answer as `list_tasks` for each
+        instance, for a cost that grows with the cluster's tasks instead of with the
+        instances. ``None`` (nothing decided; list instance by instance instead) when the
+        listing would cost more than ``budget`` requests, or when DescribeTasks could not
+        describe a listed task: an unknown task cannot be placed on an instance, and must
+        count as being on it (fail closed), which only a per-instance listing can tell.
+        """
+        wanted: dict[str, list[Mapping[str, Any]]] = {instance_id_of(r): [] for r in refs}
+        arns: dict[str, None] = {}
+        spent = 0
+        for desired in ("RUNNING", "STOPPED"):
+            params = {"cluster": cluster, "desiredStatus": desired}
+            listing = pages(self.transport, "ListTasks", params, check=expect_task_list)
+            async with aclosing(listing) as listed_pages:
+                async for page in listed_pages:
+                    spent += 1
+                    arns.update(dict.fromkeys(str(a) for a in page.get("taskArns") or []))
+                    if spent + -(-len(arns) // DESCRIBE_TASKS_BATCH) > budget:
+                        return None
+        raw_tasks = await self._described_tasks(list(arns), cluster)
+        if any("failureReason" in t for t in raw_tasks):
+            return None
+        for task in raw_tasks:
+            on = wanted.get(instance_id_of(str(task.get("containerInstanceArn") or "")))
+            if on is not None and task.get("lastStatus") != "STOPPED":
+                on.append(task)
+        owners = [key for key, ts in wanted.items() for _ in ts]
+        classified = await self._classified(cluster, [t for ts in wanted.values() for t in ts])
+        found: dict[str, list[Task]] = {key: [] for key in wanted}
+        for key, model in zip(owners, classified, strict=True):
+            found[key].append(model)
+        return found
+
+    async def _described_tasks(
+        self, arns: Sequence[str], cluster: str | None
+    ) -> list[Mapping[str, Any]]:
+        """DescribeTasks, 100 a call; a task it could not describe is kept as unknown."""
         raw_tasks: list[Mapping[str, Any]] = []
         for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
             response = await self.transport.call(
@@ -477,7 +525,11 @@ class EcsCalls:
             )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
             raw_tasks.extend(_unknown_tasks(batch, response))
-        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
+        return raw_tasks
+
+    async def _classified(
+        self, cluster: str | None, live: Sequence[Mapping[str, Any]]
+    ) -> list[Task]:
         services, daemons = await self._services_of(cluster, live)
         return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
 
