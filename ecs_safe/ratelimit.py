@@ -13,10 +13,11 @@ Two layers, one bucket:
   shape of ECS's own;
 - *reactive* (AIMD, the idea of botocore's adaptive retry mode): ECS's bucket is shared with
   every other tool of the account, so a throttle says that less is left than this client
-  thought. The bucket's rate is then multiplied by ``throttle_decrease`` (once per throttled
-  window, not once per throttled request), its tokens are dropped (ECS said its bucket is
-  empty) and it holds no burst until it has recovered: the rate grows back additively, by
-  ``throttle_recovery`` of ``per_s`` each second, to ``per_s``.
+  thought. Every throttle empties the bucket (ECS said its own is empty). A throttle that
+  confirms another (within `CONFIRM_WINDOW_S`; a lone one is scheduling jitter) multiplies
+  the bucket's rate by ``throttle_decrease``, once per throttled window rather than once per
+  throttled request, and the bucket then holds no burst until it has recovered: the rate grows
+  back additively, by ``throttle_recovery`` of ``per_s`` each second, to ``per_s``.
 
 The transport reports each request's end through one hook (`RateLimiter.slot`), so the
 retry loop never needs to know about pacing. Why not a library: aiolimiter (the proactive
@@ -72,6 +73,9 @@ READ_OPERATIONS: Final = ECS_READ_OPERATIONS
 #: The lowest rate a throttled bucket falls to, in requests per second (botocore's adaptive
 #: mode uses the same floor): it must still probe, or it could never learn that ECS has room.
 MIN_ADAPTIVE_RATE: Final = 0.5
+#: Seconds within which a second throttle confirms the first: a lone throttle only empties
+#: the bucket; one that follows another within this time also lowers the rate.
+CONFIRM_WINDOW_S: Final = 5.0
 # Sends remembered to measure the rate actually sent (see `TokenBucket.throttled`).
 _SENT_WINDOW: Final = 16
 
@@ -100,10 +104,11 @@ class RateLimits:
         modify_burst: modify calls allowed at once from a full bucket.
         adaptive: react to throttling (AIMD): a `ThrottlingException` lowers the rate of the
             bucket it came from, which then recovers slowly. ``False`` keeps the rates fixed.
-        throttle_decrease: the factor a throttle multiplies the bucket's rate by (``0.7``, as
-            botocore's adaptive mode); 1 would never slow down.
+        throttle_decrease: the factor a confirmed throttle multiplies the bucket's rate by
+            (botocore's adaptive mode uses 0.7, which measured slower here: a run that shares
+            20% of the account's bucket needs 80% of the rate, not 70%); below 1.
         throttle_recovery: the share of ``per_s`` a slowed bucket regains each second
-            (``0.05``: from 70% back to the full rate in 6 s without another throttle).
+            (``0.025``: from 85% back to the full rate in 6 s without another throttle).
     """
 
     read_per_s: float = 20.0
@@ -111,8 +116,8 @@ class RateLimits:
     modify_per_s: float = 40.0
     modify_burst: int = 100
     adaptive: bool = True
-    throttle_decrease: float = 0.7
-    throttle_recovery: float = 0.05
+    throttle_decrease: float = 0.85
+    throttle_recovery: float = 0.025
 
     def __post_init__(self) -> None:
         for name in ("read_per_s", "modify_per_s"):
@@ -191,6 +196,8 @@ class TokenBucket:
         # AIMD: the rate set by the last throttle, and when; recovery is linear from there.
         self._base = per_s
         self._since = -math.inf
+        # When the bucket last reacted to a throttle (emptied, and maybe slowed down).
+        self._reacted = -math.inf
         #: Throttles that lowered the rate (one per throttled window), for reports.
         self.decreases = 0
         self._sent: deque[float] = deque(maxlen=_SENT_WINDOW)
@@ -237,21 +244,31 @@ class TokenBucket:
     def throttled(self, started: float) -> bool:
         """React to a throttle of a request that took its token at ``started``.
 
-        A throttle of a request that set out before the last decrease says nothing new (it
-        was sent at the old rate), so the rate falls once per throttled window, not once per
-        request that was in flight. Returns whether the rate was lowered.
+        Every throttle empties the bucket (ECS said its own is empty: the two are in step
+        again). The rate falls only when the throttle confirms an earlier one (within
+        `CONFIRM_WINDOW_S`): a lone throttle is what scheduling jitter causes now and then
+        (a request that reached ECS late, bunched with the next), and slowing a whole run
+        for it would cost more than the throttle did; throttles that keep coming mean that
+        ECS's bucket is shared and less is left than ``per_s``. A throttle of a request that
+        set out before the last reaction says nothing new (it was sent at the old pace), so
+        the bucket reacts once per throttled window, not once per request that was in
+        flight. Returns whether the rate was lowered.
         """
-        if self.decrease is None or started <= self._since:
+        if self.decrease is None or started <= self._reacted:
             return False
         now = self._clock()
         rate = self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+        confirmed = now - self._reacted <= CONFIRM_WINDOW_S
+        self._reacted = now
+        if not confirmed:
+            return False
         sent = self.sent_rate()
         # Lower what was really sent, not a rate the client never reached (botocore does the
         # same): a client sending 5/s under a 20/s bucket must go below 5/s to help.
         basis = min(rate, sent) if sent is not None else rate
         self._base = max(MIN_ADAPTIVE_RATE, min(self.per_s, basis) * self.decrease)
         self._since = now
-        self.tokens = min(self.tokens, 0.0)  # ECS said its bucket is empty
         self.decreases += 1
         return True
 

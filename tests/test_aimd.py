@@ -19,7 +19,7 @@ from ecs_safe._calls import EcsCalls
 from ecs_safe._transport import Transport
 from ecs_safe.errors import InvalidInputError, ServerException
 from ecs_safe.local import LocalEcs
-from ecs_safe.ratelimit import MIN_ADAPTIVE_RATE, RateLimiter, TokenBucket
+from ecs_safe.ratelimit import CONFIRM_WINDOW_S, MIN_ADAPTIVE_RATE, RateLimiter, TokenBucket
 
 
 class FakeClock:
@@ -46,6 +46,13 @@ async def take(b: TokenBucket, count: int) -> None:
         await b.take()
 
 
+def confirmed_throttle(clock: FakeClock, b: TokenBucket) -> None:
+    """Two throttles a moment apart: the second confirms the first and lowers the rate."""
+    assert not b.throttled(clock())
+    clock.now += 1e-9  # a request sent just after the first reaction, throttled at once
+    assert b.throttled(clock())
+
+
 async def test_a_full_bucket_bursts_then_paces_at_its_rate() -> None:
     clock = FakeClock()
     b = bucket(clock)
@@ -55,39 +62,59 @@ async def test_a_full_bucket_bursts_then_paces_at_its_rate() -> None:
     assert clock.slept == pytest.approx([0.1, 0.1, 0.1])
 
 
-async def test_a_throttle_halves_the_rate_and_empties_the_bucket() -> None:
+async def test_a_lone_throttle_empties_the_bucket_but_keeps_the_rate() -> None:
     clock = FakeClock()
     b = bucket(clock)
     await take(b, 2)  # three tokens left
-    assert b.throttled(clock())
+    assert not b.throttled(clock())
+    assert b.rate() == 10.0
+    assert b.decreases == 0
+    # No token is left: the next call waits a full interval of the unchanged rate.
+    await b.take()
+    assert clock.slept == pytest.approx([0.1])
+
+
+async def test_a_confirmed_throttle_halves_the_rate() -> None:
+    clock = FakeClock()
+    b = bucket(clock)
+    await take(b, 2)
+    confirmed_throttle(clock, b)
     assert b.rate() == pytest.approx(5.0)
     assert b.decreases == 1
-    # No token is left: the next call waits a full interval of the lowered rate.
     await b.take()
-    assert clock.slept == pytest.approx([0.2])
+    assert clock.slept == pytest.approx([0.2], rel=0.01)
+
+
+async def test_a_throttle_long_after_the_last_is_lone_again() -> None:
+    clock = FakeClock()
+    b = bucket(clock)
+    assert not b.throttled(clock())
+    clock.now += CONFIRM_WINDOW_S + 1
+    assert not b.throttled(clock())
+    assert b.decreases == 0
 
 
 async def test_requests_in_flight_at_the_throttle_lower_the_rate_once() -> None:
     clock = FakeClock()
     b = bucket(clock)
+    confirmed_throttle(clock, b)
+    clock.now += 0.001
     started = clock()
-    await take(b, 5)
-    assert b.throttled(started)
-    # Four more throttles of requests that set out before the decrease say nothing new.
+    assert b.rate() == pytest.approx(5.0, rel=0.01)
+    await take(b, 1)
+    # Four more throttles of requests that set out before the last reaction say nothing new.
+    clock.now += 0.01
+    b.throttled(clock())
+    rate = b.rate()
     assert not any(b.throttled(started) for _ in range(4))
-    assert b.rate() == pytest.approx(5.0)
-    # A request sent after the decrease and throttled again lowers it once more.
-    await b.take()
-    assert b.throttled(clock())
     assert b.decreases == 2
-    # From the 5/s of the first decrease plus 0.2 s of recovery (1/s each second), halved.
-    assert b.rate() == pytest.approx((5.0 + 0.2) * 0.5)
+    assert b.rate() == pytest.approx(rate)
 
 
 async def test_the_rate_recovers_additively_then_bursts_are_allowed_again() -> None:
     clock = FakeClock()
     b = bucket(clock)
-    b.throttled(clock())
+    confirmed_throttle(clock, b)
     assert b.rate() == pytest.approx(5.0)
     clock.now += 2.0  # recovery: 10% of 10/s, each second
     assert b.rate() == pytest.approx(7.0)
@@ -110,6 +137,7 @@ async def test_the_rate_never_falls_below_the_floor() -> None:
     for _ in range(20):
         b.throttled(clock())
         clock.now += 0.001
+    assert b.decreases == 19
     assert b.rate() >= MIN_ADAPTIVE_RATE
     assert b.rate() < MIN_ADAPTIVE_RATE + 0.01
 
@@ -121,13 +149,15 @@ async def test_the_decrease_starts_from_the_rate_really_sent() -> None:
     for _ in range(10):
         await b.take()
         clock.now += 0.25
-    b.throttled(clock())
+    confirmed_throttle(clock, b)
     assert b.rate() == pytest.approx(2.0, rel=0.01)  # half of the 4/s it sent, not of 100/s
 
 
 async def test_without_adaptation_a_throttle_changes_nothing() -> None:
     clock = FakeClock()
     b = TokenBucket(10.0, 5, decrease=None, clock=clock, sleep=clock.sleep)
+    assert not b.throttled(clock())
+    clock.now += 0.001
     assert not b.throttled(clock())
     assert b.rate() == 10.0
     await take(b, 5)
@@ -142,9 +172,12 @@ def limiter(clock: FakeClock, **limits: Any) -> RateLimiter:
 
 
 async def slot_raising(lim: RateLimiter, operation: str, exc: Exception, **kw: Any) -> None:
-    with pytest.raises(type(exc)):
-        async with lim.slot(operation, **kw):
-            raise exc
+    for _ in range(2):  # a lone throttle only empties the bucket: a second confirms it
+        if isinstance(lim.clock, FakeClock):
+            lim.clock.now += 1e-9  # each request sets out after the last reaction
+        with pytest.raises(type(exc)):
+            async with lim.slot(operation, **kw):
+                raise exc
 
 
 async def test_a_throttled_slot_slows_its_own_bucket_only() -> None:
@@ -154,7 +187,7 @@ async def test_a_throttled_slot_slows_its_own_bucket_only() -> None:
     assert read is not None
     assert modify is not None
     await slot_raising(lim, "DescribeTasks", ThrottlingException("Rate exceeded"))
-    assert read.rate() == pytest.approx(20.0 * 0.7)
+    assert read.rate() == pytest.approx(20.0 * 0.85)
     assert modify.rate() == 40.0
 
 
@@ -207,7 +240,7 @@ async def test_concurrent_callers_are_served_in_order_at_the_lowered_rate() -> N
     lim = RateLimiter(RateLimits(read_burst=10), clock=clock, sleep=still)
     read = lim.bucket("ListTasks")
     assert read is not None
-    read.throttled(clock())
+    confirmed_throttle(clock, read)
     order: list[int] = []
 
     async def call(n: int) -> None:
@@ -216,8 +249,8 @@ async def test_concurrent_callers_are_served_in_order_at_the_lowered_rate() -> N
 
     await asyncio.gather(*(call(n) for n in range(5)))
     assert order == [0, 1, 2, 3, 4]
-    # One interval of the lowered rate (14/s) apart: no burst after a throttle.
-    assert waits == pytest.approx([n / 14.0 for n in range(1, 6)])
+    # One interval of the lowered rate (17/s) apart: no burst after a throttle.
+    assert waits == pytest.approx([n / 17.0 for n in range(1, 6)])
 
 
 @pytest.mark.parametrize(
@@ -241,8 +274,8 @@ def test_adaptation_defaults() -> None:
     limits = RateLimits()
     assert (limits.adaptive, limits.throttle_decrease, limits.throttle_recovery) == (
         True,
-        0.7,
-        0.05,
+        0.85,
+        0.025,
     )
 
 
@@ -253,7 +286,8 @@ async def test_a_throttle_from_ecs_slows_the_transports_bucket(ecs_env: LocalEcs
     """Through the transport: ECS's ThrottlingException reaches the limiter by its one hook."""
     ecs_env.create_cluster("aimd")
     [arn] = ecs_env.register_instances("aimd", 1)
-    ecs_env.inject_fault("DescribeContainerInstances", code="ThrottlingException", times=1)
+    # Two throttles: the retry of the first is throttled again, which confirms it.
+    ecs_env.inject_fault("DescribeContainerInstances", code="ThrottlingException", times=2)
     limiter = RateLimiter(RateLimits())
     config = AioConfig(retries={"total_max_attempts": 1})
     with instant_retries():
@@ -266,7 +300,7 @@ async def test_a_throttle_from_ecs_slows_the_transports_bucket(ecs_env: LocalEcs
             calls = EcsCalls(Transport(raw, retry=RetryConfig(), limiter=limiter))
             [instance] = await calls.describe([arn], "aimd")
     assert instance.container_instance_arn == arn
-    assert ecs_env.calls("DescribeContainerInstances") == 2
+    assert ecs_env.calls("DescribeContainerInstances") == 3
     read = limiter.bucket("DescribeContainerInstances")
     modify = limiter.bucket("DeregisterContainerInstance")
     assert read is not None
