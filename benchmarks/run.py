@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import fleet, memory, percall, ratelimits, startup, targets
+from benchmarks import fleet, memory, percall, plans, ratelimits, startup, targets
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
 
@@ -38,6 +38,7 @@ class Sizes:
     memory_instances: int
     memory_rounds: int
     targets: tuple[int, int, int]  # (EC2 IDs, cluster size, rounds)
+    plans: tuple[int, int, tuple[int, ...]]  # (idle instances, rounds, busy instances)
 
 
 FULL = Sizes(
@@ -50,6 +51,7 @@ FULL = Sizes(
     memory_instances=1000,
     memory_rounds=2,
     targets=(1000, 5000, 3),
+    plans=(5000, 3, (1, 2, 3, 5, 10, 100)),
 )
 # Small, but a fleet still needs > 50 instances for its ceil(N/100) describes to stay within
 # 1.02 requests per instance, and a rate-limited run > 100 to get past the burst.
@@ -63,6 +65,7 @@ QUICK = Sizes(
     memory_instances=20,
     memory_rounds=1,
     targets=(100, 500, 1),
+    plans=(300, 1, (1, 3)),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -97,6 +100,11 @@ async def _targets(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await targets.run(local, ids=ids, cluster_size=cluster_size, rounds=rounds)]
 
 
+async def _plans(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    instances, rounds, busy = sizes.plans
+    return [await plans.run(local, instances=instances, rounds=rounds, busy=busy)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -105,6 +113,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ratelimits": _ratelimits,
     "memory": _memory,
     "targets": _targets,
+    "plans": _plans,
 }
 
 

@@ -59,7 +59,7 @@ LIST_PAGE_CAP: Final = 10_000
 #: a DescribeTasks each). The cluster-wide listing gives up, and the instances are listed one
 #: by one, once it would cost more requests than they would (benchmarks/plans.py measures
 #: both; docs/performance.md).
-CLUSTER_TASKS_MIN_INSTANCES: Final = 3
+CLUSTER_TASKS_MIN_INSTANCES: Final = 2
 
 #: The statuses ListContainerInstances' ``status`` takes (a container instance's life cycle).
 CONTAINER_INSTANCE_STATUSES: Final = (

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPECTED = {"startup", "percall", "fleet_60", "ratelimits", "memory", "targets"}
+EXPECTED = {"startup", "percall", "fleet_60", "ratelimits", "memory", "targets", "plans"}
 
 
 @pytest.fixture(scope="module")
