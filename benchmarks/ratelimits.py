@@ -1,11 +1,13 @@
 """Rate limits: a fleet run through a proxy that throttles as ECS does.
 
-Three clients take turns deregistering N fresh idle instances through `ThrottlingProxy`
+Four clients take turns deregistering N fresh idle instances through `ThrottlingProxy`
 (ECS's buckets: modify burst 100 at 40/s, read burst 100 at 20/s; the buckets are refilled
 before each run, as if the account had been idle):
 
 - ``ecs_safe``: ``deregister_many`` with the default `RateLimits` (a new client per run, so
   its own buckets start full too);
+- ``ecs_safe_fixed``: the same with ``RateLimits(adaptive=False)`` (no reactive layer: the
+  client as it was before issue 15);
 - ``naive_retrying``: the plain-aiobotocore gather of the fleet benchmark, with botocore's
   default retries (legacy mode, 5 attempts, exponential backoff), which a script gets unless
   it says otherwise;
@@ -65,10 +67,11 @@ SHARED_TARGET = 1.15
 SHARED_THROTTLES = 5
 #: Instances in flight at once, every client.
 CONCURRENCY = 10
-_SIDES = ("ecs_safe", "naive_retrying", "naive_no_retries")
+_SIDES = ("ecs_safe", "ecs_safe_fixed", "naive_retrying", "naive_no_retries")
 _SHARED_SIDES = ("shared_adaptive", "shared_fixed")
 _LIMITS = {
     "ecs_safe": RateLimits(),
+    "ecs_safe_fixed": RateLimits(adaptive=False),
     "shared_adaptive": RateLimits(),
     "shared_fixed": RateLimits(adaptive=False),
 }

@@ -42,6 +42,8 @@ _DROP_HEADERS = frozenset(
 )
 _KEEP_RESPONSE_HEADERS = frozenset({"content-type", "x-amzn-requestid"})
 _TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+# Seconds after which the other tool (`ThrottlingProxy.share`) tries a throttled request again.
+_OTHER_RETRY_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ class ThrottlingProxy:
 
         It takes one token at a time, evenly spaced (``fraction * per_s`` a second per kind),
         from the same buckets as the proxied requests, as a second client of the account
-        would; ``0`` stops it. Its counts are zeroed by `reset`.
+        would; a token it does not get it tries for again 10 ms later (and again), so it
+        always gets its share. ``0`` stops it. Its counts are zeroed by `reset`.
         """
         loop = self._loop
         assert loop is not None, "the proxy is not running"
@@ -188,6 +191,11 @@ class ThrottlingProxy:
             with self._lock:
                 taken = self._buckets[kind].take()
                 (self._other_taken if taken else self._other_refused)[kind] += 1
+            if not taken:
+                # Throttled: it tries again shortly, as a retrying tool would, so that it
+                # gets its share and the client cannot take more by hammering.
+                due[kind] = time.monotonic() + _OTHER_RETRY_S
+                continue
             due[kind] += 1.0 / (fraction * self._buckets[kind].spec.per_s)
 
     async def __aenter__(self) -> ThrottlingProxy:
