@@ -16,8 +16,11 @@ A run goes in phases, so that what can be batched is batched across the whole fl
    `EcsSafeClient.deregister_container_instance`. With ``drain``: the
    drain pre-flight of every instance, then, at most ``concurrency`` instances at a time,
    DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full
-   plan (what would be deregistered, what would be refused and why, the tasks on each
-   instance) and not a single mutating call.
+   plan (what would be deregistered, what would be refused and why, the tasks each would
+   affect) and not a single mutating call. Tasks are listed only where `Gate.wants_tasks`
+   says (a rule asks, or a plan's counters show tasks, or a forced plan); when several
+   instances of a describe batch need them, one cluster-wide listing serves the batch where
+   that is cheaper (`Gate.tasks_of_many`).
 
 Every call goes through the client's rate limiter, so a run of a thousand instances paces
 itself to ECS's token buckets instead of provoking throttling. No failure of one instance stops
