@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import drain, drain_buckets, fleet, memory, percall, ratelimits, startup, targets
+from benchmarks import (
+    drain,
+    drain_buckets,
+    fleet,
+    memory,
+    percall,
+    plans,
+    ratelimits,
+    startup,
+    targets,
+)
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
 
@@ -38,6 +48,7 @@ class Sizes:
     memory_instances: int
     memory_rounds: int
     targets: tuple[int, int, int]  # (EC2 IDs, cluster size, rounds)
+    plans: tuple[int, int, tuple[int, ...]]  # (idle instances, rounds, busy instances)
     # (single-drain rounds, fleet size, fleet's time scale, instances through exact buckets)
     drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
 
@@ -52,6 +63,7 @@ FULL = Sizes(
     memory_instances=1000,
     memory_rounds=2,
     targets=(1000, 5000, 3),
+    plans=(5000, 3, (1, 2, 3, 5, 10, 100)),
 )
 # Small, but a fleet still needs > 50 instances for its ceil(N/100) describes to stay within
 # 1.02 requests per instance, and a rate-limited run > 100 to get past the burst.
@@ -66,6 +78,7 @@ QUICK = Sizes(
     memory_rounds=1,
     targets=(100, 500, 1),
     drain=(1, 12, 0.1, 105),
+    plans=(300, 1, (1, 3)),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -109,6 +122,11 @@ async def _drain_buckets(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await drain_buckets.run(local, instances=sizes.drain[3])]
 
 
+async def _plans(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    instances, rounds, busy = sizes.plans
+    return [await plans.run(local, instances=instances, rounds=rounds, busy=busy)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -119,6 +137,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "targets": _targets,
     "drain": _drain,
     "drain_buckets": _drain_buckets,
+    "plans": _plans,
 }
 
 

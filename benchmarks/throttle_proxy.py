@@ -42,6 +42,8 @@ _DROP_HEADERS = frozenset(
 )
 _KEEP_RESPONSE_HEADERS = frozenset({"content-type", "x-amzn-requestid"})
 _TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+# Seconds after which the other tool (`ThrottlingProxy.share`) tries a throttled request again.
+_OTHER_RETRY_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ class ThrottlingProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._url: str | None = None
+        # Another tool of the account, spending a share of each bucket (see `share`).
+        self._other: asyncio.Task[None] | None = None
+        self._other_taken: Counter[Kind] = Counter()
+        self._other_refused: Counter[Kind] = Counter()
 
     @property
     def url(self) -> str:
@@ -142,11 +148,55 @@ class ThrottlingProxy:
                 bucket.refill_completely()
             self._forwarded.clear()
             self._throttled.clear()
+            self._other_taken.clear()
+            self._other_refused.clear()
 
     def counts(self) -> tuple[int, int]:
         """Requests forwarded and requests throttled since the last `reset`."""
         with self._lock:
             return sum(self._forwarded.values()), sum(self._throttled.values())
+
+    def other_counts(self) -> tuple[int, int]:
+        """Tokens the other tool took and the times it found its bucket empty (`share`)."""
+        with self._lock:
+            return sum(self._other_taken.values()), sum(self._other_refused.values())
+
+    async def share(self, fraction: float) -> None:
+        """Let another tool of the account spend ``fraction`` of each bucket's refill rate.
+
+        It takes one token at a time, evenly spaced (``fraction * per_s`` a second per kind),
+        from the same buckets as the proxied requests, as a second client of the account
+        would; a token it does not get it tries for again 10 ms later (and again), so it
+        always gets its share. ``0`` stops it. Its counts are zeroed by `reset`.
+        """
+        loop = self._loop
+        assert loop is not None, "the proxy is not running"
+        if self._other is not None:
+            other = self._other
+            loop.call_soon_threadsafe(other.cancel)
+            self._other = None
+        if fraction > 0:
+            future = asyncio.run_coroutine_threadsafe(self._start_other(fraction), loop)
+            self._other = await asyncio.wrap_future(future)
+
+    async def _start_other(self, fraction: float) -> asyncio.Task[None]:
+        return asyncio.create_task(self._spend(fraction))
+
+    async def _spend(self, fraction: float) -> None:
+        start = time.monotonic()
+        due = dict.fromkeys(self._buckets, start)
+        while True:
+            kind = min(due, key=due.__getitem__)
+            await asyncio.sleep(max(0.0, due[kind] - time.monotonic()))
+            with self._lock:
+                taken = self._buckets[kind].take()
+                (self._other_taken if taken else self._other_refused)[kind] += 1
+            if not taken:
+                # Throttled: it tries again shortly, as a retrying tool would, so that it
+                # gets its share and the client cannot take more by hammering.
+                due[kind] = time.monotonic() + _OTHER_RETRY_S
+                continue
+            due[kind] += 1.0 / (fraction * self._buckets[kind].spec.per_s)
 
     async def __aenter__(self) -> ThrottlingProxy:
         loop = asyncio.new_event_loop()
@@ -180,6 +230,9 @@ class ThrottlingProxy:
         self._url = f"http://{host}:{port}"
 
     async def _stop(self) -> None:
+        if self._other is not None:
+            self._other.cancel()
+            self._other = None
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -247,7 +248,7 @@ async def pages(
     check: ResponseCheck,
     cursor: str = "nextToken",
     cap: int | None = None,
-) -> AsyncIterator[Response]:
+) -> AsyncGenerator[Response, None]:
     """Every page of a paginated listing, each checked by ``check``; the one pager of ecs-safe.
 
     Every listing (ListTasks, ListContainerInstances, ListClusters, DescribeAutoScalingGroups)
@@ -537,9 +538,53 @@ class EcsCalls:
         raw_tasks = await self._described_tasks(cluster, arns)
         live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
         stopped = {str(t.get("taskArn")) for t in raw_tasks if t.get("lastStatus") == "STOPPED"}
+        return await self._classified(cluster, live), stopped
+
+    async def _classified(
+        self, cluster: str | None, live: Sequence[Mapping[str, Any]]
+    ) -> list[Task]:
         services, daemons = await self._services_of(cluster, live)
-        tasks = [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
-        return tasks, stopped
+        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+
+    async def cluster_tasks(
+        self, cluster: str | None, refs: Iterable[str], *, budget: int
+    ) -> dict[str, list[Task]] | None:
+        """The tasks of many instances from one cluster-wide listing, keyed by instance ID.
+
+        Lists every task of the cluster (ListTasks without ``containerInstance``, desired
+        status RUNNING and STOPPED, paginated), describes them 100 a call, and keeps those on
+        ``refs`` whose ``lastStatus`` is not STOPPED: the same answer as `list_tasks` for each
+        instance, for a cost that grows with the cluster's tasks instead of with the
+        instances. ``None`` (nothing decided; list instance by instance instead) when the
+        listing would cost more than ``budget`` requests, or when DescribeTasks could not
+        describe a listed task: an unknown task cannot be placed on an instance, and must
+        count as being on it (fail closed), which only a per-instance listing can tell.
+        """
+        wanted: dict[str, list[Mapping[str, Any]]] = {instance_id_of(r): [] for r in refs}
+        arns: dict[str, None] = {}
+        spent = 0
+        for desired in ("RUNNING", "STOPPED"):
+            params = {"cluster": cluster, "desiredStatus": desired}
+            listing = pages(self.transport, "ListTasks", params, check=expect_task_list)
+            async with aclosing(listing) as listed_pages:
+                async for page in listed_pages:
+                    spent += 1
+                    arns.update(dict.fromkeys(str(a) for a in page.get("taskArns") or []))
+                    if spent + -(-len(arns) // DESCRIBE_TASKS_BATCH) > budget:
+                        return None
+        raw_tasks = await self._described_tasks(cluster, arns)
+        if any("failureReason" in t for t in raw_tasks):
+            return None
+        for task in raw_tasks:
+            on = wanted.get(instance_id_of(str(task.get("containerInstanceArn") or "")))
+            if on is not None and task.get("lastStatus") != "STOPPED":
+                on.append(task)
+        owners = [key for key, ts in wanted.items() for _ in ts]
+        classified = await self._classified(cluster, [t for ts in wanted.values() for t in ts])
+        found: dict[str, list[Task]] = {key: [] for key in wanted}
+        for key, model in zip(owners, classified, strict=True):
+            found[key].append(model)
+        return found
 
     async def _described_tasks(
         self, cluster: str | None, arns: Iterable[str]

@@ -15,6 +15,7 @@ __all__ = [
     "ATTRIBUTES_BATCH",
     "AUTOSCALING_INSTANCES_BATCH",
     "AUTOSCALING_MUTATING_OPERATIONS",
+    "CLUSTER_TASKS_MIN_INSTANCES",
     "CONTAINER_INSTANCE_STATUSES",
     "DEFAULT_CLUSTER",
     "DEFAULT_CONCURRENCY",
@@ -72,6 +73,12 @@ DESCRIBE_EC2_INSTANCES_BATCH: Final = 200
 #: or never ends its ``nextToken`` must not page forever). 10,000 pages of 100 is a million
 #: items, past any real cluster.
 LIST_PAGE_CAP: Final = 10_000
+#: From how many instances that need their task lists one cluster-wide ListTasks (paginated,
+#: then DescribeTasks 100 a call) is tried instead of a listing per instance (two ListTasks and
+#: a DescribeTasks each). The cluster-wide listing gives up, and the instances are listed one
+#: by one, once it would cost more requests than they would (benchmarks/plans.py measures
+#: both; docs/performance.md).
+CLUSTER_TASKS_MIN_INSTANCES: Final = 2
 
 #: The statuses ListContainerInstances' ``status`` takes (a container instance's life cycle).
 CONTAINER_INSTANCE_STATUSES: Final = (

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ecs_safe import _events, _targets, budgets
+from ecs_safe._constants import CLUSTER_TASKS_MIN_INSTANCES, DESCRIBE_TASKS_BATCH
 from ecs_safe._error_mapping import redact
 from ecs_safe._validation import instance_id_of
 from ecs_safe.audit import DECISION
@@ -110,6 +111,11 @@ def _stranded(wave: Wave, tasks: Sequence[Task]) -> Caution | None:
     )
 
 
+def _counted(snapshot: ContainerInstance) -> int:
+    """The tasks the counters show on an instance (0 where they are absent)."""
+    return (snapshot.running_tasks_count or 0) + (snapshot.pending_tasks_count or 0)
+
+
 def _refusal_message(instance: str, decision: Decision) -> str:
     reasons = "; ".join(f"{v.rule}: {v.message}" for v in decision.violations)
     return f"refused to deregister container instance {instance}: {reasons}"
@@ -186,6 +192,58 @@ class Gate:
             self.preflight_failed(request, exc)
             raise
 
+    def wants_tasks(self, request: Request, snapshot: ContainerInstance) -> bool:
+        """Whether deciding on (or planning) this instance needs its task list.
+
+        The one place that decides when tasks are listed before a deregistration, for a single
+        call and a fleet, real runs and plans alike:
+
+        - a rule asked for the list (`Policy.needs_tasks`): always, whatever the counters say,
+          because tasks that are DEACTIVATING or STOPPING are in neither counter (aws-cdk
+          #13506) and such a rule judges by the list;
+        - otherwise the rules decide by the counters alone (`_evaluate` shows them no list), so
+          a real run lists nothing: an unforced deregistration with running tasks is refused
+          by the counter rules and, behind them, by ECS itself;
+        - a plan (dry run) also names the tasks each deregistration would affect: where the
+          counters show running or pending tasks (a refusal names its blockers), where they
+          are absent, and for every forced plan (a forced deregistration orphans even the
+          STOPPING tasks the counters miss). An unforced plan of an instance whose counters are
+          zero lists nothing: its decision cannot depend on the list, and an unforced
+          deregistration affects no task (docs/performance.md, "Plans").
+        """
+        if self.policy.needs_tasks:
+            return True
+        if not request.dry_run:
+            return False
+        if request.force:
+            return True
+        running, pending = snapshot.running_tasks_count, snapshot.pending_tasks_count
+        return running is None or pending is None or running + pending > 0
+
+    async def tasks_of_many(
+        self, cluster: str | None, wanted: Sequence[tuple[Request, ContainerInstance]]
+    ) -> dict[str, list[Task]] | None:
+        """The task lists of many instances in one cluster-wide listing, keyed by instance ID.
+
+        Tried from `CLUSTER_TASKS_MIN_INSTANCES` instances on, within the requests that
+        listing them one by one would cost (two ListTasks and a DescribeTasks per 100 tasks
+        each); ``None`` when that is not cheaper, and each is listed by `tasks` instead.
+
+        Raises:
+            EcsApiError: the listing failed (logged for every instance, see `preflight_failed`).
+        """
+        if len(wanted) < CLUSTER_TASKS_MIN_INSTANCES:
+            return None
+        budget = sum(2 + -(-_counted(snapshot) // DESCRIBE_TASKS_BATCH) for _, snapshot in wanted)
+        try:
+            return await self.calls.cluster_tasks(
+                cluster, [request.instance for request, _ in wanted], budget=budget
+            )
+        except EcsApiError as exc:
+            for request, _ in wanted:
+                self.preflight_failed(request, exc)
+            raise
+
     # ------------------------------------------------------------------ decisions
 
     def _evaluate(
@@ -211,10 +269,11 @@ class Gate:
     ) -> tuple[Decision, list[Task]]:
         """Fetch what the rules need and evaluate the policy, without raising on a refusal.
 
-        ``tasks``, when the caller already holds the task list, saves fetching it again. The
-        decision is recorded (`record`) before it is returned, with the tasks it saw.
+        ``tasks``, when the caller already holds the task list, saves fetching it again; without
+        it, the list is fetched where `wants_tasks` says so. The decision is recorded
+        (`record`) before it is returned, with the tasks it saw.
         """
-        if self.policy.needs_tasks and tasks is None:
+        if tasks is None and self.wants_tasks(request, snapshot):
             tasks = await self.tasks(request)
         decision = self._evaluate(request, snapshot, tasks)
         self.record(request, snapshot, decision, step="deregister")

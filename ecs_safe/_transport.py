@@ -157,22 +157,24 @@ class Transport:
 
         async def attempt(number: int) -> Response:
             nonlocal intent_seq
-            await self.limiter.acquire(operation, self.service)
-            if audit is not None and intent_seq is None:
-                # Before the first request leaves: a crash from here on leaves an intent
-                # without an outcome, which is exactly "result unknown". A failed write
-                # raises, and the request is never sent.
-                intent_seq = audit.write(INTENT, operation=operation, params=kwargs)["seq"]
-            trail.attempts = number
-            try:
-                with map_errors(operation):
-                    response = await method(**kwargs)
-                if check is not None:
-                    check(response)
-            except Exception as exc:
-                trail.may_have_acted = trail.may_have_acted or _may_have_acted(exc)
-                raise
-            return response
+            # The one hook into pacing: the slot takes a token, and a throttle that ends it
+            # slows that bucket down (`ecs_safe.ratelimit`, AIMD).
+            async with self.limiter.slot(operation, self.service):
+                if audit is not None and intent_seq is None:
+                    # Before the first request leaves: a crash from here on leaves an intent
+                    # without an outcome, which is exactly "result unknown". A failed write
+                    # raises, and the request is never sent.
+                    intent_seq = audit.write(INTENT, operation=operation, params=kwargs)["seq"]
+                trail.attempts = number
+                try:
+                    with map_errors(operation):
+                        response = await method(**kwargs)
+                    if check is not None:
+                        check(response)
+                except Exception as exc:
+                    trail.may_have_acted = trail.may_have_acted or _may_have_acted(exc)
+                    raise
+                return response
 
         async def before_retry(exc: EcsApiError) -> Response | None:
             trail.retryable_failure = True

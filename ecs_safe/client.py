@@ -767,8 +767,10 @@ class EcsSafeClient:
                 ``concurrency`` instances are DRAINING at once. ``timeout``,
                 ``poll_interval`` and ``standalone_tasks`` apply per instance.
             dry_run: make no mutating call; the outcomes are the plan: what would be
-                deregistered, what would be refused and why, and each instance's tasks
-                (``outcome.result.tasks``).
+                deregistered, what would be refused and why, and the tasks each would affect
+                (``outcome.result.tasks``, or the refusal's ``tasks``): listed where the
+                counters show tasks, for a forced plan, or when a rule asks for the list; an
+                unforced plan of an idle instance costs its describe only.
             concurrency: instances processed at once (an int >= 1); a draining instance
                 holds its slot from DRAINING to deregistration, which bounds the capacity a
                 rolling run takes away.

@@ -16,8 +16,11 @@ A run goes in phases, so that what can be batched is batched across the whole fl
    `EcsSafeClient.deregister_container_instance`. With ``drain``: the
    drain pre-flight of every instance, then, at most ``concurrency`` instances at a time,
    DRAINING, the wait and the deregistration (`ecs_safe.drain`). With ``dry_run``: the full
-   plan (what would be deregistered, what would be refused and why, the tasks on each
-   instance) and not a single mutating call.
+   plan (what would be deregistered, what would be refused and why, the tasks each would
+   affect) and not a single mutating call. Tasks are listed only where `Gate.wants_tasks`
+   says (a rule asks, or a plan's counters show tasks, or a forced plan); when several
+   instances of a describe batch need them, one cluster-wide listing serves the batch where
+   that is cheaper (`Gate.tasks_of_many`).
 
 Every call goes through the client's rate limiter, so a run of a thousand instances paces
 itself to ECS's token buckets instead of provoking throttling. No failure of one instance stops
@@ -44,7 +47,7 @@ from ecs_safe._validation import (
 )
 from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, judge_wave, prepare
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
-from ecs_safe.models import ContainerInstance
+from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
 
 if TYPE_CHECKING:
@@ -296,7 +299,37 @@ class _FleetRun:
 
     async def _describe_then_deregister(self, chunk: list[int]) -> None:
         snapshots = await self._describe(chunk)
-        await asyncio.gather(*(self._deregister(i, s) for i, s in snapshots.items()))
+        lists = await self._task_lists(snapshots)
+        await asyncio.gather(
+            *(self._deregister(i, s, lists.get(i)) for i, s in snapshots.items() if i in lists)
+        )
+
+    async def _task_lists(
+        self, snapshots: dict[int, ContainerInstance]
+    ) -> dict[int, list[Task] | None]:
+        """The task lists one describe batch needs, in one cluster-wide listing where cheaper.
+
+        Keyed by every instance that goes on: ``None`` for an instance whose list is not
+        fetched here (not needed, or listed on its own by the gate within its deregistration);
+        an instance whose listing failed is a ``"failed"`` outcome and is left out.
+        """
+        gate = self.gate
+        out: dict[int, list[Task] | None] = dict.fromkeys(snapshots)
+        requests = {i: (self._request(i), s) for i, s in snapshots.items()}
+        wanted = {i: pair for i, pair in requests.items() if gate.wants_tasks(*pair)}
+        if not wanted:
+            return out
+        try:
+            async with self.slots:
+                found = await gate.tasks_of_many(self.cluster, list(wanted.values()))
+        except EcsApiError as exc:
+            for i in wanted:
+                del out[i]
+                await self._fail(i, exc)
+            return out
+        if found is not None:
+            out.update({i: found[instance_id_of(self.refs[i])] for i in wanted})
+        return out
 
     async def _describe(self, chunk: list[int]) -> dict[int, ContainerInstance]:
         """Describe one batch (one call, within the concurrency bound); failures are outcomes."""
@@ -329,13 +362,14 @@ class _FleetRun:
             await self._fail(i, error)
         return snapshots
 
-    async def _deregister(self, index: int, snapshot: ContainerInstance) -> None:
+    async def _deregister(
+        self, index: int, snapshot: ContainerInstance, tasks: list[Task] | None
+    ) -> None:
         gate, request = self.gate, self._request(index)
 
         async def work() -> DeregistrationResult:
-            # A plan names the tasks each deregistration would affect, whether or not a rule
-            # needs them; it costs reads only.
-            tasks = await gate.tasks(request) if request.dry_run else None
+            # Without ``tasks`` the gate lists them itself where a rule or the plan needs them
+            # (`Gate.wants_tasks`): an idle fleet's plan costs its describes only.
             return await gate.deregister(request, snapshot, tasks=tasks)
 
         result = await self._attempt(index, work)

@@ -1,26 +1,49 @@
-"""Client-side rate limits shaped like ECS's own request throttling.
+"""Client-side rate limits shaped like ECS's own request throttling, and adaptive to it.
 
 ECS throttles per account and Region with token buckets: cluster-resource *modify* calls
 (DeregisterContainerInstance, UpdateContainerInstancesState, StopTask, ...) burst 100 and refill
 40/s; cluster-resource *read* calls (DescribeContainerInstances, DescribeTasks, ListTasks, ...)
 burst 100 and refill 20/s. One `EcsSafeClient` holds one bucket of each kind and every call it
 makes, retries included, takes a token first, so a fleet run paces itself instead of provoking
-``ThrottlingException``. The buckets are `aiolimiter.AsyncLimiter` (a leaky bucket is a token
-bucket seen from the other side): capacity ``burst``, drained at ``per_s``.
+``ThrottlingException``.
+
+Two layers, one bucket:
+
+- *proactive*: a token bucket of capacity ``burst`` refilled at ``per_s`` (`RateLimits`), the
+  shape of ECS's own;
+- *reactive* (AIMD, the idea of botocore's adaptive retry mode): ECS's bucket is shared with
+  every other tool of the account, so a throttle says that less is left than this client
+  thought. Every throttle empties the bucket (ECS said its own is empty). A throttle that
+  confirms another (within `CONFIRM_WINDOW_S`; a lone one is scheduling jitter) multiplies
+  the bucket's rate by ``throttle_decrease``, once per throttled window rather than once per
+  throttled request, and the bucket then holds no burst until it has recovered: the rate grows
+  back additively, by ``throttle_recovery`` of ``per_s`` each second, to ``per_s``.
+
+The transport reports each request's end through one hook (`RateLimiter.slot`), so the
+retry loop never needs to know about pacing. Why not a library: aiolimiter (the proactive
+bucket before the reactive layer) has no public way to lower a rate or empty a bucket, and
+botocore's ``ClientRateLimiter`` is synchronous (a ``threading`` lock and ``time.sleep``,
+which would block the event loop). The bucket below is forty lines and tested with an
+injected clock (tests/test_aimd.py).
 
 Other AWS services meter separately (EC2 and EC2 Auto Scaling have their own buckets per
 account and Region), so the limiter keeps one pair of buckets per service: a call takes a token
 from the bucket of its (service, kind). The ECS buckets follow `RateLimits`; the others follow
-the shapes in `SERVICE_BUCKETS` and are switched off with the rest by `RateLimits.unlimited()`.
+the shapes in `SERVICE_BUCKETS` (adapting the same way: EC2's ``RequestLimitExceeded`` and Auto
+Scaling's ``Throttling`` are `ThrottlingException` too) and are switched off with the rest by
+`RateLimits.unlimited()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Final, Literal
-
-from aiolimiter import AsyncLimiter
 
 from ecs_safe._constants import (
     ECS_MODIFY_OPERATIONS,
@@ -28,7 +51,7 @@ from ecs_safe._constants import (
     MUTATING_OPERATIONS,
     SERVICE_BUCKETS,
 )
-from ecs_safe.errors import InvalidInputError
+from ecs_safe.errors import InvalidInputError, ThrottlingException
 
 __all__ = [
     "MODIFY_OPERATIONS",
@@ -37,6 +60,7 @@ __all__ = [
     "CallKind",
     "RateLimiter",
     "RateLimits",
+    "TokenBucket",
 ]
 
 CallKind = Literal["read", "modify"]
@@ -45,6 +69,25 @@ CallKind = Literal["read", "modify"]
 MODIFY_OPERATIONS: Final = ECS_MODIFY_OPERATIONS
 #: The ECS operations that count against the read bucket (`ecs_safe._constants`).
 READ_OPERATIONS: Final = ECS_READ_OPERATIONS
+
+#: The lowest rate a throttled bucket falls to, in requests per second (botocore's adaptive
+#: mode uses the same floor): it must still probe, or it could never learn that ECS has room.
+MIN_ADAPTIVE_RATE: Final = 0.5
+#: Seconds within which a second throttle confirms the first: a lone throttle only empties
+#: the bucket; one that follows another within this time also lowers the rate.
+CONFIRM_WINDOW_S: Final = 5.0
+# Sends remembered to measure the rate actually sent (see `TokenBucket.throttled`).
+_SENT_WINDOW: Final = 16
+
+
+def _check_fraction(name: str, value: object, *, upper: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or not 0 < value <= upper
+    ):
+        raise InvalidInputError(f"{name} must be a number > 0 and <= {upper}, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +102,22 @@ class RateLimits:
         read_burst: read calls allowed at once from a full bucket.
         modify_per_s: modify calls refilled per second.
         modify_burst: modify calls allowed at once from a full bucket.
+        adaptive: react to throttling (AIMD): a `ThrottlingException` lowers the rate of the
+            bucket it came from, which then recovers slowly. ``False`` keeps the rates fixed.
+        throttle_decrease: the factor a confirmed throttle multiplies the bucket's rate by
+            (botocore's adaptive mode uses 0.7, which measured slower here: a run that shares
+            20% of the account's bucket needs 80% of the rate, not 70%); below 1.
+        throttle_recovery: the share of ``per_s`` a slowed bucket regains each second
+            (``0.025``: from 85% back to the full rate in 6 s without another throttle).
     """
 
     read_per_s: float = 20.0
     read_burst: int = 100
     modify_per_s: float = 40.0
     modify_burst: int = 100
+    adaptive: bool = True
+    throttle_decrease: float = 0.85
+    throttle_recovery: float = 0.025
 
     def __post_init__(self) -> None:
         for name in ("read_per_s", "modify_per_s"):
@@ -83,6 +136,10 @@ class RateLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{name} must be an int >= 1, got {value!r}")
+        if not isinstance(self.adaptive, bool):
+            raise InvalidInputError(f"adaptive must be True or False, got {self.adaptive!r}")
+        _check_fraction("throttle_decrease", self.throttle_decrease, upper=0.99)
+        _check_fraction("throttle_recovery", self.throttle_recovery, upper=1.0)
 
     @classmethod
     def unlimited(cls) -> RateLimits:
@@ -99,8 +156,130 @@ class RateLimits:
 #: client-side bucket absorbs (see `_bucket`).
 JITTER_ALLOWANCE_S = 0.1
 
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
 
-def _bucket(per_s: float, burst: int) -> AsyncLimiter | None:
+
+class TokenBucket:
+    """One token bucket with an adaptive rate (see the module docstring).
+
+    Tokens may go negative: a caller that finds none reserves the next one and sleeps until
+    it is due, so concurrent callers are served in the order they came, without a lock.
+
+    Args:
+        per_s: the configured rate, the most the bucket ever refills at.
+        capacity: the most tokens it holds (its burst).
+        decrease: the factor a throttle multiplies the rate by; ``None``: never adapt.
+        recovery: the share of ``per_s`` regained per second after a throttle.
+        clock: monotonic seconds (injected by tests).
+        sleep: how to wait (injected by tests).
+    """
+
+    def __init__(
+        self,
+        per_s: float,
+        capacity: int,
+        *,
+        decrease: float | None = None,
+        recovery: float = 0.05,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.per_s = per_s
+        self.capacity = capacity
+        self.decrease = decrease
+        self.recovery = recovery
+        self._clock = clock
+        self._sleep = sleep
+        self.tokens = float(capacity)
+        self._updated = clock()
+        # AIMD: the rate set by the last throttle, and when; recovery is linear from there.
+        self._base = per_s
+        self._since = -math.inf
+        # When the bucket last reacted to a throttle (emptied, and maybe slowed down).
+        self._reacted = -math.inf
+        #: Throttles that lowered the rate (one per throttled window), for reports.
+        self.decreases = 0
+        self._sent: deque[float] = deque(maxlen=_SENT_WINDOW)
+
+    def rate(self, now: float | None = None) -> float:
+        """The rate the bucket refills at now: ``per_s``, or less while recovering."""
+        if self._base >= self.per_s:
+            return self.per_s
+        now = self._clock() if now is None else now
+        rate = self._base + self.recovery * self.per_s * (now - self._since)
+        if rate >= self.per_s:
+            self._base = self.per_s  # recovered: bursts are allowed again from here on
+            return self.per_s
+        return rate
+
+    def _refill(self, now: float) -> float:
+        rate = self.rate(now)
+        # While recovering, the bucket holds at most one token: the account's bucket is being
+        # shared, and a burst saved up at a slow rate would spend what others need.
+        cap = self.capacity if rate >= self.per_s else 1.0
+        if self.tokens < cap:
+            self.tokens = min(cap, self.tokens + (now - self._updated) * rate)
+        self._updated = now
+        return rate
+
+    async def take(self) -> None:
+        """Take a token, waiting until one is due."""
+        now = self._clock()
+        rate = self._refill(now)
+        self.tokens -= 1.0
+        due = now
+        if self.tokens < 0:
+            due = now + -self.tokens / rate
+            await self._sleep(due - now)
+        self._sent.append(due)
+
+    def sent_rate(self) -> float | None:
+        """Requests per second over the last few sends, or ``None`` with too few to tell."""
+        if len(self._sent) < 2:
+            return None
+        span = self._sent[-1] - self._sent[0]
+        return (len(self._sent) - 1) / span if span > 0 else None
+
+    def throttled(self, started: float) -> bool:
+        """React to a throttle of a request that took its token at ``started``.
+
+        Every throttle empties the bucket (ECS said its own is empty: the two are in step
+        again). The rate falls only when the throttle confirms an earlier one (within
+        `CONFIRM_WINDOW_S`): a lone throttle is what scheduling jitter causes now and then
+        (a request that reached ECS late, bunched with the next), and slowing a whole run
+        for it would cost more than the throttle did; throttles that keep coming mean that
+        ECS's bucket is shared and less is left than ``per_s``. A throttle of a request that
+        set out before the last reaction says nothing new (it was sent at the old pace), so
+        the bucket reacts once per throttled window, not once per request that was in
+        flight. Returns whether the rate was lowered.
+        """
+        if self.decrease is None or started <= self._reacted:
+            return False
+        now = self._clock()
+        rate = self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+        confirmed = now - self._reacted <= CONFIRM_WINDOW_S
+        self._reacted = now
+        if not confirmed:
+            return False
+        sent = self.sent_rate()
+        # Lower what was really sent, not a rate the client never reached (botocore does the
+        # same): a client sending 5/s under a 20/s bucket must go below 5/s to help.
+        basis = min(rate, sent) if sent is not None else rate
+        self._base = max(MIN_ADAPTIVE_RATE, min(self.per_s, basis) * self.decrease)
+        self._since = now
+        self.decreases += 1
+        return True
+
+
+def _bucket(
+    per_s: float,
+    burst: int,
+    limits: RateLimits,
+    clock: Clock,
+    sleep: Sleep,
+) -> TokenBucket | None:
     if math.isinf(per_s):
         return None
     # A token taken here is counted by ECS a moment later, and that moment varies (the first
@@ -111,8 +290,42 @@ def _bucket(per_s: float, burst: int) -> AsyncLimiter | None:
     # brings (4 of the modify bucket's 100, 2 of the read bucket's), at most a tenth of its
     # burst; a long run pays for it once: 0.1 s.
     reserve = min(math.ceil(per_s * JITTER_ALLOWANCE_S), burst // 10)
-    capacity = burst - reserve
-    return AsyncLimiter(max_rate=capacity, time_period=capacity / per_s)
+    return TokenBucket(
+        per_s,
+        burst - reserve,
+        decrease=limits.throttle_decrease if limits.adaptive else None,
+        recovery=limits.throttle_recovery,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+class _Slot:
+    """One request's hold on its bucket: taken on entry, told of a throttle on exit."""
+
+    __slots__ = ("_bucket", "_limiter", "_operation", "_service", "_started")
+
+    def __init__(self, limiter: RateLimiter, operation: str, service: str) -> None:
+        self._limiter = limiter
+        self._operation = operation
+        self._service = service
+        self._bucket: TokenBucket | None = None
+        self._started = 0.0
+
+    async def __aenter__(self) -> None:
+        limiter = self._limiter
+        await limiter.acquire(self._operation, self._service)
+        self._bucket = limiter.bucket(self._operation, self._service)
+        self._started = limiter.clock()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if self._bucket is not None and isinstance(exc, ThrottlingException):
+            self._bucket.throttled(self._started)
 
 
 class RateLimiter:
@@ -120,13 +333,29 @@ class RateLimiter:
 
     Buckets are keyed by (service, kind) and made on first use, so a client that only talks
     to ECS holds only ECS's two.
+
+    Args:
+        limits: the buckets' shapes and how they adapt.
+        clock: monotonic seconds (tests inject a fake one).
+        sleep: how a call waits (tests inject one that advances the fake clock).
     """
 
-    def __init__(self, limits: RateLimits) -> None:
+    def __init__(
+        self,
+        limits: RateLimits,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.limits = limits
-        self._buckets: dict[tuple[str, CallKind], AsyncLimiter | None] = {
-            ("ecs", "read"): _bucket(limits.read_per_s, limits.read_burst),
-            ("ecs", "modify"): _bucket(limits.modify_per_s, limits.modify_burst),
+        #: The clock the buckets run on.
+        self.clock = clock
+        self._sleep = sleep
+        self._buckets: dict[tuple[str, CallKind], TokenBucket | None] = {
+            ("ecs", "read"): _bucket(limits.read_per_s, limits.read_burst, limits, clock, sleep),
+            ("ecs", "modify"): _bucket(
+                limits.modify_per_s, limits.modify_burst, limits, clock, sleep
+            ),
         }
 
     @staticmethod
@@ -141,17 +370,31 @@ class RateLimiter:
             return "read" if operation in READ_OPERATIONS else "modify"
         return "modify" if operation in MUTATING_OPERATIONS else "read"
 
-    def _bucket_for(self, service: str, kind: CallKind) -> AsyncLimiter | None:
+    def _bucket_for(self, service: str, kind: CallKind) -> TokenBucket | None:
         key = (service, kind)
         if key not in self._buckets:
             shape = SERVICE_BUCKETS.get(key)
             self._buckets[key] = (
-                None if shape is None or self.limits.is_unlimited else _bucket(*shape)
+                None
+                if shape is None or self.limits.is_unlimited
+                else _bucket(*shape, self.limits, self.clock, self._sleep)
             )
         return self._buckets[key]
 
+    def bucket(self, operation: str, service: str = "ecs") -> TokenBucket | None:
+        """The bucket ``operation`` of ``service`` draws from (``None``: not limited)."""
+        return self._bucket_for(service, self.kind_of(operation, service))
+
     async def acquire(self, operation: str, service: str = "ecs") -> None:
         """Wait until the bucket for ``operation`` of ``service`` has a token, then take it."""
-        bucket = self._bucket_for(service, self.kind_of(operation, service))
+        bucket = self.bucket(operation, service)
         if bucket is not None:
-            await bucket.acquire()
+            await bucket.take()
+
+    def slot(self, operation: str, service: str = "ecs") -> _Slot:
+        """``async with limiter.slot(op):`` around one request: the transport's one hook.
+
+        Entering takes a token (`acquire`); leaving with a `ThrottlingException` lowers that
+        bucket's rate (`TokenBucket.throttled`).
+        """
+        return _Slot(self, operation, service)

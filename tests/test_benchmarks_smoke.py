@@ -29,6 +29,7 @@ EXPECTED = {
     "drain_fleet_12_c10",
     "drain_fleet_12_c12",
     "drain_buckets_105",
+    "plans",
 }
 
 
