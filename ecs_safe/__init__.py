@@ -38,6 +38,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe._calls import PaginationError
     from ecs_safe._targets import AutoScalingGroupNotFoundError
     from ecs_safe.audit import AuditLog
+    from ecs_safe.budgets import DisruptionBudget, ServiceImpact
     from ecs_safe.client import EcsSafeClient
     from ecs_safe.models import (
         Attachment,
@@ -65,14 +66,17 @@ if _typing.TYPE_CHECKING:
         VersionInfo,
     )
     from ecs_safe.policy import (
+        Caution,
         ClusterAllowlist,
         Decision,
+        DisruptionBudgets,
         NoPendingTasksUnlessForced,
         NoRunningTasksUnlessForced,
         Policy,
         PolicyContext,
         ProtectStandaloneTasks,
         RequireDraining,
+        RoomElsewhere,
         Rule,
         Violation,
         default_policy,
@@ -92,6 +96,7 @@ _LAZY: dict[str, str] = {
     "BatchResult": "ecs_safe.results",
     "CapacityProvider": "ecs_safe.models",
     "CapacityProviderStrategyItem": "ecs_safe.models",
+    "Caution": "ecs_safe.policy",
     "ClusterAllowlist": "ecs_safe.policy",
     "ContainerDefinition": "ecs_safe.models",
     "ContainerInstance": "ecs_safe.models",
@@ -101,6 +106,8 @@ _LAZY: dict[str, str] = {
     "DeploymentCircuitBreaker": "ecs_safe.models",
     "DeploymentConfiguration": "ecs_safe.models",
     "DeregistrationResult": "ecs_safe.results",
+    "DisruptionBudget": "ecs_safe.budgets",
+    "DisruptionBudgets": "ecs_safe.policy",
     "EcsSafeClient": "ecs_safe.client",
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
@@ -118,8 +125,10 @@ _LAZY: dict[str, str] = {
     "RequireDraining": "ecs_safe.policy",
     "Resource": "ecs_safe.models",
     "RetryConfig": "ecs_safe.retry",
+    "RoomElsewhere": "ecs_safe.policy",
     "Rule": "ecs_safe.policy",
     "Service": "ecs_safe.models",
+    "ServiceImpact": "ecs_safe.budgets",
     "SyncEcsSafeClient": "ecs_safe.sync",
     "Tag": "ecs_safe.models",
     "Task": "ecs_safe.models",
@@ -156,6 +165,7 @@ __all__ = [
     "BatchResult",
     "CapacityProvider",
     "CapacityProviderStrategyItem",
+    "Caution",
     "ClientException",
     "ClientStateError",
     "ClusterAllowlist",
@@ -170,6 +180,8 @@ __all__ = [
     "DeploymentCircuitBreaker",
     "DeploymentConfiguration",
     "DeregistrationResult",
+    "DisruptionBudget",
+    "DisruptionBudgets",
     "DrainNotFoundError",
     "DrainRejectedError",
     "DrainTimeoutError",
@@ -197,9 +209,11 @@ __all__ = [
     "RequireDraining",
     "Resource",
     "RetryConfig",
+    "RoomElsewhere",
     "Rule",
     "ServerException",
     "Service",
+    "ServiceImpact",
     "SyncEcsSafeClient",
     "Tag",
     "Task",

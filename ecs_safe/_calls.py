@@ -12,6 +12,7 @@ up, in `ecs_safe._gate`.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -301,6 +302,7 @@ class EcsCalls:
         # Classification reads it for the client's lifetime (a scheduling strategy never
         # changes); the service-aware checks refresh it once a round (`describe_services`).
         self._services: dict[tuple[str | None, str], Service | None] = {}
+        self._services_lock = asyncio.Lock()
         # Task definition revisions are immutable: one DescribeTaskDefinition each, ever.
         self._task_definitions: dict[str, TaskDefinition] = {}
 
@@ -486,9 +488,16 @@ class EcsCalls:
         arns: list[str] = []
         for desired in ("RUNNING", "STOPPED"):
             arns.extend(await self._task_arns(ref, cluster, desired))
-        arns = list(dict.fromkeys(arns))
+        live = await self._live_tasks(cluster, arns)
+        services, daemons = await self._services_of(cluster, live)
+        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+
+    async def _live_tasks(
+        self, cluster: str | None, arns: Iterable[str]
+    ) -> list[Mapping[str, Any]]:
+        """DescribeTasks (100 a call) of ``arns``: those not STOPPED, unknown ones included."""
         raw_tasks: list[Mapping[str, Any]] = []
-        for batch in _chunks(arns, DESCRIBE_TASKS_BATCH):
+        for batch in _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH):
             response = await self.transport.call(
                 "DescribeTasks",
                 {"cluster": cluster, "tasks": list(batch)},
@@ -496,17 +505,32 @@ class EcsCalls:
             )
             raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
             raw_tasks.extend(_unknown_tasks(batch, response))
-        live = [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
-        services, daemons = await self._services_of(cluster, live)
-        return [Task.from_api(t, daemon_services=daemons, services=services) for t in live]
+        return [t for t in raw_tasks if t.get("lastStatus") != "STOPPED"]
 
     async def _task_arns(self, ref: str, cluster: str | None, desired: str) -> list[str]:
         """Every page of ListTasks for one desired status (`pages`: never an endless loop)."""
-        arns: list[str] = []
         params = {"cluster": cluster, "containerInstance": ref, "desiredStatus": desired}
+        return await self._listed_tasks(params)
+
+    async def _listed_tasks(self, params: Mapping[str, Any]) -> list[str]:
+        arns: list[str] = []
         async for page in pages(self.transport, "ListTasks", params, check=expect_task_list):
             arns.extend(str(a) for a in page.get("taskArns") or [])
         return arns
+
+    async def hosts_of_service(self, cluster: str | None, service: str) -> frozenset[str]:
+        """The container instances (ARNs) that run a task of ``service`` now.
+
+        ListTasks by ``serviceName`` (every page), then DescribeTasks 100 a call; the tasks
+        are matched by their group too, since an endpoint may ignore the filter (moto does).
+        """
+        arns = await self._listed_tasks({"cluster": cluster, "serviceName": service})
+        group = f"service:{service}"
+        return frozenset(
+            str(t["containerInstanceArn"])
+            for t in await self._live_tasks(cluster, arns)
+            if t.get("group") == group and t.get("containerInstanceArn")
+        )
 
     async def _services_of(
         self, cluster: str | None, tasks: Iterable[Mapping[str, Any]]
@@ -539,19 +563,22 @@ class EcsCalls:
         the result (and cached as missing).
         """
         wanted = sorted(dict.fromkeys(names))
-        ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
-        for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
-            response = await self.transport.call(
-                "DescribeServices",
-                {"cluster": cluster, "services": list(batch)},
-                check=accounted("DescribeServices", batch, "services", "serviceArn"),
-            )
-            for name in batch:
-                self._services[(cluster, name)] = None
-            for raw in response.get("services") or []:
-                service = Service.model_validate(raw)
-                if service.service_name:
-                    self._services[(cluster, service.service_name)] = service
+        # One lookup at a time: a fleet's concurrent pre-flights asking for the same
+        # services then wait for the first answer instead of each describing them again.
+        async with self._services_lock:
+            ask = [n for n in wanted if refresh or (cluster, n) not in self._services]
+            for batch in _chunks(ask, DESCRIBE_SERVICES_BATCH):
+                response = await self.transport.call(
+                    "DescribeServices",
+                    {"cluster": cluster, "services": list(batch)},
+                    check=accounted("DescribeServices", batch, "services", "serviceArn"),
+                )
+                for name in batch:
+                    self._services[(cluster, name)] = None
+                for raw in response.get("services") or []:
+                    service = Service.model_validate(raw)
+                    if service.service_name:
+                        self._services[(cluster, service.service_name)] = service
         return {n: s for n in wanted if (s := self._services.get((cluster, n))) is not None}
 
     def forget_services(self) -> None:

@@ -19,6 +19,8 @@ __all__ = [
     "DEFAULT_CLUSTER",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAXIMUM_PERCENT",
+    "DEFAULT_MINIMUM_HEALTHY_PERCENT",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_STEADY_TIMEOUT",
@@ -139,6 +141,9 @@ SERVICE_BUCKETS: Final[dict[tuple[str, str], tuple[float, int]]] = {
 
 # ----------------------------------------------------------------------------- defaults
 
+#: ECS's defaults for a REPLICA service's deploymentConfiguration (in percent of desiredCount).
+DEFAULT_MINIMUM_HEALTHY_PERCENT: Final = 100
+DEFAULT_MAXIMUM_PERCENT: Final = 200
 #: The cluster ECS assumes when a request names none.
 DEFAULT_CLUSTER: Final = "default"
 #: Seconds to wait for a TCP/TLS connection to the endpoint.

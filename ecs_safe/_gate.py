@@ -8,6 +8,8 @@ run. Its steps, each used by `EcsSafeClient` and by the workflows (`ecs_safe.dra
   a pre-flight call that fails raises its own typed error: nothing is decided, nothing done;
 - `Gate.judge` (and `Gate.judge_drain` for a drain's pre-flight): fetch what the rules need,
   evaluate the policy and record the decision;
+- `Gate.judge_wave`: judge a wave of drains as one (room elsewhere, disruption budgets),
+  with the reads batched across the wave;
 - `Gate.refuse`: log a refusal and build the `PolicyViolationError` that carries it;
 - `Gate.deregister`: all of it, then DeregisterContainerInstance (with the policy's answer,
   ECS's own refusal, and the dry-run result built by `Gate.plan`).
@@ -17,32 +19,46 @@ What is asked of the gate is one `Request`: an instance, its cluster, force, dry
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ecs_safe import _events
+from ecs_safe import _events, _targets, budgets
 from ecs_safe._error_mapping import redact
+from ecs_safe._validation import instance_id_of
 from ecs_safe.audit import DECISION
+from ecs_safe.capacity import Wave, distinct_instance
 from ecs_safe.errors import (
     ClientException,
     EcsApiError,
     InvalidParameterException,
     PolicyViolationError,
 )
-from ecs_safe.policy import Decision, Policy, PolicyContext, Violation
+from ecs_safe.models import ContainerInstance, Task, service_name
+from ecs_safe.policy import (
+    Caution,
+    Decision,
+    DisruptionBudgets,
+    Policy,
+    PolicyContext,
+    RoomElsewhere,
+    Rule,
+    Violation,
+)
 from ecs_safe.results import DeregistrationResult
 
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
     from ecs_safe.audit import AuditRun
-    from ecs_safe.models import ContainerInstance, Task
 
-__all__ = ["Gate", "Request", "Step"]
+__all__ = ["WAVE_RULE", "Gate", "Request", "Step", "WaveMember"]
 
 #: Where a decision was made (the audit log's ``step``): before a deregistration, or before a
 #: drain sets DRAINING.
 Step = Literal["deregister", "drain"]
+
+#: The `Caution.rule` of the wave's own warnings (a service left with no ACTIVE instance).
+WAVE_RULE = "wave"
 
 # The message ECS (and moto) answer with when an unforced deregistration meets running tasks.
 _SERVER_REFUSAL_HINTS = ("running task", "tasks running", "has tasks")
@@ -63,6 +79,35 @@ class Request:
     cluster: str | None
     force: bool = False
     dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WaveMember:
+    """One instance of a wave of drains, as its pre-flight found it.
+
+    Attributes:
+        request: what was asked for the instance.
+        snapshot: the instance as described before anything changed.
+        tasks: the tasks (not STOPPED) on it then.
+    """
+
+    request: Request
+    snapshot: ContainerInstance
+    tasks: Sequence[Task]
+
+
+def _stranded(wave: Wave, tasks: Sequence[Task]) -> Caution | None:
+    """The plan's line for services the wave would leave with no ACTIVE instance at all."""
+    if wave.targets:
+        return None
+    names = sorted({n for t in tasks if t.kind != "standalone" and (n := service_name(t.group))})
+    if not names:
+        return None
+    return Caution(
+        WAVE_RULE,
+        f"no ACTIVE instance would be left outside this run: service(s) {', '.join(names)} "
+        "would have no ACTIVE instance to run on",
+    )
 
 
 def _refusal_message(instance: str, decision: Decision) -> str:
@@ -194,6 +239,125 @@ class Gate:
             decision = Decision.refuse(*decision.violations, *blockers)
         self.record(request, drained, decision, step="drain")
         return decision
+
+    def wave_rules(self, *, require_room: bool) -> list[Rule]:
+        """The rules that judge a drain's wave: the policy's, and `RoomElsewhere` if asked."""
+        rules = [rule for rule in self.policy.rules if getattr(rule, "needs_wave", False)]
+        if require_room and not any(rule.name == RoomElsewhere.name for rule in rules):
+            rules.append(RoomElsewhere())
+        return rules
+
+    async def wave(
+        self, members: Sequence[WaveMember], cluster: str | None, *, in_run: Iterable[str] = ()
+    ) -> Wave:
+        """Read what the wave's rules judge, batched across the whole wave.
+
+        DescribeServices once for the round (10 a call), each task definition revision once
+        (cached for the client), the cluster's ACTIVE instances (100 a listing page and a
+        describe), the capacity providers involved (one call), and, for each
+        ``distinctInstance`` service, where its tasks run. Never a call per task.
+        ``in_run`` names the other instances of the run (IDs or ARNs): they take no tasks.
+        """
+        calls = self.calls
+        tasks = {
+            m.snapshot.container_instance_arn or m.request.instance: tuple(m.tasks) for m in members
+        }
+        names = {n for ts in tasks.values() for t in ts if (n := service_name(t.group))}
+        services = await calls.describe_services(cluster, names, refresh=True)
+        moving = [t for ts in tasks.values() for t in ts if t.kind == "service"]
+        definitions = await calls.describe_task_definitions(
+            t.task_definition_arn for t in moving if t.task_definition_arn
+        )
+        excluded = {instance_id_of(m.request.instance) for m in members}
+        excluded |= {instance_id_of(m.snapshot.container_instance_arn or "") for m in members}
+        excluded |= {instance_id_of(ref) for ref in in_run}
+        active = await _targets.list_instances(calls, cluster=cluster, status="ACTIVE")
+        targets = tuple(
+            i
+            for i in active
+            if i.status == "ACTIVE"
+            and i.agent_connected is not False
+            and instance_id_of(i.container_instance_arn or "") not in excluded
+        )
+        providers = {
+            item.capacity_provider
+            for service in services.values()
+            for item in service.capacity_provider_strategy or []
+            if item.capacity_provider
+        }
+        providers |= {n for m in members if (n := m.snapshot.capacity_provider_name)}
+        found = await calls.describe_capacity_providers(providers) if providers else {}
+        hosts = {
+            name: await calls.hosts_of_service(cluster, name)
+            for name, service in services.items()
+            if distinct_instance(service)
+        }
+        return Wave(
+            instances=tuple(m.snapshot for m in members),
+            tasks=tasks,
+            targets=targets,
+            services=services,
+            task_definitions=definitions,
+            capacity_providers=found,
+            hosts=hosts,
+        )
+
+    async def judge_wave(
+        self,
+        members: Sequence[WaveMember],
+        cluster: str | None,
+        *,
+        require_room: bool = True,
+        in_run: Iterable[str] = (),
+    ) -> dict[str, Decision]:
+        """Judge a wave of drains once, before any of it is set DRAINING.
+
+        Reads the wave's facts (`wave`) only when some rule judges waves (the policy's
+        `DisruptionBudgets`, and `RoomElsewhere` unless ``require_room`` is false) or for a
+        dry run (whose plan shows the services the wave affects), then
+        evaluates those rules for each member with the whole wave in its context. Each
+        decision carries the numbers of the services the instance affects
+        (`Decision.services`) and, when no ACTIVE instance would be left outside the run, a
+        warning saying so; each is recorded (step ``drain``).
+
+        Returns:
+            The decision of each member, keyed by its instance ID as requested (empty when
+            no rule judges waves: nothing was read).
+
+        Raises:
+            EcsApiError: a read failed (after retries); nothing was decided or changed.
+        """
+        rules = self.wave_rules(require_room=require_room)
+        # A plan shows the services a wave affects even when no rule judges them.
+        planning = any(m.request.dry_run for m in members)
+        if not members or not (rules or planning):
+            return {}
+        wave = await self.wave(members, cluster, in_run=in_run)
+        policy = Policy(rules)
+        user_budgets = next((r.budgets for r in rules if isinstance(r, DisruptionBudgets)), ())
+        impacts = budgets.impacts(wave, user_budgets)
+        decisions: dict[str, Decision] = {}
+        for member in members:
+            context = PolicyContext(
+                cluster=cluster,
+                container_instance=member.snapshot,
+                force=False,
+                dry_run=member.request.dry_run,
+                tasks=tuple(member.tasks),
+                wave=wave,
+            )
+            here = {n for t in member.tasks if (n := service_name(t.group))}
+            stranded = _stranded(wave, member.tasks)
+            decision = policy.evaluate(context).merged(
+                Decision(
+                    allowed=True,
+                    warnings=(stranded,) if stranded else (),
+                    services=tuple(i for i in impacts if i.service in here),
+                )
+            )
+            self.record(member.request, member.snapshot, decision, step="drain")
+            decisions[instance_id_of(member.request.instance)] = decision
+        return decisions
 
     def record(
         self,

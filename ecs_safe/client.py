@@ -597,6 +597,7 @@ class EcsSafeClient:
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         on_timeout: _constants.OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
     ) -> DeregistrationResult:
@@ -626,6 +627,10 @@ class EcsSafeClient:
             standalone_tasks: tasks no service manages are never moved by draining:
                 ``"refuse"`` up front, ``"wait"`` for them within the timeout, or ``"stop"``
                 them (StopTask).
+            require_room: refuse before DRAINING when the instance's service tasks would
+                have nowhere to go on the cluster's other ACTIVE instances
+                (`ecs_safe.policy.RoomElsewhere`; a warning instead where managed scaling
+                will add capacity). ``False`` skips the check.
             progress: called with each ``ecs_safe.drain.progress`` event (a dict with
                 ``event``, ``container_instance_arn``, ``remaining_tasks``, ``elapsed_s`` and
                 more); a plain or an async callable. Its exceptions are logged, not raised.
@@ -652,6 +657,7 @@ class EcsSafeClient:
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
             take_over=take_over,
+            require_room=check_bool(require_room, "require_room"),
         )
         callback = check_progress(progress)
         gate = self._opened()
@@ -674,6 +680,7 @@ class EcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         take_over: bool = False,
         steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
+        require_room: bool = True,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -713,6 +720,8 @@ class EcsSafeClient:
                 instance is set DRAINING for the services that lost tasks in earlier drains
                 of the run to be steady again (`ecs_safe.steady`); once it expires no new
                 drain starts and the instances never started fail with `NotStartedError`.
+            require_room: see `drain_and_deregister` (only with ``drain``); the whole run's
+                tasks are packed onto the instances outside the run at once.
 
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
@@ -730,6 +739,7 @@ class EcsSafeClient:
                 on_timeout="force" if force else "raise",
                 standalone_tasks=standalone_tasks,
                 take_over=take_over,
+                require_room=check_bool(require_room, "require_room"),
             ),
             progress=check_progress(progress),
             steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
@@ -823,6 +833,7 @@ class EcsSafeClient:
         timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
         poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
     ) -> ContainerInstance:
@@ -852,6 +863,7 @@ class EcsSafeClient:
             on_timeout="raise",
             standalone_tasks=standalone_tasks,
             take_over=take_over,
+            require_room=check_bool(require_room, "require_room"),
         )
         callback = check_progress(progress)
         gate = self._opened()

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ecs_safe import _constants, _events, ownership
 from ecs_safe._calls import GONE_REASONS, state_failure
 from ecs_safe._constants import OnTimeout, StandaloneTasks
-from ecs_safe._gate import Request
+from ecs_safe._gate import Request, WaveMember
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import (
     check_bool,
@@ -113,6 +113,8 @@ class DrainOptions:
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
         take_over: act on an instance another ecs-safe run's mark holds, or that ECS managed
             draining is draining (refused otherwise, `ecs_safe.ownership`).
+        require_room: judge, before DRAINING, whether the service tasks have room on the
+            cluster's other ACTIVE instances (`ecs_safe.policy.RoomElsewhere`).
 
     Raises:
         InvalidInputError: a value is out of range or not one of the choices.
@@ -123,6 +125,7 @@ class DrainOptions:
     on_timeout: OnTimeout = "raise"
     standalone_tasks: StandaloneTasks = "refuse"
     take_over: bool = False
+    require_room: bool = True
 
     def __post_init__(self) -> None:
         checked = {
@@ -402,6 +405,50 @@ async def prepare(
     if not decision.allowed:
         raise gate.refuse(request, snapshot, decision, tasks)
     return DrainPlan(ref, cluster, snapshot, tasks, decision, drainer, take_over)
+
+
+async def judge_wave(
+    gate: Gate,
+    plans: Sequence[DrainPlan],
+    options: DrainOptions,
+    *,
+    dry_run: bool = False,
+    in_run: Sequence[str] = (),
+) -> list[DrainPlan | EcsSafeError]:
+    """`Gate.judge_wave` on prepared drains: each plan with its wave decision, or its error.
+
+    A refusal is a `PolicyViolationError` (logged); a failed read fails every plan with its
+    typed error. Nothing is set DRAINING here.
+    """
+    if not plans:
+        return []
+    members = [
+        WaveMember(replace(p.request(), dry_run=dry_run), p.snapshot, p.tasks) for p in plans
+    ]
+    try:
+        decisions = await gate.judge_wave(
+            members, plans[0].cluster, require_room=options.require_room, in_run=in_run
+        )
+    except EcsApiError as exc:
+        for member in members:
+            gate.preflight_failed(member.request, exc)
+        return [exc] * len(plans)
+    judged: list[DrainPlan | EcsSafeError] = []
+    for plan, member in zip(plans, members, strict=True):
+        wave = decisions.get(instance_id_of(plan.ref))
+        decision = plan.decision if wave is None else plan.decision.merged(wave)
+        if decision.allowed:
+            judged.append(replace(plan, decision=decision))
+        else:
+            judged.append(gate.refuse(member.request, plan.snapshot, decision, plan.tasks))
+    return judged
+
+
+async def _judged(gate: Gate, plan: DrainPlan, options: DrainOptions) -> DrainPlan:
+    (judged,) = await judge_wave(gate, [plan], options)
+    if isinstance(judged, EcsSafeError):
+        raise judged
+    return judged
 
 
 async def start_draining(
@@ -835,6 +882,7 @@ async def drain_and_deregister(
             standalone_tasks=options.standalone_tasks,
             take_over=options.take_over,
         )
+        plan = await _judged(gate, plan, options)
         run.pending = [plan.label]
         return await run.drain(gate, plan, options, progress)
     except asyncio.CancelledError:
@@ -857,6 +905,7 @@ async def drain_and_wait(
     plan = await prepare(
         gate, ref, cluster, standalone_tasks=options.standalone_tasks, take_over=options.take_over
     )
+    plan = await _judged(gate, plan, options)
     errors = await start_draining(gate, [plan], cluster)
     if errors:
         raise next(iter(errors.values()))

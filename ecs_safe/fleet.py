@@ -42,7 +42,7 @@ from ecs_safe._validation import (
     instance_id_of,
     validate_container_instance,
 )
-from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, prepare
+from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, judge_wave, prepare
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
 from ecs_safe.models import ContainerInstance
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
@@ -368,6 +368,17 @@ class _FleetRun:
                 plans[index] = plan
 
         await asyncio.gather(*(plan_one(i, s) for i, s in snapshots.items()))
+        # The whole run is one wave for room and budgets: every instance of it drains.
+        order = sorted(plans)
+        judged = await judge_wave(
+            gate, [plans[i] for i in order], self.options, dry_run=self.dry_run
+        )
+        for index, verdict in zip(order, judged, strict=True):
+            if isinstance(verdict, EcsSafeError):
+                del plans[index]
+                await self._fail(index, verdict)
+            else:
+                plans[index] = verdict
         if self.dry_run:
             for index, plan in sorted(plans.items()):
                 request = Request(plan.ref, cluster, force=False, dry_run=True)

@@ -32,19 +32,32 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+from ecs_safe import budgets as _budgets
 from ecs_safe._constants import DEFAULT_CLUSTER
+from ecs_safe.budgets import DisruptionBudget, ServiceImpact
+from ecs_safe.capacity import Wave
 from ecs_safe.errors import InvalidInputError
-from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.models import (
+    CapacityProvider,
+    ContainerInstance,
+    Service,
+    Task,
+    TaskDefinition,
+    service_name,
+)
 
 __all__ = [
+    "Caution",
     "ClusterAllowlist",
     "Decision",
+    "DisruptionBudgets",
     "NoPendingTasksUnlessForced",
     "NoRunningTasksUnlessForced",
     "Policy",
     "PolicyContext",
     "ProtectStandaloneTasks",
     "RequireDraining",
+    "RoomElsewhere",
     "Rule",
     "RuleExample",
     "Violation",
@@ -76,6 +89,27 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class Caution:
+    """A warning from a rule: the operation may go ahead, but here is something to know.
+
+    A rule returns one instead of a `Violation` to allow with a warning (for example: the
+    drained tasks have no room now, but managed scaling will add instances). It lands in
+    `Decision.warnings`, in plans, refusals and logs, and never refuses.
+
+    Attributes:
+        rule: the `Rule.name` of the rule that warns.
+        message: what to know, in words.
+
+    """
+
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+@dataclass(frozen=True)
 class Decision:
     """The outcome of `Policy.evaluate`: allowed, or refused with every violation.
 
@@ -85,11 +119,17 @@ class Decision:
     Attributes:
         allowed: whether the operation may go ahead.
         violations: every violation found, in the order of the policy's rules.
+        warnings: every `Caution` the rules gave (they never refuse).
+        services: for a drain judged as a wave, the numbers of each REPLICA service it
+            affects (`ecs_safe.budgets.ServiceImpact`: desired, running, after the wave,
+            the floor and budget); empty otherwise.
 
     """
 
     allowed: bool
     violations: tuple[Violation, ...] = ()
+    warnings: tuple[Caution, ...] = ()
+    services: tuple[ServiceImpact, ...] = ()
 
     def __post_init__(self) -> None:
         # A refusal without a reason (or an allowance with one) cannot be explained to the user.
@@ -112,13 +152,28 @@ class Decision:
         return cls(allowed=False, violations=violations)
 
     def summary(self) -> str:
-        """One readable message naming every violation, one per line (or ``"allowed"``)."""
+        """One readable message naming every violation, one per line (or ``"allowed"``).
+
+        Warnings follow, one per line, after ``warning:``.
+        """
         if self.allowed:
-            return "allowed"
-        count = len(self.violations)
-        lines = [f"refused by policy ({count} violation{'s' if count != 1 else ''}):"]
-        lines.extend(f"  - {violation}" for violation in self.violations)
+            lines = ["allowed"]
+        else:
+            count = len(self.violations)
+            lines = [f"refused by policy ({count} violation{'s' if count != 1 else ''}):"]
+            lines.extend(f"  - {violation}" for violation in self.violations)
+        lines.extend(f"  warning: {caution}" for caution in self.warnings)
         return "\n".join(lines)
+
+    def merged(self, other: Decision) -> Decision:
+        """Return this decision and ``other`` together: refused if either is, every reason kept."""
+        violations = (*self.violations, *other.violations)
+        return Decision(
+            allowed=not violations,
+            violations=violations,
+            warnings=(*self.warnings, *other.warnings),
+            services=(*self.services, *other.services),
+        )
 
     def __str__(self) -> str:
         return self.summary()
@@ -136,6 +191,11 @@ class PolicyContext:
         dry_run: whether this is a dry run (rules normally decide the same either way).
         tasks: the tasks on the instance that are not STOPPED, or ``None`` when they were not
             fetched (the client fetches them only when `Policy.needs_tasks` is true).
+        wave: for a drain, the wave this instance drains with and the cluster around it
+            (`ecs_safe.capacity.Wave`: the wave's instances and tasks, the other ACTIVE
+            instances, the services and task definitions, the simulated placement), or
+            ``None`` outside a drain's wave check. Rules that read it set
+            ``needs_wave = True``.
 
     """
 
@@ -144,6 +204,7 @@ class PolicyContext:
     force: bool = False
     dry_run: bool = False
     tasks: tuple[Task, ...] | None = None
+    wave: Wave | None = None
 
     def __post_init__(self) -> None:
         # Accept any sequence (a list from list_tasks) but keep the context immutable.
@@ -177,8 +238,11 @@ class Rule(Protocol):
         """The rule's unique name, e.g. ``"no-running-tasks-unless-forced"``."""
         ...
 
-    def check(self, context: PolicyContext) -> Violation | None:
-        """Return ``None`` to allow, or a `Violation` saying why the operation is refused."""
+    def check(self, context: PolicyContext) -> Violation | Caution | None:
+        """Return ``None`` to allow, or a `Violation` saying why the operation is refused.
+
+        A rule may also return a `Caution`: allowed, with a warning.
+        """
         ...
 
 
@@ -234,6 +298,11 @@ class Policy:
         """Whether any rule asked for the task list (``needs_tasks = True``)."""
         return any(getattr(rule, "needs_tasks", False) for rule in self._rules)
 
+    @property
+    def needs_wave(self) -> bool:
+        """Whether any rule judges a drain's wave (``needs_wave = True``)."""
+        return any(getattr(rule, "needs_wave", False) for rule in self._rules)
+
     def with_rules(self, *rules: Rule) -> Policy:
         """Return a new policy with ``rules`` appended (this policy is unchanged)."""
         return Policy((*self._rules, *rules))
@@ -245,10 +314,10 @@ class Policy:
         other than a `Violation` or ``None``, becomes a violation of its own, so the policy
         fails closed.
         """
-        violations = [
-            violation for rule in self._rules if (violation := _run_rule(rule, context)) is not None
-        ]
-        return Decision.refuse(*violations) if violations else Decision.allow()
+        results = [result for rule in self._rules if (result := _run_rule(rule, context))]
+        violations = tuple(r for r in results if isinstance(r, Violation))
+        warnings = tuple(r for r in results if isinstance(r, Caution))
+        return Decision(allowed=not violations, violations=violations, warnings=warnings)
 
     def __repr__(self) -> str:
         return f"Policy([{', '.join(repr(rule) for rule in self._rules)}])"
@@ -259,7 +328,7 @@ def default_policy() -> Policy:
     return Policy([NoRunningTasksUnlessForced(), NoPendingTasksUnlessForced()])
 
 
-def _run_rule(rule: Rule, context: PolicyContext) -> Violation | None:
+def _run_rule(rule: Rule, context: PolicyContext) -> Violation | Caution | None:
     try:
         result: object = rule.check(context)
     except Exception as exc:  # fail closed: any failure of a rule refuses
@@ -268,7 +337,7 @@ def _run_rule(rule: Rule, context: PolicyContext) -> Violation | None:
             f"rule {rule.name!r} failed with {type(exc).__name__}: {exc}; "
             "refusing because the policy fails closed",
         )
-    if result is None or isinstance(result, Violation):
+    if result is None or isinstance(result, Violation | Caution):
         return result
     if inspect.isawaitable(result):
         # Close an un-awaited coroutine so that it does not warn later, far from the cause.
@@ -280,7 +349,7 @@ def _run_rule(rule: Rule, context: PolicyContext) -> Violation | None:
         detail = f"{type(result).__name__} {result!r}"
     return Violation(
         rule.name,
-        f"rule {rule.name!r} returned {detail}, not a Violation or None; "
+        f"rule {rule.name!r} returned {detail}, not a Violation or None (or a Caution); "
         "refusing because the policy fails closed",
     )
 
@@ -741,5 +810,374 @@ class ClusterAllowlist(_BuiltinRule):
         ),
         _example(
             "not a cluster ARN", args=(["prod"],), cluster="arn:aws:ecs:eu-west-1:1:service/x"
+        ),
+    )
+
+
+# --- service-aware rules: judged on a drain's whole wave --------------------------------------
+# These read `PolicyContext.wave` (``needs_wave = True``): the gate fills it in once per wave
+# of drains (`ecs_safe._gate.Gate.judge_wave`). Outside a wave (a plain deregistration) they
+# allow. The numbers come from `ecs_safe.capacity` (placement) and `ecs_safe.budgets`.
+
+_ACCOUNT_PREFIX = "arn:aws:ecs:eu-west-1:123456789012"
+
+
+def _wave_service(
+    name: str,
+    *,
+    desired: int = 3,
+    running: int | None = None,
+    minimum: int = 100,
+    maximum: int = 200,
+    rollout: str = "COMPLETED",
+    provider: str | None = None,
+    distinct: bool = False,
+) -> Service:
+    return Service.model_validate(
+        {
+            "serviceName": name,
+            "serviceArn": f"{_ACCOUNT_PREFIX}:service/prod/{name}",
+            "status": "ACTIVE",
+            "schedulingStrategy": "REPLICA",
+            "desiredCount": desired,
+            "runningCount": desired if running is None else running,
+            "deploymentConfiguration": {
+                "minimumHealthyPercent": minimum,
+                "maximumPercent": maximum,
+            },
+            "deployments": [
+                {"id": f"ecs-svc/{name}", "status": "PRIMARY", "rolloutState": rollout}
+            ],
+            **(
+                {"capacityProviderStrategy": [{"capacityProvider": provider, "weight": 1}]}
+                if provider
+                else {}
+            ),
+            **({"placementConstraints": [{"type": "distinctInstance"}]} if distinct else {}),
+        }
+    )
+
+
+def _wave_instance(number: int, *, cpu: int = 1024, memory: int = 2048) -> ContainerInstance:
+    return ContainerInstance.model_validate(
+        {
+            "containerInstanceArn": f"{_ACCOUNT_PREFIX}:container-instance/prod/{number:08x}",
+            "status": "ACTIVE",
+            "agentConnected": True,
+            "remainingResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+                {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22"]},
+            ],
+        }
+    )
+
+
+def _wave_task(number: int, service: str, instance: ContainerInstance, size: str) -> Task:
+    return Task.model_validate(
+        {
+            "taskArn": f"{_ACCOUNT_PREFIX}:task/prod/{service}{number:04d}",
+            "lastStatus": "RUNNING",
+            "desiredStatus": "RUNNING",
+            "group": f"service:{service}",
+            "startedBy": f"ecs-svc/{service}",
+            "containerInstanceArn": instance.container_instance_arn,
+            "taskDefinitionArn": f"{_ACCOUNT_PREFIX}:task-definition/{size}:1",
+            "kind": "service",
+        }
+    )
+
+
+#: The task definitions of the examples: "small" (256 CPU, 512 MiB), "big" (1024, 2048) and
+#: "port" (256, 512, host port 8080).
+_WAVE_DEFINITIONS = {
+    f"{_ACCOUNT_PREFIX}:task-definition/{size}:1": TaskDefinition.model_validate(
+        {
+            "taskDefinitionArn": f"{_ACCOUNT_PREFIX}:task-definition/{size}:1",
+            "containerDefinitions": [
+                {
+                    "name": size,
+                    "cpu": cpu,
+                    "memory": memory,
+                    **({"portMappings": [{"containerPort": 80, "hostPort": 8080}]} if port else {}),
+                }
+            ],
+        }
+    )
+    for size, cpu, memory, port in (
+        ("small", 256, 512, False),
+        ("big", 1024, 2048, False),
+        ("port", 256, 512, True),
+    )
+}
+
+
+def _wave_example(
+    note: str,
+    *,
+    args: tuple[object, ...] = (),
+    drained: Sequence[tuple[str, str, int]] = (("web", "small", 1),),
+    wave_size: int = 1,
+    targets: Sequence[tuple[int, int]] = ((1024, 2048),),
+    services: Sequence[Service] = (),
+    providers: Sequence[CapacityProvider] = (),
+    in_wave: bool = True,
+    judged: int = 0,
+) -> RuleExample:
+    """Build a wave example tersely.
+
+    ``drained``: (service, task size, count) of the tasks on each of the ``wave_size``
+    instances being drained (the first is the instance judged); ``targets``: (CPU, MiB) left
+    on each other ACTIVE instance; ``services``: the services (default: a healthy "web");
+    ``in_wave=False``: the same instance judged outside a drain's wave; ``judged``: which
+    of the wave's instances the context is about.
+    """
+    instances = [_wave_instance(n) for n in range(wave_size)]
+    tasks: dict[str, tuple[Task, ...]] = {}
+    for n, instance in enumerate(instances):
+        tasks[instance.container_instance_arn or ""] = tuple(
+            _wave_task(100 * n + i, service, instance, size)
+            for service, size, count in drained
+            for i in range(count)
+        )
+    wave = Wave(
+        instances=tuple(instances),
+        tasks=tasks,
+        targets=tuple(
+            _wave_instance(1000 + n, cpu=c, memory=m) for n, (c, m) in enumerate(targets)
+        ),
+        services={s.service_name or "": s for s in services or [_wave_service("web")]},
+        task_definitions=_WAVE_DEFINITIONS,
+        capacity_providers={p.name or "": p for p in providers},
+    )
+    first = instances[judged]
+    return RuleExample(
+        context=PolicyContext(
+            cluster="prod",
+            container_instance=first,
+            tasks=tasks[first.container_instance_arn or ""],
+            wave=wave if in_wave else None,
+        ),
+        args=args,
+        note=note,
+    )
+
+
+def _scaling_provider(name: str) -> CapacityProvider:
+    return CapacityProvider.model_validate(
+        {
+            "name": name,
+            "status": "ACTIVE",
+            "autoScalingGroupProvider": {"managedScaling": {"status": "ENABLED"}},
+        }
+    )
+
+
+class RoomElsewhere(_BuiltinRule):
+    """Refuse a drain whose service tasks have nowhere to go.
+
+    Draining an instance whose tasks fit nowhere else leaves them running (ECS never stops a
+    service task for lack of room) until the drain's deadline. This rule simulates the
+    placement of every moving task of the whole wave on the cluster's other ACTIVE
+    instances (`ecs_safe.capacity.pack`: CPU, memory, static host ports, ``distinctInstance``;
+    first-fit decreasing, a conservative check) and refuses with every task of this instance
+    that has nowhere to go. Where the service's capacity provider has managed scaling
+    ENABLED, ECS will add instances: the rule warns (a `Caution`) instead of refusing.
+
+    On by default for ``drain_and_deregister``, ``deregister_many(drain=True)`` and the CLI's
+    ``drain``; pass ``require_room=False`` (``--no-room-check``) to skip it. Outside a drain's
+    wave (``context.wave`` is ``None``) it allows.
+    """
+
+    name = "room-elsewhere"
+    needs_wave = True
+
+    def check(self, context: PolicyContext) -> Violation | Caution | None:
+        """Refuse (or warn) when tasks of this instance fit nowhere else in the cluster."""
+        wave = context.wave
+        if wave is None:
+            return None
+        placement = wave.placement
+        mine = placement.unplaced_on(context.container_instance.container_instance_arn)
+        blocked = [u for u in mine if not u.scales]
+        scaling = [u for u in mine if u.scales]
+        label = _instance_label(context.container_instance)
+        total = len(placement.placed) + len(placement.unplaced)
+        if blocked:
+            listed = "; ".join(u.describe() for u in blocked)
+            more = (
+                f" ({len(placement.unplaced)} of the wave's {total})"
+                if len(wave.instances) > 1
+                else ""
+            )
+            return Violation(
+                self.name,
+                f"{_plural(len(blocked), 'service task')} on {label} would have nowhere to go"
+                f"{more}: {listed}. Add capacity first, drain fewer instances at once, or pass "
+                "require_room=False (--no-room-check) to drain anyway",
+            )
+        if scaling:
+            listed = "; ".join(u.describe() for u in scaling)
+            verb = "has" if len(scaling) == 1 else "have"
+            return Caution(
+                self.name,
+                f"{_plural(len(scaling), 'service task')} on {label} {verb} no room now, but "
+                f"the capacity provider has managed scaling ENABLED, so ECS will add "
+                f"instances: {listed}",
+            )
+        unjudged = [
+            t.task_arn
+            for t in context.tasks or ()
+            if t.task_arn and t.task_arn in placement.unjudged
+        ]
+        if unjudged:
+            return Caution(
+                self.name,
+                f"memberOf placement constraints were not evaluated for {', '.join(unjudged)}",
+            )
+        return None
+
+    VALID = (
+        _wave_example("the task fits on another instance"),
+        _wave_example("three fit on one big instance", drained=(("web", "small", 3),)),
+        _wave_example(
+            "a wave of two packs onto two instances",
+            drained=(("web", "big", 1),),
+            wave_size=2,
+            targets=((1024, 2048), (1024, 2048)),
+        ),
+        _wave_example("nothing to move", drained=()),
+        _wave_example("outside a drain's wave", targets=(), in_wave=False),
+    )
+    INVALID = (
+        _wave_example("no other ACTIVE instance", targets=()),
+        _wave_example(
+            "not enough memory anywhere", drained=(("web", "big", 1),), targets=((2048, 1024),)
+        ),
+        _wave_example(
+            "the wave's first instance takes the room, the second has none",
+            drained=(("web", "big", 1),),
+            wave_size=2,
+            judged=1,
+        ),
+        _wave_example(
+            "a host port taken by the wave's own task",
+            drained=(("web", "port", 2),),
+            targets=((4096, 8192),),
+        ),
+    )
+    #: Examples that allow with a warning (managed scaling will add capacity).
+    WARN = (
+        _wave_example(
+            "no room, but managed scaling is ENABLED",
+            targets=(),
+            services=(_wave_service("web", provider="asg"),),
+            providers=(_scaling_provider("asg"),),
+        ),
+    )
+
+
+class DisruptionBudgets(_BuiltinRule):
+    """Refuse a drain's wave that would take a service below its floor (a disruption budget).
+
+    Counts every instance of the wave (`ecs_safe.budgets`): for each REPLICA service with
+    tasks on this instance, refuse when the service is degraded already (``runningCount <
+    desiredCount``) or a deployment is in progress or failed; when ECS could not keep its
+    ``minimumHealthyPercent`` within ``maximumPercent`` while replacing the wave's tasks; or
+    when the tasks on the wave's instances exceed the user's budget. The refusal names the
+    service's numbers: desired, running, after the wave, the floor and the budget.
+
+    Args:
+        budgets: `DisruptionBudget` values (a service name or glob pattern, a count or a
+            percentage); the first that matches a service is its budget. With none, the
+            service's own ECS limits and health still apply.
+
+    Not in `default_policy`: add it (``default_policy().with_rules(DisruptionBudgets(
+    DisruptionBudget(service="web*", max_unavailable="10%")))``). Outside a drain's wave it
+    allows.
+    """
+
+    name = "disruption-budgets"
+    needs_wave = True
+
+    def __init__(self, *budgets: DisruptionBudget) -> None:
+        for budget in budgets:
+            if not isinstance(budget, DisruptionBudget):
+                raise InvalidInputError(
+                    f"DisruptionBudgets takes DisruptionBudget values, got {budget!r}; write "
+                    "DisruptionBudgets(DisruptionBudget(service='web', max_unavailable=1))"
+                )
+        self._budgets = budgets
+
+    @property
+    def budgets(self) -> tuple[DisruptionBudget, ...]:
+        """The user's budgets, in the order given."""
+        return self._budgets
+
+    def check(self, context: PolicyContext) -> Violation | None:
+        """Refuse when the wave breaks the floor of a service with tasks on this instance."""
+        wave = context.wave
+        if wave is None:
+            return None
+        here = {
+            name
+            for task in context.tasks or ()
+            if task.kind == "service" and (name := service_name(task.group))
+        }
+        broken = [
+            impact
+            for impact in _budgets.impacts(wave, self._budgets)
+            if impact.service in here and not impact.ok
+        ]
+        if not broken:
+            return None
+        reasons = "; ".join(f"{i.summary()}: {', '.join(i.problems)}" for i in broken)
+        return Violation(
+            self.name,
+            f"draining {_instance_label(context.container_instance)} with this wave would "
+            f"break the disruption budget of {_plural(len(broken), 'service')}: {reasons}. "
+            "Drain fewer instances at once, or wait until the service is steady",
+        )
+
+    def __repr__(self) -> str:
+        return f"DisruptionBudgets({', '.join(repr(b) for b in self._budgets)})"
+
+    VALID = (
+        _wave_example("one of three tasks, ECS's defaults"),
+        _wave_example(
+            "within a budget of one",
+            args=(DisruptionBudget("web*", max_unavailable=1),),
+        ),
+        _wave_example(
+            "within 50% of four",
+            args=(DisruptionBudget("*", max_unavailable="50%"),),
+            drained=(("web", "small", 2),),
+            services=(_wave_service("web", desired=4),),
+        ),
+        _wave_example(
+            "a budget for another service",
+            args=(DisruptionBudget("api", max_unavailable=0),),
+        ),
+    )
+    INVALID = (
+        _wave_example(
+            "two hosts of one service against a budget of one",
+            args=(DisruptionBudget("web", max_unavailable=1),),
+            wave_size=2,
+        ),
+        _wave_example(
+            "below minimumHealthyPercent with no surge",
+            drained=(("web", "small", 2),),
+            services=(_wave_service("web", desired=3, minimum=50, maximum=100),),
+        ),
+        _wave_example("degraded already", services=(_wave_service("web", desired=3, running=2),)),
+        _wave_example(
+            "a deployment in progress",
+            services=(_wave_service("web", rollout="IN_PROGRESS"),),
+        ),
+        _wave_example(
+            "10% of five allows none",
+            args=(DisruptionBudget("web", max_unavailable="10%"),),
+            services=(_wave_service("web", desired=5),),
         ),
     )

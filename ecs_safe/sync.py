@@ -450,6 +450,7 @@ class SyncEcsSafeClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_timeout: OnTimeout = "raise",
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
     ) -> DeregistrationResult:
@@ -474,6 +475,7 @@ class SyncEcsSafeClient:
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
             take_over=take_over,
         )
@@ -493,6 +495,7 @@ class SyncEcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         take_over: bool = False,
         steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
+        require_room: bool = True,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -519,6 +522,7 @@ class SyncEcsSafeClient:
             standalone_tasks=standalone_tasks,
             take_over=take_over,
             steady_timeout=steady_timeout,
+            require_room=require_room,
         )
 
     def reactivate(
@@ -545,6 +549,7 @@ class SyncEcsSafeClient:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
     ) -> ContainerInstance:
@@ -559,6 +564,7 @@ class SyncEcsSafeClient:
             timeout=timeout,
             poll_interval=poll_interval,
             standalone_tasks=standalone_tasks,
+            require_room=require_room,
             progress=progress,
             take_over=take_over,
         )

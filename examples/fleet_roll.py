@@ -10,9 +10,11 @@ Run it:
 
     python examples/fleet_roll.py
         Against an embedded local ECS (LocalEcs, moto's server mode): no AWS account needed.
-        It seeds six instances (idle ones, service tasks, one standalone task). LocalEcs has no
-        service scheduler, so this script plays its part: it stops the service tasks of
-        DRAINING instances, as ECS would once their replacements run elsewhere.
+        It seeds six old instances to roll (idle ones, service tasks, one standalone task)
+        and two new ones that joined the cluster. LocalEcs's service scheduler moves the
+        service tasks off DRAINING instances onto instances with room, as ECS's does: a
+        replacement starts before the old task stops (the service's minimumHealthyPercent
+        of 100), and the script shows the fewest tasks the service ever ran.
 
     python examples/fleet_roll.py --aws --cluster CLUSTER [--apply] INSTANCE...
         Against real AWS (the normal credential chain and Region). Only the plan unless --apply.
@@ -32,12 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ecs_safe import (
-    BatchResult,
-    ContainerInstanceNotFoundError,
-    EcsSafeClient,
-    PolicyViolationError,
-)
+from ecs_safe import BatchResult, EcsSafeClient, PolicyViolationError
 
 if TYPE_CHECKING:
     from ecs_safe.local import LocalEcs
@@ -113,37 +110,20 @@ async def roll(
     return BatchResult(outcomes=outcomes)
 
 
-async def play_service_scheduler(
-    local: LocalEcs, ecs: EcsSafeClient, cluster: str, instances: list[str]
-) -> None:
-    """LocalEcs only: stop the service tasks of DRAINING instances, as ECS's scheduler would."""
-    stopped: set[str] = set()
-    while True:
-        await asyncio.sleep(0.2)
-        for ref in instances:
-            try:
-                [instance] = await ecs.describe_container_instances([ref], cluster=cluster)
-            except ContainerInstanceNotFoundError:
-                continue  # rolled already
-            if instance.status != "DRAINING":
-                continue
-            for task in await ecs.list_tasks(ref, cluster=cluster):
-                if task.kind == "service" and task.task_arn and task.task_arn not in stopped:
-                    stopped.add(task.task_arn)
-                    await asyncio.to_thread(local.stop_task, cluster, task.task_arn)
-
-
 @contextlib.asynccontextmanager
 async def local_fleet() -> AsyncIterator[tuple[LocalEcs, EcsSafeClient, str, list[str]]]:
     """An embedded ECS with a seeded fleet, and a client pointed at it."""
     from ecs_safe.local import LocalEcs  # noqa: PLC0415 - only the local mode needs moto
 
-    async with LocalEcs() as local:
+    # A service scheduler pass every 50 ms: ECS reacts within seconds, LocalEcs in a blink.
+    async with LocalEcs(scheduler_interval=0.05) as local:
         local.create_cluster("fleet")
-        local.create_service("fleet", "web")
-        fleet = local.register_instances("fleet", count=6)
+        fleet = local.register_instances("fleet", count=6)  # the old ones, to roll
+        local.register_instances("fleet", count=2)  # the new ones
+        local.create_service("fleet", "web", desired_count=3)
         for ref in fleet[2:5]:
             local.start_service_task("fleet", ref, "web")
+        local.scheduler.manage("fleet", "web")  # from here on, the scheduler's
         local.start_standalone_task("fleet", fleet[5], family="nightly-report")
         async with EcsSafeClient(**local.client_kwargs()) as ecs:
             yield local, ecs, "fleet", fleet
@@ -169,13 +149,9 @@ async def main(argv: list[str]) -> int:
             result = await roll(ecs, args.cluster, args.instances, apply=args.apply)
     else:
         async with local_fleet() as (local, ecs, cluster, fleet):
-            scheduler = asyncio.create_task(play_service_scheduler(local, ecs, cluster, fleet))
-            try:
-                result = await roll(ecs, cluster, fleet, apply=True)
-            finally:
-                scheduler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scheduler
+            result = await roll(ecs, cluster, fleet, apply=True)
+            # The scheduler's record of every task start and stop during the roll.
+            print(f"service web: never below {local.scheduler.lowest_running('web')} running")
     if result is None:
         return 0
     print(f"roll: {summary(result)}")

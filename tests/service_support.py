@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import boto3  # type: ignore[import-untyped,unused-ignore]
+from drain_support import ecs_backend
 
 from ecs_safe._calls import EcsCalls
 from ecs_safe._transport import Transport
@@ -67,8 +68,16 @@ def service(
     distinct_instance: bool = False,
     scheduling_strategy: str = "REPLICA",
     capacity_provider: str | None = None,
+    running: int | None = None,
 ) -> str:
-    """Create a service; returns its ARN (moto starts none of its tasks)."""
+    """Create a service; returns its ARN (moto starts none of its tasks).
+
+    moto keeps neither ``deploymentConfiguration``, ``placementConstraints`` nor
+    ``capacityProviderStrategy``, and reports ``runningCount`` 0 with its deployment
+    IN_PROGRESS; the service object in its backend is given them, so DescribeServices
+    answers as ECS would for a service whose ``running`` tasks (default: ``desired``) run
+    and whose deployment is COMPLETED.
+    """
     params: dict[str, Any] = {
         "cluster": CLUSTER,
         "serviceName": name,
@@ -85,7 +94,49 @@ def service(
         params["placementConstraints"] = [{"type": "distinctInstance"}]
     if capacity_provider is not None:
         params["capacityProviderStrategy"] = [{"capacityProvider": capacity_provider, "weight": 1}]
-    return str(boto3_ecs(local).create_service(**params)["service"]["serviceArn"])
+    arn = str(boto3_ecs(local).create_service(**params)["service"]["serviceArn"])
+    found = ecs_backend(local).services[f"{CLUSTER}:{name}"]
+    found.deployment_configuration = params["deploymentConfiguration"]
+    if distinct_instance:
+        found.placement_constraints = [{"type": "distinctInstance"}]
+    if capacity_provider is not None:
+        found.capacity_provider_strategy = params["capacityProviderStrategy"]
+    if scheduling_strategy == "REPLICA":
+        set_running(local, name, desired if running is None else running)
+    return arn
+
+
+def set_running(local: LocalEcs, name: str, running: int) -> None:
+    """Make DescribeServices report ``running`` tasks of the service RUNNING (moto's counts)."""
+    found = ecs_backend(local).services[f"{CLUSTER}:{name}"]
+    found.running_count = running
+    found.pending_count = 0
+    for deployment in found.deployments:
+        deployment["runningCount"] = running
+        deployment["pendingCount"] = 0
+        deployment["rolloutState"] = (
+            "COMPLETED" if running >= found.desired_count else "IN_PROGRESS"
+        )
+
+
+def start(local: LocalEcs, instance: str, name: str, count: int = 1) -> list[str]:
+    """Start ``count`` tasks of the service on ``instance`` (labelled as ECS labels them)."""
+    return local.start_service_task(CLUSTER, instance, name, count=count)
+
+
+def scaling_provider(local: LocalEcs, name: str = "asg") -> str:
+    """Create a capacity provider with managed scaling ENABLED; returns its name."""
+    boto3_ecs(local).create_capacity_provider(
+        name=name,
+        autoScalingGroupProvider={
+            "autoScalingGroupArn": (
+                "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:"
+                f"autoScalingGroupName/{name}"
+            ),
+            "managedScaling": {"status": "ENABLED", "targetCapacity": 100},
+        },
+    )
+    return name
 
 
 @asynccontextmanager

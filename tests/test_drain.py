@@ -49,6 +49,9 @@ FAST: dict[str, Any] = {"timeout": 3.0, "poll_interval": 0.05}
 def env(ecs_env: LocalEcs) -> LocalEcs:
     ecs_env.create_cluster(CLUSTER)
     ecs_env.create_service(CLUSTER, "web")
+    # A spare ACTIVE instance: where ECS would start the drained service tasks (a drain
+    # whose tasks have nowhere to go is refused: RoomElsewhere).
+    ecs_env.register_instances(CLUSTER, 1)
     return ecs_env
 
 

@@ -34,6 +34,9 @@ GHOST = "0123456789abcdef0123456789abcdef"
 def env(ecs_env: LocalEcs) -> LocalEcs:
     ecs_env.create_cluster(CLUSTER)
     ecs_env.create_service(CLUSTER, "web")
+    # A spare ACTIVE instance: where ECS would start the drained service tasks (a drain
+    # whose tasks have nowhere to go is refused: RoomElsewhere).
+    ecs_env.register_instances(CLUSTER, 1)
     return ecs_env
 
 

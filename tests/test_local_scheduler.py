@@ -215,6 +215,24 @@ def test_distinct_instance_places_each_task_on_a_different_instance(
     assert service(ecs_client, "web")["placementConstraints"] == [{"type": "distinctInstance"}]
 
 
+def test_member_of_places_only_on_matching_instances(env: LocalEcs, ecs_client: Any) -> None:
+    """ECS: "memberOf: Place tasks on container instances that satisfy an expression" (the
+    cluster query language)."""
+    [web, _other, also] = env.register_instances(CLUSTER, 3)
+    env.put_attribute(CLUSTER, web, "pool", "web")
+    env.put_attribute(CLUSTER, also, "pool", "web")
+    env.create_service(
+        CLUSTER, "web", desired_count=4, member_of="attribute:pool == web", scheduler=True
+    )
+    env.scheduler.run_until_settled()
+    assert set(hosts_of(ecs_client, "web")) == {web, also}
+    drain(ecs_client, web, also)
+    env.scheduler.run_until_settled()
+    # Nowhere else matches: the tasks stay, and the service says why.
+    assert set(hosts_of(ecs_client, "web")) == {web, also}
+    assert "memberOf(attribute:pool == web)" in service(ecs_client, "web")["events"][0]["message"]
+
+
 def test_default_placement_spreads_and_binpack_packs(env: LocalEcs, ecs_client: Any) -> None:
     hosts = env.register_instances(CLUSTER, 2)
     env.create_service(CLUSTER, "spread", desired_count=2, scheduler=True)

@@ -99,10 +99,12 @@ class NeedsTasks:
 def test_every_builtin_rule_is_discovered_and_has_examples() -> None:
     assert {cls.__name__ for cls in BUILTIN_RULES} == {
         "ClusterAllowlist",
+        "DisruptionBudgets",
         "NoPendingTasksUnlessForced",
         "NoRunningTasksUnlessForced",
         "ProtectStandaloneTasks",
         "RequireDraining",
+        "RoomElsewhere",
     }
     for rule_class in BUILTIN_RULES:
         assert rule_class.VALID, rule_class

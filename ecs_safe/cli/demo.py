@@ -6,8 +6,6 @@ the commands do.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 
     from ecs_safe.cli.reports import BatchReport
     from ecs_safe.client import EcsSafeClient
-    from ecs_safe.local import LocalEcs
+    from ecs_safe.local import LocalEcs, TaskEvent
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -39,6 +37,10 @@ class DemoError(Exception):
 
 
 _DEMO_CLUSTER: Final = "demo"
+# The service scheduler's pass interval: ECS reacts within seconds, the demo within a blink.
+_SCHEDULER_INTERVAL: Final = 0.05
+# web runs only on the instances of its pool (a memberOf placement constraint).
+_WEB_POOL: Final = "attribute:pool == web"
 
 
 async def run_demo() -> None:
@@ -48,11 +50,12 @@ async def run_demo() -> None:
     out = stdout_console()
     started = time.monotonic()
     out.rule("[b]ecs-safe demo[/b]: an embedded ECS endpoint, no AWS account needed")
-    async with LocalEcs() as local:
+    async with LocalEcs(scheduler_interval=_SCHEDULER_INTERVAL) as local:
         fleet = _seed_demo(local)
         out.print(
-            f"A local ECS endpoint (moto) runs at {local.endpoint_url}. Cluster "
-            f"[b]{_DEMO_CLUSTER}[/b] holds 4 container instances:"
+            f"A local ECS endpoint (moto) runs at {local.endpoint_url}, with a service "
+            f"scheduler that moves service tasks as ECS's does. Cluster [b]{_DEMO_CLUSTER}[/b] "
+            f"holds {len(fleet.everything)} container instances:"
         )
         for role, ref in fleet.roles():
             out.print(Text(f"  {short(ref)}  {role}"))
@@ -72,10 +75,16 @@ class _Fleet:
     idle: tuple[str, str]
     web_host: str
     batch_host: str
+    spare: str
 
     @property
     def all(self) -> list[str]:
+        """The four instances the story acts on."""
         return [*self.idle, self.web_host, self.batch_host]
+
+    @property
+    def everything(self) -> list[str]:
+        return [*self.all, self.spare]
 
     def roles(self) -> list[tuple[str, str]]:
         return [
@@ -83,17 +92,28 @@ class _Fleet:
             ("idle", self.idle[1]),
             ("web host: 2 tasks of service 'web'", self.web_host),
             ("batch host: 1 'web' task and 1 standalone task 'nightly-report'", self.batch_host),
+            ("spare: empty, room for 'web' (which runs on pool 'web' only)", self.spare),
         ]
+
+    def role_of(self, ref: str) -> str:
+        names = {self.web_host: "web host", self.batch_host: "batch host", self.spare: "spare"}
+        return names.get(ref, "idle")
 
 
 def _seed_demo(local: LocalEcs) -> _Fleet:
     local.create_cluster(_DEMO_CLUSTER)
-    local.create_service(_DEMO_CLUSTER, "web")
-    idle_a, idle_b, web_host, batch_host = local.register_instances(_DEMO_CLUSTER, count=4)
+    idle_a, idle_b, web_host, batch_host, spare = local.register_instances(_DEMO_CLUSTER, count=5)
+    for host in (web_host, batch_host, spare):
+        local.put_attribute(_DEMO_CLUSTER, host, "pool", "web")
+    local.create_service(_DEMO_CLUSTER, "web", desired_count=3, member_of=_WEB_POOL)
+    # Placed by hand for the story; from here on LocalEcs's service scheduler manages web.
     local.start_service_task(_DEMO_CLUSTER, web_host, "web", count=2)
     local.start_service_task(_DEMO_CLUSTER, batch_host, "web")
     local.start_standalone_task(_DEMO_CLUSTER, batch_host, family="nightly-report")
-    return _Fleet((idle_a, idle_b), web_host, batch_host)
+    local.scheduler.manage(_DEMO_CLUSTER, "web")
+    local.scheduler.run_until_settled()
+    local.scheduler.reset_record()
+    return _Fleet((idle_a, idle_b), web_host, batch_host, spare)
 
 
 def _mutating_calls(local: LocalEcs) -> int:
@@ -121,8 +141,8 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
             ecs, refs, cluster=_DEMO_CLUSTER, force=force, dry_run=dry_run, concurrency=4
         )
 
-    _command_line(out, "0. What is there", "describe --tasks", fleet.all)
-    render(await run_describe(ecs, fleet.all, cluster=_DEMO_CLUSTER, with_tasks=True), out)
+    _command_line(out, "0. What is there", "describe --tasks", fleet.everything)
+    render(await run_describe(ecs, fleet.everything, cluster=_DEMO_CLUSTER, with_tasks=True), out)
 
     _command_line(out, "1. A refusal names every blocker", "deregister", [fleet.web_host])
     report = await deregister([fleet.web_host])
@@ -146,21 +166,22 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     _command_line(out, "3. A drain", "drain", [fleet.web_host])
     out.print(
         Text(
-            "LocalEcs has no service scheduler (moto never moves tasks off a DRAINING "
-            "instance), so the demo plays the scheduler's part: a moment after draining "
-            "starts, it stops the service tasks, as ECS would once their replacements run "
-            "elsewhere.",
+            "LocalEcs's service scheduler does what ECS's does for a DRAINING instance: it "
+            "starts replacements on other instances with room (within maximumPercent) and "
+            "stops the old tasks once enough run (minimumHealthyPercent). The drain waits "
+            "until the instance is empty.",
             style="italic",
         )
     )
-    report = await _drain_with_scheduler(local, ecs, fleet.web_host, StandaloneTasks.REFUSE)
+    report = await _drain(local, ecs, fleet.web_host, StandaloneTasks.REFUSE)
     _expect(report, "deregistered")
     render(report, out)
+    _show_moves(out, fleet, local.scheduler.record)
 
     _command_line(
         out, "4. A drain refused because of a standalone task", "drain", [fleet.batch_host]
     )
-    report = await _drain_with_scheduler(local, ecs, fleet.batch_host, StandaloneTasks.REFUSE)
+    report = await _drain(local, ecs, fleet.batch_host, StandaloneTasks.REFUSE)
     _expect(report, "refused")
     render(report, out)
     out.print("Refused up front: the instance was never set DRAINING.")
@@ -171,9 +192,10 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
         "drain --standalone-tasks stop",
         [fleet.batch_host],
     )
-    report = await _drain_with_scheduler(local, ecs, fleet.batch_host, StandaloneTasks.STOP)
+    report = await _drain(local, ecs, fleet.batch_host, StandaloneTasks.STOP)
     _expect(report, "deregistered")
     render(report, out)
+    _show_moves(out, fleet, local.scheduler.record)
 
     # Operators name instances by a question or by EC2 ID, not by container instance ID.
     query = "runningTasksCount == 0"
@@ -194,41 +216,36 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     render(report, out)
 
 
-async def _drain_with_scheduler(
+async def _drain(
     local: LocalEcs, ecs: EcsSafeClient, instance: str, standalone_tasks: StandaloneTasks
 ) -> BatchReport:
-    scheduler = asyncio.create_task(_play_scheduler(local, ecs, instance))
-    try:
-        return await run_drain(
-            ecs,
-            [instance],
-            cluster=_DEMO_CLUSTER,
-            timeout=20.0,
-            # Quick polls: the demo's "scheduler" moves tasks in a fraction of a second.
-            poll_interval=0.1,
-            on_timeout=OnTimeout.RAISE,
-            standalone_tasks=standalone_tasks,
-            dry_run=False,
-            concurrency=1,
+    local.scheduler.reset_record()
+    return await run_drain(
+        ecs,
+        [instance],
+        cluster=_DEMO_CLUSTER,
+        timeout=60.0,
+        # Quick polls: the local scheduler moves tasks within a few of its passes.
+        poll_interval=0.1,
+        on_timeout=OnTimeout.RAISE,
+        standalone_tasks=standalone_tasks,
+        dry_run=False,
+        concurrency=1,
+    )
+
+
+def _show_moves(out: Console, fleet: _Fleet, record: Sequence[TaskEvent]) -> None:
+    """What the service scheduler did during the drain, from its record."""
+    moves = [e for e in record if e.kind != "running"]
+    if not moves:
+        return
+    out.print("The service scheduler's moves meanwhile:")
+    for event in moves:
+        verb = "started" if event.kind == "started" else "stopped"
+        where = f"{event.ec2_instance_id} ({fleet.role_of(event.container_instance_arn)})"
+        out.print(
+            Text(
+                f"  {verb} a '{event.service}' task on {where}: "
+                f"{event.running} running, {event.pending} pending after"
+            )
         )
-    finally:
-        scheduler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scheduler
-
-
-async def _play_scheduler(local: LocalEcs, ecs: EcsSafeClient, instance: str) -> None:
-    """Stop the service tasks of ``instance`` shortly after it turns DRAINING.
-
-    That is what ECS's service scheduler does (after starting replacements elsewhere); moto
-    has no scheduler, so without this a drain in the demo would never finish.
-    """
-    while True:
-        await asyncio.sleep(0.05)
-        [described] = await ecs.describe_container_instances([instance], cluster=_DEMO_CLUSTER)
-        if described.status == "DRAINING":
-            break
-    await asyncio.sleep(0.2)
-    for task in await ecs.list_tasks(instance, cluster=_DEMO_CLUSTER):
-        if task.kind != "standalone" and task.task_arn:
-            await asyncio.to_thread(local.stop_task, _DEMO_CLUSTER, task.task_arn)

@@ -16,7 +16,7 @@ from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationErro
 
 if TYPE_CHECKING:
     from ecs_safe.models import ContainerInstance, Task
-    from ecs_safe.policy import Violation
+    from ecs_safe.policy import Decision, Violation
     from ecs_safe.results import BatchResult, DeregistrationResult
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "batch_exit_code",
     "error_json",
     "failure_document",
+    "notes_of",
     "one_line",
     "outcomes_of_batch",
 ]
@@ -113,6 +114,8 @@ class Outcome:
     """The error, for ``refused``, ``failed`` and ``timed_out``."""
     already: bool = False
     """``deregistered`` before this run (ECS reports it INACTIVE); nothing was sent."""
+    notes: tuple[str, ...] = ()
+    """The decision's warnings and the numbers of the services a drain's wave affects."""
 
     @classmethod
     def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:
@@ -133,6 +136,7 @@ class Outcome:
             forced=result.forced,
             request_id=result.request_id,
             tasks=tuple(result.tasks),
+            notes=notes_of(result.decision),
         )
 
     @classmethod
@@ -146,6 +150,7 @@ class Outcome:
                 violations=exc.decision.violations,
                 tasks=tuple(exc.tasks),
                 error=exc,
+                notes=notes_of(exc.decision),
             )
         if isinstance(exc, DrainTimeoutError):
             return cls(
@@ -176,7 +181,16 @@ class Outcome:
             "violations": [{"rule": v.rule, "message": v.message} for v in self.violations],
             "tasks": [_task_json(t) for t in self.tasks],
             "error": error_json(self.error) if self.error is not None else None,
+            "notes": list(self.notes),
         }
+
+
+def notes_of(decision: Decision) -> tuple[str, ...]:
+    """The lines a plan shows beyond allowed/refused: each service's numbers, each warning."""
+    return (
+        *(impact.summary() for impact in decision.services),
+        *(f"warning: {caution}" for caution in decision.warnings),
+    )
 
 
 def outcomes_of_batch(batch: BatchResult) -> list[Outcome]:

@@ -121,6 +121,8 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append(for_display(str(outcome.error)))
     elif outcome.status == "would_deregister":
         text.append(_plan_details(command, outcome))
+        for note in outcome.notes:
+            text.append(f"\n{for_display(note)}")
     elif outcome.already:
         text.append("ECS reports it INACTIVE; nothing was sent")
     elif outcome.status == "deregistered":

@@ -16,7 +16,9 @@ The helper API (stable; other parts of the suite build on it)::
         minimum_healthy_percent=50, maximum_percent=200,   # deploymentConfiguration
         cpu=256, memory=512, host_port=8080,               # the task definition's reservation
         distinct_instance=True,                            # placementConstraints
+        member_of="attribute:pool == web",                 # ... and memberOf
     )
+    local.put_attribute("prod", hosts[0], "pool", "web")   # a custom attribute
     local.scheduler.step()                    # one pass; returns the TaskEvents it caused
     await local.scheduler.settle()            # step until a pass changes nothing (async)
     local.scheduler.run_until_settled()       # the same, from sync code
@@ -46,9 +48,10 @@ What a pass does, per managed service (each rule quotes the ECS developer guide;
 4. DAEMON: one task per ACTIVE instance; on a DRAINING instance a PENDING daemon task stops at
    once and a RUNNING one stops last, once every other task on the instance has stopped.
 5. Placement: an ACTIVE instance whose remainingResources cover the task definition's CPU and
-   memory, whose reserved ports do not include its static host ports, and (``distinctInstance``)
-   that runs no other task of the service; among those, spread (fewest tasks of the service,
-   then fewest tasks), or ``binpack`` on memory or CPU when the service asks for it. When no
+   memory, whose reserved ports do not include its static host ports, that (``distinctInstance``)
+   runs no other task of the service and that matches every ``memberOf`` expression (the
+   cluster query language of `ecs_safe.local.query`); among those, spread (fewest tasks of
+   the service, then fewest tasks), or ``binpack`` on memory or CPU when the service asks. When no
    instance fits, the task is not started and the service gets an event saying so.
 6. Counters: the service's ``runningCount``/``pendingCount`` and its one PRIMARY deployment
    (``rolloutState`` IN_PROGRESS until the service first reaches a steady state, then
@@ -58,9 +61,9 @@ What a pass does, per managed service (each rule quotes the ECS developer guide;
 Limits: one deployment per service (a new task definition via UpdateService is used by the
 next tasks started, with no rolling deployment of its own); a stop is immediate (no
 DEACTIVATING/STOPPING on the way); no load balancer health checks (RUNNING is healthy); no
-capacity providers or managed scaling; only the ``distinctInstance`` constraint; ``memberOf``
-and placement strategies other than spread and binpack are ignored; no deployment circuit
-breaker; no task retry back-off.
+capacity providers or managed scaling; ``memberOf`` takes what `ecs_safe.local.query` parses
+(no ``task:group``); placement strategies other than spread and binpack are ignored; no
+deployment circuit breaker; no task retry back-off.
 """
 
 from __future__ import annotations
@@ -74,7 +77,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ecs_safe.local.instances import facts_of
 from ecs_safe.local.names import last_segment
+from ecs_safe.local.query import Query, QueryError, parse
 from ecs_safe.local.tasks import set_task_status, shift_counter
 from ecs_safe.local.traffic import Amend, Handler
 
@@ -277,6 +282,19 @@ def _percentages(service: Service) -> tuple[int, int]:
 def _distinct_instance(service: Service) -> bool:
     constraints = getattr(service, "placement_constraints", None) or []
     return any(c.get("type") == "distinctInstance" for c in constraints)
+
+
+def _member_of(service: Service) -> list[Query]:
+    """The service's ``memberOf`` constraints, parsed (the cluster query language)."""
+    queries: list[Query] = []
+    for constraint in getattr(service, "placement_constraints", None) or []:
+        if constraint.get("type") == "memberOf":
+            try:
+                queries.append(parse(str(constraint.get("expression") or "")))
+            except QueryError as exc:
+                msg = f"service {service.name!r}: memberOf expression not supported: {exc}"
+                raise SchedulerError(msg) from exc
+    return queries
 
 
 def _binpack_field(service: Service) -> str | None:
@@ -819,11 +837,15 @@ class _Pass:
             key = last_segment(task.container_instance_arn or "")
             per_host[key] = per_host.get(key, 0) + 1
         distinct = _distinct_instance(self.service)
+        member_of = _member_of(self.service)
         pool = [only] if only is not None else list(self.view.instances.values())
         candidates = [
             i
             for i in pool
-            if i.status == "ACTIVE" and fits(i, needs) and not (distinct and per_host.get(i.id, 0))
+            if i.status == "ACTIVE"
+            and fits(i, needs)
+            and not (distinct and per_host.get(i.id, 0))
+            and all(q.matches(facts_of(i)) for q in member_of)
         ]
         if not candidates:
             self.unplaced(needs, distinct)
@@ -888,6 +910,9 @@ class _Pass:
             why += f", host ports {', '.join(sorted(needs.ports))}"
         if distinct:
             why += ", distinctInstance"
+        for constraint in getattr(self.service, "placement_constraints", None) or []:
+            if constraint.get("type") == "memberOf":
+                why += f", memberOf({constraint.get('expression')})"
         self.service_event(
             f"(service {self.state.name}) was unable to place a task because no container "
             f"instance met all of its requirements ({why})."

@@ -176,6 +176,7 @@ class Seeding:
         minimum_healthy_percent: int | None = None,
         maximum_percent: int | None = None,
         distinct_instance: bool = False,
+        member_of: str | None = None,
         placement_strategy: list[dict[str, str]] | None = None,
         cpu: int = DEFAULT_CPU,
         memory: int = DEFAULT_MEMORY,
@@ -200,6 +201,8 @@ class Seeding:
             maximum_percent: deploymentConfiguration's maximumPercent (ECS's default: 200
                 for REPLICA, 100 for DAEMON).
             distinct_instance: The ``distinctInstance`` placement constraint.
+            member_of: A ``memberOf`` placement constraint's expression (the cluster query
+                language), e.g. ``"attribute:pool == web"``.
             placement_strategy: ECS's placementStrategy, e.g.
                 ``[{"type": "binpack", "field": "memory"}]`` (spread is the default).
             cpu: The registered task definition's CPU units.
@@ -244,14 +247,35 @@ class Seeding:
         }
         if config:
             params["deploymentConfiguration"] = config
+        constraints: list[dict[str, str]] = []
         if distinct_instance:
-            params["placementConstraints"] = [{"type": "distinctInstance"}]
+            constraints.append({"type": "distinctInstance"})
+        if member_of:
+            constraints.append({"type": "memberOf", "expression": member_of})
+        if constraints:
+            params["placementConstraints"] = constraints
         if placement_strategy:
             params["placementStrategy"] = placement_strategy
         response = self._client("ecs").create_service(**params)
         if scheduler:
             self.scheduler.manage(cluster, name)
         return str(response["service"]["serviceArn"])
+
+    def put_attribute(
+        self, cluster: str, container_instance: str, name: str, value: str | None = None
+    ) -> None:
+        """Put a custom attribute on a container instance (PutAttributes), e.g. ``pool=web``."""
+        self._client("ecs").put_attributes(
+            cluster=cluster,
+            attributes=[
+                {
+                    "name": name,
+                    # moto takes a full ARN only without targetType.
+                    "targetId": container_instance,
+                    **({"value": value} if value is not None else {}),
+                }
+            ],
+        )
 
     def start_service_task(
         self, cluster: str, container_instance: str, service: str, *, count: int = 1

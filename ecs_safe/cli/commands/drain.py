@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
 from ecs_safe._validation import check_positive_number, instance_id_of
+from ecs_safe.budgets import DisruptionBudget
 from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, cli_policy, execute, validate_targets
 from ecs_safe.cli.logs import logging_configured
@@ -36,12 +39,52 @@ from ecs_safe.cli.options import (
 )
 from ecs_safe.cli.progress import ProgressDisplay
 from ecs_safe.cli.reports import BatchReport, Interrupted, Outcome, outcomes_of_batch
-from ecs_safe.errors import EcsSafeError
+from ecs_safe.errors import EcsSafeError, InvalidInputError
+from ecs_safe.policy import DisruptionBudgets
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
 
-__all__ = ["drain", "run_drain"]
+__all__ = ["drain", "parse_budget", "run_drain"]
+
+NoRoomCheckOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-room-check",
+        help="Drain even when the instances' service tasks have no room on the cluster's "
+        "other ACTIVE instances (by default such a drain is refused before DRAINING).",
+        envvar="ECS_SAFE_NO_ROOM_CHECK",
+    ),
+]
+BudgetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--budget",
+        help="A disruption budget, SERVICE=COUNT or SERVICE=PERCENT%% (SERVICE may be a glob: "
+        "'web*=1', 'api=10%%'); refuse a drain that would take more of a service's tasks "
+        "away at once, or drain a service that is degraded or mid-deployment. Repeatable.",
+        metavar="SERVICE=N",
+    ),
+]
+
+
+def parse_budget(text: str) -> DisruptionBudget:
+    """``SERVICE=N`` or ``SERVICE=N%`` as a `DisruptionBudget`.
+
+    Raises:
+        InvalidInputError: not of that form (a usage error, exit 2).
+    """
+    pattern, sep, amount = text.rpartition("=")
+    amount = amount.strip()
+    if not sep or not pattern.strip() or not amount:
+        raise InvalidInputError(
+            f"--budget {text!r} is not SERVICE=N or SERVICE=N%; write e.g. --budget 'web*=1'"
+        )
+    value: int | str = int(amount) if amount.isdigit() else amount
+    try:
+        return DisruptionBudget(pattern.strip(), max_unavailable=value)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"--budget {text!r}: {exc}") from exc
 
 
 async def run_drain(
@@ -55,6 +98,7 @@ async def run_drain(
     standalone_tasks: StandaloneTasks,
     dry_run: bool,
     concurrency: int,
+    require_room: bool = True,
 ) -> BatchReport:
     """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
 
@@ -71,6 +115,7 @@ async def run_drain(
             cluster=cluster,
             standalone_tasks=standalone_tasks,
             concurrency=concurrency,
+            require_room=require_room,
         )
     limit = asyncio.Semaphore(concurrency)
     finished: dict[str, Outcome] = {}
@@ -89,6 +134,7 @@ async def run_drain(
                         poll_interval=poll_interval,
                         on_timeout=on_timeout.value,
                         standalone_tasks=standalone_tasks.value,
+                        require_room=require_room,
                         progress=display.callback,
                     )
                 except EcsSafeError as exc:
@@ -193,6 +239,7 @@ async def _plan_drain(
     cluster: str | None,
     standalone_tasks: StandaloneTasks,
     concurrency: int,
+    require_room: bool,
 ) -> BatchReport:
     """The plan of a drain, from reads only.
 
@@ -209,6 +256,7 @@ async def _plan_drain(
             dry_run=True,
             concurrency=concurrency,
             standalone_tasks=standalone_tasks.value,
+            require_room=require_room,
             progress=display.callback,
         )
     return BatchReport("drain", cluster, True, outcomes_of_batch(batch))
@@ -223,6 +271,8 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     standalone_tasks: StandaloneTasksOpt = StandaloneTasks.REFUSE,
     dry_run: DryRunOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    no_room_check: NoRoomCheckOpt = False,
+    budget: BudgetOpt = None,
     region: RegionOpt = None,
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
@@ -239,7 +289,11 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
         # Checked here, not per instance, so that a bad value is one usage error (exit 2).
         check_positive_number(timeout, "--timeout")
         check_positive_number(poll_interval, "--poll-interval")
-        async with connection.open(cli_policy(), audit_log=audit_log) as ecs:
+        budgets = [parse_budget(text) for text in budget or ()]
+        policy = cli_policy()
+        if budgets:
+            policy = policy.with_rules(DisruptionBudgets(*budgets))
+        async with connection.open(policy, audit_log=audit_log) as ecs:
             return await run_drain(
                 ecs,
                 targets,
@@ -250,6 +304,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 standalone_tasks=standalone_tasks,
                 dry_run=dry_run,
                 concurrency=concurrency,
+                require_room=not no_room_check,
             )
 
     with logging_configured(log_format, verbose):
