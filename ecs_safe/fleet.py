@@ -49,6 +49,7 @@ from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, judge_wave, prepar
 from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
+from ecs_safe.steady import SteadyGate
 
 if TYPE_CHECKING:
     from ecs_safe._gate import Gate
@@ -137,6 +138,7 @@ class _FleetRun:
         self.dry_run = settings.dry_run
         self.options = settings.drain_options
         self.progress = settings.progress
+        self.steady_timeout = settings.steady_timeout
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
         self.done = 0
@@ -425,6 +427,21 @@ class _FleetRun:
 
         # Tracks every drain, so that a cancelled run says what it left DRAINING.
         run = DrainRun(cluster, pending=[plan.label for _, plan in sorted(plans.items())])
+        # Each drain starts only once the services earlier drains took tasks from are
+        # steady again (`ecs_safe.steady`); once its deadline passes, no new drain starts.
+        steady = SteadyGate(
+            gate.calls,
+            cluster,
+            timeout=self.steady_timeout,
+            poll_interval=self.options.poll_interval,
+            progress=self.progress,
+        )
+
+        await steady.begin(task for plan in plans.values() for task in plan.tasks)
+
+        async def start(plan: DrainPlan) -> DeregistrationResult:
+            await steady.admit(plan.label, plan.tasks)
+            return await run.drain(gate, self.poller, plan, self.options, self.progress)
 
         async def roll(index: int, plan: DrainPlan) -> None:
             # The slot is held from DRAINING to deregistration: `concurrency` bounds how many
@@ -432,9 +449,7 @@ class _FleetRun:
             # (and its capacity) in one go. Drains that start together share their DRAINING
             # calls (10 a call, `DrainRun.drain`), and every wait shares the poller's rounds.
             # `DrainRun.drain` logs ecs_safe.drain.failed when DRAINING could not be set.
-            result = await self._attempt(
-                index, lambda: run.drain(gate, self.poller, plan, self.options, self.progress)
-            )
+            result = await self._attempt(index, lambda: start(plan))
             if result is not None:
                 await self._succeed(index, result)
 

@@ -41,7 +41,7 @@ CLUSTER = "audited"
 DEREGISTER = "DeregisterContainerInstance"
 UPDATE_STATE = "UpdateContainerInstancesState"
 STOP_TASK = "StopTask"
-MUTATING = (DEREGISTER, UPDATE_STATE, STOP_TASK)
+MUTATING = (DEREGISTER, UPDATE_STATE, STOP_TASK, "PutAttributes", "DeleteAttributes")
 CRASH_RUNNER = Path(__file__).with_name("audit_crash_run.py")
 
 Record = dict[str, Any]
@@ -403,6 +403,8 @@ async def test_a_drain_records_every_mutating_call(env: LocalEcs, log_path: Path
     ]
     assert steps == [
         ("decision", "drain"),
+        # The ownership mark (`ecs_safe.ownership`) goes on before DRAINING is set.
+        ("intent", "PutAttributes"),
         ("intent", UPDATE_STATE),
         ("intent", STOP_TASK),
         ("decision", "deregister"),

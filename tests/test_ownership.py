@@ -73,6 +73,13 @@ def rules(error: BaseException) -> list[str]:
     return [v.rule for v in error.decision.violations]
 
 
+def busy_instance(env: LocalEcs) -> tuple[str, str]:
+    """An instance running one task of ``web`` (and a spare ACTIVE one, so the task has room)."""
+    [arn, _spare] = env.register_instances(CLUSTER, 2)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    return arn, task
+
+
 def set_draining(env: LocalEcs, arns: list[str]) -> None:
     other_tool(env).update_container_instances_state(
         cluster=CLUSTER, containerInstances=arns, status="DRAINING"
@@ -149,8 +156,7 @@ async def _refusal(call: Any) -> PolicyViolationError:
 
 
 async def test_two_concurrent_runs_never_touch_each_others_instance(env: LocalEcs) -> None:
-    [arn] = env.register_instances(CLUSTER, 1)
-    [task] = env.start_service_task(CLUSTER, arn, "web")
+    arn, task = busy_instance(env)
     draining = asyncio.Event()
 
     def seen(event: Mapping[str, Any]) -> None:
@@ -168,7 +174,11 @@ async def test_two_concurrent_runs_never_touch_each_others_instance(env: LocalEc
                 progress=seen,
             )
         )
-        await draining.wait()
+        # Until the first run is draining (or has failed, which the await below then raises).
+        waiting = asyncio.ensure_future(draining.wait())
+        await asyncio.wait([first_run, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        assert not first_run.done(), first_run.result()
         before = mutating(env), env.calls("DeregisterContainerInstance")
         # The second run meets the first run's mark: refused before anything changes ...
         refused = await _refusal(second.drain_and_deregister(arn, cluster=CLUSTER, **FAST))
@@ -188,8 +198,7 @@ async def test_two_concurrent_runs_never_touch_each_others_instance(env: LocalEc
 async def test_a_run_left_draining_is_released_and_the_next_run_carries_on(
     env: LocalEcs,
 ) -> None:
-    [arn] = env.register_instances(CLUSTER, 1)
-    [task] = env.start_service_task(CLUSTER, arn, "web")
+    arn, task = busy_instance(env)
     async with client(env) as first:
         with pytest.raises(DrainTimeoutError):
             await first.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
@@ -207,8 +216,7 @@ async def test_a_run_left_draining_is_released_and_the_next_run_carries_on(
 
 
 async def test_on_timeout_reactivate_leaves_someone_elses_drain_draining(env: LocalEcs) -> None:
-    [arn] = env.register_instances(CLUSTER, 1)
-    env.start_service_task(CLUSTER, arn, "web")
+    arn, _task = busy_instance(env)
     set_draining(env, [arn])
     async with client(env) as ecs:
         with (
@@ -225,8 +233,7 @@ async def test_on_timeout_reactivate_leaves_someone_elses_drain_draining(env: Lo
 
 
 async def test_on_timeout_reactivate_rolls_back_its_own(env: LocalEcs) -> None:
-    [arn] = env.register_instances(CLUSTER, 1)
-    env.start_service_task(CLUSTER, arn, "web")
+    arn, _task = busy_instance(env)
     async with client(env) as ecs:
         with pytest.raises(DrainTimeoutError, match="set ACTIVE again"):
             await ecs.drain_and_deregister(arn, cluster=CLUSTER, on_timeout="reactivate", **FAST)
