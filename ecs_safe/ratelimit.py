@@ -160,6 +160,14 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
 
 
+def _loop_time() -> float:
+    """The running event loop's clock; `time.monotonic` outside a loop (the same clock)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
 class TokenBucket:
     """One token bucket with an adaptive rate (see the module docstring).
 
@@ -171,7 +179,7 @@ class TokenBucket:
         capacity: the most tokens it holds (its burst).
         decrease: the factor a throttle multiplies the rate by; ``None``: never adapt.
         recovery: the share of ``per_s`` regained per second after a throttle.
-        clock: monotonic seconds (injected by tests).
+        clock: monotonic seconds (tests inject a fake one); the running loop's clock by default.
         sleep: how to wait (injected by tests).
     """
 
@@ -182,17 +190,21 @@ class TokenBucket:
         *,
         decrease: float | None = None,
         recovery: float = 0.05,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.per_s = per_s
         self.capacity = capacity
         self.decrease = decrease
         self.recovery = recovery
-        self._clock = clock
+        # The event loop's clock by default: the one `asyncio.sleep` waits on, so a bucket
+        # and its sleeps agree on any loop (a test's virtual clock included).
+        self._clock = clock or _loop_time
         self._sleep = sleep
         self.tokens = float(capacity)
-        self._updated = clock()
+        self._updated = self._clock()
+        #: How many takes found the bucket empty and had to wait for a refill.
+        self.waits = 0
         # AIMD: the rate set by the last throttle, and when; recovery is linear from there.
         self._base = per_s
         self._since = -math.inf
@@ -230,6 +242,7 @@ class TokenBucket:
         self.tokens -= 1.0
         due = now
         if self.tokens < 0:
+            self.waits += 1
             due = now + -self.tokens / rate
             await self._sleep(due - now)
         self._sent.append(due)
@@ -344,17 +357,19 @@ class RateLimiter:
         self,
         limits: RateLimits,
         *,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.limits = limits
-        #: The clock the buckets run on.
-        self.clock = clock
+        #: The clock the buckets run on (the running loop's by default).
+        self.clock: Clock = clock or _loop_time
         self._sleep = sleep
         self._buckets: dict[tuple[str, CallKind], TokenBucket | None] = {
-            ("ecs", "read"): _bucket(limits.read_per_s, limits.read_burst, limits, clock, sleep),
+            ("ecs", "read"): _bucket(
+                limits.read_per_s, limits.read_burst, limits, self.clock, sleep
+            ),
             ("ecs", "modify"): _bucket(
-                limits.modify_per_s, limits.modify_burst, limits, clock, sleep
+                limits.modify_per_s, limits.modify_burst, limits, self.clock, sleep
             ),
         }
 

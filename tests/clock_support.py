@@ -2,10 +2,10 @@
 
 - `run_virtual`: run a coroutine on an event loop whose clock moves only when the loop has
   nothing to do but wait for a timer, and then jumps straight to it. ``loop.time()`` (what
-  aiolimiter and ``asyncio.sleep`` go by) then measures exactly the waiting the code asked for,
-  however loaded the machine is. For code without network I/O: a request in flight would look
-  like idleness and the clock would jump its timeouts.
-- `BucketSpy`: records every token taken from an aiolimiter bucket (which bucket, whether it
+  ecs-safe's token buckets and ``asyncio.sleep`` go by) then measures exactly the waiting the
+  code asked for, however loaded the machine is. For code without network I/O: a request in
+  flight would look like idleness and the clock would jump its timeouts.
+- `BucketSpy`: records every token taken from a `TokenBucket` (which bucket, whether it
   had to wait), so that tests against the endpoint can assert which bucket paced which call by
   counting events instead of timing them.
 """
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-from aiolimiter import AsyncLimiter
+
+from ecs_safe.ratelimit import TokenBucket
 
 __all__ = ["BucketSpy", "Taken", "VirtualClockLoop", "run_virtual"]
 
@@ -66,36 +67,36 @@ def run_virtual(coroutine: Coroutine[Any, Any, _T]) -> _T:
 class Taken:
     """One token taken from a bucket."""
 
-    bucket: AsyncLimiter
+    bucket: TokenBucket
     waited: bool
     """Whether the bucket was empty when asked (the caller had to wait for a refill)."""
 
 
 @dataclass
 class BucketSpy:
-    """Every token taken from any `AsyncLimiter` while installed, in order."""
+    """Every token taken from any `TokenBucket` while installed, in order."""
 
     taken: list[Taken] = field(default_factory=list)
 
     @classmethod
     def install(cls, monkeypatch: pytest.MonkeyPatch) -> BucketSpy:
-        """Wrap `AsyncLimiter.acquire` for the test; returns the spy."""
+        """Wrap `TokenBucket.take` for the test; returns the spy."""
         spy = cls()
-        original = AsyncLimiter.acquire
+        original = TokenBucket.take
 
-        async def acquire(bucket: AsyncLimiter, amount: float = 1) -> None:
-            waited = not bucket.has_capacity(amount)
-            await original(bucket, amount)
-            spy.taken.append(Taken(bucket, waited))
+        async def take(bucket: TokenBucket) -> None:
+            waits = bucket.waits
+            await original(bucket)
+            spy.taken.append(Taken(bucket, bucket.waits > waits))
 
-        monkeypatch.setattr(AsyncLimiter, "acquire", acquire)
+        monkeypatch.setattr(TokenBucket, "take", take)
         return spy
 
-    def buckets(self) -> list[AsyncLimiter]:
+    def buckets(self) -> list[TokenBucket]:
         """The distinct buckets tokens were taken from, in order of first use."""
         return list({id(t.bucket): t.bucket for t in self.taken}.values())
 
-    def count(self, bucket: AsyncLimiter) -> int:
+    def count(self, bucket: TokenBucket) -> int:
         """How many tokens were taken from ``bucket``."""
         return sum(t.bucket is bucket for t in self.taken)
 

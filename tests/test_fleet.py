@@ -62,7 +62,7 @@ async def test_250_instances_with_describes_batched_across_the_fleet(
     # Every call took a token of ECS's buckets (burst 100 less the jitter allowance): the 250
     # deregistrations from the modify bucket (40/s), the 3 describes from the read bucket
     # (20/s). What that costs in time is proven on a virtual clock (test_ratelimit.py).
-    shapes = {(b.max_rate, round(b.max_rate / b.time_period)): spy.count(b) for b in spy.buckets()}
+    shapes = {(b.capacity, round(b.per_s)): spy.count(b) for b in spy.buckets()}
     assert shapes == {(96, 40): 250, (98, 20): 3}
 
 

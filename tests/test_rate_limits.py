@@ -68,8 +68,8 @@ def assert_paced(spy: BucketSpy, seen: list[int], limits: RateLimits, kind: str)
     per_s = limits.read_per_s if kind == "read" else limits.modify_per_s
     burst = limits.read_burst if kind == "read" else limits.modify_burst
     # Burst 5 holds back no jitter tokens (a tenth of 5 rounds down to 0).
-    assert bucket.max_rate == burst
-    assert bucket.time_period == pytest.approx(burst / per_s)
+    assert bucket.capacity == burst
+    assert bucket.per_s == pytest.approx(per_s)
 
 
 async def test_reads_are_paced_by_the_read_bucket(
@@ -117,7 +117,7 @@ async def test_reads_do_not_wait_for_modify_tokens(env: LocalEcs, spy: BucketSpy
     async with client(env, rate_limits=limits) as ecs:
         await ecs.drain([arn], cluster=CLUSTER)  # takes the only modify token
         modify = spy.taken[-1].bucket  # UpdateContainerInstancesState's
-        assert modify.max_rate == 1
+        assert modify.capacity == 1
         spy.clear()
         env.reset_calls()
         for _ in range(10):
