@@ -182,6 +182,10 @@ async def _found(
     # The instances ECS knows, by reference; the missing ones are left to the state update,
     # whose failures[] reports them as it always has (`state_failure`).
     answers = await calls.describe_instances(refs, cluster)
+    # Bad input comes before any judgement: the describe taught the account, and an ARN of
+    # another one is refused as such (InvalidInputError), not judged as someone else's drain.
+    for ref in refs:
+        calls.check_scope(ref)
     found = answers.found
     return {ref: found[key] for ref in refs if (key := instance_id_of(ref)) in found}
 

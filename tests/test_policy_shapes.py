@@ -286,10 +286,12 @@ def test_every_documented_rule_is_found() -> None:
     # So that a change in how the docs are written cannot leave this test checking nothing.
     assert set(builtin_rules()) == {
         "ClusterAllowlist",
+        "DisruptionBudgets",
         "NoPendingTasksUnlessForced",
         "NoRunningTasksUnlessForced",
         "ProtectStandaloneTasks",
         "RequireDraining",
+        "RoomElsewhere",
     }
     names = {rule.name for rule in documented_rules().values()}
     assert {"not-on-fridays", "keep-tagged"} <= names
