@@ -84,6 +84,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe.ratelimit import RateLimits
     from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
     from ecs_safe.retry import RetryConfig
+    from ecs_safe.steady import NotStartedError
     from ecs_safe.sync import SyncEcsSafeClient
 
 # Public name -> the module that defines it, imported on first access.
@@ -114,6 +115,7 @@ _LAZY: dict[str, str] = {
     "KeyValuePair": "ecs_safe.models",
     "ManagedScaling": "ecs_safe.models",
     "NoPendingTasksUnlessForced": "ecs_safe.policy",
+    "NotStartedError": "ecs_safe.steady",
     "NoRunningTasksUnlessForced": "ecs_safe.policy",
     "PaginationError": "ecs_safe._calls",
     "PlacementConstraint": "ecs_safe.models",
@@ -197,6 +199,7 @@ __all__ = [
     "ManagedScaling",
     "NoPendingTasksUnlessForced",
     "NoRunningTasksUnlessForced",
+    "NotStartedError",
     "PaginationError",
     "PartialDrainError",
     "PlacementConstraint",

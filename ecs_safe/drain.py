@@ -569,6 +569,11 @@ async def wait_drained(
     """
     poll, elapsed, cut = await _wait_until_empty(gate.calls, poller, plan, options, progress)
     if poll.empty and not cut:
+        if ownership.claim_of(poll.instance, gate.calls.run_id).holder == "ours":
+            # The drain is done and the instance stays DRAINING for the operator: released,
+            # so that `ecs-safe activate` or a second drain from another run carries on
+            # without --take-over (a maintenance drain is not a run in flight).
+            await ownership.release(gate.calls, [plan.ref], plan.cluster)
         _events.logger.info(
             "ecs_safe.drain.drained",
             cluster=plan.cluster,

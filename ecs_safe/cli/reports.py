@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
@@ -17,6 +17,7 @@ from ecs_safe.cli.targets import names_host
 from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationError
 
 if TYPE_CHECKING:
+    from ecs_safe.cli.listing import ListReport
     from ecs_safe.cli.targets import Selection
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.policy import Decision, Violation
@@ -33,6 +34,7 @@ __all__ = [
     "batch_exit_code",
     "error_json",
     "failure_document",
+    "instance_json",
     "notes_of",
     "one_line",
     "outcomes_of_batch",
@@ -81,7 +83,8 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     return {"type": type(exc).__name__, "code": code, "message": one_line(str(exc))}
 
 
-def _instance_json(instance: ContainerInstance | None) -> dict[str, Any] | None:
+def instance_json(instance: ContainerInstance | None) -> dict[str, Any] | None:
+    """The fields of an instance the JSON documents carry (``None`` stays ``None``)."""
     if instance is None:
         return None
     return {
@@ -220,7 +223,7 @@ class Outcome:
             "container_instance": self.container_instance,
             "status": self.status,
             "exit_code": int(self.exit_code),
-            "instance": _instance_json(self.instance),
+            "instance": instance_json(self.instance),
             "forced": self.forced,
             "request_id": self.request_id,
             "violations": [{"rule": v.rule, "message": v.message} for v in self.violations],
@@ -355,7 +358,7 @@ class DescribeReport:
             registered = instance.registered_at
             items.append(
                 {
-                    **(_instance_json(instance) or {}),
+                    **(instance_json(instance) or {}),
                     "registered_at": registered.isoformat() if registered else None,
                     "tasks": None if tasks is None else [_task_json(t) for t in tasks],
                 }
@@ -377,60 +380,9 @@ class DescribeReport:
         return {"type": "ContainerInstanceNotFoundError", "code": None, "message": message}
 
 
-def attribute_of(instance: ContainerInstance, name: str) -> str | None:
-    """The value of one of the instance's ECS attributes (``ecs.instance-type``, ...)."""
-    for attribute in instance.attributes or []:
-        if attribute.name == name:
-            return attribute.value
-    return None
-
-
-#: The ECS attributes ``list`` shows, by the JSON key each is written under.
-LIST_ATTRIBUTES: Final = {
-    "instance_type": "ecs.instance-type",
-    "ami_id": "ecs.ami-id",
-    "availability_zone": "ecs.availability-zone",
-}
-
-
-@dataclass
-class ListReport:
-    """The outcome of ``list``: a cluster's container instances, in listing order."""
-
-    cluster: str | None
-    """The cluster as given (``None``: the default cluster)."""
-    instances: list[ContainerInstance]
-    """As ListContainerInstances returned them (every page), described."""
-
-    @property
-    def exit_code(self) -> ExitCode:
-        """Always success: an empty cluster is an answer, not an error."""
-        return ExitCode.OK
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--output json`` document (the shape of ``describe``'s, without tasks)."""
-        items = []
-        for instance in self.instances:
-            registered = instance.registered_at
-            items.append(
-                {
-                    **(_instance_json(instance) or {}),
-                    **{key: attribute_of(instance, name) for key, name in LIST_ATTRIBUTES.items()},
-                    "registered_at": registered.isoformat() if registered else None,
-                }
-            )
-        return {
-            "schema_version": JSON_SCHEMA_VERSION,
-            "command": "list",
-            "cluster": self.cluster,
-            "exit_code": int(self.exit_code),
-            "error": None,
-            "container_instances": items,
-        }
-
-
-#: What a command produces: `BatchReport`, `DescribeReport` or `ListReport`.
-Report = BatchReport | DescribeReport | ListReport
+#: What a command produces: `BatchReport`, `DescribeReport` or `ListReport`
+#: (`ecs_safe.cli.listing`, which builds on this module).
+Report: TypeAlias = "BatchReport | DescribeReport | ListReport"
 
 
 def failure_document(command: str, cluster: str | None, exc: EcsSafeError) -> dict[str, Any]:

@@ -20,16 +20,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ecs_safe._terminal import inert
+from ecs_safe.cli.listing import LIST_ATTRIBUTES, ListReport, attribute_of
 from ecs_safe.cli.rendering import describe_tasks, error_line, for_display, short
 from ecs_safe.cli.reports import (
-    LIST_ATTRIBUTES,
     STATUSES,
     BatchReport,
     DescribeReport,
-    ListReport,
     Outcome,
     Report,
-    attribute_of,
 )
 from ecs_safe.cli.targets import ARGUMENT, Entry, Selection, not_found, where
 from ecs_safe.steady import NotStartedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ecs_safe.cli.execution import Connection, cli_policy, execute
+from ecs_safe.cli.listing import ListReport
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
     AutoScalingGroupOpt,
@@ -20,7 +21,6 @@ from ecs_safe.cli.options import (
     StatusOpt,
     VerboseOpt,
 )
-from ecs_safe.cli.reports import ListReport
 
 if TYPE_CHECKING:
     from ecs_safe.client import EcsSafeClient
