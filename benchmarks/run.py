@@ -26,6 +26,7 @@ from benchmarks import (
     percall,
     plans,
     ratelimits,
+    service_checks,
     startup,
     targets,
 )
@@ -51,6 +52,8 @@ class Sizes:
     plans: tuple[int, int, tuple[int, ...]]  # (idle instances, rounds, busy instances)
     # (single-drain rounds, fleet size, fleet's time scale, instances through exact buckets)
     drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
+    # Waves of (instances, services) for the service-aware checks' reads.
+    service_checks: tuple[tuple[int, int], ...] = ((10, 3), (30, 5))
 
 
 FULL = Sizes(
@@ -79,6 +82,7 @@ QUICK = Sizes(
     targets=(100, 500, 1),
     drain=(1, 12, 0.1, 105),
     plans=(300, 1, (1, 3)),
+    service_checks=((4, 2),),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -127,6 +131,10 @@ async def _plans(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await plans.run(local, instances=instances, rounds=rounds, busy=busy)]
 
 
+async def _service_checks(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return await service_checks.run(local, waves=sizes.service_checks)
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -138,6 +146,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "drain": _drain,
     "drain_buckets": _drain_buckets,
     "plans": _plans,
+    "service_checks": _service_checks,
 }
 
 

@@ -51,6 +51,7 @@ from ecs_safe.policy import Policy, default_policy
 from ecs_safe.ratelimit import RateLimiter, RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
+from ecs_safe.steady import SteadyGate
 
 if TYPE_CHECKING:
     from types_aiobotocore_ecs import ECSClient
@@ -658,6 +659,7 @@ class EcsSafeClient:
         require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
+        steady: SteadyGate | None = None,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it without force.
 
@@ -698,6 +700,10 @@ class EcsSafeClient:
             take_over: drain it even when another ecs-safe run's mark is on it, or ECS managed
                 draining is draining it (refused otherwise: rules ``ownership`` and
                 ``managed-draining``, `ecs_safe.ownership`).
+            steady: a rolling run's steady-state gate (`steady_gate`): after the
+                pre-flight, the instance is set DRAINING only once the services earlier
+                drains of the run took tasks from are steady again; `NotStartedError`
+                (nothing changed) once the gate's deadline has passed.
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
@@ -724,7 +730,7 @@ class EcsSafeClient:
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await _drain.drain_and_deregister(
-            gate, ref, cluster, options, callback, poller=self._drain_poller()
+            gate, ref, cluster, options, callback, poller=self._drain_poller(), steady=steady
         )
 
     async def deregister_many(
@@ -905,6 +911,7 @@ class EcsSafeClient:
         progress: ProgressCallback | None = None,
         on_timeout: _constants.OnTimeout = "raise",
         take_over: bool = False,
+        steady: SteadyGate | None = None,
     ) -> ContainerInstance:
         """Drain an instance and wait until no task is left on it, leaving it registered.
 
@@ -947,5 +954,38 @@ class EcsSafeClient:
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
         return await _drain.drain_and_wait(
-            gate, ref, cluster, options, callback, poller=self._drain_poller()
+            gate, ref, cluster, options, callback, poller=self._drain_poller(), steady=steady
+        )
+
+    def steady_gate(
+        self,
+        *,
+        cluster: str | None = None,
+        steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        progress: ProgressCallback | None = None,
+    ) -> SteadyGate:
+        """A steady-state gate for a rolling run of single-instance drains.
+
+        Pass it as ``steady=`` to each `drain_and_deregister` / `drain_and_wait` of the run
+        (the CLI's ``ecs-safe drain`` does): each drain then starts only once the services
+        the run's earlier drains took tasks from are steady again, the very gate
+        `deregister_many` with ``drain`` uses between its waves (`ecs_safe.steady`). Every
+        service is surveyed when a drain first touches it: only those steady then are waited
+        for later.
+
+        Args:
+            cluster: the run's cluster; ``None`` is the default cluster.
+            steady_timeout: seconds a drain may wait at the gate; then it closes and every
+                drain not started raises `NotStartedError`.
+            poll_interval: seconds between the gate's first rounds (they back off).
+            progress: called with ``ecs_safe.steady.*`` events.
+        """
+        return SteadyGate(
+            self._opened().calls,
+            validate_cluster(cluster),
+            timeout=check_positive_number(steady_timeout, "steady_timeout"),
+            poll_interval=check_positive_number(poll_interval, "poll_interval"),
+            progress=check_progress(progress),
+            survey_each=True,
         )

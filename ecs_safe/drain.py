@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from ecs_safe._gate import Gate
     from ecs_safe._poller import Poller
     from ecs_safe.results import DeregistrationResult
+    from ecs_safe.steady import SteadyGate
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -868,14 +869,22 @@ async def drain_and_deregister(
     progress: ProgressCallback | None,
     *,
     poller: Poller,
+    steady: SteadyGate | None = None,
 ) -> DeregistrationResult:
     """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait.
+
+    With ``steady`` (a run's `SteadyGate`), nothing starts until the gate admits the instance;
+    the pre-flight comes after, on the services as the gate let them be (`NotStartedError`
+    when the gate has closed).
 
     Cancelled, it logs ``ecs_safe.drain.interrupted`` (`DrainRun.interrupted`), then the
     cancellation goes on.
     """
     run = DrainRun(cluster, pending=[ref])
     try:
+        if steady is not None:
+            # Before the pre-flight: it then judges the services as the gate let them be.
+            await steady.admit(ref, ())
         plan = await prepare(
             gate,
             ref,
@@ -899,12 +908,15 @@ async def drain_and_wait(
     progress: ProgressCallback | None,
     *,
     poller: Poller,
+    steady: SteadyGate | None = None,
 ) -> ContainerInstance:
     """`EcsSafeClient.drain_and_wait` on validated arguments: pre-flight, cordon, wait.
 
     The steps of `drain_and_deregister` but the last: the instance is left registered (and
-    DRAINING).
+    DRAINING). ``steady`` as there.
     """
+    if steady is not None:
+        await steady.admit(ref, ())
     plan = await prepare(
         gate, ref, cluster, standalone_tasks=options.standalone_tasks, take_over=options.take_over
     )

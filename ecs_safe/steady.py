@@ -144,6 +144,8 @@ class SteadyGate:
         poll_interval: seconds between the first rounds; later ones back off as a drain's
             polls do, up to `ecs_safe._constants.MAX_POLL_INTERVAL`.
         progress: the run's progress callback.
+        survey_each: survey each service when a drain first touches it, instead of all of
+            them in `begin` (a run of single-instance drains, `EcsSafeClient.steady_gate`).
     """
 
     calls: EcsCalls
@@ -151,7 +153,9 @@ class SteadyGate:
     timeout: float
     poll_interval: float
     progress: ProgressCallback | None = None
+    survey_each: bool = False
     started: set[str] = field(default_factory=set)
+    surveyed: set[str] = field(default_factory=set)
     touched: set[str] = field(default_factory=set)
     expected: set[str] | None = None
     closed: NotStartedError | None = None
@@ -163,16 +167,29 @@ class SteadyGate:
         One round of DescribeServices (10 a call) over every service the run will touch;
         only those steady now are waited for later.
         """
-        names = _services_of(tasks)
+        await self._survey(_services_of(tasks))
+
+    async def _survey(self, names: set[str]) -> None:
+        # Which of ``names`` (not surveyed before) are steady now: only those are waited for.
+        names = names - self.surveyed
+        if self.surveyed and self.expected is None:
+            return  # an earlier survey failed: every service is waited for
+        if not names:
+            self.expected = self.expected or set()
+            return
+        self.surveyed |= names
         try:
             found = await self.calls.describe_services(self.cluster, names, refresh=True)
         except EcsSafeError as exc:
             # Not known to be unsteady: every touched service is waited for (fail closed).
+            self.expected = None
             _events.logger.warning(
                 "ecs_safe.steady.unchecked", cluster=self.cluster, error_code=exc.code
             )
             return
-        self.expected = {n for n, s in found.items() if _counters_steady(s)}
+        self.expected = (self.expected or set()) | {
+            n for n, s in found.items() if _counters_steady(s)
+        }
         unsteady = sorted(n for n, s in found.items() if n not in self.expected and not s.is_daemon)
         if unsteady:
             _events.logger.warning(
@@ -200,11 +217,15 @@ class SteadyGate:
                 await self._wait(label)
             self.started.add(instance_id_of(label))
             names = _services_of(tasks)
-            if self.expected is None or self.expected:
+            if self.survey_each or self.expected is None or self.expected:
                 # The pre-flight's task list may be minutes old in a long roll: replacements of
                 # earlier waves may have landed here since. What the drain will move is what
                 # is on the instance now.
                 names |= _services_of(await self.calls.list_tasks(label, self.cluster))
+            if self.survey_each:
+                # No survey of the whole run up front (one drain at a time, `begin` unused):
+                # each service is surveyed when a drain first touches it.
+                await self._survey(names)
             self.touched.update(n for n in names if self.expected is None or n in self.expected)
             await report(
                 self.progress,

@@ -30,6 +30,7 @@ EXPECTED = {
     "drain_fleet_12_c12",
     "drain_buckets_105",
     "plans",
+    "service_checks_4x2",
 }
 
 
@@ -94,3 +95,13 @@ def test_rate_limited_run_completes(report: dict[str, Any]) -> None:
 
 def test_import_pulls_no_heavy_module(report: dict[str, Any]) -> None:
     assert by_name(report)["startup"]["metrics"]["heavy_modules_after_import"] == "none"
+
+
+def test_service_checks_read_once_per_wave(report: dict[str, Any]) -> None:
+    # The plan's counts are deterministic: the room and budget checks read per wave.
+    metrics = by_name(report)["service_checks_4x2"]["metrics"]
+    assert metrics["plan_added_reads_per_instance"] <= 1.0
+    assert metrics["plan_with_DescribeServices"] >= 1
+    # The rolling drain with the checks reads the services (budgets, the gate) and more.
+    assert metrics["roll_with_DescribeServices"] > metrics.get("roll_without_DescribeServices", 0)
+    assert metrics["roll_added_reads_per_instance"] > 0

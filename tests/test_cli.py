@@ -863,10 +863,22 @@ def test_demo_runs_the_whole_story() -> None:
         "standalone-tasks",
         "Refused up front: the instance was never set DRAINING",
         "2 deregistered (exit 0: success)",
+        "6. A wave that would break a budget",
+        "Refused before anything changed: 0 task moves.",
+        "7. A rolling drain waits for the service between hosts",
         "done in",
     ):
         assert line in out, line
     assert out.count("1 deregistered (exit 0: success)") == 2
+    # The budget refusal shows the service's numbers (the table may wrap them).
+    flat = " ".join(out.split())
+    assert "service api: desired 3, running 3, after the wave 1 (2 on these instances)" in flat
+    # The rolling drain: api host 2 lost its task only after api host 1's was replaced.
+    moves = [line.strip() for line in out.split("7. A rolling drain")[1].splitlines()]
+    moves = [m for m in moves if m.startswith(("started a 'api'", "stopped a 'api'"))]
+    assert [m.split(" task on ")[0] for m in moves] == ["started a 'api'", "stopped a 'api'"] * 2
+    assert "(api host 1)" in moves[1]
+    assert "(api host 2)" in moves[3]
     assert "Traceback" not in result.stderr
 
 

@@ -1,4 +1,4 @@
-"""The script of ``ecs-safe demo``: refusal, dry run, drain and deregistration, narrated.
+"""The script of ``ecs-safe demo``: refusals, dry run, drains and deregistration, narrated.
 
 It runs the commands' own async cores against an embedded `LocalEcs`, so what it shows is what
 the commands do.
@@ -7,13 +7,14 @@ the commands do.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from rich.text import Text
 
 from ecs_safe._constants import ECS_MODIFY_OPERATIONS
+from ecs_safe.budgets import DisruptionBudget
 from ecs_safe.cli.commands.deregister import run_deregister
 from ecs_safe.cli.commands.describe import run_describe
 from ecs_safe.cli.commands.drain import run_drain
@@ -21,6 +22,7 @@ from ecs_safe.cli.execution import Connection, cli_policy
 from ecs_safe.cli.options import OnTimeout, StandaloneTasks
 from ecs_safe.cli.rendering import short, stdout_console
 from ecs_safe.cli.tables import render
+from ecs_safe.policy import DisruptionBudgets
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,6 +43,9 @@ _DEMO_CLUSTER: Final = "demo"
 _SCHEDULER_INTERVAL: Final = 0.05
 # web runs only on the instances of its pool (a memberOf placement constraint).
 _WEB_POOL: Final = "attribute:pool == web"
+# api, seeded for the last steps, on its own pool: one task per host (distinctInstance).
+_API_POOL: Final = "attribute:pool == api"
+_API_BUDGET: Final = "api=1"
 
 
 async def run_demo() -> None:
@@ -62,6 +67,10 @@ async def run_demo() -> None:
         connection = Connection(client_kwargs=dict(local.client_kwargs()))
         async with connection.open(cli_policy()) as ecs:
             await _demo_steps(out, local, ecs, fleet)
+        # The same as `ecs-safe drain --budget api=1`: the CLI's policy plus that budget.
+        budget = DisruptionBudget("api", max_unavailable=1)
+        async with connection.open(cli_policy().with_rules(DisruptionBudgets(budget))) as ecs:
+            await _service_steps(out, local, ecs)
     out.print()
     out.rule(f"done in {time.monotonic() - started:.1f} s")
     out.print(
@@ -176,7 +185,7 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     report = await _drain(local, ecs, fleet.web_host, StandaloneTasks.REFUSE)
     _expect(report, "deregistered")
     render(report, out)
-    _show_moves(out, fleet, local.scheduler.record)
+    _show_moves(out, fleet.role_of, local.scheduler.record)
 
     _command_line(
         out, "4. A drain refused because of a standalone task", "drain", [fleet.batch_host]
@@ -195,7 +204,7 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     report = await _drain(local, ecs, fleet.batch_host, StandaloneTasks.STOP)
     _expect(report, "deregistered")
     render(report, out)
-    _show_moves(out, fleet, local.scheduler.record)
+    _show_moves(out, fleet.role_of, local.scheduler.record)
 
     # Operators name instances by a question or by EC2 ID, not by container instance ID.
     query = "runningTasksCount == 0"
@@ -216,6 +225,74 @@ async def _demo_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient, fleet: 
     render(report, out)
 
 
+async def _service_steps(out: Console, local: LocalEcs, ecs: EcsSafeClient) -> None:
+    """A budget refusal, then a rolling drain that waits for the service between its hosts."""
+    hosts = local.register_instances(_DEMO_CLUSTER, count=5)
+    for host in hosts:
+        local.put_attribute(_DEMO_CLUSTER, host, "pool", "api")
+    local.create_service(
+        _DEMO_CLUSTER, "api", desired_count=3, member_of=_API_POOL, distinct_instance=True
+    )
+    local.scheduler.manage(_DEMO_CLUSTER, "api")
+    await local.scheduler.settle()
+    hosted = {e.container_instance_arn for e in local.scheduler.events_for("api")}
+    old = [h for h in hosts if h in hosted][:2]
+    names = {h: f"api host {n}" for n, h in enumerate(old, 1)}
+    if len(old) != 2:  # the story drains two of api's three hosts
+        raise DemoError("api should run one task on each of three hosts")
+    out.print()
+    out.print(
+        Text(
+            "Service 'api' now runs 3 tasks, one per host (distinctInstance), on 5 new hosts "
+            f"of pool 'api'. Its disruption budget: {_API_BUDGET} (at most one task away).",
+            style="italic",
+        )
+    )
+    local.scheduler.reset_record()
+    _command_line(
+        out, "6. A wave that would break a budget", f"drain --dry-run --budget {_API_BUDGET}", old
+    )
+    report = await _drain_many(ecs, old, concurrency=2, dry_run=True)
+    _expect(report, "refused", "refused")
+    render(report, out)
+    out.print(f"Refused before anything changed: {len(local.scheduler.record)} task moves.")
+
+    _command_line(
+        out,
+        "7. A rolling drain waits for the service between hosts",
+        f"drain --budget {_API_BUDGET} --concurrency 1",
+        old,
+    )
+    out.print(
+        Text(
+            "One host at a time, each within the budget; the next one starts only once api is "
+            "steady again (desired tasks RUNNING, none on a drained host).",
+            style="italic",
+        )
+    )
+    report = await _drain_many(ecs, old, concurrency=1, dry_run=False)
+    _expect(report, "deregistered", "deregistered")
+    render(report, out)
+    _show_moves(out, lambda ref: names.get(ref, "spare"), local.scheduler.record)
+
+
+async def _drain_many(
+    ecs: EcsSafeClient, instances: list[str], *, concurrency: int, dry_run: bool
+) -> BatchReport:
+    return await run_drain(
+        ecs,
+        instances,
+        cluster=_DEMO_CLUSTER,
+        timeout=60.0,
+        poll_interval=0.1,
+        on_timeout=OnTimeout.RAISE,
+        standalone_tasks=StandaloneTasks.REFUSE,
+        dry_run=dry_run,
+        concurrency=concurrency,
+        steady_timeout=60.0,
+    )
+
+
 async def _drain(
     local: LocalEcs, ecs: EcsSafeClient, instance: str, standalone_tasks: StandaloneTasks
 ) -> BatchReport:
@@ -234,7 +311,7 @@ async def _drain(
     )
 
 
-def _show_moves(out: Console, fleet: _Fleet, record: Sequence[TaskEvent]) -> None:
+def _show_moves(out: Console, role_of: Callable[[str], str], record: Sequence[TaskEvent]) -> None:
     """What the service scheduler did during the drain, from its record."""
     moves = [e for e in record if e.kind != "running"]
     if not moves:
@@ -242,7 +319,7 @@ def _show_moves(out: Console, fleet: _Fleet, record: Sequence[TaskEvent]) -> Non
     out.print("The service scheduler's moves meanwhile:")
     for event in moves:
         verb = "started" if event.kind == "started" else "stopped"
-        where = f"{event.ec2_instance_id} ({fleet.role_of(event.container_instance_arn)})"
+        where = f"{event.ec2_instance_id} ({role_of(event.container_instance_arn)})"
         out.print(
             Text(
                 f"  {verb} a '{event.service}' task on {where}: "

@@ -35,6 +35,7 @@ __all__ = [
     "StandaloneTasks",
     "StandaloneTasksOpt",
     "StatusOpt",
+    "SteadyTimeoutOpt",
     "TimeoutOpt",
     "VerboseOpt",
 ]
@@ -143,6 +144,17 @@ TimeoutOpt = Annotated[
         metavar="SECONDS",
         help="Seconds each instance may take to empty.",
         envvar="ECS_SAFE_TIMEOUT",
+    ),
+]
+SteadyTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--steady-timeout",
+        metavar="SECONDS",
+        help="Seconds a drain may wait, before DRAINING, for the services that earlier drains "
+        "of the run took tasks from to be steady again; then no new drain starts (the rest "
+        "are reported not started).",
+        envvar="ECS_SAFE_STEADY_TIMEOUT",
     ),
 ]
 PollIntervalOpt = Annotated[

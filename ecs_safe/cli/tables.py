@@ -30,6 +30,7 @@ from ecs_safe.cli.reports import (
     Report,
 )
 from ecs_safe.cli.targets import ARGUMENT, Entry, Selection, not_found, where
+from ecs_safe.steady import NotStartedError
 
 __all__ = ["WIDE", "render"]
 
@@ -132,6 +133,8 @@ def _details(command: str, outcome: Outcome) -> Text:
             text.append("\nnext: ", style="bold")
             text.append(hint)
     elif outcome.status in ("failed", "timed_out") and outcome.error is not None:
+        if isinstance(outcome.error, NotStartedError):
+            text.append("not started: ", style="bold")
         text.append(for_display(str(outcome.error)))
     elif outcome.status in ("would_deregister", "would_drain"):
         if outcome.status == "would_deregister":

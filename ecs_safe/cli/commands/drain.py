@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ecs_safe._constants import DEFAULT_CONCURRENCY, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT
+from ecs_safe._constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_STEADY_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
 from ecs_safe._validation import check_positive_number, instance_id_of
 from ecs_safe.budgets import DisruptionBudget
 from ecs_safe.cli.attribution import with_selection
@@ -44,6 +49,7 @@ from ecs_safe.cli.options import (
     StandaloneTasks,
     StandaloneTasksOpt,
     StatusOpt,
+    SteadyTimeoutOpt,
     TimeoutOpt,
     VerboseOpt,
 )
@@ -116,6 +122,7 @@ async def run_drain(
     concurrency: int,
     deregister: bool = True,
     require_room: bool = True,
+    steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
 ) -> BatchReport:
     """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
 
@@ -127,6 +134,12 @@ async def run_drain(
     capacity away at once, and every ``--on-timeout`` choice (``reactivate`` included) is
     available. Each instance gets its own deadline, its own verdict (exit 4 on timeout) and its
     own progress row.
+
+    Every drain of the run passes one steady-state gate (`EcsSafeClient.steady_gate`, the
+    gate `deregister_many` uses between its waves): an instance is set DRAINING only once
+    the services earlier drains took tasks from are steady again. When ``steady_timeout``
+    passes first, no new drain starts and the rest fail with `NotStartedError`
+    ("not started", with the services' numbers).
     """
     if not instances:
         # Every input named no instance (each gets its failed outcome from the selection).
@@ -146,6 +159,12 @@ async def run_drain(
     started: list[str] = []
 
     with ProgressDisplay("draining", total=len(instances)) as display, _signals() as received:
+        steady = ecs.steady_gate(
+            cluster=cluster,
+            steady_timeout=steady_timeout,
+            poll_interval=poll_interval,
+            progress=display.callback,
+        )
 
         async def one(ref: str) -> Outcome:
             async with limit:
@@ -161,6 +180,7 @@ async def run_drain(
                             standalone_tasks=standalone_tasks.value,
                             require_room=require_room,
                             progress=display.callback,
+                            steady=steady,
                         )
                         outcome = Outcome.from_result(ref, result)
                     else:
@@ -173,6 +193,7 @@ async def run_drain(
                             standalone_tasks=standalone_tasks.value,
                             require_room=require_room,
                             progress=display.callback,
+                            steady=steady,
                         )
                         outcome = Outcome.drained(ref, drained)
                 except EcsSafeError as exc:
@@ -331,6 +352,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     standalone_tasks: StandaloneTasksOpt = StandaloneTasks.REFUSE,
     dry_run: DryRunOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    steady_timeout: SteadyTimeoutOpt = DEFAULT_STEADY_TIMEOUT,
     no_room_check: NoRoomCheckOpt = False,
     budget: BudgetOpt = None,
     region: RegionOpt = None,
@@ -350,6 +372,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
         # Checked here, not per instance, so that a bad value is one usage error (exit 2).
         check_positive_number(timeout, "--timeout")
         check_positive_number(poll_interval, "--poll-interval")
+        check_positive_number(steady_timeout, "--steady-timeout")
         if no_deregister and on_timeout is OnTimeout.FORCE:
             raise InvalidInputError(
                 "--on-timeout force deregisters with force, and --no-deregister leaves the "
@@ -373,6 +396,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 concurrency=concurrency,
                 deregister=not no_deregister,
                 require_room=not no_room_check,
+                steady_timeout=steady_timeout,
             )
             return with_selection(report, selection)
 
