@@ -33,6 +33,7 @@ from ecs_safe import (
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    NotStartedError,
     PaginationError,
     PartialDrainError,
     PolicyViolationError,
@@ -179,6 +180,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     # Issue 10: a listing that does not end (retryable), an Auto Scaling group not found.
     PaginationError: (ServerException,),
     AutoScalingGroupNotFoundError: (EcsApiError,),
+    # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
+    NotStartedError: (EcsSafeError,),
 }
 
 
