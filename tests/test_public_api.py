@@ -27,12 +27,14 @@ from ecs_safe import (
     DrainNotFoundError,
     DrainRejectedError,
     DrainTimeoutError,
+    Ec2InstanceNotFoundError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeClient,
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    LifecycleActionNotFoundError,
     NotStartedError,
     PaginationError,
     PartialDrainError,
@@ -40,6 +42,7 @@ from ecs_safe import (
     RateLimits,
     RetryConfig,
     ServerException,
+    TerminationProtectedError,
     ThrottlingException,
     Violation,
     default_policy,
@@ -182,6 +185,10 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: EC2 and Auto Scaling refusals worth telling apart.
+    Ec2InstanceNotFoundError: (ClientException,),
+    TerminationProtectedError: (ClientException,),
+    LifecycleActionNotFoundError: (InvalidParameterException,),
 }
 
 
