@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from aiobotocore.config import AioConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -215,3 +216,114 @@ def test_without_a_hook_scale_in_terminates_at_once_and_leaves_the_cluster(
     assert ec2_state(aws, ids[0]) == "terminated"
     assert registered(aws) == {ids[1]: "ACTIVE"}
     assert ecs_env.lifecycle_actions.advance(7200) == []
+
+
+def test_the_termination_policy_skips_protected_instances_and_balances_zones(
+    ecs_env: LocalEcs, aws: Clients
+) -> None:
+    ecs_env.create_cluster(CLUSTER)
+    zones = ("us-east-1a", "us-east-1b")
+    ids = list(
+        ecs_env.create_auto_scaling_group(GROUP, CLUSTER, 4, availability_zones=zones).instance_ids
+    )
+    put_hook(aws)
+    described = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=ids)
+    zone_of = {i["InstanceId"]: i["AvailabilityZone"] for i in described["AutoScalingInstances"]}
+    aws.autoscaling.set_instance_protection(
+        AutoScalingGroupName=GROUP, InstanceIds=[ids[0]], ProtectedFromScaleIn=True
+    )
+    protected = aws.autoscaling.describe_auto_scaling_instances(InstanceIds=[ids[0]])
+    assert protected["AutoScalingInstances"][0]["ProtectedFromScaleIn"] is True
+
+    aws.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=0)
+
+    # Every unprotected instance leaves; the protected one stays above the desired capacity.
+    now = states(aws)
+    assert now[ids[0]] == "InService"
+    assert sorted(i for i, s in now.items() if s == "Terminating:Wait") == sorted(ids[1:])
+    # Zone by zone: whichever zone has the most instances loses one first.
+    order = [a.instance_id for a in ecs_env.lifecycle_actions.waiting()]
+    counts = {z: sum(1 for i in ids if zone_of[i] == z) for z in set(zone_of.values())}
+    first_zone = zone_of[order[0]]
+    assert counts[first_zone] == max(counts.values())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ({"op": "set_desired_capacity", "DesiredCapacity": 6}, "above max value 5"),
+        ({"op": "update_auto_scaling_group", "DesiredCapacity": 9}, "must be between"),
+        ({"op": "update_auto_scaling_group", "MinSize": 4, "MaxSize": 2}, "Max bound"),
+        ({"op": "put_lifecycle_hook", "HeartbeatTimeout": 20}, "between 30 and 7200"),
+    ],
+)
+def test_what_aws_refuses_is_refused(
+    fleet: tuple[LocalEcs, str, list[str]], aws: Clients, call: dict[str, Any], message: str
+) -> None:
+    kwargs = dict(call)
+    operation = getattr(aws.autoscaling, kwargs.pop("op"))
+    if operation == aws.autoscaling.put_lifecycle_hook:
+        kwargs |= {
+            "LifecycleHookName": "short",
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        }
+    with pytest.raises(ClientError) as info:
+        operation(AutoScalingGroupName=GROUP, **kwargs)
+    assert info.value.response["Error"]["Code"] == "ValidationError"
+    assert message in info.value.response["Error"]["Message"]
+    assert set(states(aws).values()) == {"InService"}
+
+
+def test_hooks_report_aws_global_timeout(
+    fleet: tuple[LocalEcs, str, list[str]], aws: Clients
+) -> None:
+    [hook] = aws.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=GROUP)["LifecycleHooks"]
+    # The smaller of 48 hours and 100 heartbeat timeouts (moto says 48 hours whatever).
+    assert (hook["HeartbeatTimeout"], hook["GlobalTimeout"]) == (300, 30_000)
+
+
+def test_an_ec2_termination_mid_wait_ends_the_action(
+    fleet: tuple[LocalEcs, str, list[str]], aws: Clients
+) -> None:
+    _, _, ids = fleet
+    aws.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
+    aws.ec2.terminate_instances(InstanceIds=[ids[0]])
+    assert ids[0] not in registered(aws)
+    assert ids[0] not in states(aws)
+    # It was leaving: no replacement.
+    assert len(states(aws)) == 2
+    with pytest.raises(ClientError, match="No active Lifecycle Action"):
+        aws.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=GROUP,
+            LifecycleHookName=HOOK,
+            InstanceId=ids[0],
+            LifecycleActionResult="CONTINUE",
+        )
+
+
+async def test_a_lost_complete_lifecycle_action_response_still_acted(
+    fleet: tuple[LocalEcs, str, list[str]], aws: Clients
+) -> None:
+    """Through aiobotocore, as ecs-safe calls: the response is lost, the instance is gone."""
+    local, _, ids = fleet
+    aws.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
+    local.inject_fault("CompleteLifecycleAction", after_acting=True, disconnect=True)
+    kwargs = local.client_kwargs()
+    async with kwargs["session"].create_client(
+        "autoscaling",
+        endpoint_url=kwargs["endpoint_url"],
+        region_name=kwargs["region_name"],
+        config=AioConfig(retries={"total_max_attempts": 1}),
+    ) as autoscaling:
+        with pytest.raises(Exception, match="Connection was closed"):
+            await autoscaling.complete_lifecycle_action(
+                AutoScalingGroupName=GROUP,
+                LifecycleHookName=HOOK,
+                InstanceId=ids[0],
+                LifecycleActionResult="CONTINUE",
+            )
+        described = await autoscaling.describe_auto_scaling_instances(InstanceIds=[ids[0]])
+    assert described["AutoScalingInstances"] == []
+    assert ec2_state(aws, ids[0]) == "terminated"
+    assert local.calls("autoscaling:CompleteLifecycleAction") == 1
+    assert local.pending_faults() == 0

@@ -218,6 +218,27 @@ class LifecycleModel:
             self._terminate(action.instance_id)
         return expired
 
+    def instance_gone(self, instance_id: str) -> list[LifecycleAction]:
+        """End the waits of an instance terminated by other means (EC2, Spot); no result.
+
+        Auto Scaling then has no action left to complete: CompleteLifecycleAction and
+        heartbeats for it are refused, as for any ended action. Returns the actions ended.
+        """
+        with self._lock:
+            ended = [
+                a
+                for a in self._actions.values()
+                if a.instance_id == instance_id and a.state == "Terminating:Wait"
+            ]
+            for action in ended:
+                action.state = "Terminated"
+        return ended
+
+    def waiting(self) -> list[LifecycleAction]:
+        """The actions still in ``Terminating:Wait``, oldest first."""
+        with self._lock:
+            return [a for a in self._actions.values() if a.state == "Terminating:Wait"]
+
     def action(self, token: str) -> LifecycleAction:
         """The action with this token (whatever its state)."""
         with self._lock:

@@ -273,6 +273,7 @@ class GroupModel:
             # replacement of an InService member.
             backend.notify_terminate_instances([instance_id])
             self._leave(instance_id)
+        self._lifecycle.instance_gone(instance_id)
 
     # -- the requests ----------------------------------------------------------------------
 
@@ -412,6 +413,7 @@ class GroupModel:
         def after() -> None:
             for instance_id in ids:
                 self._leave(instance_id)
+                self._lifecycle.instance_gone(instance_id)
 
         return after
 

@@ -73,7 +73,7 @@ class LocalEcs(AutoScalingSeeding):
     `create_service`, `start_service_task`, `start_standalone_task`, ...), simulation of task
     states (`set_task_transitions`, `set_task_status`), ECS's service scheduler for the
     services that opt in (`scheduler`), fault injection (`inject_fault`) and a count of the
-    ECS requests the server received (`calls`, `call_log`).
+    requests (ECS, Auto Scaling, EC2, SQS) the server received (`calls`, `call_log`).
 
     Args:
         region_name: The Region the seeding helpers use and `client_kwargs` names.
@@ -361,8 +361,10 @@ class LocalEcs(AutoScalingSeeding):
     # -- request counts -------------------------------------------------------------------
 
     def calls(self, operation: str) -> int:
-        """How many requests for an ECS operation (AWS name, e.g. ``"DescribeTasks"``) arrived.
+        """How many requests for an operation (AWS name, e.g. ``"DescribeTasks"``) arrived.
 
+        ECS's, Auto Scaling's, EC2's and SQS's operations are counted; name the latter with
+        their service where two share a name (``"ec2:DescribeTags"``; see `inject_fault`).
         Counts real HTTP requests, retries included, since the last `reset_calls` or `reset`;
         the seeding helpers' own requests are not counted.
         """
@@ -370,7 +372,11 @@ class LocalEcs(AutoScalingSeeding):
 
     @property
     def call_log(self) -> list[str]:
-        """The ECS operations requested, in order of arrival (a copy)."""
+        """The operations requested, in order of arrival (a copy).
+
+        ECS's by their name (``"DescribeTasks"``), the others' with their service
+        (``"autoscaling:CompleteLifecycleAction"``).
+        """
         return self._traffic.log()
 
     def reset_calls(self) -> None:
@@ -389,27 +395,38 @@ class LocalEcs(AutoScalingSeeding):
         times: int = 1,
         after_acting: bool = False,
         html: bool = False,
+        disconnect: bool = False,
     ) -> None:
-        """Make the next ``times`` requests for an ECS operation fail.
+        """Make the next ``times`` requests for an operation fail.
 
-        By default the request gets the AWS JSON error ``code``/``message`` with ``http_status``
-        (400 unless given). With ``html=True`` it gets an HTML error page with no AWS error
-        code, as a proxy or load balancer sends (``http_status`` 503 unless given;
-        ``code`` and ``message`` are not used). With ``after_acting=True`` moto performs the
-        operation first and only then is the error returned: a lost response.
+        ``operation`` is an ECS operation's AWS name (``"DeregisterContainerInstance"``), or
+        an Auto Scaling, EC2 or SQS one, named with its service where two services share it
+        (``"autoscaling:CompleteLifecycleAction"``, ``"ec2:TerminateInstances"``,
+        ``"sqs:ReceiveMessage"``; ``"CompleteLifecycleAction"`` alone works too).
+
+        By default the request gets the AWS error ``code``/``message`` with ``http_status``
+        (400 unless given), in the service's own shape (ECS's and SQS's JSON, Auto Scaling's
+        and EC2's XML). With ``html=True`` it gets an HTML error page with no AWS error code,
+        as a proxy or load balancer sends (``http_status`` 503 unless given; ``code`` and
+        ``message`` are not used). With ``disconnect=True`` the connection is closed with no
+        answer at all, as when the network fails. With ``after_acting=True`` the operation is
+        performed first and only then is the error returned (or the connection dropped): a
+        lost response.
 
         Faults for the same operation are used in the order they were injected. botocore's
-        own retries (if the client has them on) each use one. The seeding helpers never
-        receive a fault.
+        own retries (if the client has them on) each use one. The seeding helpers, and the
+        requests LocalEcs makes itself (its events on SQS), never receive a fault.
 
         Args:
-            operation: The AWS operation name, e.g. ``"DeregisterContainerInstance"``.
-            code: The AWS error code, e.g. ``"ServerException"``.
+            operation: The operation's name, e.g. ``"DeregisterContainerInstance"``.
+            code: The AWS error code, e.g. ``"ServerException"``, ``"Throttling"``,
+                ``"RequestLimitExceeded"``.
             http_status: The HTTP status, 400-599.
             message: The error message.
             times: How many consecutive requests fail.
             after_acting: Perform the operation, then fail.
             html: Answer with an HTML page instead of an AWS error.
+            disconnect: Close the connection instead of answering.
         """
         operation = check_operation(operation)
         status = http_status if http_status is not None else (503 if html else 400)
@@ -422,7 +439,12 @@ class LocalEcs(AutoScalingSeeding):
         if not html and not code:
             msg = "code must name the AWS error, e.g. 'ThrottlingException'"
             raise ValueError(msg)
-        fault = Fault(code, message, status, after_acting=after_acting, html=html)
+        if html and disconnect:
+            msg = "html and disconnect exclude each other: a dropped connection has no page"
+            raise ValueError(msg)
+        fault = Fault(
+            code, message, status, after_acting=after_acting, html=html, disconnect=disconnect
+        )
         self._traffic.add_fault(operation, fault, times)
 
     def pending_faults(self, operation: str | None = None) -> int:

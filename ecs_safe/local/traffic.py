@@ -10,11 +10,13 @@ with their service (``"autoscaling:CompleteLifecycleAction"``, ``"ec2:TerminateI
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import io
 import json
 import re
+import socket
 import threading
 import urllib.parse
 import uuid
@@ -152,6 +154,8 @@ class Fault:
     http_status: int
     after_acting: bool
     html: bool
+    disconnect: bool = False
+    """No answer at all: the connection is closed (code, status and html are not used)."""
 
     def respond(self, start_response: StartResponse, protocol: Protocol = "json") -> list[bytes]:
         """Answer the request with this failure, as the service (``protocol``) would."""
@@ -325,6 +329,8 @@ class TrafficMiddleware:
             # The operation really happens and only its response is lost, as when a connection
             # drops after the service acted.
             self._run_and_discard(request, environ)
+        if fault.disconnect:
+            _drop_connection(environ)
         # An unread request body needs no draining: werkzeug discards it and closes the
         # connection after every response.
         return fault.respond(start_response, request.protocol)
@@ -425,6 +431,17 @@ class TrafficMiddleware:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
+
+
+def _drop_connection(environ: WSGIEnvironment) -> NoReturn:
+    """Close the client's connection with no answer, as a network failure would."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    # werkzeug takes a ConnectionError for a client gone away and writes nothing more.
+    msg = "LocalEcs dropped the connection (an injected fault)"
+    raise ConnectionResetError(msg)
 
 
 @functools.cache
