@@ -70,7 +70,7 @@ _VALIDATION: Final = "ValidationError"
 
 
 def _is_true(value: object) -> bool:
-    # moto stores ModifyInstanceAttribute's value as sent: a bool, or the query string "true".
+    # moto stores ModifyInstanceAttribute's value as parsed: a bool, or a string ("false").
     return value is True or str(value).lower() == "true"
 
 
