@@ -116,7 +116,12 @@ class LocalEcs(AutoScalingSeeding):
         self._scheduler_interval = scheduler_interval
         # Requests hold it shared; the scheduler's passes and direct backend writes, exclusive.
         self._state = StateLock()
-        self._scheduler = ServiceScheduler(self._ecs_backend, self._state)
+        self._events = EventQueues(
+            lambda: self._client("sqs"), account=_MOTO_ACCOUNT_ID, region=region_name
+        )
+        self._scheduler = ServiceScheduler(
+            self._ecs_backend, self._state, on_events=self._events.tasks_stopped
+        )
         self._freeze_tasks = freeze_tasks
         self._tasks_frozen = False
         self._lifecycle = threading.Lock()
@@ -127,9 +132,6 @@ class LocalEcs(AutoScalingSeeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
-        self._events = EventQueues(
-            lambda: self._client("sqs"), account=_MOTO_ACCOUNT_ID, region=region_name
-        )
         self._lifecycle_actions = LifecycleModel(
             # The end of a wait terminates the instance as Auto Scaling does.
             self.terminate_instance,
