@@ -14,7 +14,7 @@ from ecs_safe.local import tasks
 from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.events import EventQueues
 from ecs_safe.local.instances import ContainerInstanceModel
-from ecs_safe.local.lifecycle import LifecycleModel
+from ecs_safe.local.lifecycle import LifecycleAction, LifecycleModel
 from ecs_safe.local.names import last_segment
 from ecs_safe.local.scaling import GroupModel
 from ecs_safe.local.scheduler import SchedulerError, ServiceScheduler
@@ -135,7 +135,7 @@ class LocalEcs(AutoScalingSeeding):
         self._lifecycle_actions = LifecycleModel(
             # The end of a wait terminates the instance as Auto Scaling does.
             self.terminate_instance,
-            on_begin=self._events.lifecycle_action_began,
+            on_begin=self._lifecycle_action_began,
         )
         self._groups = GroupModel(
             self._autoscaling_backend,
@@ -519,8 +519,17 @@ class LocalEcs(AutoScalingSeeding):
 
     @property
     def lifecycle_actions(self) -> LifecycleModel:
-        """Terminate lifecycle actions (``Terminating:Wait``) and their clock."""
+        """Terminate lifecycle actions (``Terminating:Wait``) and their clock.
+
+        A group's scale-in over HTTP starts them (`ecs_safe.local.scaling`); a test may also
+        begin one by hand, which moto's group then reports too.
+        """
         return self._lifecycle_actions
+
+    def _lifecycle_action_began(self, action: LifecycleAction) -> None:
+        if self.is_running:
+            self._groups.entered_wait(action.group, action.instance_id)
+        self._events.lifecycle_action_began(action)
 
     # -- events (EventBridge's shape, on SQS) ---------------------------------------------------
 
