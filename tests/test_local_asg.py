@@ -353,7 +353,9 @@ def test_operation_names_of_other_services(ecs_env: LocalEcs, clients: tuple[Any
     with pytest.raises(ClientError) as info:
         autoscaling.describe_auto_scaling_groups()
     assert info.value.response["Error"]["Code"] == "Throttling"
-    assert ecs_env.call_log == ["autoscaling:DescribeAutoScalingGroups"]
+    assert ecs_env.call_log == []  # ECS's only
+    assert ecs_env.service_call_log() == ["autoscaling:DescribeAutoScalingGroups"]
+    assert ecs_env.service_call_log("autoscaling") == ecs_env.service_call_log()
     assert ecs_env.calls("DescribeAutoScalingGroups") == 1
 
 
