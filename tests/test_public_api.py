@@ -40,6 +40,7 @@ from ecs_safe import (
     RateLimits,
     RetryConfig,
     ServerException,
+    TerminationError,
     ThrottlingException,
     Violation,
     default_policy,
@@ -182,6 +183,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: deregistered, but the EC2 instance was not terminated (terminate=True).
+    TerminationError: (EcsSafeError,),
 }
 
 
