@@ -46,7 +46,13 @@ from ecs_safe._validation import (
     validate_container_instance,
 )
 from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, judge_wave, prepare
-from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
+from ecs_safe.errors import (
+    EcsApiError,
+    EcsSafeError,
+    InvalidInputError,
+    PolicyViolationError,
+    TerminationError,
+)
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Termination
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
@@ -210,7 +216,9 @@ class _FleetRun:
 
     async def _fail(self, index: int, error: EcsSafeError) -> None:
         refused = isinstance(error, PolicyViolationError)
-        await self._finish(index, "refused" if refused else "failed", error=error)
+        # Deregistered, not terminated: failed, and the outcome keeps the deregistration.
+        done = error.result if isinstance(error, TerminationError) else None
+        await self._finish(index, "refused" if refused else "failed", result=done, error=error)
 
     async def _succeed(self, index: int, result: DeregistrationResult) -> None:
         status: OutcomeStatus = "would_deregister" if result.dry_run else "deregistered"

@@ -218,7 +218,7 @@ class Terminator:
             "cluster": request.cluster,
             "container_instance_arn": label,
             "ec2_instance_id": ec2_id,
-            "method": termination.method,
+            "termination": termination.method,
             "auto_scaling_group": termination.auto_scaling_group,
             "decrement_desired_capacity": result.decrement_desired_capacity,
         }
