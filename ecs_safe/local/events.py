@@ -239,7 +239,11 @@ class EventQueues:
 
     def lifecycle_action_began(self, action: LifecycleAction) -> None:
         """Publish the event of an instance entering ``Terminating:Wait``."""
-        self.publish(lifecycle_event(action, account=self._account, region=self._region))
+        self.publish(
+            lifecycle_event(
+                action, account=self._account, region=self._region, metadata=action.metadata
+            )
+        )
 
     def spot_interruption(self, instance_id: str, *, at: datetime) -> dict[str, Any]:
         """Publish a Spot interruption notice; returns the event."""
