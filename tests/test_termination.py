@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,21 @@ from ecs_safe import (
     SyncEcsSafeClient,
     TerminationError,
 )
+from ecs_safe._calls import InstanceAnswers
+from ecs_safe._gate import Request
 from ecs_safe.audit import AuditLog
 from ecs_safe.cli import app
 from ecs_safe.local import LocalEcs
+from ecs_safe.models import ContainerInstance
+from ecs_safe.policy import Decision
+from ecs_safe.results import DeregistrationResult
+from ecs_safe.termination import TerminationOptions, Terminator
 
 pytestmark = pytest.mark.usefixtures("instant_retries")
 
 CLUSTER = "prod"
 GROUP = "web-asg"
+ARN_PREFIX = "arn:aws:ecs:us-east-1:123456789012:container-instance"
 _TERMINATE_OPERATIONS = ("TerminateInstanceInAutoScalingGroup", "TerminateInstances")
 
 
@@ -175,6 +182,88 @@ async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     )
     assert not _terminated(ecs_env, ids[0])
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
+
+
+@pytest.mark.parametrize("member", [True, False], ids=["auto-scaling", "ec2"])
+async def test_a_lost_termination_response_is_verified_not_resent(
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path, member: bool
+) -> None:
+    if member:
+        _ids, arns = _group(ecs_env)
+        operation = "TerminateInstanceInAutoScalingGroup"
+    else:
+        ecs_env.create_cluster(CLUSTER)
+        arns = ecs_env.register_instances(CLUSTER)
+        operation = "TerminateInstances"
+    # EC2 acts, then the connection drops before any answer: the response is lost.
+    ecs_env.inject_fault(operation, after_acting=True, disconnect=True)
+    result = await client.deregister_container_instance(arns[0], cluster=CLUSTER, terminate=True)
+    ec2_id = result.container_instance.ec2_instance_id
+    assert ec2_id is not None
+    assert result.terminated
+    assert result.termination_verified
+    assert _terminated(ecs_env, ec2_id)
+    assert ecs_env.calls(operation) == 1  # proved by a read, never sent again
+    [intent] = _calls(_audit(tmp_path), operation)
+    assert _outcome_of(_audit(tmp_path), intent)["result"] == "verified"
+
+
+class _FakeAws:
+    """Auto Scaling and EC2 call layers that only record what they were asked."""
+
+    def __init__(self) -> None:
+        self.terminated: list[str] = []
+
+    async def describe_instances(self, instance_ids: Sequence[str]) -> list[Any]:
+        return []
+
+    async def termination_protected(self, instance_ids: Sequence[str]) -> frozenset[str]:
+        return frozenset()
+
+    async def terminate_instance(
+        self, instance_id: str, *, decrement_desired_capacity: bool
+    ) -> bool:
+        self.terminated.append(instance_id)
+        return False
+
+    async def terminate_instances(self, instance_ids: Sequence[str]) -> bool:
+        self.terminated.extend(instance_ids)
+        return False
+
+
+class _StillRegistered:
+    """An ECS call layer whose describe still shows the instance (a deregistration not done)."""
+
+    def __init__(self, instance: ContainerInstance) -> None:
+        self.instance = instance
+
+    async def describe_instances(self, refs: Sequence[str], cluster: str | None) -> InstanceAnswers:
+        return InstanceAnswers(found={"0123abcd": self.instance}, missing={})
+
+
+@pytest.mark.parametrize("status", ["ACTIVE", "DRAINING"])
+async def test_a_deregistration_a_describe_does_not_prove_terminates_nothing(status: str) -> None:
+    instance = ContainerInstance.model_validate(
+        {
+            "containerInstanceArn": f"{ARN_PREFIX}/prod/0123abcd",
+            "ec2InstanceId": "i-0123456789abcdef0",
+            "status": status,
+        }
+    )
+    aws = _FakeAws()
+    terminator = Terminator(aws, aws, TerminationOptions())
+    [termination] = (await terminator.survey({"0123abcd": instance})).values()
+    assert termination.method == "ec2"
+    request = Request("0123abcd", CLUSTER, termination=termination)
+    result = DeregistrationResult(
+        container_instance=instance, decision=Decision.allow(), forced=False, dry_run=False
+    )
+    with pytest.raises(TerminationError) as caught:
+        await terminator.finish(_StillRegistered(instance), request, result)  # type: ignore[arg-type]
+    assert not caught.value.deregistration_verified
+    assert caught.value.reason == "DeregistrationUnverified"
+    assert "NOT terminated" in str(caught.value)
+    assert aws.terminated == []
 
 
 # ------------------------------------------------------------------ protections
