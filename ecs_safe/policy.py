@@ -928,7 +928,7 @@ class ProtectTermination(_BuiltinRule):
             self.name,
             f"EC2 instance {termination.ec2_instance_id} of {label} has "
             f"{' and '.join(protections)}; remove the protection, or pass "
-            "allow_protected=True (--allow-protected) to terminate it anyway",
+            "allow_protected=True to terminate it anyway",
         )
 
     VALID = (
