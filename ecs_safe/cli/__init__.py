@@ -57,8 +57,9 @@ where ``INSTANCE`` is ``{"container_instance_arn", "ec2_instance_id", "status",
 "agent_connected", "running_tasks_count", "pending_tasks_count"}``, ``TASK`` is ``{"task_arn",
 "kind", "last_status", "desired_status", "group", "started_by"}``, ``ERROR`` is ``{"type",
 "code", "message"}``, ``TERMINATION`` is ``{"method", "auto_scaling_group",
-"decrement_desired_capacity", "terminated", "verified"}`` and ``RESOLVED`` is ``{"input", "source", "state",
-"container_instance_id", "container_instance_arn", "ec2_instance_id", "duplicate_of"}``
+"decrement_desired_capacity", "terminated", "verified"}`` and ``RESOLVED`` is ``{"input",
+"source", "state", "container_instance_id", "container_instance_arn", "ec2_instance_id",
+"duplicate_of"}``
 (`ecs_safe.cli.targets.Entry`). A command that fails as a whole (bad input, an API error)
 writes the same document with ``error`` set and empty lists. Usage errors found while
 parsing the command line write nothing to stdout.
