@@ -42,6 +42,7 @@ from ecs_safe import (
     RateLimits,
     RetryConfig,
     ServerException,
+    TerminationError,
     TerminationProtectedError,
     ThrottlingException,
     Violation,
@@ -185,6 +186,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: deregistered, but the EC2 instance was not terminated (terminate=True).
+    TerminationError: (EcsSafeError,),
     # Issue 12: EC2 and Auto Scaling refusals worth telling apart.
     Ec2InstanceNotFoundError: (ClientException,),
     TerminationProtectedError: (ClientException,),
