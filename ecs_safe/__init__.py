@@ -65,6 +65,14 @@ if _typing.TYPE_CHECKING:
         TaskKind,
         VersionInfo,
     )
+    from ecs_safe.notices import (
+        LifecycleActionNotice,
+        Notice,
+        NoticeError,
+        RebalanceNotice,
+        SpotInterruptionNotice,
+        parse_notice,
+    )
     from ecs_safe.policy import (
         Caution,
         ClusterAllowlist,
@@ -113,10 +121,13 @@ _LAZY: dict[str, str] = {
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
+    "LifecycleActionNotice": "ecs_safe.notices",
     "ManagedScaling": "ecs_safe.models",
     "NoPendingTasksUnlessForced": "ecs_safe.policy",
     "NotStartedError": "ecs_safe.steady",
     "NoRunningTasksUnlessForced": "ecs_safe.policy",
+    "Notice": "ecs_safe.notices",
+    "NoticeError": "ecs_safe.notices",
     "PaginationError": "ecs_safe._calls",
     "PlacementConstraint": "ecs_safe.models",
     "Policy": "ecs_safe.policy",
@@ -124,6 +135,7 @@ _LAZY: dict[str, str] = {
     "PortMapping": "ecs_safe.models",
     "ProtectStandaloneTasks": "ecs_safe.policy",
     "RateLimits": "ecs_safe.ratelimit",
+    "RebalanceNotice": "ecs_safe.notices",
     "RequireDraining": "ecs_safe.policy",
     "Resource": "ecs_safe.models",
     "RetryConfig": "ecs_safe.retry",
@@ -131,6 +143,7 @@ _LAZY: dict[str, str] = {
     "Rule": "ecs_safe.policy",
     "Service": "ecs_safe.models",
     "ServiceImpact": "ecs_safe.budgets",
+    "SpotInterruptionNotice": "ecs_safe.notices",
     "SyncEcsSafeClient": "ecs_safe.sync",
     "Tag": "ecs_safe.models",
     "Task": "ecs_safe.models",
@@ -139,6 +152,7 @@ _LAZY: dict[str, str] = {
     "VersionInfo": "ecs_safe.models",
     "Violation": "ecs_safe.policy",
     "default_policy": "ecs_safe.policy",
+    "parse_notice": "ecs_safe.notices",
 }
 
 
@@ -196,10 +210,13 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterException",
     "KeyValuePair",
+    "LifecycleActionNotice",
     "ManagedScaling",
     "NoPendingTasksUnlessForced",
     "NoRunningTasksUnlessForced",
     "NotStartedError",
+    "Notice",
+    "NoticeError",
     "PaginationError",
     "PartialDrainError",
     "PlacementConstraint",
@@ -209,6 +226,7 @@ __all__ = [
     "PortMapping",
     "ProtectStandaloneTasks",
     "RateLimits",
+    "RebalanceNotice",
     "RequireDraining",
     "Resource",
     "RetryConfig",
@@ -217,6 +235,7 @@ __all__ = [
     "ServerException",
     "Service",
     "ServiceImpact",
+    "SpotInterruptionNotice",
     "SyncEcsSafeClient",
     "Tag",
     "Task",
@@ -227,4 +246,5 @@ __all__ = [
     "Violation",
     "__version__",
     "default_policy",
+    "parse_notice",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "ECS_MODIFY_OPERATIONS",
     "ECS_READ_OPERATIONS",
     "FINAL_LOOK_BUDGET",
+    "LIFECYCLE_DETAIL_TYPE",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
     "MIN_POLL_INTERVAL",
@@ -44,8 +45,12 @@ __all__ = [
     "OWNER_ATTRIBUTE",
     "OWNER_RELEASED_PREFIX",
     "POLL_BACKOFF",
+    "REBALANCE_DETAIL_TYPE",
     "SERVICE_BUCKETS",
+    "SPOT_DETAIL_TYPE",
     "STANDALONE_TASKS_VALUES",
+    "TERMINATING_TRANSITION",
+    "TEST_NOTIFICATION_EVENT",
     "UPDATE_STATE_BATCH",
     "OnTimeout",
     "StandaloneTasks",
@@ -210,3 +215,16 @@ DEFAULT_POLL_SHARE: Final = 0.5
 #: seen, and the instance deregistered, within about this long). A drain whose
 #: ``poll_interval`` is shorter lowers it to that.
 MIN_POLL_INTERVAL: Final = 2.0
+
+# ----------------------------------------------------------------------------- notices
+
+#: EventBridge's detail-type of a terminate lifecycle action.
+LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
+#: ... of a Spot interruption warning (two minutes before the instance goes).
+SPOT_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
+#: ... of a rebalance recommendation (earlier, with no ECS notice at all).
+REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
+#: The lifecycle transition of an instance leaving its Auto Scaling group.
+TERMINATING_TRANSITION: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
+#: The ``Event`` of the notification Auto Scaling sends when a hook's target is set up.
+TEST_NOTIFICATION_EVENT: Final = "autoscaling:TEST_NOTIFICATION"
