@@ -42,6 +42,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe._aws_calls import AutoScalingGroupNotFoundError
     from ecs_safe._calls import PaginationError
     from ecs_safe.audit import AuditLog
+    from ecs_safe.autoscaling import LifecycleActionResult
     from ecs_safe.budgets import DisruptionBudget, ServiceImpact
     from ecs_safe.client import EcsSafeClient
     from ecs_safe.models import (
@@ -73,6 +74,14 @@ if _typing.TYPE_CHECKING:
         TaskDefinition,
         TaskKind,
         VersionInfo,
+    )
+    from ecs_safe.notices import (
+        LifecycleActionNotice,
+        Notice,
+        NoticeError,
+        RebalanceNotice,
+        SpotInterruptionNotice,
+        parse_notice,
     )
     from ecs_safe.policy import (
         Caution,
@@ -127,11 +136,15 @@ _LAZY: dict[str, str] = {
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
+    "LifecycleActionNotice": "ecs_safe.notices",
+    "LifecycleActionResult": "ecs_safe.autoscaling",
     "LifecycleHook": "ecs_safe.models",
     "ManagedScaling": "ecs_safe.models",
     "NoPendingTasksUnlessForced": "ecs_safe.policy",
     "NotStartedError": "ecs_safe.steady",
     "NoRunningTasksUnlessForced": "ecs_safe.policy",
+    "Notice": "ecs_safe.notices",
+    "NoticeError": "ecs_safe.notices",
     "PaginationError": "ecs_safe._calls",
     "PlacementConstraint": "ecs_safe.models",
     "Policy": "ecs_safe.policy",
@@ -141,6 +154,7 @@ _LAZY: dict[str, str] = {
     "ProtectTermination": "ecs_safe.policy",
     "QueueMessage": "ecs_safe.models",
     "RateLimits": "ecs_safe.ratelimit",
+    "RebalanceNotice": "ecs_safe.notices",
     "RequireDraining": "ecs_safe.policy",
     "Resource": "ecs_safe.models",
     "RetryConfig": "ecs_safe.retry",
@@ -148,6 +162,7 @@ _LAZY: dict[str, str] = {
     "Rule": "ecs_safe.policy",
     "Service": "ecs_safe.models",
     "ServiceImpact": "ecs_safe.budgets",
+    "SpotInterruptionNotice": "ecs_safe.notices",
     "SyncEcsSafeClient": "ecs_safe.sync",
     "Tag": "ecs_safe.models",
     "Task": "ecs_safe.models",
@@ -157,6 +172,7 @@ _LAZY: dict[str, str] = {
     "VersionInfo": "ecs_safe.models",
     "Violation": "ecs_safe.policy",
     "default_policy": "ecs_safe.policy",
+    "parse_notice": "ecs_safe.notices",
 }
 
 
@@ -219,11 +235,15 @@ __all__ = [
     "InvalidParameterException",
     "KeyValuePair",
     "LifecycleActionNotFoundError",
+    "LifecycleActionNotice",
+    "LifecycleActionResult",
     "LifecycleHook",
     "ManagedScaling",
     "NoPendingTasksUnlessForced",
     "NoRunningTasksUnlessForced",
     "NotStartedError",
+    "Notice",
+    "NoticeError",
     "PaginationError",
     "PartialDrainError",
     "PlacementConstraint",
@@ -235,6 +255,7 @@ __all__ = [
     "ProtectTermination",
     "QueueMessage",
     "RateLimits",
+    "RebalanceNotice",
     "RequireDraining",
     "Resource",
     "RetryConfig",
@@ -243,6 +264,7 @@ __all__ = [
     "ServerException",
     "Service",
     "ServiceImpact",
+    "SpotInterruptionNotice",
     "SyncEcsSafeClient",
     "Tag",
     "Task",
@@ -256,4 +278,5 @@ __all__ = [
     "Violation",
     "__version__",
     "default_policy",
+    "parse_notice",
 ]

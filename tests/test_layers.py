@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("transport", frozenset({"_transport"})),
     ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
-    ("workflows", frozenset({"drain", "fleet", "termination"})),
+    ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
     ("interfaces", frozenset({"__init__", "__main__", "cli", "local"})),

@@ -35,6 +35,7 @@ from ecs_safe import (
     InvalidInputError,
     InvalidParameterException,
     LifecycleActionNotFoundError,
+    NoticeError,
     NotStartedError,
     PaginationError,
     PartialDrainError,
@@ -192,6 +193,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     Ec2InstanceNotFoundError: (ClientException,),
     TerminationProtectedError: (ClientException,),
     LifecycleActionNotFoundError: (InvalidParameterException,),
+    # Issue 12: a queue message that is no notice ecs-safe handles (bad input, tests included).
+    NoticeError: (InvalidInputError,),
 }
 
 
