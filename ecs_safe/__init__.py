@@ -82,6 +82,12 @@ if _typing.TYPE_CHECKING:
         default_policy,
     )
     from ecs_safe.ratelimit import RateLimits
+    from ecs_safe.replace import (
+        CapacityTimeoutError,
+        GroupSizes,
+        ReplacementResult,
+        ReplacementWave,
+    )
     from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
@@ -97,6 +103,7 @@ _LAZY: dict[str, str] = {
     "BatchResult": "ecs_safe.results",
     "CapacityProvider": "ecs_safe.models",
     "CapacityProviderStrategyItem": "ecs_safe.models",
+    "CapacityTimeoutError": "ecs_safe.replace",
     "Caution": "ecs_safe.policy",
     "ClusterAllowlist": "ecs_safe.policy",
     "ContainerDefinition": "ecs_safe.models",
@@ -110,6 +117,7 @@ _LAZY: dict[str, str] = {
     "DisruptionBudget": "ecs_safe.budgets",
     "DisruptionBudgets": "ecs_safe.policy",
     "EcsSafeClient": "ecs_safe.client",
+    "GroupSizes": "ecs_safe.replace",
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
@@ -124,6 +132,8 @@ _LAZY: dict[str, str] = {
     "PortMapping": "ecs_safe.models",
     "ProtectStandaloneTasks": "ecs_safe.policy",
     "RateLimits": "ecs_safe.ratelimit",
+    "ReplacementResult": "ecs_safe.replace",
+    "ReplacementWave": "ecs_safe.replace",
     "RequireDraining": "ecs_safe.policy",
     "Resource": "ecs_safe.models",
     "RetryConfig": "ecs_safe.retry",
@@ -167,6 +177,7 @@ __all__ = [
     "BatchResult",
     "CapacityProvider",
     "CapacityProviderStrategyItem",
+    "CapacityTimeoutError",
     "Caution",
     "ClientException",
     "ClientStateError",
@@ -191,6 +202,7 @@ __all__ = [
     "EcsConnectionError",
     "EcsSafeClient",
     "EcsSafeError",
+    "GroupSizes",
     "InstanceHealthCheckResult",
     "InstanceOutcome",
     "InvalidInputError",
@@ -209,6 +221,8 @@ __all__ = [
     "PortMapping",
     "ProtectStandaloneTasks",
     "RateLimits",
+    "ReplacementResult",
+    "ReplacementWave",
     "RequireDraining",
     "Resource",
     "RetryConfig",
