@@ -374,11 +374,7 @@ class _Replacement:
     # -- reads ------------------------------------------------------------------------------
 
     async def _group(self) -> AutoScalingGroupState:
-        found = await self.autoscaling.describe_groups([self.group])
-        state = next((g for g in found if g.name == self.group), None)
-        if state is None:
-            raise _targets.AutoScalingGroupNotFoundError(self.group)
-        return state
+        return await self.autoscaling.group(self.group)
 
     async def _registered(self, ec2_ids: Sequence[str]) -> dict[str, ContainerInstance]:
         """The live (ACTIVE or DRAINING) container instance of each EC2 ID registered."""
