@@ -54,10 +54,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ecs_safe import _constants, _targets, fleet
+from ecs_safe import _constants, _events, _targets, fleet
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe.audit import INTENT, OUTCOME, AuditLog
 from ecs_safe.errors import EcsSafeError, InvalidInputError
+from ecs_safe.policy import DisruptionBudgets
 from ecs_safe.results import InstanceOutcome
 from ecs_safe.steady import SteadyGate
 
@@ -73,6 +74,7 @@ __all__ = [
     "REPLACE_FINISHED",
     "REPLACE_RESUMED",
     "REPLACE_STARTED",
+    "REPLACE_STOPPED",
     "REPLACE_WAVE",
     "CapacityTimeoutError",
     "GroupSizes",
@@ -91,8 +93,11 @@ REPLACE_STARTED: Final = "replace_started"
 REPLACE_RESUMED: Final = "replace_resumed"
 #: The audit record written before each wave: its instances and whether it decrements.
 REPLACE_WAVE: Final = "replace_wave"
-#: The audit record of a replacement that ran to its end (restored or stopped).
+#: The audit record of a replacement that ran to its end: every old instance replaced, the
+#: sizes restored.
 REPLACE_FINISHED: Final = "replace_finished"
+#: The audit record of a replacement that stopped (its ``error``); it is still to be resumed.
+REPLACE_STOPPED: Final = "replace_stopped"
 
 _UPDATE_GROUP: Final = "UpdateAutoScalingGroup"
 _IN_SERVICE: Final = "InService"
@@ -158,10 +163,8 @@ class ReplacementWave(BaseModel):
 
     @property
     def ok(self) -> bool:
-        """Whether every instance of the wave succeeded (or would, in a dry run)."""
-        return bool(self.outcomes) and all(
-            o.status in ("deregistered", "would_deregister") for o in self.outcomes
-        )
+        """Whether no instance of the wave was refused or failed (so far)."""
+        return all(o.status in ("deregistered", "would_deregister") for o in self.outcomes)
 
 
 class ReplacementResult(BaseModel):
@@ -351,6 +354,8 @@ class _Replacement:
     surged: bool = False
     logged: _Logged = field(default_factory=_Logged)
     steady: SteadyGate | None = None
+    # Instances the surge adds: fixed when the run starts (a resume reads it back).
+    surge_count: int = 0
 
     @property
     def audit(self) -> AuditRun | None:
@@ -420,6 +425,10 @@ class _Replacement:
             self.saved = GroupSizes.model_validate(started["saved_sizes"])
             self.old = [str(i) for i in started["old_instances"]]
             self.unregistered = [str(i) for i in started.get("unregistered") or []]
+            surge_desired = started.get("surge_desired")
+            self.surge_count = (
+                int(surge_desired) - self.saved.desired_capacity if surge_desired else 0
+            )
             self.resumed = True
             self._record(REPLACE_RESUMED, resumes=run_id)
             await self._report("ecs_safe.replace.resumed", run_id=run_id, saved=str(self.saved))
@@ -437,7 +446,8 @@ class _Replacement:
         live = await self._registered(members)
         self.old = [i for i in members if i in live]
         self.unregistered = [i for i in members if i not in live]
-        surge_desired = self.saved.desired_capacity + self._surge_count(len(self.old))
+        self.surge_count = min(self.settings.wave_size, len(self.old)) if self.settings.surge else 0
+        surge_desired = self.saved.desired_capacity + self.surge_count
         self._record(
             REPLACE_STARTED,
             saved_sizes=self.saved.model_dump(),
@@ -445,7 +455,7 @@ class _Replacement:
             unregistered=self.unregistered,
             wave_size=self.settings.wave_size,
             surge=self.settings.surge,
-            surge_desired=surge_desired if self.settings.surge else None,
+            surge_desired=surge_desired if self.surge_count else None,
         )
         self.logged.started = {"surge_desired": surge_desired}
         await self._report(
@@ -459,13 +469,10 @@ class _Replacement:
         )
         return state
 
-    def _surge_count(self, old: int) -> int:
-        return min(self.settings.wave_size, old) if self.settings.surge else 0
-
     def _surge_sizes(self) -> GroupSizes | None:
         saved = self.saved
         assert saved is not None
-        count = self._surge_count(len(self.old))
+        count = self.surge_count
         if not count:
             return None
         desired = saved.desired_capacity + count
@@ -605,12 +612,18 @@ class _Replacement:
         status = {i: o.status for i, o in zip(registered, outcomes, strict=True)}
         done = [i for i in wave if i in gone or status.get(i) == "deregistered"]
         terminated: list[str] = []
-        for instance_id in done:
-            await self.autoscaling.terminate_instance(
-                instance_id, decrement_desired_capacity=decrement
+        try:
+            for instance_id in done:
+                await self.autoscaling.terminate_instance(
+                    instance_id, decrement_desired_capacity=decrement
+                )
+                terminated.append(instance_id)
+        finally:
+            # Kept even when a termination fails: the result says what this wave did.
+            self.waves.append(
+                record.model_copy(update={"outcomes": outcomes, "terminated": terminated})
             )
-            terminated.append(instance_id)
-        return record.model_copy(update={"outcomes": outcomes, "terminated": terminated})
+        return self.waves[-1]
 
     async def _plan(self, state: AutoScalingGroupState) -> list[ReplacementWave]:
         """The dry run's waves, each with the fleet plan of its instances as things stand."""
@@ -672,6 +685,15 @@ class _Replacement:
         serving = set(self._in_service(state))
         remaining = [i for i in self.old if i in serving]
         self.already = [i for i in self.old if i not in serving]
+        if not any(isinstance(rule, DisruptionBudgets) for rule in self.gate.policy.rules):
+            # Still safe by ECS's own limits (the scheduler's) and the gate, but no wave is
+            # judged against a budget: say so, where it is easy to miss in a library call.
+            _events.logger.warning(
+                "ecs_safe.replace.no_budgets",
+                group=self.group,
+                note="the policy has no DisruptionBudgets rule: waves are not judged against "
+                "budgets; add default_policy().with_rules(DisruptionBudgets(...))",
+            )
         if self.settings.dry_run:
             self.waves = await self._plan(state)
             return self._result("planned")
@@ -689,7 +711,7 @@ class _Replacement:
             index = self.logged.waves
             while remaining:
                 state = await self._wait_for_capacity(
-                    "before wave" if index or not self.settings.surge else "surge"
+                    "before wave" if index or not self.surge_count else "surge"
                 )
                 serving = set(self._in_service(state))
                 remaining = [i for i in remaining if i in serving]
@@ -703,15 +725,14 @@ class _Replacement:
                     decrements = 0
                 index += 1
                 done = await self._run_wave(index, wave, decrements > 0)
-                self.waves.append(done)
-                if not done.ok or len(done.terminated) != len(wave):
+                if not done.ok or len(done.terminated) != len(wave):  # stop here
                     failed = next((o.error for o in done.outcomes if o.error), None)
                     raise failed or EcsSafeError(f"wave {index} did not terminate every instance")
                 remaining = [i for i in remaining if i not in done.terminated]
             state = await self._wait_for_capacity("after the last wave")
             restored = await self._restore(state)
         except EcsSafeError as exc:
-            self._record(REPLACE_FINISHED, status="stopped", error_code=exc.code, error=str(exc))
+            self._record(REPLACE_STOPPED, error_code=exc.code, error=str(exc))
             await self._report("ecs_safe.replace.stopped", error_code=exc.code, error=str(exc))
             return self._result("stopped", error=exc)
         self._record(
