@@ -17,6 +17,7 @@ import ecs_safe
 from ecs_safe import (
     AccessDeniedException,
     AutoScalingGroupNotFoundError,
+    CapacityTimeoutError,
     ClientException,
     ClientStateError,
     ClusterNotFoundException,
@@ -182,6 +183,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: a rolling replacement's group not back at capacity in time.
+    CapacityTimeoutError: (EcsSafeError,),
 }
 
 
