@@ -29,6 +29,8 @@ __all__ = [
     "DEFAULT_STEADY_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_WAVE_SIZE",
+    "DEREGISTRATION_CHECKS",
+    "DEREGISTRATION_CHECK_INTERVAL",
     "DESCRIBE_CAPACITY_PROVIDERS_BATCH",
     "DESCRIBE_EC2_INSTANCES_BATCH",
     "DESCRIBE_INSTANCES_BATCH",
@@ -52,6 +54,7 @@ __all__ = [
     "UPDATE_STATE_BATCH",
     "OnTimeout",
     "StandaloneTasks",
+    "TerminationMethod",
 ]
 
 # ----------------------------------------------------------------------------- ECS batch sizes
@@ -231,3 +234,14 @@ DEFAULT_POLL_SHARE: Final = 0.5
 #: seen, and the instance deregistered, within about this long). A drain whose
 #: ``poll_interval`` is shorter lowers it to that.
 MIN_POLL_INTERVAL: Final = 2.0
+
+# ----------------------------------------------------------------------------- termination
+
+#: How an EC2 instance is terminated after its deregistration: through its Auto Scaling group
+#: (TerminateInstanceInAutoScalingGroup) or directly (EC2 TerminateInstances).
+TerminationMethod = Literal["auto-scaling", "ec2"]
+#: How many describes may look at an instance ECS is still DEREGISTERING before its
+#: termination is given up as unverified (`ecs_safe.termination`) ...
+DEREGISTRATION_CHECKS: Final = 6
+#: ... and the seconds between two of them.
+DEREGISTRATION_CHECK_INTERVAL: Final = 5.0

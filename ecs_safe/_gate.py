@@ -42,8 +42,10 @@ from ecs_safe.policy import (
     DisruptionBudgets,
     Policy,
     PolicyContext,
+    ProtectTermination,
     RoomElsewhere,
     Rule,
+    Termination,
     Violation,
 )
 from ecs_safe.results import DeregistrationResult
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
     from ecs_safe.audit import AuditRun
 
-__all__ = ["WAVE_RULE", "Gate", "Request", "Step", "WaveMember"]
+__all__ = ["WAVE_RULE", "Gate", "Request", "Step", "WaveMember", "termination_fields"]
 
 #: Where a decision was made (the audit log's ``step``): before a deregistration, or before a
 #: drain sets DRAINING.
@@ -74,12 +76,16 @@ class Request:
         cluster: the cluster's short name or ARN, as given (``None``: the default cluster).
         force: deregister even with tasks running (the policy decides).
         dry_run: decide and log, but make no mutating call.
+        termination: with ``terminate=True``, the termination that follows the
+            deregistration, as the pre-flight found it (`ecs_safe.termination`); the rules see
+            it, `ProtectTermination` among them.
     """
 
     instance: str
     cluster: str | None
     force: bool = False
     dry_run: bool = False
+    termination: Termination | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,19 @@ def _server_refusal(exc: EcsApiError, *, force: bool) -> Decision | None:
     if not any(hint in exc.message.lower() for hint in _SERVER_REFUSAL_HINTS):
         return None
     return Decision.refuse(Violation(rule="ecs-service", message=f"ECS refused: {exc.message}"))
+
+
+def termination_fields(termination: Termination | None) -> dict[str, object]:
+    """The `DeregistrationResult` fields that say how the instance is (would be) terminated."""
+    if termination is None or termination.method is None:
+        return {}
+    return {
+        "termination": termination.method,
+        "auto_scaling_group": termination.auto_scaling_group,
+        "decrement_desired_capacity": (
+            termination.method == "auto-scaling" and termination.decrement_desired_capacity
+        ),
+    }
 
 
 class Gate:
@@ -257,8 +276,23 @@ class Gate:
             force=request.force,
             dry_run=request.dry_run,
             tasks=tuple(tasks or ()) if self.policy.needs_tasks else None,
+            termination=request.termination,
         )
-        return self.policy.evaluate(context)
+        return self.policy_for(request).evaluate(context)
+
+    def policy_for(self, request: Request) -> Policy:
+        """The policy that judges ``request``: the client's, and `ProtectTermination` if asked.
+
+        A request that terminates the EC2 instance is always judged for its protections, as a
+        drain is always judged for room (`wave_rules`): the rule is added unless the policy
+        holds one of that name already (the user's own, which then decides).
+        """
+        policy = self.policy
+        if request.termination is None:
+            return policy
+        if any(rule.name == ProtectTermination.name for rule in policy.rules):
+            return policy
+        return policy.with_rules(ProtectTermination())
 
     async def judge(
         self,
@@ -406,6 +440,7 @@ class Gate:
                 dry_run=member.request.dry_run,
                 tasks=tuple(member.tasks),
                 wave=wave,
+                termination=member.request.termination,
             )
             here = {n for t in member.tasks if (n := service_name(t.group))}
             stranded = _stranded(wave, member.tasks)
@@ -446,6 +481,12 @@ class Gate:
             cluster=request.cluster,
             force=request.force,
             dry_run=request.dry_run,
+            # Only with terminate=True, so that every other record keeps its shape.
+            **(
+                {"terminate": termination_fields(request.termination)}
+                if request.termination
+                else {}
+            ),
         )
 
     def refuse(
@@ -487,6 +528,7 @@ class Gate:
             dry_run=True,
             request_id=None,
             tasks=tasks,
+            **termination_fields(request.termination),
         )
 
     # ------------------------------------------------------------------ deregister

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, Unpack
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from ecs_safe import _constants, _events, _targets, fleet
+from ecs_safe import _constants, _events, _targets, fleet, termination
 from ecs_safe import drain as _drain
 from ecs_safe import replace as _replace
 from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls, QueueCalls
@@ -55,6 +55,7 @@ from ecs_safe.ratelimit import RateLimiter, RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
 from ecs_safe.steady import SteadyGate
+from ecs_safe.termination import TerminationOptions, Terminator
 
 if TYPE_CHECKING:
     from types_aiobotocore_ecs import ECSClient
@@ -66,6 +67,54 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "EcsSafeClient", "
 DEFAULT_CONNECT_TIMEOUT: Final = _constants.DEFAULT_CONNECT_TIMEOUT
 #: Seconds to wait for a response once the request is sent.
 DEFAULT_READ_TIMEOUT: Final = _constants.DEFAULT_READ_TIMEOUT
+
+
+_R = TypeVar("_R")
+
+
+@dataclass(frozen=True, slots=True)
+class _DrainCall:
+    """One validated single-instance drain, resolved, handed to its workflow (`_drain_call`)."""
+
+    gate: Gate
+    ref: str
+    cluster: str | None
+    options: _drain.DrainOptions
+    progress: ProgressCallback | None
+    poller: Poller
+
+
+def _termination_options(
+    terminate: object, decrement_desired_capacity: object, allow_protected: object
+) -> TerminationOptions | None:
+    """The checked ``terminate=`` arguments: the options, or ``None`` without ``terminate``.
+
+    Raises:
+        InvalidInputError: a value is not a bool, or a termination choice is given without
+            ``terminate=True`` (it would be silently ignored).
+    """
+    options = TerminationOptions(
+        decrement_desired_capacity=check_bool(
+            decrement_desired_capacity, "decrement_desired_capacity"
+        ),
+        allow_protected=check_bool(allow_protected, "allow_protected"),
+    )
+    if check_bool(terminate, "terminate"):
+        return options
+    given = [
+        name
+        for name, value in (
+            ("decrement_desired_capacity", options.decrement_desired_capacity),
+            ("allow_protected", options.allow_protected),
+        )
+        if value
+    ]
+    if given:
+        raise InvalidInputError(
+            f"{' and '.join(given)} only mean something with terminate=True; pass "
+            "terminate=True too, or leave them out"
+        )
+    return None
 
 
 @dataclass(slots=True)
@@ -705,6 +754,9 @@ class EcsSafeClient:
         progress: ProgressCallback | None = None,
         take_over: bool = False,
         steady: SteadyGate | None = None,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it without force.
 
@@ -749,6 +801,17 @@ class EcsSafeClient:
                 pre-flight, the instance is set DRAINING only once the services earlier
                 drains of the run took tasks from are steady again; `NotStartedError`
                 (nothing changed) once the gate's deadline has passed.
+            terminate: once the deregistration is verified (a describe shows the instance
+                INACTIVE or gone), terminate its EC2 instance: TerminateInstanceInAutoScalingGroup
+                for an Auto Scaling group member, TerminateInstances otherwise
+                (`ecs_safe.termination`). The pre-flight then also reads the group membership
+                and protections, and the policy refuses a protected instance
+                (`ecs_safe.policy.ProtectTermination`) before DRAINING is set.
+            decrement_desired_capacity: with ``terminate``, lower the group's desired capacity
+                by one, so that the group launches no replacement.
+            allow_protected: with ``terminate``, terminate even an instance protected from
+                scale-in or with EC2 termination protection (EC2 still refuses the latter: a
+                `TerminationError`).
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
@@ -759,24 +822,72 @@ class EcsSafeClient:
                 else deregistered it during the drain (the message says so).
             EcsApiError: a call failed after retries; once DRAINING is set, a note says the
                 instance was left DRAINING. A second call carries on from there.
+            TerminationError: (``terminate``) the instance was deregistered, but its EC2
+                instance was not terminated; the error's ``result`` is the deregistration.
         """
-        cluster = validate_cluster(cluster)
-        ref = validate_container_instance(container_instance)
-        check_same_cluster(ref, cluster)
-        options = _drain.DrainOptions(
+        asked = _termination_options(terminate, decrement_desired_capacity, allow_protected)
+
+        async def workflow(drain: _DrainCall) -> DeregistrationResult:
+            return await _drain.drain_and_deregister(
+                drain.gate,
+                drain.ref,
+                drain.cluster,
+                drain.options,
+                drain.progress,
+                poller=drain.poller,
+                steady=steady,
+                terminator=await self._terminator(asked),
+            )
+
+        return await self._drain_call(
+            workflow,
+            container_instance,
+            cluster=cluster,
+            progress=progress,
             timeout=timeout,
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
             take_over=take_over,
-            require_room=check_bool(require_room, "require_room"),
+            require_room=require_room,
         )
+
+    async def _drain_call(
+        self,
+        workflow: Callable[[_DrainCall], Awaitable[_R]],
+        container_instance: InstanceInput,
+        *,
+        cluster: str | None,
+        progress: ProgressCallback | None,
+        **knobs: Unpack[_drain.DrainKnobs],
+    ) -> _R:
+        """Validate one drain's arguments, resolve its instance, then run ``workflow`` on it.
+
+        What `drain_and_deregister` and `drain_and_wait` share: every argument is checked
+        before any network call (the instance, the cluster, the drain's knobs as
+        `ecs_safe.drain.DrainOptions`, the progress callback), then the instance is resolved in
+        the cluster (an EC2 or managed instance ID), then ``workflow`` runs.
+        """
+        cluster = validate_cluster(cluster)
+        ref = validate_container_instance(container_instance)
+        check_same_cluster(ref, cluster)
+        options = _drain.DrainOptions(**knobs)
         callback = check_progress(progress)
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await _drain.drain_and_deregister(
-            gate, ref, cluster, options, callback, poller=self._drain_poller(), steady=steady
+        return await workflow(
+            _DrainCall(gate, ref, cluster, options, callback, self._drain_poller())
         )
+
+    async def _terminator(self, options: TerminationOptions | None) -> Terminator | None:
+        """The terminator of a call that asked ``terminate=True`` (``None`` otherwise).
+
+        The Auto Scaling and EC2 call layers are made on first need: a call without
+        ``terminate`` never makes them.
+        """
+        if options is None:
+            return None
+        return Terminator(await self._autoscaling_calls(), await self._ec2_calls(), options)
 
     async def deregister_many(
         self,
@@ -795,6 +906,9 @@ class EcsSafeClient:
         take_over: bool = False,
         steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
         require_room: bool = True,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -838,11 +952,22 @@ class EcsSafeClient:
                 drain starts and the instances never started fail with `NotStartedError`.
             require_room: see `drain_and_deregister` (only with ``drain``); the whole run's
                 tasks are packed onto the instances outside the run at once.
+            terminate: terminate each instance's EC2 instance once its own deregistration is
+                verified (see `deregister_container_instance`; with ``drain``, protected
+                instances are refused before DRAINING).
+            decrement_desired_capacity: with ``terminate``, lower the group's desired capacity
+                by one, so that the group launches no replacement.
+            allow_protected: with ``terminate``, terminate even an instance protected from
+                scale-in or with EC2 termination protection (EC2 still refuses the latter: a
+                `TerminationError`). The survey is batched across the fleet; a termination
+                that fails after the deregistration is a ``"failed"`` outcome with a
+                `TerminationError` and the deregistration's ``result``.
 
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
         """
         force = check_bool(force, "force")
+        asked = _termination_options(terminate, decrement_desired_capacity, allow_protected)
         settings = fleet.FleetSettings(
             cluster=validate_cluster(cluster),
             force=force,
@@ -855,12 +980,13 @@ class EcsSafeClient:
                 on_timeout="force" if force else "raise",
                 standalone_tasks=standalone_tasks,
                 take_over=take_over,
-                require_room=check_bool(require_room, "require_room"),
+                require_room=require_room,
             ),
             progress=check_progress(progress),
             steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
         )
         gate = self._opened()
+        settings = replace(settings, terminator=await self._terminator(asked))
         return await fleet.deregister_many(
             gate, container_instances, settings, self._drain_poller()
         )
@@ -874,6 +1000,9 @@ class EcsSafeClient:
         cluster: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> DeregistrationResult:
         """Deregister one container instance, if the policy allows it.
 
@@ -883,7 +1012,19 @@ class EcsSafeClient:
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             force: deregister even with tasks running (they are orphaned; the policy decides
                 whether that is acceptable).
-            dry_run: decide and log, but make no mutating call.
+            dry_run: decide and log, but make no mutating call (the plan says how the EC2
+                instance would be terminated, with ``terminate``).
+            terminate: once the deregistration is verified (a describe shows the instance
+                INACTIVE or gone), terminate its EC2 instance: TerminateInstanceInAutoScalingGroup
+                for an Auto Scaling group member, TerminateInstances otherwise
+                (`ecs_safe.termination`). The pre-flight then also reads the group membership
+                and protections, and the policy refuses a protected instance
+                (`ecs_safe.policy.ProtectTermination`) before any mutating call.
+            decrement_desired_capacity: with ``terminate``, lower the group's desired capacity
+                by one, so that the group launches no replacement.
+            allow_protected: with ``terminate``, terminate even an instance protected from
+                scale-in or with EC2 termination protection (EC2 still refuses the latter: a
+                `TerminationError`).
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
@@ -892,15 +1033,19 @@ class EcsSafeClient:
             EcsApiError: a pre-flight call (describe, task listing) failed, with nothing
                 mutated, or the deregistration call failed (after retries); ``retryable``
                 tells whether trying again later may help.
+            TerminationError: (``terminate``) the instance was deregistered, but its EC2
+                instance was not terminated; the error's ``result`` is the deregistration.
         """
         cluster = validate_cluster(cluster)
         ref = validate_container_instance(container_instance)
         check_same_cluster(ref, cluster)
         force = check_bool(force, "force")
         dry_run = check_bool(dry_run, "dry_run")
+        asked = _termination_options(terminate, decrement_desired_capacity, allow_protected)
         gate = self._opened()
         (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await gate.deregister(Request(ref, cluster, force=force, dry_run=dry_run))
+        request = Request(ref, cluster, force=force, dry_run=dry_run)
+        return await termination.deregister(gate, request, await self._terminator(asked))
 
     # ------------------------------------------------------------------ reactivate
 
@@ -978,28 +1123,35 @@ class EcsSafeClient:
                 else deregistered it during the drain.
             EcsApiError: a call failed after retries.
         """
-        cluster = validate_cluster(cluster)
-        ref = validate_container_instance(container_instance)
-        check_same_cluster(ref, cluster)
         if on_timeout == "force":
             raise InvalidInputError(
                 "on_timeout='force' deregisters, and drain_and_wait leaves the instance "
                 "registered: pass on_timeout='raise' or 'reactivate' (or use "
                 "drain_and_deregister)"
             )
-        options = _drain.DrainOptions(
+
+        async def workflow(drain: _DrainCall) -> ContainerInstance:
+            return await _drain.drain_and_wait(
+                drain.gate,
+                drain.ref,
+                drain.cluster,
+                drain.options,
+                drain.progress,
+                poller=drain.poller,
+                steady=steady,
+            )
+
+        return await self._drain_call(
+            workflow,
+            container_instance,
+            cluster=cluster,
+            progress=progress,
             timeout=timeout,
             poll_interval=poll_interval,
             on_timeout=on_timeout,
             standalone_tasks=standalone_tasks,
             take_over=take_over,
-            require_room=check_bool(require_room, "require_room"),
-        )
-        callback = check_progress(progress)
-        gate = self._opened()
-        (ref,) = await self._resolve(gate.calls, [ref], cluster)
-        return await _drain.drain_and_wait(
-            gate, ref, cluster, options, callback, poller=self._drain_poller(), steady=steady
+            require_room=require_room,
         )
 
     def steady_gate(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from ecs_safe import _constants, _events, ownership
 from ecs_safe._calls import state_failure
@@ -60,7 +60,7 @@ from ecs_safe.errors import (
 )
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.ownership import OtherDrainer
-from ecs_safe.policy import Decision, Violation
+from ecs_safe.policy import Decision, Termination, Violation
 
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from ecs_safe._poller import Poller
     from ecs_safe.results import DeregistrationResult
     from ecs_safe.steady import SteadyGate
+    from ecs_safe.termination import Terminator
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -77,6 +78,7 @@ __all__ = [
     "POLL_BACKOFF",
     "STANDALONE_TASKS_RULE",
     "UPDATE_STATE_BATCH",
+    "DrainKnobs",
     "DrainOptions",
     "DrainPlan",
     "DrainRun",
@@ -102,6 +104,21 @@ STANDALONE_TASKS_RULE = "standalone-tasks"
 
 
 # ----------------------------------------------------------------------------- options
+
+
+class DrainKnobs(TypedDict):
+    """`DrainOptions`'s fields as keyword arguments, for the calls that pass them on as such.
+
+    `EcsSafeClient.drain_and_deregister` and `EcsSafeClient.drain_and_wait` take them one by
+    one, and hand them on as ``**knobs`` to the one helper both share (typed with ``Unpack``).
+    """
+
+    timeout: float
+    poll_interval: float
+    on_timeout: OnTimeout
+    standalone_tasks: StandaloneTasks
+    take_over: bool
+    require_room: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +157,7 @@ class DrainOptions:
                 self.standalone_tasks, "standalone_tasks", _constants.STANDALONE_TASKS_VALUES
             ),
             "take_over": check_bool(self.take_over, "take_over"),
+            "require_room": check_bool(self.require_room, "require_room"),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -288,6 +306,8 @@ class DrainPlan:
         drainer: who else is draining it, if anyone (`ecs_safe.ownership.survey`): named in
             the plan, the logs and the outcome.
         take_over: act even over another run's mark or managed draining.
+        termination: with ``terminate=True``, how the EC2 instance is terminated once
+            deregistered, as the pre-flight found it (`ecs_safe.termination`).
     """
 
     ref: str
@@ -297,6 +317,7 @@ class DrainPlan:
     decision: Decision
     drainer: OtherDrainer | None = None
     take_over: bool = False
+    termination: Termination | None = None
 
     @property
     def notes(self) -> list[str]:
@@ -316,7 +337,9 @@ class DrainPlan:
 
     def request(self, *, force: bool = False) -> Request:
         """What the gate is asked for this instance: a real deregistration, forced or not."""
-        return Request(self.ref, self.cluster, force=force, dry_run=False)
+        return Request(
+            self.ref, self.cluster, force=force, dry_run=False, termination=self.termination
+        )
 
 
 def require_drainable(ref: str, cluster: str | None, snapshot: ContainerInstance) -> None:
@@ -367,13 +390,18 @@ async def prepare(
     snapshot: ContainerInstance | None = None,
     take_over: bool = False,
     drainers: Mapping[str, OtherDrainer] | None = None,
+    terminator: Terminator | None = None,
+    terminations: Mapping[str, Termination] | None = None,
 ) -> DrainPlan:
     """Pre-flight one drain; refuse (raise) before any mutating call.
 
     ``snapshot``, when the caller already described the instance (a fleet run describes
     100 per call), saves describing it again; ``drainers``, when the caller already surveyed
     the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again.
-    Another run's mark and ECS managed draining refuse unless ``take_over``.
+    Another run's mark and ECS managed draining refuse unless ``take_over``. With
+    ``terminator`` (``terminate=True``), the termination is surveyed too (``terminations``,
+    when the caller surveyed a whole wave, saves that) and judged with the rest: a protected
+    instance is refused now, before DRAINING.
 
     Raises:
         PolicyViolationError: the policy would refuse the drained instance, or standalone
@@ -390,6 +418,11 @@ async def prepare(
     except EcsSafeError as exc:
         _events.log_failed(exc, cluster=cluster, container_instance=ref)
         raise
+    if terminator is not None:
+        if terminations is None:
+            request = await terminator.request(gate, request, snapshot)
+        else:
+            request = replace(request, termination=terminations[ref])
     if drainers is None:
         drainers = await ownership.survey(gate.calls, {ref: snapshot}, cluster, plan=dry_run)
     drainer = drainers.get(ref)
@@ -412,7 +445,9 @@ async def prepare(
     decision = gate.judge_drain(request, drained_projection(snapshot), blockers=blockers)
     if not decision.allowed:
         raise gate.refuse(request, snapshot, decision, tasks)
-    return DrainPlan(ref, cluster, snapshot, tasks, decision, drainer, take_over)
+    return DrainPlan(
+        ref, cluster, snapshot, tasks, decision, drainer, take_over, request.termination
+    )
 
 
 async def judge_wave(
@@ -841,12 +876,18 @@ class DrainRun:
         plan: DrainPlan,
         options: DrainOptions,
         progress: ProgressCallback | None,
+        *,
+        terminator: Terminator | None = None,
     ) -> DeregistrationResult:
         """Cordon ``plan``'s instance, wait, deregister (`wait_and_deregister`), tracked.
+
+        With ``terminator`` and a plan that terminates, the EC2 instance is terminated once
+        the deregistration is verified (`Terminator.finish`).
 
         Raises:
             EcsSafeError: the instance could not be set DRAINING, or the wait or the
                 deregistration failed (as `wait_and_deregister`).
+            TerminationError: deregistered, but not terminated.
         """
         label = plan.label
         self._move(label, self.maybe_draining)
@@ -858,7 +899,9 @@ class DrainRun:
             self._move(label, self.failed)
             raise
         self._move(label, self.deregistered)
-        return result
+        if terminator is None:
+            return result
+        return await terminator.finish(gate.calls, plan.request(), result)
 
 
 async def drain_and_deregister(
@@ -870,8 +913,12 @@ async def drain_and_deregister(
     *,
     poller: Poller,
     steady: SteadyGate | None = None,
+    terminator: Terminator | None = None,
 ) -> DeregistrationResult:
     """`EcsSafeClient.drain_and_deregister` on validated arguments: pre-flight, cordon, wait.
+
+    With ``terminator``, the EC2 instance's termination is judged in the pre-flight and done
+    once the deregistration is verified (`ecs_safe.termination`).
 
     With ``steady`` (a run's `SteadyGate`), nothing starts until the gate admits the instance;
     the pre-flight comes after, on the services as the gate let them be (`NotStartedError`
@@ -891,10 +938,11 @@ async def drain_and_deregister(
             cluster,
             standalone_tasks=options.standalone_tasks,
             take_over=options.take_over,
+            terminator=terminator,
         )
         plan = await _judged(gate, plan, options)
         run.pending = [plan.label]
-        return await run.drain(gate, poller, plan, options, progress)
+        return await run.drain(gate, poller, plan, options, progress, terminator=terminator)
     except asyncio.CancelledError:
         run.interrupted()
         raise

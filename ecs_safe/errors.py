@@ -8,13 +8,17 @@ The whole tree, so that a reader sees it at once::
     ├── PolicyViolationError                   refused by the policy, before any mutating call
     ├── DrainTimeoutError                      the drain did not finish before its deadline
     ├── PartialDrainError                      .drained, .failures: some instances not set DRAINING
+    ├── TerminationError                       deregistered (.result), EC2 instance not terminated
     └── EcsApiError                            the ECS API (or the way to it) failed
         ├── ServerException                    (retryable)
         ├── ClientException
         │   ├── ContainerInstanceNotFoundError
         │   │   └── DrainNotFoundError         (also a PartialDrainError)
-        │   └── DrainRejectedError             (also a PartialDrainError)
+        │   ├── DrainRejectedError             (also a PartialDrainError)
+        │   ├── Ec2InstanceNotFoundError       EC2 knows no such instance
+        │   └── TerminationProtectedError      EC2 refused: the instance has termination protection
         ├── InvalidParameterException
+        │   └── LifecycleActionNotFoundError   Auto Scaling has no such lifecycle action waiting
         ├── ClusterNotFoundException
         ├── AccessDeniedException
         │   └── CredentialsError               bad, expired or missing credentials (not retried)
@@ -33,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.policy import Decision
+    from ecs_safe.results import DeregistrationResult
 
 __all__ = [
     "AccessDeniedException",
@@ -44,14 +49,18 @@ __all__ = [
     "DrainNotFoundError",
     "DrainRejectedError",
     "DrainTimeoutError",
+    "Ec2InstanceNotFoundError",
     "EcsApiError",
     "EcsConnectionError",
     "EcsSafeError",
     "InvalidInputError",
     "InvalidParameterException",
+    "LifecycleActionNotFoundError",
     "PartialDrainError",
     "PolicyViolationError",
     "ServerException",
+    "TerminationError",
+    "TerminationProtectedError",
     "ThrottlingException",
 ]
 
@@ -223,6 +232,28 @@ class InvalidParameterException(EcsApiError):
     """ECS rejected a parameter (also its refusal of an unforced deregistration with tasks)."""
 
 
+class Ec2InstanceNotFoundError(ClientException):
+    """EC2 knows no instance of that ID (``InvalidInstanceID.NotFound``) in this Region."""
+
+
+class TerminationProtectedError(ClientException):
+    """EC2 refused to terminate an instance whose ``disableApiTermination`` is set.
+
+    EC2 answers ``OperationNotPermitted``; ecs-safe does not lift the protection: that is the
+    owner's decision (``aws ec2 modify-instance-attribute --no-disable-api-termination``).
+    """
+
+
+class LifecycleActionNotFoundError(InvalidParameterException):
+    """Auto Scaling has no lifecycle action waiting for that instance and hook.
+
+    It was completed already, timed out (the hook's default result applied), or never began
+    (the token or instance is wrong). Auto Scaling answers ``ValidationError`` "No active
+    Lifecycle Action found". After a CompleteLifecycleAction whose response was lost, ecs-safe
+    checks the instance instead of raising this (`docs/reliability.md`).
+    """
+
+
 class ClusterNotFoundException(EcsApiError):
     """The named cluster does not exist in this account and Region."""
 
@@ -298,3 +329,44 @@ class CredentialsError(AccessDeniedException):
     login``) or fix them (``profile_name=``/``session=``, the standard credential chain).
     A subclass of `AccessDeniedException`, so code that caught that catches this too.
     """
+
+
+class TerminationError(EcsSafeError):
+    """The instance was deregistered, but its EC2 instance was not terminated (``terminate=True``).
+
+    Never a silent success, and never a plain failure either: the deregistration happened, and
+    ``result`` is its `DeregistrationResult`. Either the deregistration could not be verified
+    by a describe (``deregistration_verified`` is false: nothing was terminated, since an
+    instance still registered must not lose its EC2 host), or the termination call failed
+    (EC2 termination protection, access denied, an outage past the retries): the instance is
+    deregistered and its EC2 instance still runs. Terminate it yourself, or call again: a
+    second deregistration finds it gone. The cause is ``__cause__`` when there is one.
+
+    Attributes:
+        result: the deregistration that happened (``terminated`` false).
+        ec2_instance_id: the EC2 instance that was not terminated.
+        deregistration_verified: whether a describe proved the deregistration.
+        reason: the termination call's error code, or ``"DeregistrationUnverified"``.
+    """
+
+    code = "TerminationFailed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        result: DeregistrationResult,
+        ec2_instance_id: str | None,
+        deregistration_verified: bool,
+        reason: str,
+    ) -> None:
+        super().__init__(message)
+        self.result = result
+        self.ec2_instance_id = ec2_instance_id
+        self.deregistration_verified = deregistration_verified
+        self.reason = reason
+
+    @property
+    def container_instance(self) -> ContainerInstance:
+        """The container instance as its deregistration returned it."""
+        return self.result.container_instance

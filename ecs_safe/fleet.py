@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ecs_safe import _constants, _events, _targets, ownership
@@ -46,14 +46,22 @@ from ecs_safe._validation import (
     validate_container_instance,
 )
 from ecs_safe.drain import DrainOptions, DrainPlan, DrainRun, judge_wave, prepare
-from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, PolicyViolationError
+from ecs_safe.errors import (
+    EcsApiError,
+    EcsSafeError,
+    InvalidInputError,
+    PolicyViolationError,
+    TerminationError,
+)
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.policy import Termination
 from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, OutcomeStatus
 from ecs_safe.steady import SteadyGate
 
 if TYPE_CHECKING:
     from ecs_safe._gate import Gate
     from ecs_safe._poller import Poller
+    from ecs_safe.termination import Terminator
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -112,6 +120,9 @@ class FleetSettings:
             (`ecs_safe.steady`); with ``drain`` only.
         steady: a gate shared with the caller's other runs (a rolling replacement's waves,
             `ecs_safe.replace`) instead of one made for this run; its own timeout applies.
+        terminator: with ``terminate=True``: surveys each instance's termination in the
+            pre-flight (batched across the fleet) and terminates each EC2 instance once its
+            own deregistration is verified (`ecs_safe.termination`).
     """
 
     cluster: str | None
@@ -123,6 +134,7 @@ class FleetSettings:
     progress: ProgressCallback | None
     steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT
     steady: SteadyGate | None = None
+    terminator: Terminator | None = None
 
 
 class _FleetRun:
@@ -143,6 +155,9 @@ class _FleetRun:
         self.progress = settings.progress
         self.steady_timeout = settings.steady_timeout
         self.shared_steady = settings.steady
+        self.terminator = settings.terminator
+        # Each instance's termination (with ``terminate=True``), from the batched survey.
+        self.terminations: dict[int, Termination] = {}
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
         self.done = 0
@@ -205,7 +220,9 @@ class _FleetRun:
 
     async def _fail(self, index: int, error: EcsSafeError) -> None:
         refused = isinstance(error, PolicyViolationError)
-        await self._finish(index, "refused" if refused else "failed", error=error)
+        # Deregistered, not terminated: failed, and the outcome keeps the deregistration.
+        done = error.result if isinstance(error, TerminationError) else None
+        await self._finish(index, "refused" if refused else "failed", result=done, error=error)
 
     async def _succeed(self, index: int, result: DeregistrationResult) -> None:
         status: OutcomeStatus = "would_deregister" if result.dry_run else "deregistered"
@@ -295,16 +312,44 @@ class _FleetRun:
         return [[index_of[instance_id_of(ref)] for ref in batch] for batch in batches]
 
     def _request(self, index: int) -> Request:
-        return Request(self.refs[index], self.cluster, force=self.force, dry_run=self.dry_run)
+        return Request(
+            self.refs[index],
+            self.cluster,
+            force=self.force,
+            dry_run=self.dry_run,
+            termination=self.terminations.get(index),
+        )
+
+    async def _survey(
+        self, snapshots: dict[int, ContainerInstance]
+    ) -> dict[int, ContainerInstance]:
+        """Survey the terminations of ``snapshots`` (``terminate=True``), batched.
+
+        Returns the instances that go on; a failed survey fails its instances' outcomes with
+        its typed error (a pre-flight that could not be done), and nothing is done to them.
+        """
+        if self.terminator is None or not snapshots:
+            return snapshots
+        try:
+            async with self.slots:
+                found = await self.terminator.survey(
+                    {self.refs[i]: s for i, s in snapshots.items()}
+                )
+        except EcsApiError as exc:
+            for i in snapshots:
+                await self._fail(i, self.gate.preflight_failed(self._request(i), exc))
+            return {}
+        self.terminations.update({i: found[self.refs[i]] for i in snapshots})
+        return snapshots
 
     async def _describe_all(self) -> dict[int, ContainerInstance]:
         snapshots: dict[int, ContainerInstance] = {}
         for chunk in await asyncio.gather(*(self._describe(c) for c in self._batches())):
             snapshots.update(chunk)
-        return snapshots
+        return await self._survey(snapshots)
 
     async def _describe_then_deregister(self, chunk: list[int]) -> None:
-        snapshots = await self._describe(chunk)
+        snapshots = await self._survey(await self._describe(chunk))
         lists = await self._task_lists(snapshots)
         await asyncio.gather(
             *(self._deregister(i, s, lists.get(i)) for i, s in snapshots.items() if i in lists)
@@ -376,7 +421,12 @@ class _FleetRun:
         async def work() -> DeregistrationResult:
             # Without ``tasks`` the gate lists them itself where a rule or the plan needs them
             # (`Gate.wants_tasks`): an idle fleet's plan costs its describes only.
-            return await gate.deregister(request, snapshot, tasks=tasks)
+            result = await gate.deregister(request, snapshot, tasks=tasks)
+            if self.terminator is None:
+                return result
+            # Each instance is terminated after its own verified deregistration, within its
+            # slot: the others' deregistrations and terminations go on concurrently.
+            return await self.terminator.finish(gate.calls, request, result)
 
         result = await self._attempt(index, work)
         if result is not None:
@@ -393,6 +443,9 @@ class _FleetRun:
             plan=self.dry_run,
         )
 
+        # Surveyed with the describes (`_describe_all`): no drain surveys on its own.
+        terminations = {self.refs[i]: t for i, t in self.terminations.items()}
+
         async def plan_one(index: int, snapshot: ContainerInstance) -> None:
             plan = await self._attempt(
                 index,
@@ -405,6 +458,8 @@ class _FleetRun:
                     snapshot=snapshot,
                     take_over=self.options.take_over,
                     drainers=drainers,
+                    terminator=self.terminator,
+                    terminations=terminations,
                 ),
             )
             if plan is not None:
@@ -424,7 +479,7 @@ class _FleetRun:
                 plans[index] = verdict
         if self.dry_run:
             for index, plan in sorted(plans.items()):
-                request = Request(plan.ref, cluster, force=False, dry_run=True)
+                request = replace(plan.request(), dry_run=True)
                 planned = gate.plan(request, plan.snapshot, plan.decision, plan.tasks)
                 await self._succeed(index, plan.noted(planned))
             return
@@ -445,7 +500,9 @@ class _FleetRun:
 
         async def start(plan: DrainPlan) -> DeregistrationResult:
             await steady.admit(plan.label, plan.tasks)
-            return await run.drain(gate, self.poller, plan, self.options, self.progress)
+            return await run.drain(
+                gate, self.poller, plan, self.options, self.progress, terminator=self.terminator
+            )
 
         async def roll(index: int, plan: DrainPlan) -> None:
             # The slot is held from DRAINING to deregistration: `concurrency` bounds how many

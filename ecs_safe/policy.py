@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
 from ecs_safe import budgets as _budgets
-from ecs_safe._constants import DEFAULT_CLUSTER
+from ecs_safe._constants import DEFAULT_CLUSTER, TerminationMethod
 from ecs_safe.budgets import DisruptionBudget, ServiceImpact
 from ecs_safe.capacity import Wave
 from ecs_safe.errors import InvalidInputError
@@ -56,10 +56,12 @@ __all__ = [
     "Policy",
     "PolicyContext",
     "ProtectStandaloneTasks",
+    "ProtectTermination",
     "RequireDraining",
     "RoomElsewhere",
     "Rule",
     "RuleExample",
+    "Termination",
     "Violation",
     "default_policy",
 ]
@@ -180,6 +182,45 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Termination:
+    """A termination asked for after the deregistration, as the pre-flight found the instance.
+
+    Built by the pre-flight (`ecs_safe.termination`) only when ``terminate=True`` was asked:
+    DescribeAutoScalingInstances says whether the EC2 instance is a group member (and whether
+    it is protected from scale-in), DescribeInstanceAttribute whether EC2 termination
+    protection (``DisableApiTermination``) is on. Rules read it as `PolicyContext.termination`.
+
+    Attributes:
+        ec2_instance_id: the EC2 instance to terminate (``None``: the container instance has
+            none, e.g. an ECS Anywhere ``mi-`` instance, and nothing can be terminated).
+        method: ``"auto-scaling"`` (TerminateInstanceInAutoScalingGroup, for a group member)
+            or ``"ec2"`` (TerminateInstances); ``None`` with no EC2 instance.
+        auto_scaling_group: the group the instance belongs to, if any.
+        decrement_desired_capacity: with ``"auto-scaling"``, lower the group's desired
+            capacity by one (no replacement is launched).
+        protected_from_scale_in: the group protects the instance from scale-in.
+        termination_protected: EC2 termination protection (``DisableApiTermination``) is on.
+        allow_protected: the caller asked to terminate a protected instance anyway.
+
+    """
+
+    ec2_instance_id: str | None
+    method: TerminationMethod | None
+    auto_scaling_group: str | None = None
+    decrement_desired_capacity: bool = False
+    protected_from_scale_in: bool = False
+    termination_protected: bool = False
+    allow_protected: bool = False
+
+    def describe(self) -> str:
+        """How it is (or would be) terminated, in words: ``auto-scaling, decrement: no``."""
+        if self.method == "auto-scaling":
+            decrement = "yes" if self.decrement_desired_capacity else "no"
+            return f"auto-scaling, decrement: {decrement}"
+        return self.method or "nothing to terminate"
+
+
+@dataclass(frozen=True)
 class PolicyContext:
     """Everything a rule may look at: the request and the pre-flight snapshot.
 
@@ -196,6 +237,9 @@ class PolicyContext:
             instances, the services and task definitions, the simulated placement), or
             ``None`` outside a drain's wave check. Rules that read it set
             ``needs_wave = True``.
+        termination: with ``terminate=True``, what terminating the EC2 instance after the
+            deregistration would do and the protections found (`Termination`); ``None``
+            when no termination is asked (`ProtectTermination` then allows).
 
     """
 
@@ -205,6 +249,7 @@ class PolicyContext:
     dry_run: bool = False
     tasks: tuple[Task, ...] | None = None
     wave: Wave | None = None
+    termination: Termination | None = None
 
     def __post_init__(self) -> None:
         # Accept any sequence (a list from list_tasks) but keep the context immutable.
@@ -810,6 +855,106 @@ class ClusterAllowlist(_BuiltinRule):
         ),
         _example(
             "not a cluster ARN", args=(["prod"],), cluster="arn:aws:ecs:eu-west-1:1:service/x"
+        ),
+    )
+
+
+def _termination_example(
+    note: str,
+    *,
+    ec2_instance_id: str | None = "i-0123456789abcdef0",
+    method: TerminationMethod | None = "auto-scaling",
+    auto_scaling_group: str | None = "web-asg",
+    protected_from_scale_in: bool = False,
+    termination_protected: bool = False,
+    allow_protected: bool = False,
+) -> RuleExample:
+    """A `RuleExample` of an empty instance whose EC2 instance would be terminated."""
+    base = _example(note).context
+    termination = Termination(
+        ec2_instance_id=ec2_instance_id,
+        method=method,
+        auto_scaling_group=auto_scaling_group,
+        protected_from_scale_in=protected_from_scale_in,
+        termination_protected=termination_protected,
+        allow_protected=allow_protected,
+    )
+    context = PolicyContext(
+        cluster=base.cluster, container_instance=base.container_instance, termination=termination
+    )
+    return RuleExample(context=context, note=note)
+
+
+class ProtectTermination(_BuiltinRule):
+    """Refuse to terminate an instance that is protected, unless ``allow_protected``.
+
+    Asked only with ``terminate=True`` (`PolicyContext.termination` is set; otherwise it
+    allows), and added by the gate to any policy for such a request: protection is the
+    owner's explicit "do not remove this one". Refuses, before any mutating call, when the
+    Auto Scaling group protects the instance from scale-in or EC2 termination protection
+    (``DisableApiTermination``) is on, naming which; and when there is no EC2 instance to
+    terminate at all (an ECS Anywhere instance). ``allow_protected=True`` lets the protected
+    ones through: TerminateInstanceInAutoScalingGroup terminates an instance protected from
+    scale-in, but EC2 still refuses TerminateInstances with termination protection on (the
+    instance is then deregistered and not terminated, and the error says so).
+    """
+
+    name = "termination-protection"
+
+    def check(self, context: PolicyContext) -> Violation | None:
+        """Refuse a termination of a protected instance (or of no EC2 instance at all)."""
+        termination = context.termination
+        if termination is None:
+            return None
+        label = _instance_label(context.container_instance)
+        if termination.ec2_instance_id is None or termination.method is None:
+            return Violation(
+                self.name,
+                f"terminate=True, but {label} has no EC2 instance to terminate (an ECS "
+                "Anywhere instance?); deregister it without terminate",
+            )
+        if termination.allow_protected:
+            return None
+        protections = []
+        if termination.protected_from_scale_in:
+            protections.append(
+                f"scale-in protection in Auto Scaling group {termination.auto_scaling_group}"
+            )
+        if termination.termination_protected:
+            protections.append("EC2 termination protection (DisableApiTermination)")
+        if not protections:
+            return None
+        return Violation(
+            self.name,
+            f"EC2 instance {termination.ec2_instance_id} of {label} has "
+            f"{' and '.join(protections)}; remove the protection, or pass "
+            "allow_protected=True to terminate it anyway",
+        )
+
+    VALID = (
+        _termination_example("a group member without protection"),
+        _termination_example("a plain EC2 instance", method="ec2", auto_scaling_group=None),
+        _termination_example(
+            "protected, but allow_protected",
+            protected_from_scale_in=True,
+            termination_protected=True,
+            allow_protected=True,
+        ),
+        _example("no termination asked"),
+    )
+    INVALID = (
+        _termination_example("scale-in protection", protected_from_scale_in=True),
+        _termination_example(
+            "EC2 termination protection",
+            method="ec2",
+            auto_scaling_group=None,
+            termination_protected=True,
+        ),
+        _termination_example(
+            "no EC2 instance, even with allow_protected",
+            ec2_instance_id=None,
+            method=None,
+            allow_protected=True,
         ),
     )
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ecs_safe import _html
+from ecs_safe._constants import TerminationMethod
 from ecs_safe.errors import EcsSafeError
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Decision
@@ -46,6 +47,31 @@ class DeregistrationResult(BaseModel):
         "draining the instance (another drainer, ECS managed draining, Spot, a termination "
         "lifecycle hook).",
     )
+    terminated: bool = Field(
+        default=False,
+        description="True when the EC2 instance was terminated (``terminate=True``), which "
+        "happens only after a describe proved the deregistration.",
+    )
+    termination: TerminationMethod | None = Field(
+        default=None,
+        description="How the EC2 instance was (in a dry run: would be) terminated: "
+        '"auto-scaling" (TerminateInstanceInAutoScalingGroup) or "ec2" (TerminateInstances); '
+        "None when no termination was asked.",
+    )
+    auto_scaling_group: str | None = Field(
+        default=None,
+        description="The Auto Scaling group of the terminated instance (``termination`` "
+        '"auto-scaling").',
+    )
+    decrement_desired_capacity: bool = Field(
+        default=False,
+        description="With auto-scaling termination: whether the group's desired capacity "
+        "was (would be) lowered by one, so that no replacement is launched.",
+    )
+    termination_verified: bool = Field(
+        default=False,
+        description="True when the termination's response was lost and a read proved it done.",
+    )
 
     def _repr_html_(self) -> str:
         """Jupyter's rich display: what happened, and to which instance."""
@@ -62,7 +88,10 @@ class InstanceOutcome(BaseModel):
         description='"deregistered", "would_deregister" (dry run), "refused" or "failed".'
     )
     result: DeregistrationResult | None = Field(
-        default=None, description="The result, for deregistered and would_deregister."
+        default=None,
+        description="The result, for deregistered and would_deregister; also for a failed "
+        "outcome whose instance WAS deregistered but whose termination failed "
+        "(``error`` is then a `TerminationError`).",
     )
     error: EcsSafeError | None = Field(
         default=None,

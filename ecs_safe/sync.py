@@ -348,6 +348,9 @@ class SyncEcsSafeClient:
         cluster: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> DeregistrationResult:
         """Deregister one container instance, if the policy allows it.
 
@@ -360,12 +363,16 @@ class SyncEcsSafeClient:
             force: deregister even with tasks running (they are orphaned; the policy decides
                 whether that is acceptable).
             dry_run: decide and log, but make no mutating call.
+            terminate: terminate the EC2 instance once the deregistration is verified.
+            decrement_desired_capacity: with ``terminate``, lower the group's desired capacity.
+            allow_protected: with ``terminate``, terminate a protected instance too.
 
         Raises:
             InvalidInputError: bad arguments (before any network call).
             PolicyViolationError: the policy refused (before any mutating call).
             ContainerInstanceNotFoundError: the instance is not in the cluster.
             EcsApiError: the deregistration call failed (after retries).
+            TerminationError: deregistered, but the EC2 instance was not terminated.
         """
         return self._run(
             self._client.deregister_container_instance,
@@ -373,6 +380,9 @@ class SyncEcsSafeClient:
             cluster=cluster,
             force=force,
             dry_run=dry_run,
+            terminate=terminate,
+            decrement_desired_capacity=decrement_desired_capacity,
+            allow_protected=allow_protected,
         )
 
     def list_container_instances(
@@ -472,6 +482,9 @@ class SyncEcsSafeClient:
         require_room: bool = True,
         progress: ProgressCallback | None = None,
         take_over: bool = False,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> DeregistrationResult:
         """Drain an instance, wait until no task is left on it, then deregister it.
 
@@ -485,6 +498,8 @@ class SyncEcsSafeClient:
                 ``standalone_tasks="refuse"``), before DRAINING is set.
             DrainTimeoutError: tasks were left at the deadline (``on_timeout="raise"`` or
                 ``"reactivate"``).
+            TerminationError: (``terminate``) deregistered, but the EC2 instance was not
+                terminated.
         """
         return self._run(
             self._client.drain_and_deregister,
@@ -497,6 +512,9 @@ class SyncEcsSafeClient:
             require_room=require_room,
             progress=progress,
             take_over=take_over,
+            terminate=terminate,
+            decrement_desired_capacity=decrement_desired_capacity,
+            allow_protected=allow_protected,
         )
 
     def deregister_many(
@@ -515,6 +533,9 @@ class SyncEcsSafeClient:
         take_over: bool = False,
         steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
         require_room: bool = True,
+        terminate: bool = False,
+        decrement_desired_capacity: bool = False,
+        allow_protected: bool = False,
     ) -> BatchResult:
         """Deregister many instances concurrently, each under the same checks as one.
 
@@ -522,7 +543,8 @@ class SyncEcsSafeClient:
         the `BatchResult` holds one outcome per instance, in input order; with ``dry_run``
         it is the plan. ``progress`` runs on the client's loop thread (plain and async
         callables both work); ``timeout``, ``poll_interval`` and ``standalone_tasks`` apply
-        per instance, with ``drain`` only.
+        per instance, with ``drain`` only; with ``terminate``, each EC2 instance is terminated
+        once its own deregistration is verified.
 
         Raises:
             InvalidInputError: the call itself is malformed (not a list, empty, bad options).
@@ -542,6 +564,9 @@ class SyncEcsSafeClient:
             take_over=take_over,
             steady_timeout=steady_timeout,
             require_room=require_room,
+            terminate=terminate,
+            decrement_desired_capacity=decrement_desired_capacity,
+            allow_protected=allow_protected,
         )
 
     def reactivate(

@@ -103,6 +103,7 @@ def test_every_builtin_rule_is_discovered_and_has_examples() -> None:
         "NoPendingTasksUnlessForced",
         "NoRunningTasksUnlessForced",
         "ProtectStandaloneTasks",
+        "ProtectTermination",
         "RequireDraining",
         "RoomElsewhere",
     }

@@ -290,6 +290,7 @@ def test_every_documented_rule_is_found() -> None:
         "NoPendingTasksUnlessForced",
         "NoRunningTasksUnlessForced",
         "ProtectStandaloneTasks",
+        "ProtectTermination",
         "RequireDraining",
         "RoomElsewhere",
     }

@@ -28,12 +28,14 @@ from ecs_safe import (
     DrainNotFoundError,
     DrainRejectedError,
     DrainTimeoutError,
+    Ec2InstanceNotFoundError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeClient,
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    LifecycleActionNotFoundError,
     NotStartedError,
     PaginationError,
     PartialDrainError,
@@ -41,6 +43,8 @@ from ecs_safe import (
     RateLimits,
     RetryConfig,
     ServerException,
+    TerminationError,
+    TerminationProtectedError,
     ThrottlingException,
     Violation,
     default_policy,
@@ -185,6 +189,12 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     NotStartedError: (EcsSafeError,),
     # Issue 12: a rolling replacement's group not back at capacity in time.
     CapacityTimeoutError: (EcsSafeError,),
+    # Issue 12: deregistered, but the EC2 instance was not terminated (terminate=True).
+    TerminationError: (EcsSafeError,),
+    # Issue 12: EC2 and Auto Scaling refusals worth telling apart.
+    Ec2InstanceNotFoundError: (ClientException,),
+    TerminationProtectedError: (ClientException,),
+    LifecycleActionNotFoundError: (InvalidParameterException,),
 }
 
 

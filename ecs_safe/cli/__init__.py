@@ -45,7 +45,8 @@ Exit codes: one per instance; a batch exits with the code its instances share, e
                    "request_id": str | null, "violations": [{"rule", "message"}],
                    "tasks": [TASK], "error": null | ERROR, "input": str | null,
                    "selected_by": str | null, "container_instance_id": str | null,
-                   "ec2_instance_id": str | null}],
+                   "ec2_instance_id": str | null,
+                   "termination": TERMINATION (only with --terminate)}],
      "resolution": [RESOLVED], "deregister": bool}
 
 ``describe``::
@@ -57,8 +58,10 @@ Exit codes: one per instance; a batch exits with the code its instances share, e
 where ``INSTANCE`` is ``{"container_instance_arn", "ec2_instance_id", "status",
 "agent_connected", "running_tasks_count", "pending_tasks_count"}``, ``TASK`` is ``{"task_arn",
 "kind", "last_status", "desired_status", "group", "started_by"}``, ``ERROR`` is ``{"type",
-"code", "message"}`` and ``RESOLVED`` is ``{"input", "source", "state",
-"container_instance_id", "container_instance_arn", "ec2_instance_id", "duplicate_of"}``
+"code", "message"}``, ``TERMINATION`` is ``{"method", "auto_scaling_group",
+"decrement_desired_capacity", "terminated", "verified"}`` and ``RESOLVED`` is ``{"input",
+"source", "state", "container_instance_id", "container_instance_arn", "ec2_instance_id",
+"duplicate_of"}``
 (`ecs_safe.cli.targets.Entry`). A command that fails as a whole (bad input, an API error)
 writes the same document with ``error`` set and empty lists. Usage errors found while
 parsing the command line write nothing to stdout.

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
+from ecs_safe.errors import InvalidInputError
+
 __all__ = [
+    "AllowProtectedOpt",
     "AuditLogOpt",
     "AutoScalingGroupOpt",
     "ClusterOpt",
     "ConcurrencyOpt",
+    "DecrementDesiredCapacityOpt",
     "DryRunOpt",
     "EndpointOpt",
     "FilterOpt",
@@ -36,8 +40,11 @@ __all__ = [
     "StandaloneTasksOpt",
     "StatusOpt",
     "SteadyTimeoutOpt",
+    "TerminateOpt",
+    "TerminationArgs",
     "TimeoutOpt",
     "VerboseOpt",
+    "termination_of",
 ]
 
 
@@ -291,3 +298,57 @@ StatusOpt = Annotated[
         show_default=False,
     ),
 ]
+TerminateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--terminate",
+        help="Once each deregistration is verified (a describe shows it INACTIVE or gone), "
+        "terminate the EC2 instance: through its Auto Scaling group for a member "
+        "(TerminateInstanceInAutoScalingGroup), TerminateInstances otherwise. A protected "
+        "instance is refused up front.",
+    ),
+]
+DecrementDesiredCapacityOpt = Annotated[
+    bool,
+    typer.Option(
+        "--decrement-desired-capacity",
+        help="With --terminate: lower the Auto Scaling group's desired capacity by one per "
+        "terminated member, so that no replacement is launched.",
+    ),
+]
+AllowProtectedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-protected",
+        help="With --terminate: terminate even instances protected from scale-in or with EC2 "
+        "termination protection (EC2 still refuses the latter; reported as not terminated).",
+    ),
+]
+
+
+class TerminationArgs(TypedDict):
+    """``--terminate`` and its choices, as the library's keyword arguments."""
+
+    terminate: bool
+    decrement_desired_capacity: bool
+    allow_protected: bool
+
+
+def termination_of(
+    terminate: bool, decrement_desired_capacity: bool, allow_protected: bool
+) -> TerminationArgs:
+    """The ``terminate=`` keyword arguments of a command (all false without ``--terminate``).
+
+    Raises:
+        InvalidInputError: a choice given without ``--terminate`` (a usage error, exit 2).
+    """
+    if not terminate and (decrement_desired_capacity or allow_protected):
+        raise InvalidInputError(
+            "--decrement-desired-capacity and --allow-protected only mean something with "
+            "--terminate: add --terminate, or leave them out"
+        )
+    return TerminationArgs(
+        terminate=terminate,
+        decrement_desired_capacity=decrement_desired_capacity,
+        allow_protected=allow_protected,
+    )

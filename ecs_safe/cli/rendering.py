@@ -106,6 +106,8 @@ _API_TO_CLI: Final = (
     (re.compile(r"standalone_tasks='(\w+)'"), r"--standalone-tasks \1"),
     (re.compile(r"on_timeout='(\w+)'"), r"--on-timeout \1"),
     (re.compile(r"\bforce=True\b"), "--force"),
+    (re.compile(r"\ballow_protected=True\b"), "--allow-protected"),
+    (re.compile(r"\bterminate=True\b"), "--terminate"),
     (re.compile(r"\bdrain_and_deregister\b"), "ecs-safe drain"),
 )
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ecs_safe._validation import instance_id_of
 from ecs_safe.cli.exit_codes import ExitCode, exit_code_of_error
 from ecs_safe.cli.targets import names_host
-from ecs_safe.errors import DrainTimeoutError, EcsSafeError, PolicyViolationError
+from ecs_safe.errors import (
+    DrainTimeoutError,
+    EcsSafeError,
+    PolicyViolationError,
+    TerminationError,
+)
 
 if TYPE_CHECKING:
     from ecs_safe.cli.listing import ListReport
@@ -39,6 +44,7 @@ __all__ = [
     "notes_of",
     "one_line",
     "outcomes_of_batch",
+    "termination_json",
 ]
 
 #: The version of the ``--output json`` document layout; bumped on any incompatible change.
@@ -165,6 +171,8 @@ class Outcome:
 
     notes: tuple[str, ...] = ()
     """The decision's warnings and the numbers of the services a drain's wave affects."""
+    termination: Mapping[str, Any] | None = None
+    """With ``--terminate``: how the EC2 instance was (would be) terminated (`termination_json`)."""
 
     @classmethod
     def already_deregistered(cls, given: str, instance: ContainerInstance) -> Outcome:
@@ -186,11 +194,16 @@ class Outcome:
             request_id=result.request_id,
             tasks=tuple(result.tasks),
             notes=notes_of(result.decision),
+            termination=termination_json(result),
         )
 
     @classmethod
     def from_error(cls, given: str, exc: EcsSafeError) -> Outcome:
         """The outcome of an instance whose operation raised ``exc``."""
+        if isinstance(exc, TerminationError):
+            # Deregistered, not terminated: failed, with what the deregistration returned.
+            done = cls.from_result(given, exc.result)
+            return replace(done, status="failed", error=exc)
         if isinstance(exc, PolicyViolationError):
             return cls(
                 container_instance=given,
@@ -237,7 +250,24 @@ class Outcome:
             # Only when there are some, so that schema version 1's outcome keys stay as they
             # were for every outcome without a drain's service numbers or warnings.
             **({"notes": list(self.notes)} if self.notes else {}),
+            **({"termination": dict(self.termination)} if self.termination else {}),
         }
+
+
+def termination_json(result: DeregistrationResult) -> dict[str, Any] | None:
+    """How a result's EC2 instance was (would be) terminated; ``None`` without ``--terminate``.
+
+    The outcome's ``termination`` key in the JSON (schema version 1; only with ``--terminate``).
+    """
+    if result.termination is None:
+        return None
+    return {
+        "method": result.termination,
+        "auto_scaling_group": result.auto_scaling_group,
+        "decrement_desired_capacity": result.decrement_desired_capacity,
+        "terminated": result.terminated,
+        "verified": result.termination_verified,
+    }
 
 
 def notes_of(decision: Decision) -> tuple[str, ...]:
@@ -252,10 +282,11 @@ def outcomes_of_batch(batch: BatchResult) -> list[Outcome]:
     """Turn a `BatchResult` into CLI outcomes, in input order."""
     outcomes: list[Outcome] = []
     for item in batch.outcomes:
-        if item.result is not None:
-            outcomes.append(Outcome.from_result(item.container_instance, item.result))
-        elif item.error is not None:
+        # The error first: a failed termination carries its deregistration's result too.
+        if item.error is not None:
             outcomes.append(Outcome.from_error(item.container_instance, item.error))
+        elif item.result is not None:
+            outcomes.append(Outcome.from_result(item.container_instance, item.result))
         else:  # pragma: no cover - BatchResult always carries one of the two
             outcomes.append(Outcome(item.container_instance, "failed"))
     return outcomes

@@ -121,6 +121,19 @@ def _standalone_hint(command: str, outcome: Outcome) -> str | None:
     )
 
 
+def _termination_note(outcome: Outcome) -> str:
+    """``; would terminate (auto-scaling, decrement: no)`` after a plan, ``; terminated (ec2)``."""
+    found = outcome.termination
+    if found is None:
+        return ""
+    how = str(found["method"])
+    if how == "auto-scaling":
+        how += f", decrement: {'yes' if found['decrement_desired_capacity'] else 'no'}"
+    if outcome.status == "would_deregister":
+        return f"; would terminate ({how})"
+    return f"; terminated ({how})" if found["terminated"] else ""
+
+
 def _details(command: str, outcome: Outcome) -> Text:
     text = Text()
     if outcome.status == "refused":
@@ -139,7 +152,7 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append(for_display(str(outcome.error)))
     elif outcome.status in ("would_deregister", "would_drain"):
         if outcome.status == "would_deregister":
-            text.append(_plan_details(command, outcome))
+            text.append(_plan_details(command, outcome) + _termination_note(outcome))
         else:
             text.append(_drain_only_plan(outcome))
         for note in outcome.notes:
@@ -153,6 +166,7 @@ def _details(command: str, outcome: Outcome) -> Text:
         text.append(
             f"request {inert(outcome.request_id)}" if outcome.request_id else "verified gone"
         )
+        text.append(_termination_note(outcome))
     return text
 
 

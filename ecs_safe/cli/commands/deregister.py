@@ -14,10 +14,12 @@ from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
+    AllowProtectedOpt,
     AuditLogOpt,
     AutoScalingGroupOpt,
     ClusterOpt,
     ConcurrencyOpt,
+    DecrementDesiredCapacityOpt,
     DryRunOpt,
     EndpointOpt,
     FilterOpt,
@@ -30,7 +32,10 @@ from ecs_safe.cli.options import (
     SelectableInstances,
     SelectAllOpt,
     StatusOpt,
+    TerminateOpt,
+    TerminationArgs,
     VerboseOpt,
+    termination_of,
 )
 from ecs_safe.cli.progress import ProgressDisplay
 from ecs_safe.cli.reports import BatchReport, Outcome, outcomes_of_batch
@@ -53,6 +58,7 @@ async def run_deregister(
     dry_run: bool,
     concurrency: int,
     described: Mapping[str, ContainerInstance] | None = None,
+    termination: TerminationArgs | None = None,
 ) -> BatchReport:
     """``ecs-safe deregister``: `EcsSafeClient.deregister_many` over the whole batch.
 
@@ -60,6 +66,8 @@ async def run_deregister(
     (exit 0, no request sent), so that a retried script converges. An ID that never existed
     stays a failure. ``described`` (by container instance ID: what a selector's listing
     described just now) saves describing those instances again for that check.
+    ``termination`` (``--terminate``) terminates each EC2 instance once its own
+    deregistration is verified.
     """
     if not instances:
         # Every input named no instance (each gets its failed outcome from the selection).
@@ -84,6 +92,7 @@ async def run_deregister(
                 dry_run=dry_run,
                 concurrency=concurrency,
                 progress=shown.callback,
+                **(termination or termination_of(False, False, False)),
             )
         outcomes.update(zip(todo, outcomes_of_batch(batch), strict=True))
     return BatchReport("deregister", cluster, dry_run, [outcomes[ref] for ref in instances])
@@ -124,6 +133,9 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
         ),
     ] = False,
     dry_run: DryRunOpt = False,
+    terminate: TerminateOpt = False,
+    decrement_desired_capacity: DecrementDesiredCapacityOpt = False,
+    allow_protected: AllowProtectedOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     region: RegionOpt = None,
     endpoint_url: EndpointOpt = None,
@@ -151,6 +163,7 @@ def deregister(  # noqa: PLR0917 - typer maps each option to a parameter
                 dry_run=dry_run,
                 concurrency=concurrency,
                 described=selection.listed,
+                termination=termination_of(terminate, decrement_desired_capacity, allow_protected),
             )
             return with_selection(report, selection)
 

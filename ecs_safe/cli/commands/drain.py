@@ -11,7 +11,7 @@ import contextlib
 import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 
@@ -28,10 +28,12 @@ from ecs_safe.cli.commands.describe import describe_found
 from ecs_safe.cli.execution import Connection, checked_inputs, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
+    AllowProtectedOpt,
     AuditLogOpt,
     AutoScalingGroupOpt,
     ClusterOpt,
     ConcurrencyOpt,
+    DecrementDesiredCapacityOpt,
     DryRunOpt,
     EndpointOpt,
     FilterOpt,
@@ -50,8 +52,11 @@ from ecs_safe.cli.options import (
     StandaloneTasksOpt,
     StatusOpt,
     SteadyTimeoutOpt,
+    TerminateOpt,
+    TerminationArgs,
     TimeoutOpt,
     VerboseOpt,
+    termination_of,
 )
 from ecs_safe.cli.progress import ProgressDisplay
 from ecs_safe.cli.reports import (
@@ -65,7 +70,11 @@ from ecs_safe.errors import EcsSafeError, InvalidInputError
 from ecs_safe.policy import DisruptionBudgets
 
 if TYPE_CHECKING:
+    from ecs_safe._constants import OnTimeout as OnTimeoutValue
+    from ecs_safe._constants import StandaloneTasks as StandaloneTasksValue
+    from ecs_safe._progress import ProgressCallback
     from ecs_safe.client import EcsSafeClient
+    from ecs_safe.steady import SteadyGate
 
 __all__ = ["drain", "parse_budget", "run_drain"]
 
@@ -88,6 +97,19 @@ BudgetOpt = Annotated[
         metavar="SERVICE=N",
     ),
 ]
+
+
+class _DrainArgs(TypedDict):
+    """What `EcsSafeClient.drain_and_deregister` and `EcsSafeClient.drain_and_wait` share."""
+
+    cluster: str | None
+    timeout: float
+    poll_interval: float
+    on_timeout: OnTimeoutValue
+    standalone_tasks: StandaloneTasksValue
+    require_room: bool
+    progress: ProgressCallback | None
+    steady: SteadyGate
 
 
 def parse_budget(text: str) -> DisruptionBudget:
@@ -123,6 +145,7 @@ async def run_drain(
     deregister: bool = True,
     require_room: bool = True,
     steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
+    termination: TerminationArgs | None = None,
 ) -> BatchReport:
     """``ecs-safe drain``: `EcsSafeClient.drain_and_deregister` per instance, a few at once.
 
@@ -140,7 +163,11 @@ async def run_drain(
     the services earlier drains took tasks from are steady again. When ``steady_timeout``
     passes first, no new drain starts and the rest fail with `NotStartedError`
     ("not started", with the services' numbers).
+
+    ``termination`` (``--terminate``) terminates each EC2 instance once its own deregistration
+    is verified; protected instances are refused before DRAINING.
     """
+    terminating = termination or termination_of(False, False, False)
     if not instances:
         # Every input named no instance (each gets its failed outcome from the selection).
         return BatchReport("drain", cluster, dry_run, [], deregister=deregister)
@@ -153,6 +180,7 @@ async def run_drain(
             concurrency=concurrency,
             deregister=deregister,
             require_room=require_room,
+            termination=terminating,
         )
     limit = asyncio.Semaphore(concurrency)
     finished: dict[str, Outcome] = {}
@@ -166,36 +194,27 @@ async def run_drain(
             progress=display.callback,
         )
 
+        # What both calls take, written once (`drain_and_deregister` takes --terminate too).
+        shared = _DrainArgs(
+            cluster=cluster,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_timeout=on_timeout.value,
+            standalone_tasks=standalone_tasks.value,
+            require_room=require_room,
+            progress=display.callback,
+            steady=steady,
+        )
+
         async def one(ref: str) -> Outcome:
             async with limit:
                 started.append(ref)
                 try:
                     if deregister:
-                        result = await ecs.drain_and_deregister(
-                            ref,
-                            cluster=cluster,
-                            timeout=timeout,
-                            poll_interval=poll_interval,
-                            on_timeout=on_timeout.value,
-                            standalone_tasks=standalone_tasks.value,
-                            require_room=require_room,
-                            progress=display.callback,
-                            steady=steady,
-                        )
+                        result = await ecs.drain_and_deregister(ref, **shared, **terminating)
                         outcome = Outcome.from_result(ref, result)
                     else:
-                        drained = await ecs.drain_and_wait(
-                            ref,
-                            cluster=cluster,
-                            timeout=timeout,
-                            poll_interval=poll_interval,
-                            on_timeout=on_timeout.value,
-                            standalone_tasks=standalone_tasks.value,
-                            require_room=require_room,
-                            progress=display.callback,
-                            steady=steady,
-                        )
-                        outcome = Outcome.drained(ref, drained)
+                        outcome = Outcome.drained(ref, await ecs.drain_and_wait(ref, **shared))
                 except EcsSafeError as exc:
                     outcome = Outcome.from_error(ref, exc)
                 display.advance(ref)
@@ -299,6 +318,7 @@ async def _plan_drain(
     concurrency: int,
     deregister: bool,
     require_room: bool,
+    termination: TerminationArgs,
 ) -> BatchReport:
     """The plan of a drain, from reads only.
 
@@ -321,6 +341,7 @@ async def _plan_drain(
             standalone_tasks=standalone_tasks.value,
             require_room=require_room,
             progress=display.callback,
+            **termination,
         )
     outcomes = outcomes_of_batch(batch)
     if not deregister:
@@ -351,6 +372,9 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     on_timeout: OnTimeoutOpt = OnTimeout.RAISE,
     standalone_tasks: StandaloneTasksOpt = StandaloneTasks.REFUSE,
     dry_run: DryRunOpt = False,
+    terminate: TerminateOpt = False,
+    decrement_desired_capacity: DecrementDesiredCapacityOpt = False,
+    allow_protected: AllowProtectedOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     steady_timeout: SteadyTimeoutOpt = DEFAULT_STEADY_TIMEOUT,
     no_room_check: NoRoomCheckOpt = False,
@@ -378,6 +402,12 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 "--on-timeout force deregisters with force, and --no-deregister leaves the "
                 "instances registered: use --on-timeout raise or reactivate"
             )
+        if no_deregister and terminate:
+            raise InvalidInputError(
+                "--terminate terminates after the deregistration, and --no-deregister leaves "
+                "the instances registered: leave one of them out"
+            )
+        termination = termination_of(terminate, decrement_desired_capacity, allow_protected)
         budgets = [parse_budget(text) for text in budget or ()]
         policy = cli_policy()
         if budgets:
@@ -397,6 +427,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
                 deregister=not no_deregister,
                 require_room=not no_room_check,
                 steady_timeout=steady_timeout,
+                termination=termination,
             )
             return with_selection(report, selection)
 
