@@ -1272,7 +1272,11 @@ class EcsSafeClient:
             require_room=check_bool(require_room, "require_room"),
         )
         gate = self._opened()
-        autoscaling = await self._autoscaling_calls()
         return await _replace.replace_group(
-            gate, self._drain_poller(), autoscaling, settings, options
+            gate,
+            self._drain_poller(),
+            settings,
+            options,
+            autoscaling=await self._autoscaling_calls(),
+            ec2=await self._ec2_calls(),
         )

@@ -61,9 +61,10 @@ from ecs_safe.errors import EcsSafeError, InvalidInputError
 from ecs_safe.policy import DisruptionBudgets
 from ecs_safe.results import InstanceOutcome
 from ecs_safe.steady import SteadyGate
+from ecs_safe.termination import TerminationOptions, Terminator
 
 if TYPE_CHECKING:
-    from ecs_safe._aws_calls import AutoScalingCalls
+    from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls
     from ecs_safe._gate import Gate
     from ecs_safe._poller import Poller
     from ecs_safe.audit import AuditRun
@@ -343,6 +344,7 @@ class _Replacement:
     gate: Gate
     poller: Poller
     autoscaling: AutoScalingCalls
+    ec2: Ec2Calls
     settings: ReplaceSettings
     options: DrainOptions
     saved: GroupSizes | None = None
@@ -567,7 +569,14 @@ class _Replacement:
         surplus = state.desired_capacity - saved.desired_capacity
         return max(0, min(len(wave), surplus - after))
 
-    def _wave_settings(self, *, dry_run: bool) -> fleet.FleetSettings:
+    def _wave_settings(self, *, dry_run: bool, decrement: bool) -> fleet.FleetSettings:
+        # The one termination path (`ecs_safe.termination`): surveyed in the pre-flight (the
+        # policy sees protection), done per instance once its deregistration is verified.
+        terminator = Terminator(
+            self.autoscaling,
+            self.ec2,
+            TerminationOptions(decrement_desired_capacity=decrement),
+        )
         return fleet.FleetSettings(
             cluster=self.cluster,
             force=False,
@@ -578,6 +587,7 @@ class _Replacement:
             progress=self.settings.progress,
             steady_timeout=self.settings.steady_timeout,
             steady=None if dry_run else self.steady,
+            terminator=terminator,
         )
 
     async def _run_wave(self, index: int, wave: list[str], decrement: bool) -> ReplacementWave:
@@ -605,15 +615,23 @@ class _Replacement:
         outcomes: list[InstanceOutcome] = []
         if arns:
             batch = await fleet.deregister_many(
-                self.gate, arns, self._wave_settings(dry_run=False), self.poller
+                self.gate,
+                arns,
+                self._wave_settings(dry_run=False, decrement=decrement),
+                self.poller,
             )
             outcomes = batch.outcomes
         registered = [i for i in wave if i in live]
-        status = {i: o.status for i, o in zip(registered, outcomes, strict=True)}
-        done = [i for i in wave if i in gone or status.get(i) == "deregistered"]
-        terminated: list[str] = []
+        terminated = [
+            i
+            for i, o in zip(registered, outcomes, strict=True)
+            if o.result is not None and o.result.terminated
+        ]
         try:
-            for instance_id in done:
+            for instance_id in gone:
+                # Deregistered by the crashed run (the listing above proves it: not ACTIVE or
+                # DRAINING any more), under the decision its audit log holds; only the
+                # termination is left. Through the call layer's verified termination.
                 await self.autoscaling.terminate_instance(
                     instance_id, decrement_desired_capacity=decrement
                 )
@@ -642,7 +660,10 @@ class _Replacement:
             outcomes: list[InstanceOutcome] = []
             if arns:
                 batch = await fleet.deregister_many(
-                    self.gate, arns, self._wave_settings(dry_run=True), self.poller
+                    self.gate,
+                    arns,
+                    self._wave_settings(dry_run=True, decrement=decrement),
+                    self.poller,
                 )
                 outcomes = batch.outcomes
             planned.append(
@@ -766,9 +787,11 @@ class _Replacement:
 async def replace_group(
     gate: Gate,
     poller: Poller,
-    autoscaling: AutoScalingCalls,
     settings: ReplaceSettings,
     options: DrainOptions,
+    *,
+    autoscaling: AutoScalingCalls,
+    ec2: Ec2Calls,
 ) -> ReplacementResult:
     """`EcsSafeClient.replace_auto_scaling_group` on validated settings (see the module)."""
-    return await _Replacement(gate, poller, autoscaling, settings, options).run()
+    return await _Replacement(gate, poller, autoscaling, ec2, settings, options).run()
