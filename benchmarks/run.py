@@ -26,6 +26,7 @@ from benchmarks import (
     percall,
     plans,
     ratelimits,
+    replace,
     service_checks,
     startup,
     targets,
@@ -54,6 +55,8 @@ class Sizes:
     drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
     # Waves of (instances, services) for the service-aware checks' reads.
     service_checks: tuple[tuple[int, int], ...] = ((10, 3), (30, 5))
+    # Rolling replacements of (instances, services, wave size, surge).
+    replace: tuple[tuple[int, int, int, bool], ...] = ((12, 3, 1, False), (12, 3, 3, True))
 
 
 FULL = Sizes(
@@ -83,6 +86,7 @@ QUICK = Sizes(
     drain=(1, 12, 0.1, 105),
     plans=(300, 1, (1, 3)),
     service_checks=((4, 2),),
+    replace=((4, 2, 2, True),),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -135,6 +139,10 @@ async def _service_checks(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return await service_checks.run(local, waves=sizes.service_checks)
 
 
+async def _replace(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    return await replace.run(local, cases=sizes.replace)
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -147,6 +155,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "drain_buckets": _drain_buckets,
     "plans": _plans,
     "service_checks": _service_checks,
+    "replace": _replace,
 }
 
 

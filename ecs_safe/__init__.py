@@ -102,6 +102,12 @@ if _typing.TYPE_CHECKING:
         default_policy,
     )
     from ecs_safe.ratelimit import RateLimits
+    from ecs_safe.replace import (
+        CapacityTimeoutError,
+        GroupSizes,
+        ReplacementResult,
+        ReplacementWave,
+    )
     from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
@@ -119,6 +125,7 @@ _LAZY: dict[str, str] = {
     "BatchResult": "ecs_safe.results",
     "CapacityProvider": "ecs_safe.models",
     "CapacityProviderStrategyItem": "ecs_safe.models",
+    "CapacityTimeoutError": "ecs_safe.replace",
     "Caution": "ecs_safe.policy",
     "ClusterAllowlist": "ecs_safe.policy",
     "ContainerDefinition": "ecs_safe.models",
@@ -133,6 +140,7 @@ _LAZY: dict[str, str] = {
     "DisruptionBudgets": "ecs_safe.policy",
     "Ec2Instance": "ecs_safe.models",
     "EcsSafeClient": "ecs_safe.client",
+    "GroupSizes": "ecs_safe.replace",
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
@@ -155,6 +163,8 @@ _LAZY: dict[str, str] = {
     "QueueMessage": "ecs_safe.models",
     "RateLimits": "ecs_safe.ratelimit",
     "RebalanceNotice": "ecs_safe.notices",
+    "ReplacementResult": "ecs_safe.replace",
+    "ReplacementWave": "ecs_safe.replace",
     "RequireDraining": "ecs_safe.policy",
     "Resource": "ecs_safe.models",
     "RetryConfig": "ecs_safe.retry",
@@ -203,6 +213,7 @@ __all__ = [
     "BatchResult",
     "CapacityProvider",
     "CapacityProviderStrategyItem",
+    "CapacityTimeoutError",
     "Caution",
     "ClientException",
     "ClientStateError",
@@ -229,6 +240,7 @@ __all__ = [
     "EcsConnectionError",
     "EcsSafeClient",
     "EcsSafeError",
+    "GroupSizes",
     "InstanceHealthCheckResult",
     "InstanceOutcome",
     "InvalidInputError",
@@ -256,6 +268,8 @@ __all__ = [
     "QueueMessage",
     "RateLimits",
     "RebalanceNotice",
+    "ReplacementResult",
+    "ReplacementWave",
     "RequireDraining",
     "Resource",
     "RetryConfig",

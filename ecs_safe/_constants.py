@@ -17,6 +17,7 @@ __all__ = [
     "AUTOSCALING_MUTATING_OPERATIONS",
     "CLUSTER_TASKS_MIN_INSTANCES",
     "CONTAINER_INSTANCE_STATUSES",
+    "DEFAULT_CAPACITY_TIMEOUT",
     "DEFAULT_CLUSTER",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_CONNECT_TIMEOUT",
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_STEADY_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WAVE_SIZE",
     "DEREGISTRATION_CHECKS",
     "DEREGISTRATION_CHECK_INTERVAL",
     "DESCRIBE_CAPACITY_PROVIDERS_BATCH",
@@ -204,6 +206,14 @@ DEFAULT_CONCURRENCY: Final = 10
 #: Seconds the steady-state gate of a rolling drain waits, before each new drain, for the
 #: services that lost tasks in earlier waves to be steady again (`ecs_safe.steady`).
 DEFAULT_STEADY_TIMEOUT: Final = 600.0
+
+# ----------------------------------------------------------------------------- replacement
+
+#: Old instances a rolling replacement of an Auto Scaling group drains at once (`ecs_safe.replace`).
+DEFAULT_WAVE_SIZE: Final = 1
+#: Seconds a rolling replacement waits for its group to be back at capacity (the surge, or the
+#: replacements of a wave, registered ACTIVE in the cluster) before it stops.
+DEFAULT_CAPACITY_TIMEOUT: Final = 900.0
 
 # ----------------------------------------------------------------------------- ownership
 

@@ -189,8 +189,27 @@ class AuditLog:
         return self._fsync
 
     def start_run(self, run_id: str | None = None) -> AuditRun:
-        """A writer for one run: ``run_id``, else this log's, else a new UUID."""
-        return AuditRun(self, run_id or self.run_id or uuid.uuid4().hex)
+        """A writer for one run: ``run_id``, else this log's, else a new UUID.
+
+        A run ID the file already holds (a crashed run carried on under its own ID, as a
+        resumed replacement is, `ecs_safe.replace`) goes on numbering after that run's last
+        record, so that ``seq`` stays unique within the run and its intents and outcomes pair.
+        """
+        chosen = run_id or self.run_id
+        if chosen is None:
+            return AuditRun(self, uuid.uuid4().hex)
+        if self.path is not None and chosen not in self._seq and self.path.exists():
+            last = max(
+                (
+                    r["seq"]
+                    for r in self.read(self.path)
+                    if r.get("run_id") == chosen and isinstance(r.get("seq"), int)
+                ),
+                default=0,
+            )
+            with self._lock:
+                self._seq.setdefault(chosen, last)
+        return AuditRun(self, chosen)
 
     def write(self, run_id: str, kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Append one record and return it; it is on disk (or in the stream) on return.

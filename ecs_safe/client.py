@@ -26,6 +26,7 @@ from aiobotocore.session import AioSession, get_session
 from ecs_safe import _constants, _events, _targets, fleet, termination
 from ecs_safe import autoscaling as _autoscaling
 from ecs_safe import drain as _drain
+from ecs_safe import replace as _replace
 from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls, QueueCalls
 from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
@@ -1291,4 +1292,98 @@ class EcsSafeClient:
             notice,
             settings,
             progress=callback,
+        )
+
+    # ------------------------------------------------------------------ replace
+
+    async def replace_auto_scaling_group(
+        self,
+        name: str,
+        *,
+        cluster: str | None = None,
+        wave_size: int = _constants.DEFAULT_WAVE_SIZE,
+        surge: bool = False,
+        dry_run: bool = False,
+        resume: bool = False,
+        capacity_timeout: float = _constants.DEFAULT_CAPACITY_TIMEOUT,
+        # Not asyncio.timeout: at the deadline the drain raises DrainTimeoutError itself.
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
+        steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
+        progress: ProgressCallback | None = None,
+    ) -> _replace.ReplacementResult:
+        """Replace every instance of an Auto Scaling group, wave by wave, never unsafely.
+
+        The safe instance refresh (`ecs_safe.replace`; the docs' replace page): the group's
+        registered members are drained, deregistered and terminated ``wave_size`` at a time
+        through the same checks as ``deregister_many(drain=True)`` (policy, disruption budgets
+        judged per wave, the steady-state gate between waves), each wave starting once the
+        group is back at capacity (its new instances ACTIVE in the cluster); then the group's
+        saved sizes are restored. Every step is in the audit log: a run killed midway is
+        resumed by a client with its ``run_id`` on the same ``audit_log`` and
+        ``resume=True``, never started over.
+
+        Args:
+            name: the Auto Scaling group's name.
+            cluster: the cluster its instances are registered in; ``None`` is the default.
+            wave_size: old instances drained at once (an int >= 1).
+            surge: before the first wave, raise desired capacity by one wave (and the
+                maximum with it when needed) and wait for the new instances; the last wave's
+                terminations give it back.
+            dry_run: plan only: the waves (each with its drain plan as things stand), the
+                surge and the restore; nothing is changed and nothing is written.
+            resume: carry on the replacement this client's run started (open the client with
+                the crashed run's ``run_id`` and ``audit_log``).
+            capacity_timeout: seconds to wait, each time, for the group to be back at
+                capacity; then the run stops with `ecs_safe.replace.CapacityTimeoutError`.
+            timeout: seconds each instance may take to drain (see `drain_and_deregister`).
+            poll_interval: the longest wait between two looks at a drain or at the group.
+            standalone_tasks: see `drain_and_deregister`.
+            require_room: see `drain_and_deregister`.
+            steady_timeout: seconds the steady-state gate waits before each drain.
+            progress: called with ``ecs_safe.replace.*`` events and each drain's events.
+
+        Returns:
+            The `ecs_safe.replace.ReplacementResult`: ``"planned"``, ``"replaced"`` or
+            ``"stopped"`` (its ``error`` says why; a stopped run leaves the group's sizes as
+            they are and can be resumed).
+
+        Raises:
+            InvalidInputError: bad arguments (before any network call); ``resume`` without a
+                started run in the log; a new run over an unfinished one (the message names
+                the run to resume).
+            AutoScalingGroupNotFoundError: no group of that name.
+            EcsApiError: a read of the group or the cluster failed before any change.
+        """
+        group = check_name(name, "name")
+        if group is None:
+            raise InvalidInputError("name must be an Auto Scaling group name, got None")
+        settings = _replace.ReplaceSettings(
+            group=group,
+            cluster=validate_cluster(cluster),
+            wave_size=fleet.check_concurrency(wave_size),
+            surge=check_bool(surge, "surge"),
+            capacity_timeout=check_positive_number(capacity_timeout, "capacity_timeout"),
+            poll_interval=check_positive_number(poll_interval, "poll_interval"),
+            dry_run=check_bool(dry_run, "dry_run"),
+            resume=check_bool(resume, "resume"),
+            steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
+            progress=check_progress(progress),
+        )
+        options = _drain.DrainOptions(
+            timeout=timeout,
+            poll_interval=poll_interval,
+            standalone_tasks=standalone_tasks,
+            require_room=check_bool(require_room, "require_room"),
+        )
+        gate = self._opened()
+        return await _replace.replace_group(
+            gate,
+            self._drain_poller(),
+            settings,
+            options,
+            autoscaling=await self._autoscaling_calls(),
+            ec2=await self._ec2_calls(),
         )

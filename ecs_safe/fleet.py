@@ -118,6 +118,8 @@ class FleetSettings:
         progress: the caller's progress callback, if any.
         steady_timeout: seconds the steady-state gate waits before each new drain
             (`ecs_safe.steady`); with ``drain`` only.
+        steady: a gate shared with the caller's other runs (a rolling replacement's waves,
+            `ecs_safe.replace`) instead of one made for this run; its own timeout applies.
         terminator: with ``terminate=True``: surveys each instance's termination in the
             pre-flight (batched across the fleet) and terminates each EC2 instance once its
             own deregistration is verified (`ecs_safe.termination`).
@@ -131,6 +133,7 @@ class FleetSettings:
     drain_options: DrainOptions
     progress: ProgressCallback | None
     steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT
+    steady: SteadyGate | None = None
     terminator: Terminator | None = None
 
 
@@ -151,6 +154,7 @@ class _FleetRun:
         self.options = settings.drain_options
         self.progress = settings.progress
         self.steady_timeout = settings.steady_timeout
+        self.shared_steady = settings.steady
         self.terminator = settings.terminator
         # Each instance's termination (with ``terminate=True``), from the batched survey.
         self.terminations: dict[int, Termination] = {}
@@ -484,15 +488,15 @@ class _FleetRun:
         run = DrainRun(cluster, pending=[plan.label for _, plan in sorted(plans.items())])
         # Each drain starts only once the services earlier drains took tasks from are
         # steady again (`ecs_safe.steady`); once its deadline passes, no new drain starts.
-        steady = SteadyGate(
+        steady = self.shared_steady or SteadyGate(
             gate.calls,
             cluster,
             timeout=self.steady_timeout,
             poll_interval=self.options.poll_interval,
             progress=self.progress,
         )
-
-        await steady.begin(task for plan in plans.values() for task in plan.tasks)
+        if not steady.survey_each:
+            await steady.begin(task for plan in plans.values() for task in plan.tasks)
 
         async def start(plan: DrainPlan) -> DeregistrationResult:
             await steady.admit(plan.label, plan.tasks)

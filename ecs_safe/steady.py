@@ -235,6 +235,22 @@ class SteadyGate:
                 touched=sorted(self.touched),
             )
 
+    async def settle(self, label: str) -> None:
+        """Wait, admitting nothing, until the services touched so far are steady again.
+
+        What `admit` waits for, before a caller's own pre-flight: a rolling replacement
+        (`ecs_safe.replace`) settles between its waves, so that each wave's budgets are judged
+        on services that are whole again. ``label`` names what waits (in events and errors).
+
+        Raises:
+            NotStartedError: the gate closed (now, or earlier in the run).
+        """
+        async with self._lock:
+            if self.closed is not None:
+                raise self._not_started(label)
+            if self.touched:
+                await self._wait(label)
+
     def _not_started(self, label: str) -> NotStartedError:
         closed = self.closed
         assert closed is not None

@@ -43,12 +43,14 @@ from typing import Any, Generic, ParamSpec, Self, TypeVar
 from aiobotocore.session import AioSession
 
 from ecs_safe._constants import (
+    DEFAULT_CAPACITY_TIMEOUT,
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_STEADY_TIMEOUT,
     DEFAULT_TIMEOUT,
+    DEFAULT_WAVE_SIZE,
     LifecycleOnFailure,
     OnTimeout,
     StandaloneTasks,
@@ -64,6 +66,7 @@ from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.notices import LifecycleActionNotice
 from ecs_safe.policy import Policy
 from ecs_safe.ratelimit import RateLimits
+from ecs_safe.replace import ReplacementResult
 from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
 
@@ -652,4 +655,43 @@ class SyncEcsSafeClient:
             take_over=take_over,
             progress=progress,
             clock=clock,
+        )
+
+    def replace_auto_scaling_group(
+        self,
+        name: str,
+        *,
+        cluster: str | None = None,
+        wave_size: int = DEFAULT_WAVE_SIZE,
+        surge: bool = False,
+        dry_run: bool = False,
+        resume: bool = False,
+        capacity_timeout: float = DEFAULT_CAPACITY_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
+        steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
+        progress: ProgressCallback | None = None,
+    ) -> ReplacementResult:
+        """Replace every instance of an Auto Scaling group, wave by wave, never unsafely.
+
+        See `EcsSafeClient.replace_auto_scaling_group`: a stopped run is resumed by a client
+        opened with its ``run_id`` on the same ``audit_log``, with ``resume=True``.
+        """
+        return self._run(
+            self._client.replace_auto_scaling_group,
+            name,
+            cluster=cluster,
+            wave_size=wave_size,
+            surge=surge,
+            dry_run=dry_run,
+            resume=resume,
+            capacity_timeout=capacity_timeout,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            standalone_tasks=standalone_tasks,
+            require_room=require_room,
+            steady_timeout=steady_timeout,
+            progress=progress,
         )

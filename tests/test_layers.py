@@ -6,7 +6,7 @@ functions. The layers, top to bottom (docs/architecture.md draws them):
     interfaces   ecs_safe (the package's facade), cli / ecs_safe.cli.*, local / ecs_safe.local.*
     sync         sync
     client       client
-    workflows    drain, fleet
+    workflows    drain, fleet, replace, termination
     gate         _gate, ownership, steady
     calls        _calls, _checks, _targets, _poller, _aws_calls
     transport    _transport
@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("transport", frozenset({"_transport"})),
     ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
-    ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling"})),
+    ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling", "replace"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
     ("interfaces", frozenset({"__init__", "__main__", "cli", "local"})),

@@ -17,6 +17,7 @@ import ecs_safe
 from ecs_safe import (
     AccessDeniedException,
     AutoScalingGroupNotFoundError,
+    CapacityTimeoutError,
     ClientException,
     ClientStateError,
     ClusterNotFoundException,
@@ -187,6 +188,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: a rolling replacement's group not back at capacity in time.
+    CapacityTimeoutError: (EcsSafeError,),
     # Issue 12: deregistered, but the EC2 instance was not terminated (terminate=True).
     TerminationError: (EcsSafeError,),
     # Issue 12: EC2 and Auto Scaling refusals worth telling apart.

@@ -23,6 +23,7 @@ from ecs_safe.errors import (
 
 if TYPE_CHECKING:
     from ecs_safe.cli.listing import ListReport
+    from ecs_safe.cli.replacing import ReplaceReport
     from ecs_safe.cli.targets import Selection
     from ecs_safe.models import ContainerInstance, Task
     from ecs_safe.policy import Decision, Violation
@@ -413,7 +414,7 @@ class DescribeReport:
 
 #: What a command produces: `BatchReport`, `DescribeReport` or `ListReport`
 #: (`ecs_safe.cli.listing`, which builds on this module).
-Report: TypeAlias = "BatchReport | DescribeReport | ListReport"
+Report: TypeAlias = "BatchReport | DescribeReport | ListReport | ReplaceReport"
 
 
 def failure_document(command: str, cluster: str | None, exc: EcsSafeError) -> dict[str, Any]:
@@ -427,6 +428,8 @@ def failure_document(command: str, cluster: str | None, exc: EcsSafeError) -> di
         document.update(exit_code=0, error=None, container_instances=[])
     elif command == "describe":
         document.update(exit_code=0, error=None, container_instances=[], resolution=[])
+    elif command == "replace":
+        document.update(dry_run=False, exit_code=0, error=None, status=None, waves=[])
     else:
         document.update(
             dry_run=False,

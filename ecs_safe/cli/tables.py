@@ -22,6 +22,7 @@ from rich.text import Text
 from ecs_safe._terminal import inert
 from ecs_safe.cli.listing import LIST_ATTRIBUTES, ListReport, attribute_of
 from ecs_safe.cli.rendering import describe_tasks, error_line, for_display, short
+from ecs_safe.cli.replacing import ReplaceReport
 from ecs_safe.cli.reports import (
     STATUSES,
     BatchReport,
@@ -422,6 +423,9 @@ def render(report: Report, console: Console) -> None:
         return
     if isinstance(report, ListReport):
         _render_list(report, console)
+        return
+    if isinstance(report, ReplaceReport):
+        report.render(console)
         return
     _render_describe(report, console)
     if report.missing_message:
