@@ -49,6 +49,7 @@ __all__ = [
     "SERVICE_BUCKETS",
     "SPOT_DEREGISTER_RESERVE",
     "SPOT_NOTICE_SECONDS",
+    "SQS_MODIFY_OPERATIONS",
     "STANDALONE_TASKS_VALUES",
     "UPDATE_STATE_BATCH",
     "WORKER_CONCURRENCY",
@@ -139,6 +140,12 @@ AUTOSCALING_MUTATING_OPERATIONS: Final = frozenset(
 )
 #: The EC2 operations that change something.
 EC2_MUTATING_OPERATIONS: Final = frozenset({"TerminateInstances"})
+#: The SQS operations that count against SQS's *modify* bucket. They are not audited: deleting
+#: a message or extending its visibility changes nothing in the fleet (the worker records each
+#: event's outcome itself), and both are idempotent.
+SQS_MODIFY_OPERATIONS: Final = frozenset(
+    {"DeleteMessage", "DeleteMessageBatch", "ChangeMessageVisibility", "SendMessage"}
+)
 #: Every operation, of any service, that changes something: each gets an audit ``intent``
 #: record before its request is sent and an ``outcome`` record when it ends.
 MUTATING_OPERATIONS: Final = (
@@ -152,11 +159,15 @@ MUTATING_OPERATIONS: Final = (
 #: burst of 100 and mutating calls at 5/s with a burst of 200 (its documented defaults; some
 #: calls, TerminateInstances among them, have a resource-rate limit on top). EC2 Auto Scaling
 #: publishes no bucket sizes; it gets EC2's non-mutating shape for both kinds until measured.
+#: SQS standard queues take "a nearly unlimited number" of calls a second per action; its
+#: buckets only stop a runaway loop (a long poll holds a read for up to 20 s, so reads are few).
 SERVICE_BUCKETS: Final[dict[tuple[str, str], tuple[float, int]]] = {
     ("ec2", "read"): (20.0, 100),
     ("ec2", "modify"): (5.0, 200),
     ("autoscaling", "read"): (20.0, 100),
     ("autoscaling", "modify"): (20.0, 100),
+    ("sqs", "read"): (100.0, 300),
+    ("sqs", "modify"): (100.0, 300),
 }
 
 # ----------------------------------------------------------------------------- defaults

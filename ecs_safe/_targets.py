@@ -31,12 +31,12 @@ from datetime import UTC, datetime
 from typing import Final
 
 from ecs_safe import _events
+from ecs_safe._aws_calls import AutoScalingCalls, AutoScalingGroupNotFoundError
 from ecs_safe._calls import EcsCalls, PaginationError, listed, pages
 from ecs_safe._transport import Transport
 from ecs_safe._validation import Target, TargetKind, classify, instance_id_of
 from ecs_safe.errors import (
     ContainerInstanceNotFoundError,
-    EcsApiError,
     EcsSafeError,
     InvalidInputError,
 )
@@ -62,9 +62,10 @@ __all__ = [
     "refs_of",
     "resolve",
 ]
-# `PaginationError` lives with the one pager (`ecs_safe._calls.pages`) and `Target`/`classify`
-# with the input patterns (`ecs_safe._validation`); they are re-exported here, where the
-# resolution that uses them lives.
+# `PaginationError` lives with the one pager (`ecs_safe._calls.pages`), `Target`/`classify`
+# with the input patterns (`ecs_safe._validation`) and `AutoScalingGroupNotFoundError` with the
+# Auto Scaling calls (`ecs_safe._aws_calls`); they are re-exported here, where the resolution
+# that uses them lives.
 
 #: The longest cluster query expression ecs-safe sends. ECS documents 2,000 characters for the
 #: same language in placement constraints, and LocalEcs (`ecs_safe.local.query`) refuses a
@@ -82,23 +83,6 @@ _LIST_PAGE_SIZE: Final = 100
 # keeps it listed for a while after deregistration); anything else is in between.
 _LIVE: Final = frozenset({"ACTIVE", "DRAINING"})
 _OLDEST: Final = datetime.min.replace(tzinfo=UTC)
-
-
-class AutoScalingGroupNotFoundError(EcsApiError):
-    """DescribeAutoScalingGroups knows no group of that name in this account and Region.
-
-    Attributes:
-        group: the group name as given.
-    """
-
-    def __init__(self, group: str, *, request_id: str | None = None) -> None:
-        super().__init__(
-            f"no Auto Scaling group named {group!r} in this account and Region",
-            code="AutoScalingGroupNotFound",
-            operation="DescribeAutoScalingGroups",
-            request_id=request_id,
-        )
-        self.group = group
 
 
 # ----------------------------------------------------------------------------- listing
@@ -374,6 +358,9 @@ def _unique_targets(items: Iterable[Resolved]) -> tuple[str, ...]:
 async def group_instance_ids(autoscaling: Transport, name: str) -> list[str]:
     """The EC2 instance IDs of an Auto Scaling group's members (every page), in its order.
 
+    The one Auto Scaling read of the call layer (`ecs_safe._aws_calls.AutoScalingCalls`),
+    over the transport given.
+
     Args:
         autoscaling: a transport over an aiobotocore ``autoscaling`` client (the same retries
             and rate limiter as the ECS one).
@@ -382,28 +369,7 @@ async def group_instance_ids(autoscaling: Transport, name: str) -> list[str]:
     Raises:
         AutoScalingGroupNotFoundError: no group has that name.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"auto_scaling_group must be a group name, got {name!r}")
-    ids: list[str] = []
-    found = False
-    request_id: str | None = None
-    operation = "DescribeAutoScalingGroups"
-    async for page in pages(
-        autoscaling,
-        operation,
-        {"AutoScalingGroupNames": [name]},
-        check=listed(operation, "AutoScalingGroups"),
-        cursor="NextToken",
-    ):
-        request_id = request_id or (page.get("ResponseMetadata") or {}).get("RequestId")
-        for group in page["AutoScalingGroups"]:
-            found = True
-            ids.extend(
-                str(m["InstanceId"]) for m in group.get("Instances") or [] if m.get("InstanceId")
-            )
-    if not found:
-        raise AutoScalingGroupNotFoundError(name, request_id=request_id)
-    return list(dict.fromkeys(ids))
+    return await AutoScalingCalls(autoscaling).group_instance_ids(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import enum
 import os
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -24,6 +25,7 @@ from aiobotocore.session import AioSession, get_session
 
 from ecs_safe import _constants, _events, _targets, fleet
 from ecs_safe import drain as _drain
+from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls, QueueCalls
 from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
 from ecs_safe._error_mapping import map_errors
@@ -63,6 +65,15 @@ __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "EcsSafeClient", "
 DEFAULT_CONNECT_TIMEOUT: Final = _constants.DEFAULT_CONNECT_TIMEOUT
 #: Seconds to wait for a response once the request is sent.
 DEFAULT_READ_TIMEOUT: Final = _constants.DEFAULT_READ_TIMEOUT
+
+
+@dataclass(slots=True)
+class _AwsCalls:
+    """The call layers of the services around ECS, each made on first need."""
+
+    autoscaling: AutoScalingCalls | None = None
+    ec2: Ec2Calls | None = None
+    sqs: QueueCalls | None = None
 
 
 class _State(enum.Enum):
@@ -172,6 +183,8 @@ class EcsSafeClient:
         self._create: tuple[AioSession, AioConfig] | None = None
         self._others: dict[str, Transport] = {}
         self._autoscaling_lock: asyncio.Lock | None = None
+        # The call layers over those transports, made with them (`_autoscaling_calls`, ...).
+        self._aws: _AwsCalls = _AwsCalls()
 
     @property
     def policy(self) -> Policy:
@@ -357,6 +370,7 @@ class EcsSafeClient:
         self._transport = None
         self._gate = None
         self._others = {}
+        self._aws = _AwsCalls()
         if self._poller is not None:
             self._poller.close()
             self._poller = None
@@ -395,7 +409,7 @@ class EcsSafeClient:
         return await self._service_transport("autoscaling")
 
     async def _service_transport(self, service: str) -> Transport:
-        """The transport of another AWS service (``autoscaling``, ``ec2``), made on first need.
+        """The transport of another AWS service (``autoscaling``, ``ec2``, ``sqs``), on first need.
 
         The same session, Region, endpoint and botocore settings as the ECS client (botocore's
         retries off), the client's `RetryConfig`, and the SAME `RateLimiter`, whose buckets for
@@ -435,6 +449,36 @@ class EcsSafeClient:
                     service=service,
                 )
         return self._others[service]
+
+    async def _autoscaling_calls(self) -> AutoScalingCalls:
+        """The Auto Scaling call layer (`ecs_safe._aws_calls`), made once, on first need.
+
+        Raises:
+            InvalidInputError: the client has no session (`from_client`) to make it with.
+        """
+        if self._aws.autoscaling is None:
+            self._aws.autoscaling = AutoScalingCalls(await self._service_transport("autoscaling"))
+        return self._aws.autoscaling
+
+    async def _ec2_calls(self) -> Ec2Calls:
+        """The EC2 call layer (`ecs_safe._aws_calls`), made once, on first need.
+
+        Raises:
+            InvalidInputError: the client has no session (`from_client`) to make it with.
+        """
+        if self._aws.ec2 is None:
+            self._aws.ec2 = Ec2Calls(await self._service_transport("ec2"))
+        return self._aws.ec2
+
+    async def _queue_calls(self) -> QueueCalls:
+        """The SQS call layer (`ecs_safe._aws_calls`), made once, on first need.
+
+        Raises:
+            InvalidInputError: the client has no session (`from_client`) to make it with.
+        """
+        if self._aws.sqs is None:
+            self._aws.sqs = QueueCalls(await self._service_transport("sqs"))
+        return self._aws.sqs
 
     async def _detection_transport(self, service: str) -> Transport:
         # What the ownership survey uses: without a session it has no other service to ask.

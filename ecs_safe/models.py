@@ -48,6 +48,8 @@ __all__ = [
     "Attachment",
     "Attribute",
     "AutoScalingGroupProvider",
+    "AutoScalingGroupState",
+    "AutoScalingInstance",
     "CapacityProvider",
     "CapacityProviderStrategyItem",
     "ContainerDefinition",
@@ -56,11 +58,14 @@ __all__ = [
     "Deployment",
     "DeploymentCircuitBreaker",
     "DeploymentConfiguration",
+    "Ec2Instance",
     "InstanceHealthCheckResult",
     "KeyValuePair",
+    "LifecycleHook",
     "ManagedScaling",
     "PlacementConstraint",
     "PortMapping",
+    "QueueMessage",
     "Resource",
     "Service",
     "Tag",
@@ -643,3 +648,91 @@ class CapacityProvider(_AwsModel):
         provider = self.auto_scaling_group_provider
         scaling = provider.managed_scaling if provider else None
         return scaling is not None and scaling.status == "ENABLED"
+
+
+# --------------------------------------------------------------------- Auto Scaling, EC2, SQS
+
+
+class _Snapshot(BaseModel):
+    """Base of the Auto Scaling, EC2 and SQS models: read-only values made by the call layer.
+
+    Unlike the ECS shapes above, these are not AWS's shapes dumped back: `ecs_safe._aws_calls`
+    reads the few fields ecs-safe decides on out of each response and names them plainly.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", use_attribute_docstrings=True)
+
+
+class LifecycleHook(_Snapshot):
+    """An Auto Scaling lifecycle hook, as DescribeLifecycleHooks returns it."""
+
+    name: str
+    """The hook's name (``LifecycleHookName``)."""
+    group: str
+    """The Auto Scaling group it belongs to."""
+    transition: str
+    """``autoscaling:EC2_INSTANCE_TERMINATING`` or ``autoscaling:EC2_INSTANCE_LAUNCHING``."""
+    heartbeat_timeout: int
+    """Seconds an instance waits in the hook before the default result applies, unless a
+    heartbeat (RecordLifecycleActionHeartbeat) restarts the count."""
+    global_timeout: int
+    """The most seconds an instance can stay in the hook whatever the heartbeats (AWS: 48
+    hours or 100 times the heartbeat timeout, whichever is smaller)."""
+    default_result: str
+    """``CONTINUE`` or ``ABANDON``: what happens when the heartbeat timeout passes."""
+
+
+class AutoScalingInstance(_Snapshot):
+    """A member of an Auto Scaling group, as DescribeAutoScalingInstances returns it."""
+
+    instance_id: str
+    """The EC2 instance ID."""
+    group: str
+    """The group the instance belongs to."""
+    lifecycle_state: str
+    """E.g. ``InService``, ``Terminating:Wait``, ``Terminating:Proceed``, ``Terminated``."""
+    protected_from_scale_in: bool = False
+    """Whether the group's scale-in protection covers the instance."""
+    health_status: str | None = None
+    """``HEALTHY`` or ``UNHEALTHY``, as Auto Scaling sees it."""
+
+
+class AutoScalingGroupState(_Snapshot):
+    """An Auto Scaling group's sizes and members, as DescribeAutoScalingGroups returns them."""
+
+    name: str
+    """The group's name."""
+    min_size: int
+    """The fewest instances the group keeps."""
+    max_size: int
+    """The most instances the group may have."""
+    desired_capacity: int
+    """How many instances the group is keeping now."""
+    instances: list[AutoScalingInstance] = []
+    """The group's members, in the order Auto Scaling lists them."""
+
+
+class Ec2Instance(_Snapshot):
+    """An EC2 instance, as DescribeInstances returns it."""
+
+    instance_id: str
+    """The EC2 instance ID."""
+    state: str
+    """``pending``, ``running``, ``stopping``, ``stopped``, ``shutting-down``, ``terminated``."""
+    lifecycle: str = "on-demand"
+    """``spot``, ``on-demand`` (AWS leaves the field out for those), ``scheduled``, ..."""
+    group: str | None = None
+    """The Auto Scaling group it belongs to (its ``aws:autoscaling:groupName`` tag), if any."""
+
+
+class QueueMessage(_Snapshot):
+    """A message received from an SQS queue."""
+
+    message_id: str
+    """SQS's ID of the message (the same on every delivery of it)."""
+    receipt_handle: str
+    """The handle of this delivery: what deleting it or extending its visibility needs."""
+    body: str
+    """The message body, as sent."""
+    receive_count: int = 1
+    """How many times SQS has delivered the message (``ApproximateReceiveCount``)."""

@@ -50,6 +50,7 @@ from ecs_safe._constants import (
     ECS_READ_OPERATIONS,
     MUTATING_OPERATIONS,
     SERVICE_BUCKETS,
+    SQS_MODIFY_OPERATIONS,
 )
 from ecs_safe.errors import InvalidInputError, ThrottlingException
 
@@ -379,11 +380,14 @@ class RateLimiter:
 
         For ECS, the read operations are listed and anything else (an operation added later
         included) counts as modify; for the other services, the mutating operations are
-        listed and anything else counts as read, as their describes do.
+        listed and anything else counts as read, as their describes do (SQS's modify calls
+        are not audited, so they have their own list).
         """
         if service == "ecs":
             return "read" if operation in READ_OPERATIONS else "modify"
-        return "modify" if operation in MUTATING_OPERATIONS else "read"
+        if operation in MUTATING_OPERATIONS or operation in SQS_MODIFY_OPERATIONS:
+            return "modify"
+        return "read"
 
     def _bucket_for(self, service: str, kind: CallKind) -> TokenBucket | None:
         key = (service, kind)

@@ -8,7 +8,7 @@ functions. The layers, top to bottom (docs/architecture.md draws them):
     client       client
     workflows    drain, fleet
     gate         _gate, ownership, steady
-    calls        _calls, _checks, _targets, _poller
+    calls        _calls, _checks, _targets, _poller, _aws_calls
     transport    _transport
     foundation   everything else: errors, models, policy, results, retry, ratelimit, audit, ...
     constants    _constants (imports nothing from the package)
@@ -32,7 +32,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ecs_safe"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("constants", frozenset({"_constants"})),
     ("transport", frozenset({"_transport"})),
-    ("calls", frozenset({"_calls", "_checks", "_targets", "_poller"})),
+    ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
     ("workflows", frozenset({"drain", "fleet"})),
     ("client", frozenset({"client"})),
