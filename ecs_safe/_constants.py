@@ -36,7 +36,13 @@ __all__ = [
     "ECS_MODIFY_OPERATIONS",
     "ECS_READ_OPERATIONS",
     "FINAL_LOOK_BUDGET",
+    "HEARTBEAT_FRACTION",
+    "HOLD_RETRY_INTERVAL",
     "LAMBDA_TIME_RESERVE",
+    "LIFECYCLE_DETAIL_TYPE",
+    "LIFECYCLE_HEARTBEAT_TIMEOUTS_LIMIT",
+    "LIFECYCLE_MAX_GLOBAL_TIMEOUT",
+    "LIFECYCLE_ON_FAILURE_VALUES",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
     "MIN_POLL_INTERVAL",
@@ -45,12 +51,16 @@ __all__ = [
     "OWNER_ATTRIBUTE",
     "OWNER_RELEASED_PREFIX",
     "POLL_BACKOFF",
+    "REBALANCE_DETAIL_TYPE",
     "RECEIVE_BATCH",
     "SERVICE_BUCKETS",
     "SPOT_DEREGISTER_RESERVE",
+    "SPOT_DETAIL_TYPE",
     "SPOT_NOTICE_SECONDS",
     "SQS_MODIFY_OPERATIONS",
     "STANDALONE_TASKS_VALUES",
+    "TERMINATING_TRANSITION",
+    "TEST_NOTIFICATION_EVENT",
     "UPDATE_STATE_BATCH",
     "WORKER_CONCURRENCY",
     "WORKER_GRACE_PERIOD",
@@ -59,6 +69,7 @@ __all__ = [
     "WORKER_RETRY_DELAY",
     "WORKER_VISIBILITY_TIMEOUT",
     "WORKER_WAIT_SECONDS",
+    "LifecycleOnFailure",
     "OnTimeout",
     "StandaloneTasks",
 ]
@@ -263,3 +274,35 @@ WORKER_LEDGER_KEYS: Final = 100_000
 #: Seconds of a Lambda invocation's remaining time kept back: an event not finished this
 #: long before the limit is handed back (a batch item failure) instead of being cut.
 LAMBDA_TIME_RESERVE: Final = 10.0
+
+# ----------------------------------------------------------------------------- notices
+
+#: EventBridge's detail-type of a terminate lifecycle action.
+LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
+#: ... of a Spot interruption warning (two minutes before the instance goes).
+SPOT_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
+#: ... of a rebalance recommendation (earlier, with no ECS notice at all).
+REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
+#: The lifecycle transition of an instance leaving its Auto Scaling group.
+TERMINATING_TRANSITION: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
+#: The ``Event`` of the notification Auto Scaling sends when a hook's target is set up.
+TEST_NOTIFICATION_EVENT: Final = "autoscaling:TEST_NOTIFICATION"
+
+# ----------------------------------------------------------------------------- lifecycle hooks
+
+#: What the lifecycle-hook handler does when the drain cannot finish: keep the instance in
+#: ``Terminating:Wait`` (heartbeats, retries) up to a deadline, or complete with CONTINUE.
+LifecycleOnFailure = Literal["hold", "continue"]
+#: The values of `LifecycleOnFailure`, in the order the docs list them.
+LIFECYCLE_ON_FAILURE_VALUES: Final[tuple[LifecycleOnFailure, ...]] = ("hold", "continue")
+#: The part of a hook's HeartbeatTimeout between two RecordLifecycleActionHeartbeat calls:
+#: every third, so that a heartbeat that fails (after its retries) leaves two more chances
+#: before the hook would time out.
+HEARTBEAT_FRACTION: Final = 1 / 3
+#: The longest wait, in seconds, between two drain attempts while a failed drain is held
+#: (``on_failure="hold"``): someone who stops the blocking task sees the instance go soon.
+HOLD_RETRY_INTERVAL: Final = 60.0
+#: Auto Scaling's global limit of a lifecycle action: at most 48 hours ...
+LIFECYCLE_MAX_GLOBAL_TIMEOUT: Final = 48 * 3600.0
+#: ... and at most this many heartbeat timeouts.
+LIFECYCLE_HEARTBEAT_TIMEOUTS_LIMIT: Final = 100

@@ -33,6 +33,7 @@ from ecs_safe import (
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    NoticeError,
     NotStartedError,
     PaginationError,
     PartialDrainError,
@@ -182,6 +183,8 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     AutoScalingGroupNotFoundError: (EcsApiError,),
     # Issue 11: a rolling drain's steady-state gate closed before the instance's turn.
     NotStartedError: (EcsSafeError,),
+    # Issue 12: a queue message that is no notice ecs-safe handles (bad input, tests included).
+    NoticeError: (InvalidInputError,),
 }
 
 
