@@ -99,6 +99,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
     from ecs_safe.sync import SyncEcsSafeClient
+    from ecs_safe.worker import EventOutcome, WatchSummary
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY: dict[str, str] = {
@@ -126,6 +127,7 @@ _LAZY: dict[str, str] = {
     "DisruptionBudgets": "ecs_safe.policy",
     "Ec2Instance": "ecs_safe.models",
     "EcsSafeClient": "ecs_safe.client",
+    "EventOutcome": "ecs_safe.worker",
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
@@ -161,6 +163,7 @@ _LAZY: dict[str, str] = {
     "TaskKind": "ecs_safe.models",
     "VersionInfo": "ecs_safe.models",
     "Violation": "ecs_safe.policy",
+    "WatchSummary": "ecs_safe.worker",
     "default_policy": "ecs_safe.policy",
     "parse_notice": "ecs_safe.notices",
 }
@@ -218,6 +221,7 @@ __all__ = [
     "EcsConnectionError",
     "EcsSafeClient",
     "EcsSafeError",
+    "EventOutcome",
     "InstanceHealthCheckResult",
     "InstanceOutcome",
     "InvalidInputError",
@@ -259,6 +263,7 @@ __all__ = [
     "ThrottlingException",
     "VersionInfo",
     "Violation",
+    "WatchSummary",
     "__version__",
     "default_policy",
     "parse_notice",

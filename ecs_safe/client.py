@@ -1057,9 +1057,12 @@ class EcsSafeClient:
             self._ledger = _worker.Ledger.from_audit_log(self._audit)
 
         async def lifecycle(notice: LifecycleActionNotice) -> BaseModel:
-            return await self.handle_lifecycle_action(
+            # TODO(hook): typed once branch hook's handle_lifecycle_action lands (Contract 3).
+            handler = self.handle_lifecycle_action  # type: ignore[attr-defined]
+            result: BaseModel = await handler(
                 notice, cluster=settings.cluster, on_failure=on_failure
             )
+            return result
 
         return _worker.Worker(
             gate,

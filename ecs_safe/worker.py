@@ -268,7 +268,9 @@ class WorkerSettings:
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise InvalidInputError(f"{name} must be an int from {low} to {high}, got {value!r}")
+                raise InvalidInputError(
+                    f"{name} must be an int from {low} to {high}, got {value!r}"
+                )
         check_positive_number(self.grace_period, "grace_period", allow_zero=True)
         check_choice(self.spot_standalone_tasks, "spot_standalone_tasks", _SPOT_STANDALONE)
         check_choice(self.rebalance, "rebalance", _REBALANCE)
@@ -288,20 +290,12 @@ class WorkerSettings:
 def event_keys(notice: Notice) -> list[str]:
     """The keys that make two deliveries the same event (any key in common).
 
-    The EventBridge event ID, and what identifies the event itself whatever envelope carried
-    it (an SNS-wrapped lifecycle notification has no EventBridge ID): the instance and the
-    lifecycle action's token; the instance for a Spot interruption or a rebalance notice (each
-    comes once per instance).
+    The EventBridge event ID, and the notice's own `key`, the same whatever envelope carried
+    it (an SNS-wrapped lifecycle notification has no EventBridge ID): the group, hook,
+    instance and token of a lifecycle action; the instance (and action) of a Spot warning.
     """
-    keys: list[str] = []
-    if notice.event_id:
-        keys.append(f"event:{notice.event_id}")
-    if isinstance(notice, LifecycleActionNotice):
-        keys.append(f"lifecycle:{notice.instance_id}:{notice.token}")
-    elif isinstance(notice, SpotInterruptionNotice):
-        keys.append(f"spot:{notice.instance_id}")
-    else:
-        keys.append(f"rebalance:{notice.instance_id}")
+    keys = [f"event:{notice.event_id}"] if notice.event_id else []
+    keys.append(notice.key)
     return keys
 
 
@@ -367,7 +361,7 @@ class Ledger:
     def started(self, keys: Sequence[str], **fields: Any) -> None:
         """Record that the event is about to be acted on (before anything is done)."""
         if self._audit is not None:
-            self._audit.write(EVENT_STARTED, keys=list(keys), **fields)
+            self._audit.write(EVENT_STARTED, keys=list(keys), event=fields)
         for key in keys:
             if self._keys.get(key) != "done":
                 self._keys[key] = "started"
@@ -381,7 +375,7 @@ class Ledger:
                 must then not be deleted.
         """
         if self._audit is not None:
-            self._audit.write(EVENT_DONE, keys=list(keys), **outcome.to_event())
+            self._audit.write(EVENT_DONE, keys=list(keys), outcome=outcome.to_event())
         for key in keys:
             self._keys[key] = "done"
             self._keys.move_to_end(key)
@@ -578,12 +572,17 @@ class Worker:
         try:
             notice = parse_notice(body)
         except NoticeError as exc:
+            # A test notification or an event of another kind is nothing to do; a malformed
+            # body never parses however often it comes back: both are deleted, the malformed
+            # one as a failure (logged as a warning).
+            malformed = exc.kind == "malformed"
             outcome = EventOutcome(
-                status="ignored",
+                status="failed" if malformed else "ignored",
                 kind="unknown",
                 action="none",
-                detail=f"not an event ecs-safe acts on: {exc}",
+                detail=f"{'malformed' if malformed else 'not an event ecs-safe acts on'}: {exc}",
                 message_id=message_id,
+                error_code=exc.code if malformed else None,
             )
             return await self._finish([], outcome, started)
         keys = event_keys(notice)
@@ -777,8 +776,7 @@ class Worker:
         return EventOutcome(
             status="handled",
             action="drained",
-            detail="a rebalance recommendation: set DRAINING (rebalance='drain'); left "
-            "registered",
+            detail="a rebalance recommendation: set DRAINING (rebalance='drain'); left registered",
             container_instance_arn=cordoned.ref,
             cluster=cordoned.cluster,
             **base,
@@ -845,9 +843,7 @@ class Worker:
                     _events.logger.warning(
                         "ecs_safe.worker.receive_failed", queue_url=queue_url, error_code=exc.code
                     )
-                    await _first(
-                        asyncio.sleep(_constants.WORKER_RECEIVE_BACKOFF), stop.wait()
-                    )
+                    await _first(asyncio.sleep(_constants.WORKER_RECEIVE_BACKOFF), stop.wait())
                     continue
                 if not isinstance(messages, list):
                     break  # stopped while receiving
@@ -899,7 +895,7 @@ class Worker:
     async def _message(
         self, queue: QueueClient, queue_url: str, message: QueueMessage
     ) -> EventOutcome:
-        """One message: kept invisible while in flight, deleted only once its outcome is recorded."""
+        """One message: kept invisible while in flight, deleted once its outcome is recorded."""
         keep = asyncio.create_task(self._keep_invisible(queue, queue_url, message))
         try:
             outcome = await self.handle(message.body, message_id=message.message_id)
