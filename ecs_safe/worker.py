@@ -682,24 +682,35 @@ class Worker:
             **base,
         )
 
-    def _spot_deadline(self, notice: SpotInterruptionNotice, limit: float | None) -> float:
-        """The event loop's time at which the Spot wait must end (reserve kept, limit obeyed)."""
+    def _spot_deadline(self, notice: SpotInterruptionNotice) -> float:
+        """The event loop's time at which the Spot wait must end (the reserve kept)."""
         loop = asyncio.get_running_loop()
         noticed = _utc(notice.time) or self._clock()
         ends = noticed + timedelta(seconds=_constants.SPOT_NOTICE_SECONDS)
         left = (ends - self._clock()).total_seconds() - _constants.SPOT_DEREGISTER_RESERVE
-        deadline = loop.time() + left
-        return deadline if limit is None else min(deadline, limit)
+        return loop.time() + left
 
     async def _spot(
         self, notice: SpotInterruptionNotice, base: dict[str, Any], limit: float | None
     ) -> EventOutcome:
-        deadline = self._spot_deadline(notice, limit)
+        notice_ends = self._spot_deadline(notice)
+        # A caller's limit (a Lambda's) that comes first cuts the wait, not the event: then it
+        # is handed back unfinished, for the next invocation to carry on with.
+        cut_by_limit = limit is not None and limit < notice_ends
+        deadline = min(notice_ends, limit) if limit is not None else notice_ends
         cordoned = await self._cordon.drain(notice.instance_id)
         if cordoned.error is not None or cordoned.ref is None:
             return _not_cordoned(cordoned, base)
         where = {"container_instance_arn": cordoned.ref, "cluster": cordoned.cluster}
         left = deadline - asyncio.get_running_loop().time()
+        if left <= 0 and cut_by_limit:
+            return EventOutcome(
+                status="handed_back",
+                action="left_draining",
+                detail="set DRAINING; no time was left before the limit: handed back",
+                **base,
+                **where,
+            )
         if left <= 0:
             return EventOutcome(
                 status="handled",
@@ -725,6 +736,15 @@ class Worker:
             await _drain.wait_and_deregister(self._gate, self._poller, plan, options, None)
         except DrainTimeoutError as exc:
             left_tasks = len(exc.remaining_tasks)
+            if cut_by_limit:
+                return EventOutcome(
+                    status="handed_back",
+                    action="left_draining",
+                    detail=f"set DRAINING; {left_tasks} task(s) were left when the time limit "
+                    "came, before the notice's end: handed back to carry on",
+                    **base,
+                    **where,
+                )
             return EventOutcome(
                 status="handled",
                 action="left_draining",
