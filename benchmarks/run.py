@@ -29,6 +29,7 @@ from benchmarks import (
     service_checks,
     startup,
     targets,
+    worker,
 )
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
@@ -54,6 +55,8 @@ class Sizes:
     drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
     # Waves of (instances, services) for the service-aware checks' reads.
     service_checks: tuple[tuple[int, int], ...] = ((10, 3), (30, 5))
+    # The event worker: (Spot warnings, recorded-only events).
+    worker: tuple[int, int] = (100, 500)
 
 
 FULL = Sizes(
@@ -83,6 +86,7 @@ QUICK = Sizes(
     drain=(1, 12, 0.1, 105),
     plans=(300, 1, (1, 3)),
     service_checks=((4, 2),),
+    worker=(12, 30),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -135,6 +139,11 @@ async def _service_checks(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return await service_checks.run(local, waves=sizes.service_checks)
 
 
+async def _worker(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    spot, logged = sizes.worker
+    return [await worker.run(local, spot=spot, logged=logged)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -147,6 +156,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "drain_buckets": _drain_buckets,
     "plans": _plans,
     "service_checks": _service_checks,
+    "worker": _worker,
 }
 
 

@@ -31,6 +31,7 @@ EXPECTED = {
     "drain_buckets_105",
     "plans",
     "service_checks_4x2",
+    "worker_12",
 }
 
 
