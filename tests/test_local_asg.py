@@ -217,3 +217,141 @@ def test_heartbeat_and_complete_over_http(
     assert autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["asg"])[
         "AutoScalingGroups"
     ]
+
+
+# -- termination, joining, faults over HTTP ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ec2_client(local_ecs: LocalEcs) -> Iterator[Any]:
+    ec2 = client(local_ecs, "ec2")
+    yield ec2
+    ec2.close()
+
+
+def members(autoscaling: Any, name: str = "asg") -> list[str]:
+    [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    return [i["InstanceId"] for i in group["Instances"]]
+
+
+def test_terminate_instances_leaves_the_cluster_and_the_replacement_joins(
+    ecs_env: LocalEcs, clients: tuple[Any, Any], ec2_client: Any
+) -> None:
+    ecs, autoscaling = clients
+    ecs_env.create_cluster("fleet")
+    group = ecs_env.create_auto_scaling_group("asg", "fleet", 2)
+    gone, kept = group.instance_ids
+    ec2_client.terminate_instances(InstanceIds=[gone])
+    [new] = set(members(autoscaling)) - {kept}
+    assert registered_ids(ecs, "fleet") == {kept, new}
+    assert instance_state(ecs_env, gone) == "terminated"
+
+
+def test_disable_api_termination_is_refused_as_ec2_does(
+    ecs_env: LocalEcs, clients: tuple[Any, Any], ec2_client: Any
+) -> None:
+    ecs, _ = clients
+    ecs_env.create_cluster("fleet")
+    protected, other = ecs_env.create_auto_scaling_group("asg", "fleet", 2).instance_ids
+    ec2_client.modify_instance_attribute(
+        InstanceId=protected, DisableApiTermination={"Value": True}
+    )
+    with pytest.raises(ClientError) as info:
+        ec2_client.terminate_instances(InstanceIds=[other, protected])
+    assert info.value.response["Error"]["Code"] == "OperationNotPermitted"
+    # Refused as a whole: neither instance went anywhere.
+    assert registered_ids(ecs, "fleet") == {protected, other}
+    assert instance_state(ecs_env, other) == "running"
+
+
+def test_a_surge_joins_the_cluster_and_the_scheduler_places_there(
+    ecs_env: LocalEcs, clients: tuple[Any, Any]
+) -> None:
+    ecs, autoscaling = clients
+    ecs_env.create_cluster("fleet")
+    group = ecs_env.create_auto_scaling_group("asg", "fleet", 1, max_size=3)
+    ecs_env.create_service("fleet", "web", desired_count=2, scheduler=True, host_port=8080)
+    ecs_env.scheduler.run_until_settled()
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName="asg", DesiredCapacity=3)
+    new = set(members(autoscaling)) - set(group.instance_ids)
+    assert len(new) == 2
+    assert registered_ids(ecs, "fleet") == set(members(autoscaling))
+    ecs_env.scheduler.run_until_settled()
+    tasks = ecs.describe_tasks(cluster="fleet", tasks=ecs.list_tasks(cluster="fleet")["taskArns"])
+    placed = {t["containerInstanceArn"] for t in tasks["tasks"] if t["lastStatus"] == "RUNNING"}
+    assert len(placed) == 2  # one per host (a static host port)
+
+
+def test_a_group_created_with_join_false_stays_out(
+    ecs_env: LocalEcs, clients: tuple[Any, Any]
+) -> None:
+    ecs, autoscaling = clients
+    ecs_env.create_cluster("fleet")
+    group = ecs_env.create_auto_scaling_group("asg", "fleet", 1, max_size=2, join=False)
+    autoscaling.set_desired_capacity(AutoScalingGroupName="asg", DesiredCapacity=2)
+    assert len(members(autoscaling)) == 2
+    assert registered_ids(ecs, "fleet") == set(group.instance_ids)
+    ecs_env.join_cluster("asg", "fleet")
+    autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=group.instance_ids[0], ShouldDecrementDesiredCapacity=False
+    )
+    assert len(registered_ids(ecs, "fleet")) == 1  # the replacement joined; the old one left
+    with pytest.raises(LookupError):
+        ecs_env.join_cluster("no-such-group", "fleet")
+
+
+@pytest.mark.parametrize(
+    ("operation", "call"),
+    [
+        (
+            "autoscaling:UpdateAutoScalingGroup",
+            lambda a, e, ids: a.update_auto_scaling_group(
+                AutoScalingGroupName="asg", DesiredCapacity=1
+            ),
+        ),
+        (
+            "TerminateInstanceInAutoScalingGroup",
+            lambda a, e, ids: a.terminate_instance_in_auto_scaling_group(
+                InstanceId=ids[0], ShouldDecrementDesiredCapacity=True
+            ),
+        ),
+        ("ec2:TerminateInstances", lambda a, e, ids: e.terminate_instances(InstanceIds=[ids[0]])),
+    ],
+)
+@pytest.mark.parametrize(
+    "fault", [{"code": "ServiceUnavailable", "http_status": 503}, {"disconnect": True}]
+)
+def test_a_lost_response_acted(
+    ecs_env: LocalEcs,
+    clients: tuple[Any, Any],
+    ec2_client: Any,
+    operation: str,
+    call: Any,
+    fault: dict[str, Any],
+) -> None:
+    ecs, autoscaling = clients
+    ecs_env.create_cluster("fleet")
+    ids = ecs_env.create_auto_scaling_group("asg", "fleet", 2).instance_ids
+    ecs_env.inject_fault(operation, after_acting=True, **fault)
+    with pytest.raises(Exception, match=r"ServiceUnavailable|Connection was closed"):
+        call(autoscaling, ec2_client, ids)
+    assert ecs_env.pending_faults() == 0
+    assert ecs_env.calls(operation) == 1
+    assert ids[0] not in registered_ids(ecs, "fleet")
+    assert instance_state(ecs_env, ids[0]) == "terminated"
+
+
+def test_operation_names_of_other_services(ecs_env: LocalEcs, clients: tuple[Any, Any]) -> None:
+    _, autoscaling = clients
+    with pytest.raises(ValueError, match="'autoscaling:DescribeTags' or 'ec2:DescribeTags'"):
+        ecs_env.inject_fault("DescribeTags")
+    with pytest.raises(ValueError, match="did you mean 'autoscaling:SetDesiredCapacity'"):
+        ecs_env.calls("autoscaling:SetDesiredCapacit")
+    ecs_env.inject_fault("autoscaling:DescribeAutoScalingGroups", code="Throttling")
+    with pytest.raises(ClientError) as info:
+        autoscaling.describe_auto_scaling_groups()
+    assert info.value.response["Error"]["Code"] == "Throttling"
+    assert ecs_env.call_log == ["autoscaling:DescribeAutoScalingGroups"]
+    assert ecs_env.calls("DescribeAutoScalingGroups") == 1

@@ -2,7 +2,8 @@
 
 moto has Auto Scaling: a group launches real moto EC2 instances. `AutoScalingSeeding` creates a
 launch template and a group, then registers the group's instances as container instances
-(optionally leaving some out, as when an instance's agent never joined).
+(optionally leaving some out, as when an instance's agent never joined), and binds the group
+to the cluster so that the instances it launches later join it too (`ecs_safe.local.scaling`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class AutoScalingGroup:
 class AutoScalingSeeding(Seeding):
     """The Auto Scaling part of the seeding helpers."""
 
+    def join_cluster(self, group: str, cluster: str) -> None:
+        """Register the instances a group launches from now on in a cluster (`LocalEcs`'s)."""
+        raise NotImplementedError
+
     def create_auto_scaling_group(
         self,
         name: str,
@@ -44,12 +49,17 @@ class AutoScalingSeeding(Seeding):
         unregistered: int = 0,
         instance_type: str = _INSTANCE_TYPE,
         availability_zones: tuple[str, ...] = ("us-east-1a",),
+        max_size: int | None = None,
+        join: bool = True,
     ) -> AutoScalingGroup:
         """Create a group of ``count`` instances and register all but ``unregistered`` of them.
 
         A launch template ``NAME-template`` is created for it; the last ``unregistered``
-        members are left out of the cluster. The group's sizes are min 0, desired and max
-        ``count``.
+        members are left out of the cluster. The group's sizes are min 0, desired ``count``
+        and max ``max_size`` (``count`` unless given; more leaves room for a surge). With
+        ``join`` (the default) the instances the group launches later (a surge, the
+        replacement of a terminated instance) register in the cluster as they start, as
+        their ECS agent would (`join_cluster`).
 
         Raises:
             ValueError: ``count`` is below 1, or ``unregistered`` is not in 0..count.
@@ -60,6 +70,9 @@ class AutoScalingSeeding(Seeding):
             raise ValueError(msg)
         if not 0 <= unregistered <= count:
             msg = f"unregistered must be between 0 and count ({count}), not {unregistered}"
+            raise ValueError(msg)
+        if max_size is not None and max_size < count:
+            msg = f"max_size must be at least count ({count}), not {max_size}"
             raise ValueError(msg)
         cluster_name = last_segment(cluster)
         if cluster_name not in self._ecs_backend().clusters:
@@ -75,7 +88,7 @@ class AutoScalingSeeding(Seeding):
             AutoScalingGroupName=name,
             LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
             MinSize=0,
-            MaxSize=count,
+            MaxSize=count if max_size is None else max_size,
             DesiredCapacity=count,
             AvailabilityZones=list(availability_zones),
         )
@@ -85,6 +98,8 @@ class AutoScalingSeeding(Seeding):
         )
         joining = list(instance_ids[: count - unregistered])
         arns = self._registered(cluster_name, joining)
+        if join:
+            self.join_cluster(name, cluster_name)
         return AutoScalingGroup(
             name=name,
             instance_ids=instance_ids,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from ecs_safe.local.traffic import EcsError
+from ecs_safe.local.traffic import EcsError, QueryHandler, query_response
 
 __all__ = ["LifecycleAction", "LifecycleError", "LifecycleModel"]
 
@@ -33,7 +33,6 @@ MAX_GLOBAL_TIMEOUT: Final = timedelta(hours=48)
 #: ... and at most this many heartbeat timeouts.
 HEARTBEAT_TIMEOUTS_LIMIT: Final = 100
 _RESULTS: Final = frozenset({"CONTINUE", "ABANDON"})
-_NAMESPACE: Final = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 
 
 class LifecycleError(ValueError):
@@ -70,6 +69,8 @@ class LifecycleAction:
     """Heartbeats recorded."""
     timed_out: bool = False
     """Whether the wait ended by timing out."""
+    metadata: str | None = None
+    """The hook's NotificationMetadata, passed on in the lifecycle event."""
 
 
 class LifecycleModel:
@@ -112,8 +113,14 @@ class LifecycleModel:
         *,
         heartbeat_timeout: float = 3600,
         default_result: str = "ABANDON",
+        metadata: str | None = None,
     ) -> LifecycleAction:
-        """Put an instance in ``Terminating:Wait`` for ``hook``; returns the action (and token)."""
+        """Put an instance in ``Terminating:Wait`` for ``hook``; returns the action (and token).
+
+        This is the model alone: a group's scale-in calls it for you (`ecs_safe.local.scaling`),
+        and also marks the instance ``Terminating:Wait`` in moto's group. ``metadata`` is the
+        hook's NotificationMetadata, carried by the lifecycle event.
+        """
         if heartbeat_timeout <= 0:
             msg = f"heartbeat_timeout must be positive, not {heartbeat_timeout}"
             raise LifecycleError(msg)
@@ -139,6 +146,7 @@ class LifecycleModel:
                 expires_at=self._now + timeout,
                 global_deadline=self._now
                 + min(MAX_GLOBAL_TIMEOUT, HEARTBEAT_TIMEOUTS_LIMIT * timeout),
+                metadata=metadata,
             )
             self._actions[action.token] = action
         if self._on_begin is not None:
@@ -210,6 +218,27 @@ class LifecycleModel:
             self._terminate(action.instance_id)
         return expired
 
+    def instance_gone(self, instance_id: str) -> list[LifecycleAction]:
+        """End the waits of an instance terminated by other means (EC2, Spot); no result.
+
+        Auto Scaling then has no action left to complete: CompleteLifecycleAction and
+        heartbeats for it are refused, as for any ended action. Returns the actions ended.
+        """
+        with self._lock:
+            ended = [
+                a
+                for a in self._actions.values()
+                if a.instance_id == instance_id and a.state == "Terminating:Wait"
+            ]
+            for action in ended:
+                action.state = "Terminated"
+        return ended
+
+    def waiting(self) -> list[LifecycleAction]:
+        """The actions still in ``Terminating:Wait``, oldest first."""
+        with self._lock:
+            return [a for a in self._actions.values() if a.state == "Terminating:Wait"]
+
     def action(self, token: str) -> LifecycleAction:
         """The action with this token (whatever its state)."""
         with self._lock:
@@ -220,11 +249,11 @@ class LifecycleModel:
         with self._lock:
             self._actions.clear()
 
-    def query_handlers(self) -> dict[str, Callable[[dict[str, str]], str]]:
+    def query_handlers(self) -> dict[str, QueryHandler]:
         """RecordLifecycleActionHeartbeat and CompleteLifecycleAction over HTTP (query protocol)."""
         return {
-            "RecordLifecycleActionHeartbeat": self._heartbeat_request,
-            "CompleteLifecycleAction": self._complete_request,
+            "autoscaling:RecordLifecycleActionHeartbeat": self._heartbeat_request,
+            "autoscaling:CompleteLifecycleAction": self._complete_request,
         }
 
     def _heartbeat_request(self, params: dict[str, str]) -> str:
@@ -233,7 +262,7 @@ class LifecycleModel:
             self.record_heartbeat(group, hook, token=token, instance_id=instance_id)
         except LifecycleError as exc:
             raise EcsError("ValidationError", str(exc)) from None
-        return _query_response("RecordLifecycleActionHeartbeat")
+        return query_response("RecordLifecycleActionHeartbeat")
 
     def _complete_request(self, params: dict[str, str]) -> str:
         group, hook, token, instance_id = _action_params(params)
@@ -242,7 +271,7 @@ class LifecycleModel:
             self.complete(group, hook, result, token=token, instance_id=instance_id)
         except LifecycleError as exc:
             raise EcsError("ValidationError", str(exc)) from None
-        return _query_response("CompleteLifecycleAction")
+        return query_response("CompleteLifecycleAction")
 
     @staticmethod
     def _end(action: LifecycleAction, result: str, *, timed_out: bool) -> None:
@@ -261,11 +290,3 @@ def _action_params(params: dict[str, str]) -> tuple[str, str, str | None, str | 
         msg = "Either LifecycleActionToken or InstanceId is required"
         raise EcsError("ValidationError", msg)
     return group, hook, token, instance_id
-
-
-def _query_response(action: str) -> str:
-    return (
-        f'<{action}Response xmlns="{_NAMESPACE}"><{action}Result/>'
-        f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-        f"</{action}Response>"
-    )

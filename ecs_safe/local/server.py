@@ -16,6 +16,7 @@ from ecs_safe.local.events import EventQueues
 from ecs_safe.local.instances import ContainerInstanceModel
 from ecs_safe.local.lifecycle import LifecycleModel
 from ecs_safe.local.names import last_segment
+from ecs_safe.local.scaling import GroupModel
 from ecs_safe.local.scheduler import SchedulerError, ServiceScheduler
 from ecs_safe.local.state_lock import StateLock
 from ecs_safe.local.traffic import (
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from aiobotocore.session import AioSession
+    from moto.autoscaling.models import AutoScalingBackend
     from moto.ecs.models import EC2ContainerServiceBackend
     from werkzeug.serving import BaseWSGIServer
 
@@ -71,7 +73,7 @@ class LocalEcs(AutoScalingSeeding):
     `create_service`, `start_service_task`, `start_standalone_task`, ...), simulation of task
     states (`set_task_transitions`, `set_task_status`), ECS's service scheduler for the
     services that opt in (`scheduler`), fault injection (`inject_fault`) and a count of the
-    ECS requests the server received (`calls`, `call_log`).
+    requests (ECS, Auto Scaling, EC2, SQS) the server received (`calls`, `call_log`).
 
     Args:
         region_name: The Region the seeding helpers use and `client_kwargs` names.
@@ -114,7 +116,12 @@ class LocalEcs(AutoScalingSeeding):
         self._scheduler_interval = scheduler_interval
         # Requests hold it shared; the scheduler's passes and direct backend writes, exclusive.
         self._state = StateLock()
-        self._scheduler = ServiceScheduler(self._ecs_backend, self._state)
+        self._events = EventQueues(
+            lambda: self._client("sqs"), account=_MOTO_ACCOUNT_ID, region=region_name
+        )
+        self._scheduler = ServiceScheduler(
+            self._ecs_backend, self._state, on_events=self._events.tasks_stopped
+        )
         self._freeze_tasks = freeze_tasks
         self._tasks_frozen = False
         self._lifecycle = threading.Lock()
@@ -125,11 +132,18 @@ class LocalEcs(AutoScalingSeeding):
         # botocore clients are generated at runtime, so they are typed as Any.
         self._clients: dict[str, Any] = {}
         self._traffic = Traffic()
-        self._events = EventQueues(
-            lambda: self._client("sqs"), account=_MOTO_ACCOUNT_ID, region=region_name
-        )
         self._lifecycle_actions = LifecycleModel(
-            self.terminate_instance, on_begin=self._events.lifecycle_action_began
+            # The end of a wait terminates the instance as Auto Scaling does.
+            self.terminate_instance,
+            on_begin=self._events.lifecycle_action_began,
+        )
+        self._groups = GroupModel(
+            self._autoscaling_backend,
+            self._lifecycle_actions,
+            exclusive=self._state.exclusive,
+            leave=self._leave_clusters,
+            register=self._registered,
+            clusters=lambda: set(self._ecs_backend().clusters),
         )
         self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
 
@@ -238,7 +252,7 @@ class LocalEcs(AutoScalingSeeding):
             DomainDispatcherApplication(create_backend_app),
             self._traffic,
             self._handlers(),
-            self._lifecycle_actions.query_handlers(),
+            {**self._lifecycle_actions.query_handlers(), **self._groups.query_handlers()},
             state_lock=self._state,
         )
         try:
@@ -341,6 +355,7 @@ class LocalEcs(AutoScalingSeeding):
         self._traffic.reset_calls()
         self._instances.reset()
         self._lifecycle_actions.reset()
+        self._groups.reset()
         self._events.reset()
         self.set_task_transitions(frozen=self._freeze_tasks)
         self._start_ticking()
@@ -348,8 +363,10 @@ class LocalEcs(AutoScalingSeeding):
     # -- request counts -------------------------------------------------------------------
 
     def calls(self, operation: str) -> int:
-        """How many requests for an ECS operation (AWS name, e.g. ``"DescribeTasks"``) arrived.
+        """How many requests for an operation (AWS name, e.g. ``"DescribeTasks"``) arrived.
 
+        ECS's, Auto Scaling's, EC2's and SQS's operations are counted; name the latter with
+        their service where two share a name (``"ec2:DescribeTags"``; see `inject_fault`).
         Counts real HTTP requests, retries included, since the last `reset_calls` or `reset`;
         the seeding helpers' own requests are not counted.
         """
@@ -357,7 +374,11 @@ class LocalEcs(AutoScalingSeeding):
 
     @property
     def call_log(self) -> list[str]:
-        """The ECS operations requested, in order of arrival (a copy)."""
+        """The operations requested, in order of arrival (a copy).
+
+        ECS's by their name (``"DescribeTasks"``), the others' with their service
+        (``"autoscaling:CompleteLifecycleAction"``).
+        """
         return self._traffic.log()
 
     def reset_calls(self) -> None:
@@ -376,27 +397,38 @@ class LocalEcs(AutoScalingSeeding):
         times: int = 1,
         after_acting: bool = False,
         html: bool = False,
+        disconnect: bool = False,
     ) -> None:
-        """Make the next ``times`` requests for an ECS operation fail.
+        """Make the next ``times`` requests for an operation fail.
 
-        By default the request gets the AWS JSON error ``code``/``message`` with ``http_status``
-        (400 unless given). With ``html=True`` it gets an HTML error page with no AWS error
-        code, as a proxy or load balancer sends (``http_status`` 503 unless given;
-        ``code`` and ``message`` are not used). With ``after_acting=True`` moto performs the
-        operation first and only then is the error returned: a lost response.
+        ``operation`` is an ECS operation's AWS name (``"DeregisterContainerInstance"``), or
+        an Auto Scaling, EC2 or SQS one, named with its service where two services share it
+        (``"autoscaling:CompleteLifecycleAction"``, ``"ec2:TerminateInstances"``,
+        ``"sqs:ReceiveMessage"``; ``"CompleteLifecycleAction"`` alone works too).
+
+        By default the request gets the AWS error ``code``/``message`` with ``http_status``
+        (400 unless given), in the service's own shape (ECS's and SQS's JSON, Auto Scaling's
+        and EC2's XML). With ``html=True`` it gets an HTML error page with no AWS error code,
+        as a proxy or load balancer sends (``http_status`` 503 unless given; ``code`` and
+        ``message`` are not used). With ``disconnect=True`` the connection is closed with no
+        answer at all, as when the network fails. With ``after_acting=True`` the operation is
+        performed first and only then is the error returned (or the connection dropped): a
+        lost response.
 
         Faults for the same operation are used in the order they were injected. botocore's
-        own retries (if the client has them on) each use one. The seeding helpers never
-        receive a fault.
+        own retries (if the client has them on) each use one. The seeding helpers, and the
+        requests LocalEcs makes itself (its events on SQS), never receive a fault.
 
         Args:
-            operation: The AWS operation name, e.g. ``"DeregisterContainerInstance"``.
-            code: The AWS error code, e.g. ``"ServerException"``.
+            operation: The operation's name, e.g. ``"DeregisterContainerInstance"``.
+            code: The AWS error code, e.g. ``"ServerException"``, ``"Throttling"``,
+                ``"RequestLimitExceeded"``.
             http_status: The HTTP status, 400-599.
             message: The error message.
             times: How many consecutive requests fail.
             after_acting: Perform the operation, then fail.
             html: Answer with an HTML page instead of an AWS error.
+            disconnect: Close the connection instead of answering.
         """
         operation = check_operation(operation)
         status = http_status if http_status is not None else (503 if html else 400)
@@ -409,7 +441,12 @@ class LocalEcs(AutoScalingSeeding):
         if not html and not code:
             msg = "code must name the AWS error, e.g. 'ThrottlingException'"
             raise ValueError(msg)
-        fault = Fault(code, message, status, after_acting=after_acting, html=html)
+        if html and disconnect:
+            msg = "html and disconnect exclude each other: a dropped connection has no page"
+            raise ValueError(msg)
+        fault = Fault(
+            code, message, status, after_acting=after_acting, html=html, disconnect=disconnect
+        )
         self._traffic.add_fault(operation, fault, times)
 
     def pending_faults(self, operation: str | None = None) -> int:
@@ -529,21 +566,47 @@ class LocalEcs(AutoScalingSeeding):
         return datetime.now(UTC)
 
     def terminate_instance(self, ec2_instance_id: str) -> None:
-        """Terminate an EC2 instance; it leaves every cluster it is registered in, as in ECS."""
-        self._client("ec2").terminate_instances(InstanceIds=[ec2_instance_id])
-        with self._state.exclusive():
-            self._leave_clusters(ec2_instance_id)
+        """Terminate an EC2 instance, as when Spot takes it back; it leaves its clusters.
+
+        Every container instance it is registered as is deregistered and its tasks stop
+        (stoppedReason ``Host EC2 (instance ID) terminated.``), as in ECS when the agent goes
+        with its host; the scheduler replaces the service tasks of the services it manages.
+        A member of an Auto Scaling group leaves the group, which launches a replacement
+        unless the instance was already leaving (``Terminating:Wait``). DisableApiTermination
+        is not consulted (it guards EC2's TerminateInstances requests only).
+        """
+        self._groups.terminated(ec2_instance_id)
+
+    def join_cluster(self, group: str, cluster: str) -> None:
+        """Register every instance an Auto Scaling group launches from now on in ``cluster``.
+
+        As the ECS agent does when a new instance boots: surges (a raised desired capacity)
+        and replacements become ACTIVE container instances, and the scheduler may place
+        tasks on them. ``create_auto_scaling_group(..., join=True)`` (the default) binds its
+        group this way. The group's current instances are left as they are.
+
+        Raises:
+            LookupError: the group or the cluster does not exist.
+        """
+        if last_segment(cluster) not in self._ecs_backend().clusters:
+            msg = f"cluster {cluster!r} does not exist: call create_cluster first"
+            raise LookupError(msg)
+        if group not in self._autoscaling_backend().autoscaling_groups:
+            msg = f"Auto Scaling group {group!r} does not exist"
+            raise LookupError(msg)
+        self._groups.join_cluster(group, last_segment(cluster))
 
     def _leave_clusters(self, ec2_instance_id: str) -> None:
         backend = self._ecs_backend()
+        reason = f"Host EC2 (instance {ec2_instance_id}) terminated."
         for cluster, by_id in list(backend.container_instances.items()):
             for instance in list(by_id.values()):
                 if instance.ec2_instance_id == ec2_instance_id and cluster in backend.clusters:
+                    arn = str(instance.container_instance_arn)
+                    tasks.stop_tasks_on(backend, cluster, arn, reason)
                     self._instances.remember_deregistered(cluster, instance)
-                    # Force: a terminated host's tasks are gone with it.
-                    backend.deregister_container_instance(
-                        cluster, last_segment(instance.container_instance_arn), force=True
-                    )
+                    # Force: nothing is left running on a terminated host.
+                    backend.deregister_container_instance(cluster, last_segment(arn), force=True)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -588,6 +651,13 @@ class LocalEcs(AutoScalingSeeding):
 
         # moto maps the dummy access key to its default account.
         return ecs_backends[DEFAULT_ACCOUNT_ID][self._region_name]
+
+    def _autoscaling_backend(self) -> AutoScalingBackend:
+        self._require_running()
+        from moto.autoscaling.models import autoscaling_backends  # noqa: PLC0415
+        from moto.core.models import DEFAULT_ACCOUNT_ID  # noqa: PLC0415
+
+        return autoscaling_backends[DEFAULT_ACCOUNT_ID][self._region_name]
 
     def _post_moto_api(self, path: str) -> None:
         # The URL is this server's own http://127.0.0.1 endpoint, never a user-given scheme.

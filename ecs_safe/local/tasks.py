@@ -80,6 +80,22 @@ def set_task_status(
         found.stopped_reason = "Stopped by LocalEcs.set_task_status"
 
 
+def stop_tasks_on(
+    backend: EC2ContainerServiceBackend, cluster: str, container_instance_arn: str, reason: str
+) -> list[str]:
+    """Stop every task on a container instance, as ECS does when its host goes; their ARNs."""
+    stopped = []
+    for task in list(backend.tasks.get(cluster, {}).values()):
+        if task.container_instance_arn != container_instance_arn:
+            continue
+        if task.last_status in {"STOPPED", "DELETED"}:
+            continue
+        task.stopped_reason = reason
+        set_task_status(backend, cluster, task.task_arn, "STOPPED")
+        stopped.append(str(task.task_arn))
+    return stopped
+
+
 def _find(backend: EC2ContainerServiceBackend, cluster: str, task: str) -> Task | None:
     task_id = last_segment(task)
     return next((t for t in backend.tasks.get(cluster, {}).values() if t.id == task_id), None)

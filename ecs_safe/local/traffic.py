@@ -1,15 +1,22 @@
 """What the wire sees: the WSGI middleware in front of moto.
 
-It counts ECS requests, answers injected faults, and hands the operations moto gets wrong to
-LocalEcs's own models.
+It counts the requests for ECS, Auto Scaling, EC2 and SQS, answers injected faults in each
+service's own error shape, and hands the operations moto gets wrong to LocalEcs's own models.
+
+Operations are named as AWS names them; ECS's plainly (``"DescribeTasks"``), the others'
+with their service (``"autoscaling:CompleteLifecycleAction"``, ``"ec2:TerminateInstances"``,
+``"sqs:ReceiveMessage"``), since the services share some names (``DescribeTags``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import io
 import json
+import re
+import socket
 import threading
 import urllib.parse
 import uuid
@@ -17,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
@@ -33,8 +40,16 @@ INTERNAL_HEADER: Final = "x-ecs-safe-local-internal"
 _INTERNAL_ENVIRON_KEY: Final = "HTTP_X_ECS_SAFE_LOCAL_INTERNAL"
 # ECS speaks the awsJson1_1 protocol: the operation is named in the X-Amz-Target header.
 _ECS_TARGET_PREFIX: Final = "AmazonEC2ContainerServiceV20141113."
+# SQS speaks awsJson1_0 with its own target prefix.
+_SQS_TARGET_PREFIX: Final = "AmazonSQS."
 # Auto Scaling and EC2 speak the query protocol: a form body naming the Action.
 _FORM: Final = "application/x-www-form-urlencoded"
+# The services whose operations can be counted and failed; ECS's names need no prefix.
+SERVICES: Final = ("ecs", "autoscaling", "ec2", "sqs")
+# SigV4's credential scope names the service: Credential=KEY/DATE/REGION/SERVICE/aws4_request.
+_SCOPE: Final = re.compile(r"Credential=[^/,]+/[^/,]+/[^/,]+/([^/,]+)/aws4_request")
+# Without a signature (never from botocore), the query protocol's Version tells them apart.
+_QUERY_VERSIONS: Final = {"2011-01-01": "autoscaling", "2016-11-15": "ec2"}
 
 #: Rewrites moto's successful JSON response to an operation.
 Amend = Callable[[dict[str, Any]], dict[str, Any]]
@@ -44,13 +59,20 @@ Amend = Callable[[dict[str, Any]], dict[str, Any]]
 Handler = Callable[[dict[str, Any]], dict[str, Any] | Amend | None]
 
 
-#: An Auto Scaling (query protocol) action LocalEcs answers itself: takes the form parameters,
-#: returns the XML response body, or raises `EcsError` (sent as the query protocol's XML error).
-QueryHandler = Callable[[dict[str, str]], str]
+#: Runs after moto answered a query-protocol request successfully.
+After = Callable[[], None]
+#: An Auto Scaling or EC2 (query protocol) action LocalEcs answers or amends: takes the form
+#: parameters and returns the XML response body, or raises `EcsError` (sent as the service's
+#: XML error); returning None passes the request on to moto, and returning an `After` passes
+#: it on and calls it once moto has answered with success.
+QueryHandler = Callable[[dict[str, str]], "str | After | None"]
+#: How a service spells its errors: awsJson (ECS, SQS), the query protocol's XML
+#: (Auto Scaling), or EC2's own XML.
+Protocol = str
 
 
 class EcsError(Exception):
-    """An error LocalEcs's own models answer with, in ECS's JSON error shape."""
+    """An error LocalEcs's own models answer with, in the service's error shape."""
 
     def __init__(self, code: str, message: str, http_status: int = 400) -> None:
         """Name the AWS error code, its message and the HTTP status (400 unless given)."""
@@ -63,6 +85,49 @@ class EcsError(Exception):
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The awsJson1_1 error shape ECS itself returns."""
     return {"__type": code, "message": message}
+
+
+_AUTOSCALING_NAMESPACE: Final = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+
+
+def query_response(action: str, result: str = "") -> str:
+    """An Auto Scaling action's XML answer, with ``result`` (XML) inside its Result element."""
+    return (
+        f'<{action}Response xmlns="{_AUTOSCALING_NAMESPACE}"><{action}Result>{result}'
+        f"</{action}Result><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>"
+        f"</ResponseMetadata></{action}Response>"
+    )
+
+
+def _xml_error(protocol: Protocol, code: str, message: str, status: int) -> bytes:
+    """The query protocol's error document (EC2 has its own)."""
+    request_id = uuid.uuid4()
+    if protocol == "ec2":
+        return (
+            f"<Response><Errors><Error><Code>{escape(code)}</Code>"
+            f"<Message>{escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+    kind = "Receiver" if status >= 500 else "Sender"
+    return (
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+    ).encode()
+
+
+def error_response(
+    start_response: StartResponse, protocol: Protocol, code: str, message: str, status: int
+) -> list[bytes]:
+    """Answer with an AWS error in the shape ``protocol`` speaks (json, query or ec2)."""
+    if protocol == "json":
+        return _json_response(start_response, HTTPStatus(status), error_body(code, message))
+    body = _xml_error(protocol, code, message, status)
+    phrase = HTTPStatus(status).phrase
+    start_response(
+        f"{status} {phrase}", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 def _json_response(
@@ -89,22 +154,25 @@ class Fault:
     http_status: int
     after_acting: bool
     html: bool
+    disconnect: bool = False
+    """No answer at all: the connection is closed (code, status and html are not used)."""
 
-    def respond(self, start_response: StartResponse) -> list[bytes]:
-        """Answer the request with this failure."""
+    def respond(self, start_response: StartResponse, protocol: Protocol = "json") -> list[bytes]:
+        """Answer the request with this failure, as the service (``protocol``) would."""
         status = HTTPStatus(self.http_status)
         status_line = f"{status.value} {status.phrase}"
-        if self.html:
-            # What a proxy or load balancer sends: a page, no AWS error code, no request ID.
-            body = (
-                f"<html>\r\n<head><title>{status_line}</title></head>\r\n<body>\r\n"
-                f"<center><h1>{status_line}</h1></center>\r\n</body>\r\n</html>\r\n"
-            ).encode()
-            headers = [("Content-Type", "text/html")]
-        else:
-            return _json_response(start_response, status, error_body(self.code, self.message))
-        headers.append(("Content-Length", str(len(body))))
-        start_response(status_line, headers)
+        if not self.html:
+            return error_response(
+                start_response, protocol, self.code, self.message, self.http_status
+            )
+        # What a proxy or load balancer sends: a page, no AWS error code, no request ID.
+        body = (
+            f"<html>\r\n<head><title>{status_line}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status_line}</h1></center>\r\n</body>\r\n</html>\r\n"
+        ).encode()
+        start_response(
+            status_line, [("Content-Type", "text/html"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
 
@@ -172,8 +240,48 @@ class Traffic:
             self._counts.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """What routing needs to know of a request: its operation and, for forms, the body."""
+
+    key: str
+    """The operation's name as `check_operation` gives it (``"autoscaling:..."``)."""
+    protocol: Protocol
+    params: dict[str, str] | None = None
+    """The query protocol's form parameters (Auto Scaling, EC2)."""
+
+
+def _read_body(environ: WSGIEnvironment) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    # Whoever serves the request next (moto) reads the same body again.
+    environ["wsgi.input"] = io.BytesIO(raw)
+    return bytes(raw)
+
+
+def _classify(environ: WSGIEnvironment) -> _Request | None:
+    """The operation a request asks for; None for what is not an AWS call (moto's own API)."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    if target.startswith(_ECS_TARGET_PREFIX):
+        return _Request(target.removeprefix(_ECS_TARGET_PREFIX), "json")
+    if target.startswith(_SQS_TARGET_PREFIX):
+        return _Request(f"sqs:{target.removeprefix(_SQS_TARGET_PREFIX)}", "json")
+    if not str(environ.get("CONTENT_TYPE", "")).startswith(_FORM):
+        return None
+    raw = _read_body(environ)
+    params = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+    action = params.get("Action")
+    if not action:
+        return None
+    scope = _SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+    service = scope.group(1) if scope else _QUERY_VERSIONS.get(params.get("Version", ""), "")
+    if not service:
+        return None
+    return _Request(f"{service}:{action}", "ec2" if service == "ec2" else "query", params)
+
+
 class TrafficMiddleware:
-    """WSGI middleware in front of moto: counts ECS requests and answers injected faults.
+    """WSGI middleware in front of moto: counts requests and answers injected faults.
 
     A middleware rather than a patched moto handler: it sees exactly the HTTP requests the
     server received, it belongs to one server (moto's classes are shared by the process), and
@@ -190,8 +298,9 @@ class TrafficMiddleware:
     ) -> None:
         """Wrap moto's app; the handlers answer the operations LocalEcs models itself.
 
-        ``handlers`` are ECS operations (JSON); ``query_handlers`` are query-protocol actions
-        (Auto Scaling's), by their ``Action`` name. Every request holds ``state_lock`` shared
+        ``handlers`` are ECS operations (JSON), by name; ``query_handlers`` are
+        query-protocol actions (Auto Scaling's, EC2's), by their qualified name
+        (``"autoscaling:CompleteLifecycleAction"``). Every request holds ``state_lock`` shared
         while it is served, so that the scheduler's passes never interleave with one.
         """
         self._state_lock = state_lock
@@ -208,51 +317,52 @@ class TrafficMiddleware:
             return self._route(environ, start_response)
 
     def _route(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if not target.startswith(_ECS_TARGET_PREFIX):
-            return self._serve_query(environ, start_response)
-        operation = target.removeprefix(_ECS_TARGET_PREFIX)
+        request = _classify(environ)
+        if request is None:
+            return self._app(environ, start_response)
         if environ.get(_INTERNAL_ENVIRON_KEY):
-            return self._serve(operation, environ, start_response)
-        fault = self._traffic.record(operation)
+            return self._serve(request, environ, start_response)
+        fault = self._traffic.record(request.key)
         if fault is None:
-            return self._serve(operation, environ, start_response)
+            return self._serve(request, environ, start_response)
         if fault.after_acting:
             # The operation really happens and only its response is lost, as when a connection
-            # drops after ECS acted.
-            self._run_and_discard(operation, environ)
+            # drops after the service acted.
+            self._run_and_discard(request, environ)
+        if fault.disconnect:
+            _drop_connection(environ)
         # An unread request body needs no draining: werkzeug discards it and closes the
         # connection after every response.
-        return fault.respond(start_response)
+        return fault.respond(start_response, request.protocol)
 
     def _serve(
-        self, operation: str, environ: WSGIEnvironment, start_response: StartResponse
+        self, request: _Request, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        handler = self._handlers.get(operation)
+        if request.params is not None:
+            return self._serve_query(request, environ, start_response)
+        handler = self._handlers.get(request.key)
         if handler is None:
             return self._app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
+        raw = _read_body(environ)
         try:
-            request = json.loads(raw or b"{}")
-            response = handler(request if isinstance(request, dict) else {})
+            body = json.loads(raw or b"{}")
+            response = handler(body if isinstance(body, dict) else {})
         except json.JSONDecodeError:
             error = EcsError("SerializationException", "the request body is not JSON")
             return self._error(start_response, error)
         except EcsError as error:
             return self._error(start_response, error)
-        if response is None or callable(response):
+        if response is None:
             # The model leaves this request to moto: give moto the body it would have read.
             environ["wsgi.input"] = io.BytesIO(raw)
-        if response is None:
             return self._app(environ, start_response)
         if callable(response):
+            environ["wsgi.input"] = io.BytesIO(raw)
             return self._amended(environ, start_response, response)
         return _json_response(start_response, HTTPStatus.OK, response)
 
-    def _amended(
-        self, environ: WSGIEnvironment, start_response: StartResponse, amend: Amend
-    ) -> list[bytes]:
+    def _moto(self, environ: WSGIEnvironment) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The whole answer moto gives a request: status line, headers, body."""
         captured: list[tuple[str, list[tuple[str, str]]]] = []
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -267,50 +377,53 @@ class TrafficMiddleware:
             if close is not None:
                 close()
         status, headers = captured[0]
+        return status, headers, body
+
+    def _amended(
+        self, environ: WSGIEnvironment, start_response: StartResponse, amend: Amend
+    ) -> list[bytes]:
+        status, headers, body = self._moto(environ)
         if not status.startswith("200"):
             start_response(status, headers)
             return [body]
         return _json_response(start_response, HTTPStatus.OK, amend(json.loads(body or b"{}")))
 
     def _serve_query(
-        self, environ: WSGIEnvironment, start_response: StartResponse
+        self, request: _Request, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        content_type = str(environ.get("CONTENT_TYPE", ""))
-        if not self._query_handlers or not content_type.startswith(_FORM):
-            return self._app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        params = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
-        handler = self._query_handlers.get(params.get("Action", ""))
+        handler = self._query_handlers.get(request.key)
         if handler is None:
-            # Not modelled here: moto reads the body it would have read.
-            environ["wsgi.input"] = io.BytesIO(raw)
             return self._app(environ, start_response)
         try:
-            body, status = handler(params).encode(), HTTPStatus.OK
+            answer = handler(request.params or {})
         except EcsError as error:
-            status = HTTPStatus(error.http_status)
-            body = (
-                "<ErrorResponse><Error><Type>Sender</Type>"
-                f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
-                f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-            ).encode()
+            return error_response(
+                start_response, request.protocol, error.code, error.message, error.http_status
+            )
+        if answer is None:
+            return self._app(environ, start_response)
+        if callable(answer):
+            status, headers, body = self._moto(environ)
+            if status.startswith("200"):
+                answer()
+            start_response(status, headers)
+            return [body]
+        encoded = answer.encode()
         start_response(
-            f"{status.value} {status.phrase}",
-            [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+            "200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(encoded)))]
         )
-        return [body]
+        return [encoded]
 
     @staticmethod
     def _error(start_response: StartResponse, error: EcsError) -> list[bytes]:
         body = error_body(error.code, error.message)
         return _json_response(start_response, HTTPStatus(error.http_status), body)
 
-    def _run_and_discard(self, operation: str, environ: WSGIEnvironment) -> None:
+    def _run_and_discard(self, request: _Request, environ: WSGIEnvironment) -> None:
         def ignore(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             return lambda data: None
 
-        result = self._serve(operation, environ, ignore)
+        result = self._serve(request, environ, ignore)
         try:
             for _chunk in result:
                 pass
@@ -320,22 +433,64 @@ class TrafficMiddleware:
                 close()
 
 
-@functools.cache
-def _ecs_operation_names() -> frozenset[str]:
-    import botocore.session  # noqa: PLC0415  (loading the service model is slow; only on demand)
+def _drop_connection(environ: WSGIEnvironment) -> NoReturn:
+    """Close the client's connection with no answer, as a network failure would."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    # werkzeug takes a ConnectionError for a client gone away and writes nothing more.
+    msg = "LocalEcs dropped the connection (an injected fault)"
+    raise ConnectionResetError(msg)
 
-    model = botocore.session.get_session().get_service_model("ecs")
+
+@functools.cache
+def _operation_names(service: str) -> frozenset[str]:
+    import botocore.session  # noqa: PLC0415  (loading a service model is slow; only on demand)
+
+    model = botocore.session.get_session().get_service_model(service)
     return frozenset(model.operation_names)
 
 
+def _qualified(service: str, operation: str) -> str:
+    return operation if service == "ecs" else f"{service}:{operation}"
+
+
 def check_operation(operation: str) -> str:
-    """``operation`` if it is an ECS operation's AWS name; otherwise ValueError with a hint."""
-    names = _ecs_operation_names()
-    if operation in names:
+    """The name LocalEcs counts an operation by; ValueError with a hint for a wrong one.
+
+    ECS's operations go by their AWS name (``"DescribeTasks"``); Auto Scaling's, EC2's and
+    SQS's by ``"service:Name"`` (``"ec2:TerminateInstances"``), or by the bare name when only
+    one of those services has it.
+    """
+    service, sep, name = operation.rpartition(":")
+    if sep:
+        if service not in SERVICES:
+            msg = f"{service!r} is not a service LocalEcs serves: one of {', '.join(SERVICES)}"
+            raise ValueError(msg)
+        if name in _operation_names(service):
+            return _qualified(service, name)
+        _no_such_operation(operation, name, [service])
+    if operation in _operation_names("ecs"):
         return operation
-    camel = "".join(part.capitalize() for part in operation.split("_"))
-    close = difflib.get_close_matches(operation, names, n=1)
+    owners = [s for s in SERVICES[1:] if operation in _operation_names(s)]
+    if len(owners) == 1:
+        return _qualified(owners[0], operation)
+    if owners:
+        choices = " or ".join(repr(_qualified(s, operation)) for s in owners)
+        msg = f"{operation!r} is an operation of more than one service: say {choices}"
+        raise ValueError(msg)
+    _no_such_operation(operation, operation, list(SERVICES))
+
+
+def _no_such_operation(operation: str, name: str, services: list[str]) -> NoReturn:
+    names = {n: s for s in services for n in _operation_names(s)}
+    camel = "".join(part.capitalize() for part in name.split("_"))
+    close = difflib.get_close_matches(name, list(names), n=1)
     suggestion = camel if camel in names else next(iter(close), None)
-    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-    msg = f"{operation!r} is not an ECS operation: use the AWS name, e.g. 'DescribeTasks'{hint}"
+    hint = f"; did you mean {_qualified(names[suggestion], suggestion)!r}?" if suggestion else ""
+    msg = (
+        f"{operation!r} is not an operation of {', '.join(services)}: use the AWS name, "
+        f"e.g. 'DescribeTasks' or 'autoscaling:CompleteLifecycleAction'{hint}"
+    )
     raise ValueError(msg)
