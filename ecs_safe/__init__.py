@@ -38,6 +38,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe._aws_calls import AutoScalingGroupNotFoundError
     from ecs_safe._calls import PaginationError
     from ecs_safe.audit import AuditLog
+    from ecs_safe.autoscaling import LifecycleActionResult
     from ecs_safe.budgets import DisruptionBudget, ServiceImpact
     from ecs_safe.client import EcsSafeClient
     from ecs_safe.models import (
@@ -132,6 +133,7 @@ _LAZY: dict[str, str] = {
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
     "LifecycleActionNotice": "ecs_safe.notices",
+    "LifecycleActionResult": "ecs_safe.autoscaling",
     "LifecycleHook": "ecs_safe.models",
     "ManagedScaling": "ecs_safe.models",
     "NoPendingTasksUnlessForced": "ecs_safe.policy",
@@ -228,6 +230,7 @@ __all__ = [
     "InvalidParameterException",
     "KeyValuePair",
     "LifecycleActionNotice",
+    "LifecycleActionResult",
     "LifecycleHook",
     "ManagedScaling",
     "NoPendingTasksUnlessForced",

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
 from ecs_safe import _constants, _events, _targets, fleet
+from ecs_safe import autoscaling as _autoscaling
 from ecs_safe import drain as _drain
 from ecs_safe import worker as _worker
 from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls, QueueCalls
@@ -37,6 +38,7 @@ from ecs_safe._transport import Transport
 from ecs_safe._validation import (
     InstanceInput,
     check_bool,
+    check_choice,
     check_filter,
     check_instance_status,
     check_name,
@@ -48,8 +50,10 @@ from ecs_safe._validation import (
     validate_endpoint_url,
 )
 from ecs_safe.audit import RUN_FINISHED, RUN_STARTED, AuditLog, AuditRun
+from ecs_safe.autoscaling import Clock, LifecycleActionResult
 from ecs_safe.errors import ClientStateError, EcsSafeError, InvalidInputError
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.notices import LifecycleActionNotice, NoticeError, parse_notice
 from ecs_safe.policy import Policy, default_policy
 from ecs_safe.ratelimit import RateLimiter, RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult
@@ -57,10 +61,7 @@ from ecs_safe.retry import RetryConfig
 from ecs_safe.steady import SteadyGate
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
     from types_aiobotocore_ecs import ECSClient
-
-    from ecs_safe.notices import LifecycleActionNotice
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "EcsSafeClient", "ProgressCallback"]
 
@@ -1041,13 +1042,116 @@ class EcsSafeClient:
             survey_each=True,
         )
 
+    # ------------------------------------------------------------------ Auto Scaling lifecycle
+
+    async def handle_lifecycle_action(
+        self,
+        notice: LifecycleActionNotice | Mapping[str, Any] | str | bytes,
+        *,
+        cluster: str | None = None,
+        on_failure: _constants.LifecycleOnFailure = "hold",
+        hold_timeout: float | None = None,
+        # Not asyncio.timeout: it bounds the drain's wait, which then fails into on_failure.
+        timeout: float = _constants.DEFAULT_TIMEOUT,  # noqa: ASYNC109
+        poll_interval: float = _constants.DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
+        take_over: bool = False,
+        progress: ProgressCallback | None = None,
+        clock: Clock | None = None,
+    ) -> LifecycleActionResult:
+        """Handle an Auto Scaling terminate lifecycle action: drain, deregister, then CONTINUE.
+
+        The instance waits in ``Terminating:Wait`` meanwhile: heartbeats
+        (RecordLifecycleActionHeartbeat) go every third of the hook's HeartbeatTimeout (read
+        with DescribeLifecycleHooks), never past the hook's global limit. The container
+        instance (in ``cluster``, or found in any cluster) is drained and deregistered through
+        the same workflow and policy as `drain_and_deregister`; once a describe proves it
+        INACTIVE or gone, CompleteLifecycleAction CONTINUE lets Auto Scaling terminate it. An
+        instance registered nowhere is continued at once. See the docs' Auto Scaling page.
+
+        When the drain cannot finish (refused by the policy, e.g. for a standalone task; timed
+        out; a call failed after retries), the ``ecs_safe.lifecycle.alert`` event is logged
+        and, per ``on_failure``: ``"hold"`` keeps the instance waiting (heartbeats go on) and
+        tries again every minute at most, until it succeeds or the hold's deadline passes
+        (then ABANDON, said in the result); ``"continue"`` sends CONTINUE at once.
+
+        Args:
+            notice: the lifecycle action: a `LifecycleActionNotice`, or anything
+                `parse_notice` reads (EventBridge's event, the hook's SNS notification, an
+                SQS body or message).
+            cluster: the cluster the instance is in; ``None`` looks in every cluster.
+            on_failure: ``"hold"`` or ``"continue"`` (above).
+            hold_timeout: seconds ``"hold"`` keeps the instance after the drain failed;
+                ``None``: until one heartbeat interval before the hook's global limit.
+            timeout: seconds the drain may take once DRAINING (bounded by the global limit).
+            poll_interval: as for `drain_and_deregister`.
+            standalone_tasks: as for `drain_and_deregister` (``"refuse"`` leads to
+                ``on_failure`` when standalone tasks are on the instance).
+            require_room: as for `drain_and_deregister`.
+            take_over: as for `drain_and_deregister`.
+            progress: called with each ``ecs_safe.drain.progress`` event of the drain.
+            clock: where the handler's time comes from (`ecs_safe.autoscaling.Clock`); the
+                wall clock and the event loop's sleep by default. Tests pass their own.
+
+        Returns:
+            A `LifecycleActionResult`: the outcome, the completion sent (and whether a lost
+            response was verified), the heartbeats sent, the hold and the alert.
+
+        Raises:
+            InvalidInputError: bad arguments, or a notice that is no terminate lifecycle
+                action (`NoticeError`), before any network call.
+            EcsSafeError: the hook could not be read (DescribeLifecycleHooks), or
+                CompleteLifecycleAction failed after retries while the instance is still
+                waiting. A failed drain does not raise: it is in the result.
+        """
+        if not isinstance(notice, LifecycleActionNotice):
+            parsed = parse_notice(notice)
+            if not isinstance(parsed, LifecycleActionNotice):
+                raise NoticeError(
+                    f"handle_lifecycle_action takes a terminate lifecycle action, got a "
+                    f"{parsed.kind} notice for {parsed.instance_id}",
+                    kind="unsupported",
+                )
+            notice = parsed
+        cluster = validate_cluster(cluster)
+        settings = _autoscaling.LifecycleSettings(
+            cluster=cluster,
+            on_failure=check_choice(
+                on_failure, "on_failure", _constants.LIFECYCLE_ON_FAILURE_VALUES
+            ),
+            hold_timeout=(
+                None
+                if hold_timeout is None
+                else check_positive_number(hold_timeout, "hold_timeout")
+            ),
+            drain=_drain.DrainOptions(
+                timeout=timeout,
+                poll_interval=poll_interval,
+                standalone_tasks=standalone_tasks,
+                take_over=take_over,
+                require_room=check_bool(require_room, "require_room"),
+            ),
+            clock=clock if clock is not None else _autoscaling.LoopClock(),
+        )
+        callback = check_progress(progress)
+        gate = self._opened()
+        return await _autoscaling.handle_lifecycle_action(
+            gate,
+            await self._autoscaling_calls(),
+            self._drain_poller(),
+            notice,
+            settings,
+            progress=callback,
+        )
+
     # ------------------------------------------------------------------ the event worker
 
     def _event_worker(
         self,
         settings: _worker.WorkerSettings,
         *,
-        on_failure: Literal["hold", "continue"],
+        on_failure: _constants.LifecycleOnFailure,
         on_outcome: ProgressCallback | None,
         queue: QueueCalls | None = None,
     ) -> _worker.Worker:
@@ -1056,13 +1160,12 @@ class EcsSafeClient:
         if self._ledger is None:
             self._ledger = _worker.Ledger.from_audit_log(self._audit)
 
-        async def lifecycle(notice: LifecycleActionNotice) -> BaseModel:
-            # TODO(hook): typed once branch hook's handle_lifecycle_action lands (Contract 3).
-            handler = self.handle_lifecycle_action  # type: ignore[attr-defined]
-            result: BaseModel = await handler(
-                notice, cluster=settings.cluster, on_failure=on_failure
+        async def lifecycle(notice: LifecycleActionNotice, resumed: bool) -> LifecycleActionResult:
+            # A resumed event's drain is under the cut handling's mark (another run's, after a
+            # restart): this handling carries it on.
+            return await self.handle_lifecycle_action(
+                notice, cluster=settings.cluster, on_failure=on_failure, take_over=resumed
             )
-            return result
 
         return _worker.Worker(
             gate,
@@ -1082,7 +1185,7 @@ class EcsSafeClient:
         concurrency: int = _constants.WORKER_CONCURRENCY,
         stop: asyncio.Event | None = None,
         on_outcome: ProgressCallback | None = None,
-        on_failure: Literal["hold", "continue"] = "hold",
+        on_failure: _constants.LifecycleOnFailure = "hold",
         spot_standalone_tasks: _worker.SpotStandaloneTasks = "wait",
         rebalance: _worker.Rebalance = "log",
         grace_period: float = _constants.WORKER_GRACE_PERIOD,
@@ -1159,7 +1262,7 @@ class EcsSafeClient:
         event: str | Mapping[str, Any],
         *,
         cluster: str | None = None,
-        on_failure: Literal["hold", "continue"] = "hold",
+        on_failure: _constants.LifecycleOnFailure = "hold",
         spot_standalone_tasks: _worker.SpotStandaloneTasks = "wait",
         rebalance: _worker.Rebalance = "log",
         message_id: str | None = None,

@@ -36,7 +36,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Generic, ParamSpec, Self, TypeVar
 
@@ -49,6 +49,7 @@ from ecs_safe._constants import (
     DEFAULT_READ_TIMEOUT,
     DEFAULT_STEADY_TIMEOUT,
     DEFAULT_TIMEOUT,
+    LifecycleOnFailure,
     OnTimeout,
     StandaloneTasks,
 )
@@ -56,9 +57,11 @@ from ecs_safe._progress import ProgressCallback
 from ecs_safe._targets import Resolved
 from ecs_safe._validation import InstanceInput
 from ecs_safe.audit import AuditLog
+from ecs_safe.autoscaling import Clock, LifecycleActionResult
 from ecs_safe.client import EcsSafeClient
 from ecs_safe.errors import ClientStateError
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.notices import LifecycleActionNotice
 from ecs_safe.policy import Policy
 from ecs_safe.ratelimit import RateLimits
 from ecs_safe.results import BatchResult, DeregistrationResult
@@ -585,4 +588,43 @@ class SyncEcsSafeClient:
             progress=progress,
             on_timeout=on_timeout,
             take_over=take_over,
+        )
+
+    # ------------------------------------------------------------------ Auto Scaling lifecycle
+
+    def handle_lifecycle_action(
+        self,
+        notice: LifecycleActionNotice | Mapping[str, Any] | str | bytes,
+        *,
+        cluster: str | None = None,
+        on_failure: LifecycleOnFailure = "hold",
+        hold_timeout: float | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        standalone_tasks: StandaloneTasks = "refuse",
+        require_room: bool = True,
+        take_over: bool = False,
+        progress: ProgressCallback | None = None,
+        clock: Clock | None = None,
+    ) -> LifecycleActionResult:
+        """Handle an Auto Scaling terminate lifecycle action: drain, deregister, then CONTINUE.
+
+        See `EcsSafeClient.handle_lifecycle_action`: heartbeats keep the instance in
+        ``Terminating:Wait`` while it drains; a drain that cannot finish is held or continued
+        per ``on_failure``, and the result says which. ``clock`` and ``progress`` run on the
+        client's loop thread.
+        """
+        return self._run(
+            self._client.handle_lifecycle_action,
+            notice,
+            cluster=cluster,
+            on_failure=on_failure,
+            hold_timeout=hold_timeout,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            standalone_tasks=standalone_tasks,
+            require_room=require_room,
+            take_over=take_over,
+            progress=progress,
+            clock=clock,
         )

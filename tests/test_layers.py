@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("transport", frozenset({"_transport"})),
     ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
-    ("workflows", frozenset({"drain", "fleet", "worker"})),
+    ("workflows", frozenset({"drain", "fleet", "autoscaling", "worker"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
     ("interfaces", frozenset({"__init__", "__main__", "cli", "local", "aws_lambda"})),
