@@ -68,7 +68,10 @@ async def _spot(
         "elapsed_s": elapsed,
         "handled": summary.handled,
         "draining_calls_per_event": local.calls("UpdateContainerInstancesState") / instances,
-        "ecs_requests_per_event": len(local.call_log) / instances,
+        "ecs_requests_per_event": sum(
+            1 for op in local.call_log if not op.startswith(("sqs:", "ec2:", "autoscaling:"))
+        )
+        / instances,
     }
 
 

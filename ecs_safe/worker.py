@@ -71,6 +71,7 @@ from ecs_safe import drain as _drain
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import check_choice, check_positive_number, classify, instance_id_of
 from ecs_safe.audit import AuditLog
+from ecs_safe.autoscaling import LifecycleActionResult
 from ecs_safe.errors import (
     ContainerInstanceNotFoundError,
     DrainTimeoutError,
@@ -173,7 +174,7 @@ class EventOutcome(BaseModel):
 
     def to_event(self) -> dict[str, Any]:
         """The fields of the ``ecs_safe.worker.event`` log event (and of a JSON line)."""
-        return self.model_dump(mode="json", exclude={"result"}, exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class WatchSummary(BaseModel):
@@ -222,8 +223,9 @@ class QueueClient(Protocol):
         ...
 
 
-#: The lifecycle path: `EcsSafeClient.handle_lifecycle_action` with the worker's options bound.
-LifecycleHandler = Callable[[LifecycleActionNotice], Awaitable[BaseModel]]
+#: The lifecycle path: `EcsSafeClient.handle_lifecycle_action` with the worker's options bound;
+#: the flag says the event is resumed (an earlier handling was cut: take its drain over).
+LifecycleHandler = Callable[[LifecycleActionNotice, bool], Awaitable[LifecycleActionResult]]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -651,7 +653,7 @@ class Worker:
         base = {**base, "resumed": resumed}
         try:
             if isinstance(notice, LifecycleActionNotice):
-                return await self._lifecycle_action(notice, base)
+                return await self._lifecycle_action(notice, base, resumed=resumed)
             if isinstance(notice, SpotInterruptionNotice):
                 return await self._spot(notice, base, deadline)
             return await self._rebalance(notice, base)
@@ -666,19 +668,19 @@ class Worker:
             )
 
     async def _lifecycle_action(
-        self, notice: LifecycleActionNotice, base: dict[str, Any]
+        self, notice: LifecycleActionNotice, base: dict[str, Any], *, resumed: bool
     ) -> EventOutcome:
-        result = await self._lifecycle(notice)
-        dumped = result.model_dump(mode="json")
-        action = str(dumped.get("action") or dumped.get("outcome") or "handled")
-        detail = str(dumped.get("detail") or dumped.get("message") or f"lifecycle action {action}")
+        result = await self._lifecycle(notice, resumed)
         return EventOutcome(
             status="handled",
-            action=action,
-            detail=detail,
-            result=dumped,
-            container_instance_arn=dumped.get("container_instance_arn"),
-            cluster=dumped.get("cluster"),
+            action=result.outcome,
+            detail=_lifecycle_detail(result),
+            result={
+                **result.model_dump(mode="json", exclude={"error", "notice", "deregistration"}),
+                "error": str(result.error) if result.error is not None else None,
+            },
+            container_instance_arn=result.container_instance_arn,
+            cluster=result.cluster,
             **base,
         )
 
@@ -1026,6 +1028,23 @@ def _base_fields(notice: Notice, message_id: str | None) -> dict[str, Any]:
         "event_id": notice.event_id,
         "message_id": message_id,
     }
+
+
+def _lifecycle_detail(result: LifecycleActionResult) -> str:
+    """One sentence for what the lifecycle handler did."""
+    verified = " (verified after a lost response)" if result.completion_verified else ""
+    sent = f"{result.completed} sent{verified}" if result.completed else "nothing sent"
+    beats = f"; {result.heartbeats} heartbeat(s)" if result.heartbeats else ""
+    why = f": {result.alert}" if result.alert else ""
+    return {
+        "deregistered": f"drained and deregistered (verified); {sent}{beats}",
+        "not_registered": f"not a container instance in any cluster; {sent} at once",
+        "continued": f"the drain could not finish{why}; {sent} (on_failure='continue'){beats}",
+        "hold_expired": f"held in Terminating:Wait until {result.hold_deadline}, then {sent}"
+        f"{why}{beats}",
+        "action_ended": "the lifecycle action was over before the handler finished (a "
+        "duplicate, another handler, the hook's timeout)",
+    }.get(str(result.outcome), f"{result.outcome}; {sent}{beats}")
 
 
 def _not_cordoned(cordoned: _Cordoned, base: dict[str, Any]) -> EventOutcome:

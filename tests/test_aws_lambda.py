@@ -84,7 +84,7 @@ async def test_a_batch_with_no_time_left_hands_every_record_back(
     ecs_env.reset_calls()
     result = await process(sqs_batch(spot), Context(5_000), client=factory(ecs_env), reserve=10)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
-    assert ecs_env.call_log == []
+    assert [op for op in ecs_env.call_log if not op.startswith("sqs:")] == []
 
 
 async def test_the_time_limit_cuts_a_wait_and_hands_the_record_back(

@@ -187,7 +187,8 @@ async def test_a_crash_between_recording_and_deleting_is_a_duplicate_on_redelive
         await ecs.watch(url, cluster=CLUSTER, wait_seconds=1, max_events=1, on_outcome=seen)
     [again] = seen.seen
     assert (again.status, again.deleted) == ("duplicate", True)
-    assert ecs_env.call_log == []  # not one ECS call: the record said it all
+    # Not one ECS call: the record said it all.
+    assert [op for op in ecs_env.call_log if not op.startswith("sqs:")] == []
     assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
 
 
@@ -320,3 +321,45 @@ async def test_a_rebalance_recommendation_is_logged_only_by_default(ecs_env: Loc
     assert (logged.action, drained.action) == ("logged", "drained")
     assert described.status == "DRAINING"
     assert len(ops(ecs_env, "UpdateContainerInstancesState")) == 1
+
+
+async def test_a_scale_in_goes_through_the_lifecycle_handler_once(
+    ecs_env: LocalEcs, local_ecs: LocalEcs
+) -> None:
+    """A hooked group scales in: the worker hands the lifecycle action to the handler (drain,
+    deregister, CONTINUE); the same event delivered again is a duplicate."""
+    session = boto3.session.Session(
+        aws_access_key_id=local_ecs.access_key_id,
+        aws_secret_access_key=local_ecs.secret_access_key,
+        region_name=local_ecs.region_name,
+    )
+    autoscaling = session.client(
+        "autoscaling",
+        endpoint_url=local_ecs.endpoint_url,
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    ecs_env.create_cluster(CLUSTER)
+    url = ecs_env.events.create_queue("lifecycle-worker")
+    ecs_env.create_auto_scaling_group("web-asg", CLUSTER, 2)
+    autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName="web-asg",
+        LifecycleHookName="drain",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=300,
+        DefaultResult="ABANDON",
+    )
+    autoscaling.set_desired_capacity(AutoScalingGroupName="web-asg", DesiredCapacity=1)
+    [event] = ecs_env.events.sent
+    ecs_env.events.publish(event)  # delivered twice
+    seen = Outcomes()
+    async with client(ecs_env) as ecs:
+        await ecs.watch(url, cluster=CLUSTER, wait_seconds=1, max_events=2, on_outcome=seen)
+        left = await ecs.list_container_instances(cluster=CLUSTER)
+    autoscaling.close()
+    handled = [o for o in seen.seen if o.status == "handled"]
+    assert [(o.kind, o.action) for o in handled] == [("lifecycle", "deregistered")]
+    assert handled[0].result is not None
+    assert handled[0].result["completed"] == "CONTINUE"
+    assert seen.statuses() == ["duplicate", "handled"]
+    assert len(left) == 1
+    assert ecs_env.calls("DeregisterContainerInstance") == 1
