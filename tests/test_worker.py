@@ -17,7 +17,7 @@ import boto3  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from botocore.config import Config
 
-from ecs_safe import AuditLog, EcsSafeClient
+from ecs_safe import AuditLog, EcsSafeClient, SyncEcsSafeClient
 from ecs_safe import drain as _drain
 from ecs_safe.local import LocalEcs
 from ecs_safe.worker import EVENT_DONE, EVENT_STARTED, EventOutcome, Ledger, Worker
@@ -363,3 +363,12 @@ async def test_a_scale_in_goes_through_the_lifecycle_handler_once(
     assert seen.statuses() == ["duplicate", "handled"]
     assert len(left) == 1
     assert ecs_env.calls("DeregisterContainerInstance") == 1
+
+
+def test_the_sync_client_handles_one_event(ecs_env: LocalEcs) -> None:
+    event = ecs_env.recommend_rebalance("i-0123456789abcdef0")
+    with SyncEcsSafeClient(**ecs_env.client_kwargs()) as ecs:
+        first = ecs.handle_event(event)
+        again = ecs.handle_event(json.dumps(event))
+    assert (first.status, first.action) == ("handled", "logged")
+    assert again.status == "duplicate"
