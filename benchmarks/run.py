@@ -30,6 +30,7 @@ from benchmarks import (
     service_checks,
     startup,
     targets,
+    worker,
 )
 from benchmarks._harness import Result, log_to_devnull
 from ecs_safe.local import LocalEcs
@@ -57,6 +58,8 @@ class Sizes:
     service_checks: tuple[tuple[int, int], ...] = ((10, 3), (30, 5))
     # Rolling replacements of (instances, services, wave size, surge).
     replace: tuple[tuple[int, int, int, bool], ...] = ((12, 3, 1, False), (12, 3, 3, True))
+    # The event worker: (Spot warnings, recorded-only events).
+    worker: tuple[int, int] = (100, 500)
 
 
 FULL = Sizes(
@@ -87,6 +90,7 @@ QUICK = Sizes(
     plans=(300, 1, (1, 3)),
     service_checks=((4, 2),),
     replace=((4, 2, 2, True),),
+    worker=(12, 30),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -143,6 +147,11 @@ async def _replace(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return await replace.run(local, cases=sizes.replace)
 
 
+async def _worker(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    spot, logged = sizes.worker
+    return [await worker.run(local, spot=spot, logged=logged)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -156,6 +165,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "plans": _plans,
     "service_checks": _service_checks,
     "replace": _replace,
+    "worker": _worker,
 }
 
 

@@ -112,6 +112,7 @@ if _typing.TYPE_CHECKING:
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
     from ecs_safe.sync import SyncEcsSafeClient
+    from ecs_safe.worker import EventOutcome, WatchSummary
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY: dict[str, str] = {
@@ -141,6 +142,7 @@ _LAZY: dict[str, str] = {
     "Ec2Instance": "ecs_safe.models",
     "EcsSafeClient": "ecs_safe.client",
     "GroupSizes": "ecs_safe.replace",
+    "EventOutcome": "ecs_safe.worker",
     "InstanceHealthCheckResult": "ecs_safe.models",
     "InstanceOutcome": "ecs_safe.results",
     "KeyValuePair": "ecs_safe.models",
@@ -181,6 +183,7 @@ _LAZY: dict[str, str] = {
     "Termination": "ecs_safe.policy",
     "VersionInfo": "ecs_safe.models",
     "Violation": "ecs_safe.policy",
+    "WatchSummary": "ecs_safe.worker",
     "default_policy": "ecs_safe.policy",
     "parse_notice": "ecs_safe.notices",
 }
@@ -240,6 +243,7 @@ __all__ = [
     "EcsConnectionError",
     "EcsSafeClient",
     "EcsSafeError",
+    "EventOutcome",
     "GroupSizes",
     "InstanceHealthCheckResult",
     "InstanceOutcome",
@@ -290,6 +294,7 @@ __all__ = [
     "ThrottlingException",
     "VersionInfo",
     "Violation",
+    "WatchSummary",
     "__version__",
     "default_policy",
     "parse_notice",

@@ -42,6 +42,7 @@ __all__ = [
     "FINAL_LOOK_BUDGET",
     "HEARTBEAT_FRACTION",
     "HOLD_RETRY_INTERVAL",
+    "LAMBDA_TIME_RESERVE",
     "LIFECYCLE_DETAIL_TYPE",
     "LIFECYCLE_HEARTBEAT_TIMEOUTS_LIMIT",
     "LIFECYCLE_MAX_GLOBAL_TIMEOUT",
@@ -55,13 +56,23 @@ __all__ = [
     "OWNER_RELEASED_PREFIX",
     "POLL_BACKOFF",
     "REBALANCE_DETAIL_TYPE",
+    "RECEIVE_BATCH",
     "SERVICE_BUCKETS",
+    "SPOT_DEREGISTER_RESERVE",
     "SPOT_DETAIL_TYPE",
+    "SPOT_NOTICE_SECONDS",
     "SQS_MODIFY_OPERATIONS",
     "STANDALONE_TASKS_VALUES",
     "TERMINATING_TRANSITION",
     "TEST_NOTIFICATION_EVENT",
     "UPDATE_STATE_BATCH",
+    "WORKER_CONCURRENCY",
+    "WORKER_GRACE_PERIOD",
+    "WORKER_LEDGER_KEYS",
+    "WORKER_RECEIVE_BACKOFF",
+    "WORKER_RETRY_DELAY",
+    "WORKER_VISIBILITY_TIMEOUT",
+    "WORKER_WAIT_SECONDS",
     "LifecycleOnFailure",
     "OnTimeout",
     "StandaloneTasks",
@@ -256,6 +267,37 @@ TerminationMethod = Literal["auto-scaling", "ec2"]
 DEREGISTRATION_CHECKS: Final = 6
 #: ... and the seconds between two of them.
 DEREGISTRATION_CHECK_INTERVAL: Final = 5.0
+# ----------------------------------------------------------------------------- the event worker
+
+#: Seconds between a Spot Instance Interruption Warning and the instance's reclaim.
+SPOT_NOTICE_SECONDS: Final = 120.0
+#: Seconds of a Spot notice's two minutes kept for the deregistration after the wait: the
+#: wait for the instance to empty ends this long before the notice does.
+SPOT_DEREGISTER_RESERVE: Final = 10.0
+#: ReceiveMessage's long-poll wait (SQS's longest, 20 s: the fewest empty receives).
+WORKER_WAIT_SECONDS: Final = 20
+#: Seconds a received message stays invisible to other workers; it is extended every third of
+#: this while its event is in flight, so a worker that dies loses its messages for at most this.
+WORKER_VISIBILITY_TIMEOUT: Final = 60
+#: Events a worker handles at once (ReceiveMessage takes at most 10 a call).
+WORKER_CONCURRENCY: Final = 10
+#: ReceiveMessage returns at most 10 messages a call.
+RECEIVE_BATCH: Final = 10
+#: Seconds in-flight events may take to finish after a stop (SIGTERM) before their messages
+#: are handed back (made visible again); under ECS's default 30 s stopTimeout.
+WORKER_GRACE_PERIOD: Final = 25.0
+#: Seconds a message whose event failed in a way worth retrying (an outage, throttling past
+#: the retries) stays invisible before another receive may take it.
+WORKER_RETRY_DELAY: Final = 30
+#: Seconds a worker waits before receiving again after a receive failed (an outage).
+WORKER_RECEIVE_BACKOFF: Final = 5.0
+#: Event keys a worker remembers as handled (the oldest are forgotten first): duplicates
+#: arrive within minutes; this bounds a long-running worker's memory.
+WORKER_LEDGER_KEYS: Final = 100_000
+#: Seconds of a Lambda invocation's remaining time kept back: an event not finished this
+#: long before the limit is handed back (a batch item failure) instead of being cut.
+LAMBDA_TIME_RESERVE: Final = 10.0
+
 # ----------------------------------------------------------------------------- notices
 
 #: EventBridge's detail-type of a terminate lifecycle action.

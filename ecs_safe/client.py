@@ -27,6 +27,7 @@ from ecs_safe import _constants, _events, _targets, fleet, termination
 from ecs_safe import autoscaling as _autoscaling
 from ecs_safe import drain as _drain
 from ecs_safe import replace as _replace
+from ecs_safe import worker as _worker
 from ecs_safe._aws_calls import AutoScalingCalls, Ec2Calls, QueueCalls
 from ecs_safe._calls import EcsCalls
 from ecs_safe._constants import StandaloneTasks
@@ -239,6 +240,9 @@ class EcsSafeClient:
         self._autoscaling_lock: asyncio.Lock | None = None
         # The call layers over those transports, made with them (`_autoscaling_calls`, ...).
         self._aws: _AwsCalls = _AwsCalls()
+        # The event worker's record (`ecs_safe.worker.Ledger`), made on first need from the
+        # audit log, shared by every `watch` and `handle_event` of the client.
+        self._ledger: _worker.Ledger | None = None
 
     @property
     def policy(self) -> Policy:
@@ -1387,3 +1391,148 @@ class EcsSafeClient:
             autoscaling=await self._autoscaling_calls(),
             ec2=await self._ec2_calls(),
         )
+
+    # ------------------------------------------------------------------ the event worker
+
+    def _event_worker(
+        self,
+        settings: _worker.WorkerSettings,
+        *,
+        on_failure: _constants.LifecycleOnFailure,
+        on_outcome: ProgressCallback | None,
+        queue: QueueCalls | None = None,
+    ) -> _worker.Worker:
+        """A `Worker` over this client's gate, poller and record, with its lifecycle path."""
+        gate = self._opened()
+        if self._ledger is None:
+            self._ledger = _worker.Ledger.from_audit_log(self._audit)
+
+        async def lifecycle(notice: LifecycleActionNotice, resumed: bool) -> LifecycleActionResult:
+            # A resumed event's drain is under the cut handling's mark (another run's, after a
+            # restart): this handling carries it on.
+            return await self.handle_lifecycle_action(
+                notice, cluster=settings.cluster, on_failure=on_failure, take_over=resumed
+            )
+
+        return _worker.Worker(
+            gate,
+            self._drain_poller(),
+            lifecycle,
+            settings,
+            self._ledger,
+            queue=queue,
+            on_outcome=on_outcome,
+        )
+
+    async def watch(
+        self,
+        queue_url: str,
+        *,
+        cluster: str | None = None,
+        concurrency: int = _constants.WORKER_CONCURRENCY,
+        stop: asyncio.Event | None = None,
+        on_outcome: ProgressCallback | None = None,
+        on_failure: _constants.LifecycleOnFailure = "hold",
+        spot_standalone_tasks: _worker.SpotStandaloneTasks = "wait",
+        rebalance: _worker.Rebalance = "log",
+        grace_period: float = _constants.WORKER_GRACE_PERIOD,
+        visibility_timeout: int = _constants.WORKER_VISIBILITY_TIMEOUT,
+        wait_seconds: int = _constants.WORKER_WAIT_SECONDS,
+        retry_delay: int = _constants.WORKER_RETRY_DELAY,
+        max_events: int | None = None,
+    ) -> _worker.WatchSummary:
+        """Run the event worker on an SQS queue until ``stop`` is set (`ecs_safe.worker`).
+
+        Long-polls ``queue_url`` (ReceiveMessage, ``wait_seconds``) for the events an
+        EventBridge rule (or a lifecycle hook's SNS topic) sends it, and handles each once:
+        terminate lifecycle actions through `handle_lifecycle_action`, Spot interruption
+        warnings on the fast path (DRAINING at once, deregistered only if empty before the
+        two minutes end), rebalance recommendations per ``rebalance``. A message is deleted
+        only after its outcome is recorded (in the audit log, when the client has one: give
+        it ``audit_log=`` so that a restarted worker recognises what it already did).
+
+        Args:
+            queue_url: the SQS queue's URL.
+            cluster: the cluster the instances are in; ``None``: each is found over every
+                cluster of the account and Region.
+            concurrency: events in flight at once, all under this client's rate limits.
+            stop: set it to stop: receiving stops at once, the events in flight get
+                ``grace_period`` seconds to finish, then their messages are handed back.
+                Without it the worker runs until cancelled (which hands back at once).
+            on_outcome: called with each event's outcome (the fields of an `EventOutcome`),
+                sync or async.
+            on_failure: the lifecycle path's choice when a drain cannot finish
+                (`handle_lifecycle_action`).
+            spot_standalone_tasks: ``"wait"`` (until the notice's end) or ``"stop"``.
+            rebalance: ``"log"`` (the default: ECS does nothing either) or ``"drain"``.
+            grace_period: seconds the events in flight may take after ``stop``.
+            visibility_timeout: seconds a received message stays hidden (extended while in
+                flight).
+            wait_seconds: ReceiveMessage's long-poll wait, 0-20.
+            retry_delay: seconds a message whose event failed retryably stays hidden.
+            max_events: stop by itself after this many events ended (tests, benchmarks).
+
+        Returns:
+            The counts of what was done.
+
+        Raises:
+            InvalidInputError: bad arguments (before any request).
+            EcsApiError: the queue cannot be read (no such queue, access denied).
+        """
+        if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
+            raise InvalidInputError(
+                f"queue_url must be an SQS queue URL (https://sqs...), got {queue_url!r}"
+            )
+        if stop is not None and not isinstance(stop, asyncio.Event):
+            raise InvalidInputError(f"stop must be an asyncio.Event or None, got {stop!r}")
+        settings = _worker.WorkerSettings(
+            cluster=validate_cluster(cluster),
+            concurrency=concurrency,
+            wait_seconds=wait_seconds,
+            visibility_timeout=visibility_timeout,
+            grace_period=grace_period,
+            retry_delay=retry_delay,
+            spot_standalone_tasks=spot_standalone_tasks,
+            rebalance=rebalance,
+            max_events=max_events,
+        )
+        worker = self._event_worker(
+            settings,
+            on_failure=on_failure,
+            on_outcome=check_progress(on_outcome),
+            queue=await self._queue_calls(),
+        )
+        return await worker.run(queue_url, stop or asyncio.Event())
+
+    async def handle_event(
+        self,
+        event: str | Mapping[str, Any],
+        *,
+        cluster: str | None = None,
+        on_failure: _constants.LifecycleOnFailure = "hold",
+        spot_standalone_tasks: _worker.SpotStandaloneTasks = "wait",
+        rebalance: _worker.Rebalance = "log",
+        message_id: str | None = None,
+        deadline: float | None = None,
+    ) -> _worker.EventOutcome:
+        """Handle one event, as the worker handles a message (the Lambda entry point's way).
+
+        ``event`` is an SQS message body or an EventBridge event (either shape, SNS-wrapped
+        too). Recognised duplicates (the client's record, `ecs_safe.worker.Ledger`) do
+        nothing; nothing is deleted (there is no message here). ``deadline`` (the event loop's
+        clock, `asyncio.get_running_loop().time()`) also bounds the Spot path's wait. Options
+        as for `watch`.
+
+        Raises:
+            InvalidInputError: bad arguments.
+            EcsSafeError: the outcome could not be recorded (code ``AuditLog``).
+        """
+        settings = _worker.WorkerSettings(
+            cluster=validate_cluster(cluster),
+            spot_standalone_tasks=spot_standalone_tasks,
+            rebalance=rebalance,
+        )
+        worker = self._event_worker(settings, on_failure=on_failure, on_outcome=None)
+        outcome = await worker.handle(event, message_id=message_id, deadline=deadline)
+        await worker.announce(outcome)
+        return outcome

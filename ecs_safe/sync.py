@@ -69,6 +69,7 @@ from ecs_safe.ratelimit import RateLimits
 from ecs_safe.replace import ReplacementResult
 from ecs_safe.results import BatchResult, DeregistrationResult
 from ecs_safe.retry import RetryConfig
+from ecs_safe.worker import EventOutcome, Rebalance, SpotStandaloneTasks
 
 __all__ = ["SyncEcsSafeClient"]
 
@@ -694,4 +695,32 @@ class SyncEcsSafeClient:
             require_room=require_room,
             steady_timeout=steady_timeout,
             progress=progress,
+        )
+
+    # ------------------------------------------------------------------ the event worker
+
+    def handle_event(
+        self,
+        event: str | Mapping[str, Any],
+        *,
+        cluster: str | None = None,
+        on_failure: LifecycleOnFailure = "hold",
+        spot_standalone_tasks: SpotStandaloneTasks = "wait",
+        rebalance: Rebalance = "log",
+        message_id: str | None = None,
+    ) -> EventOutcome:
+        """Handle one lifecycle, Spot or rebalance event, as the event worker would.
+
+        See `EcsSafeClient.handle_event`: recognised duplicates do nothing. The worker itself
+        (`EcsSafeClient.watch`) runs until stopped and belongs in an async program or the CLI
+        (``ecs-safe watch``), not behind a blocking call.
+        """
+        return self._run(
+            self._client.handle_event,
+            event,
+            cluster=cluster,
+            on_failure=on_failure,
+            spot_standalone_tasks=spot_standalone_tasks,
+            rebalance=rebalance,
+            message_id=message_id,
         )

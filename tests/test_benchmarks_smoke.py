@@ -32,6 +32,7 @@ EXPECTED = {
     "plans",
     "service_checks_4x2",
     "replace_4_w2_surge",
+    "worker_12",
 }
 
 

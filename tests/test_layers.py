@@ -34,10 +34,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("transport", frozenset({"_transport"})),
     ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
-    ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling", "replace"})),
+    ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling", "replace", "worker"})),
     ("client", frozenset({"client"})),
     ("sync", frozenset({"sync"})),
-    ("interfaces", frozenset({"__init__", "__main__", "cli", "local"})),
+    ("interfaces", frozenset({"__init__", "__main__", "cli", "local", "aws_lambda"})),
 )
 FOUNDATION = 0.5  # between constants (0) and transport (1)
 

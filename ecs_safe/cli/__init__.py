@@ -10,6 +10,7 @@ Commands (``ecs-safe COMMAND --help`` for every option)::
     ecs-safe activate CONTAINER_INSTANCE...
     ecs-safe replace --auto-scaling-group NAME [--wave-size N] [--surge] [--dry-run]
                      [--resume RUN_ID] --audit-log PATH
+    ecs-safe watch --queue URL [--concurrency N] [--grace-period S] [--rebalance log|drain]
     ecs-safe demo
     ecs-safe local
 
@@ -95,6 +96,7 @@ from ecs_safe.cli.commands.drain import drain
 from ecs_safe.cli.commands.list import list_instances
 from ecs_safe.cli.commands.local import local
 from ecs_safe.cli.commands.replace import replace
+from ecs_safe.cli.commands.watch import watch
 from ecs_safe.cli.exit_codes import EPILOG, ExitCode
 from ecs_safe.cli.options import LogFormat, OnTimeout, OutputFormat, StandaloneTasks
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
@@ -155,6 +157,7 @@ app.command(cls=Command, epilog=EPILOG)(describe)
 app.command("list", cls=Command, epilog=EPILOG)(list_instances)
 app.command(cls=Command, epilog=EPILOG)(activate)
 app.command(cls=Command, epilog=EPILOG)(replace)
+app.command(cls=Command, epilog=EPILOG)(watch)
 app.command(cls=Command)(demo)
 app.command(cls=Command)(local)
 

@@ -27,6 +27,8 @@ _REPORTED_EVENTS: Final = frozenset(
         "ecs_safe.deregister.failed",
         "ecs_safe.drain.failed",
         "ecs_safe.drain.timed_out",
+        # `ecs-safe watch` writes each event's outcome to stdout.
+        "ecs_safe.worker.event",
     }
 )
 
