@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ecs_safe._calls import GONE_REASONS, InstanceAnswers, PaginationError
+from ecs_safe._calls import GONE_REASONS, InstanceAnswers
 from ecs_safe._constants import (
     DEFAULT_POLL_SHARE,
     DESCRIBE_INSTANCES_BATCH,
@@ -395,50 +395,35 @@ class Poller:
         """The task ARNs to look at for ``watches``: the cluster's listing or each instance's."""
         per_instance = 2 * len(watches)
         if (memory.listing_pages or 2) < per_instance:
-            # The cluster's listing is tried with no more pages than the instances' listings
-            # would take; a cluster too big for that (many tasks on other instances) is left
-            # to them, so a round never costs more than twice the per-instance price.
-            try:
-                arns = await self._arns(cluster, None, memory, cap=len(watches))
-            except PaginationError as exc:
-                if exc.code != "PaginationCap":
-                    raise
+            # The cluster's listing is tried within the pages the instances' listings would
+            # take (`EcsCalls.cluster_task_arns`, the budget rule plans use too); a cluster
+            # too big for that (many tasks on other instances) is left to them, so a round
+            # never costs more than twice the per-instance price.
+            listing = await self.calls.cluster_task_arns(
+                cluster, budget=per_instance, describes=False
+            )
+            self.reads += listing.pages
+            if listing.arns is None:
                 memory.listing_pages = per_instance + 1
             else:
+                memory.listing_pages = listing.pages
                 # A task known to be on an instance not listed this round needs no describe.
                 wanted = {w.key for w in watches}
-                return [a for a in arns if a not in memory.where or memory.where[a] in wanted]
+                return [
+                    a for a in listing.arns if a not in memory.where or memory.where[a] in wanted
+                ]
         listings = await asyncio.gather(*(self._arns(cluster, w.ref, memory) for w in watches))
         return [arn for found in listings for arn in found]
 
-    async def _arns(
-        self,
-        cluster: str | None,
-        ref: str | None,
-        memory: _ClusterTasks,
-        *,
-        cap: int | None = None,
-    ) -> list[str]:
+    async def _arns(self, cluster: str | None, ref: str, memory: _ClusterTasks) -> list[str]:
+        """Both of one instance's task listings (desired RUNNING and STOPPED), every page."""
         arns: list[str] = []
-        pages = 0
         for desired in ("RUNNING", "STOPPED"):
-            try:
-                found = await self.calls.task_arns(
-                    cluster, desired, container_instance=ref, page_cap=cap
-                )
-            except PaginationError:
-                # The pages of a listing cut at its cap were read (and paid for) all the same.
-                self.reads += pages + (cap or 0)
-                raise
-            pages += max(1, math.ceil(len(found) / 100))
+            found = await self.calls.task_arns(cluster, desired, container_instance=ref)
+            self.reads += max(1, math.ceil(len(found) / 100))
             arns.extend(found)
-        self.reads += pages
-        if ref is None:
-            memory.listing_pages = pages
-        else:
-            # Listed on this instance: where a task is, even if its describe fails.
-            key = instance_id_of(ref)
-            memory.where.update(dict.fromkeys(arns, key))
+        # Listed on this instance: where a task is, even if its describe fails.
+        memory.where.update(dict.fromkeys(arns, instance_id_of(ref)))
         return arns
 
 

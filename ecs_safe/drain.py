@@ -367,12 +367,15 @@ async def prepare(
     snapshot: ContainerInstance | None = None,
     take_over: bool = False,
     drainers: Mapping[str, OtherDrainer] | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> DrainPlan:
     """Pre-flight one drain; refuse (raise) before any mutating call.
 
     ``snapshot``, when the caller already described the instance (a fleet run describes
     100 per call), saves describing it again; ``drainers``, when the caller already surveyed
-    the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again.
+    the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again;
+    ``tasks``, when the caller already listed the instance's tasks (a fleet run lists the
+    cluster's once, `Gate.tasks_of_many`), saves listing them again.
     Another run's mark and ECS managed draining refuse unless ``take_over``.
 
     Raises:
@@ -393,7 +396,7 @@ async def prepare(
     if drainers is None:
         drainers = await ownership.survey(gate.calls, {ref: snapshot}, cluster, plan=dry_run)
     drainer = drainers.get(ref)
-    tasks = await gate.tasks(request)
+    tasks = list(tasks) if tasks is not None else await gate.tasks(request)
     standalone = [task for task in tasks if task.kind == "standalone"]
     blockers: list[Violation] = []
     if standalone and standalone_tasks == "refuse":

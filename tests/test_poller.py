@@ -18,7 +18,7 @@ from drain_support import client
 from structlog.testing import capture_logs
 
 from ecs_safe import ClientException, ClientStateError, ContainerInstanceNotFoundError, EcsApiError
-from ecs_safe._calls import InstanceAnswers, PaginationError
+from ecs_safe._calls import ClusterListing, InstanceAnswers, PaginationError
 from ecs_safe._constants import MIN_POLL_INTERVAL
 from ecs_safe._poller import INTERRUPTED, Look, Poller, Watch
 from ecs_safe.local import LocalEcs
@@ -126,6 +126,22 @@ class FakeCalls:
         if page_cap is not None and math.ceil(len(found) / 100) > page_cap:
             raise PaginationError("too many pages", code="PaginationCap", operation="ListTasks")
         return found
+
+    async def cluster_task_arns(
+        self, cluster: str | None, *, budget: int, describes: bool
+    ) -> ClusterListing:
+        # As EcsCalls.cluster_task_arns: pages of 100, given up once past the budget.
+        assert not describes, "the poller describes only the tasks it has not seen"
+        arns: list[str] = []
+        spent = 0
+        for desired in ("RUNNING", "STOPPED"):
+            self.log.append(("ListTasks", (None, desired)))
+            found = [t.arn for t in self.tasks.values() if t.desired == desired]
+            spent += max(1, math.ceil(len(found) / 100))
+            if spent > budget:
+                return ClusterListing(None, spent)
+            arns.extend(found)
+        return ClusterListing(arns, spent)
 
     async def describe_tasks(
         self, arns: Sequence[str], cluster: str | None
@@ -293,7 +309,7 @@ async def test_a_cluster_too_big_to_list_is_left_to_the_instances_listings() -> 
     watches = [watch(p, calls, arn) for arn in arns]
     looks = [await w.next() for w in watches]
     listings = [args for op, args in calls.log if op == "ListTasks"]
-    # Tried for the cluster with a cap of 3 pages, then 2 per instance.
+    # Tried for the cluster within 6 pages (2 per instance), then 2 listings per instance.
     assert listings[0] == (None, "RUNNING")
     assert sorted(listings[1:]) == sorted((arn, d) for arn in arns for d in ("RUNNING", "STOPPED"))
     assert all(look.empty for look in looks)
