@@ -82,7 +82,7 @@ if _typing.TYPE_CHECKING:
         default_policy,
     )
     from ecs_safe.ratelimit import RateLimits
-    from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
+    from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, PollStats
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
     from ecs_safe.sync import SyncEcsSafeClient
@@ -121,6 +121,7 @@ _LAZY: dict[str, str] = {
     "PlacementConstraint": "ecs_safe.models",
     "Policy": "ecs_safe.policy",
     "PolicyContext": "ecs_safe.policy",
+    "PollStats": "ecs_safe.results",
     "PortMapping": "ecs_safe.models",
     "ProtectStandaloneTasks": "ecs_safe.policy",
     "RateLimits": "ecs_safe.ratelimit",
@@ -206,6 +207,7 @@ __all__ = [
     "Policy",
     "PolicyContext",
     "PolicyViolationError",
+    "PollStats",
     "PortMapping",
     "ProtectStandaloneTasks",
     "RateLimits",

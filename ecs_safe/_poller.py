@@ -18,9 +18,20 @@ in one *round*:
 3. Describe only the listed tasks not already seen STOPPED (STOPPED is final), 100 a call.
 
 Each drain holds a `Watch` and awaits its instance's next `Look`; there is no per-instance
-timer. Rounds are paced to a budget: the poller spends ``share`` of the client's read rate
-(`RateLimits.read_per_s`; `DEFAULT_POLL_SHARE`, half, by default), so one instance is looked at
-every `MIN_POLL_INTERVAL` seconds and a thousand share the same reads. A watch's
+timer. How often rounds run adapts to what the last one saw:
+
+- **quiet**: every instance's counters still count its tasks and no listed task is stopping.
+  Nothing says the instance will empty soon, so the next round waits the drains'
+  ``poll_interval`` (`DEFAULT_POLL_INTERVAL`, 5 s): the lag budget. A task that stops
+  unannounced is seen within it, about half of it on average.
+- **eager**: a watch not looked at yet, or whose last look listed its tasks and found them
+  stopping (told to stop, ``desiredStatus`` STOPPED, not yet STOPPED: DEACTIVATING behind a
+  load balancer, STOPPING) or found the counters empty while the list is not. The instance
+  may empty any second, so the next round comes after `MIN_POLL_INTERVAL` (2 s).
+
+Either way rounds are paced to a budget: the poller spends ``share`` of the client's read
+rate (`RateLimits.read_per_s`; `DEFAULT_POLL_SHARE`, half, by default), so a thousand
+instances share the same reads and their rounds stretch with the fleet. A watch's
 ``max_interval`` (the drain's ``poll_interval``) bounds the wait between rounds: when the share
 cannot pay for rounds that often, the poller spends more than its share (the rate limiter still
 paces every call, so ECS never throttles it for that).
@@ -55,6 +66,7 @@ from ecs_safe.errors import (
     EcsSafeError,
 )
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.results import PollStats
 
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
@@ -126,6 +138,8 @@ class Watch:
         # What the last task list (at first, the pre-flight's) found live on the instance.
         self.tasks: list[Task] = list(tasks)
         self._latest: Look | BaseException | None = None
+        # The last look delivered (an error is not one): what the next round's interval reads.
+        self.last: Look | None = None
         self._fresh = asyncio.Event()
         self.closed = False
 
@@ -154,8 +168,10 @@ class Watch:
 
     def deliver(self, look: Look | BaseException) -> None:
         """Hand the waiter this round's look (or its error)."""
-        if isinstance(look, Look) and look.listed:
-            self.tasks = list(look.tasks)
+        if isinstance(look, Look):
+            self.last = look
+            if look.listed:
+                self.tasks = list(look.tasks)
         self._latest = look
         self._fresh.set()
 
@@ -169,6 +185,23 @@ class Watch:
         """
         counted = _counted(instance)
         return counted == 0 or counted > sum(1 for t in self.tasks if t.last_status in _COUNTED)
+
+    @property
+    def eager(self) -> bool:
+        """Whether the instance may empty any second (see the module: quiet or eager).
+
+        Not looked at yet, or its last look listed tasks that are stopping (told to stop,
+        not yet STOPPED) or that the counters no longer count: the next look comes after
+        the poller's floor rather than after ``max_interval``.
+        """
+        last = self.last
+        if last is None:
+            return True
+        if not last.listed or last.empty:
+            return False
+        return _counted(last.instance) == 0 or any(
+            t.desired_status == "STOPPED" for t in last.tasks
+        )
 
     def elapsed(self) -> float:
         """Seconds since the watch began."""
@@ -266,6 +299,10 @@ class Poller:
         #: Instances looked at, summed over rounds (reads / looks: the cost of one look).
         self.looks = 0
 
+    def stats(self) -> PollStats:
+        """The rounds, reads and looks so far."""
+        return PollStats(rounds=self.rounds, reads=self.reads, looks=self.looks)
+
     # -- watches ---------------------------------------------------------------------------
 
     def watch(
@@ -304,9 +341,16 @@ class Poller:
     # -- rounds ----------------------------------------------------------------------------
 
     def interval(self, reads: int) -> float:
-        """Seconds from the start of a round that cost ``reads`` to the start of the next."""
-        longest = min((w.max_interval for w in self._watches.values()), default=self.min_interval)
-        shortest = min(self.min_interval, longest)
+        """Seconds from the start of a round that cost ``reads`` to the start of the next.
+
+        The floor while any watch is eager, the shortest ``max_interval`` while all are quiet
+        (the module's two states); never less than the budget pays for, never more than that
+        shortest ``max_interval``.
+        """
+        watches = self._watches.values()
+        longest = min((w.max_interval for w in watches), default=self.min_interval)
+        eager = any(w.eager for w in watches)
+        shortest = min(self.min_interval, longest) if eager else longest
         paid = reads / self.budget if self.budget > 0 else math.inf
         return min(longest, max(shortest, paid))
 

@@ -112,7 +112,7 @@ class DrainOptions:
         timeout: seconds the instance may take to empty, counted from the moment it is
             DRAINING.
         poll_interval: the longest wait, in seconds, between two looks at the instance (the
-            poller looks more often when its read budget allows, see `ecs_safe._poller`).
+            poller looks more often while a task is seen stopping, see `ecs_safe._poller`).
         on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
         take_over: act on an instance another ecs-safe run's mark holds, or that ECS managed

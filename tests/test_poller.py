@@ -360,10 +360,44 @@ async def test_rounds_are_paced_by_the_injected_clock() -> None:
     w = watch(p, calls, arn)
     for _ in range(4):
         await w.next()
-    assert clock.sleeps[:3] == [MIN_POLL_INTERVAL] * 3
-    assert calls.count("DescribeContainerInstances") == 4
+    # Quiet (the counters count the task): a round every poll_interval, the lag budget.
+    assert clock.sleeps[:3] == [5.0] * 3
+    assert calls.count("DescribeContainerInstances") >= 4
     assert p.rounds >= 4
+    # Told to stop, still STOPPING (the counters no longer count it, the list does): the
+    # instance may empty any second, so rounds come at the floor.
+    [task] = calls.on(arn)
+    calls.stop(task.arn, last="STOPPING")
+    look = await w.next()
+    while not look.listed:
+        look = await w.next()
+    assert look.tasks
+    assert not look.empty
+    await w.next()
+    assert clock.sleeps[-1] == MIN_POLL_INTERVAL
     w.close()
+
+
+def test_a_watch_is_eager_until_looked_at_and_while_its_tasks_are_stopping() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1)
+    w = Watch(p, arn, CLUSTER, [], max_interval=5.0)
+    assert w.eager  # not looked at yet
+    [task] = calls.on(arn)
+    instance = ContainerInstance.model_validate(
+        {"containerInstanceArn": arn, "status": "DRAINING", "runningTasksCount": 1}
+    )
+    empty = instance.model_copy(update={"running_tasks_count": 0, "pending_tasks_count": 0})
+    w.deliver(Look(instance, [task.model()], listed=False))
+    assert not w.eager  # counted, not listed: quiet
+    w.deliver(Look(instance, [task.model()], listed=True))
+    assert not w.eager  # listed (a newcomer's check), running: quiet
+    calls.stop(task.arn, last="STOPPING")
+    w.deliver(Look(empty, [task.model()], listed=True))
+    assert w.eager  # desired STOPPED, not yet STOPPED
+    w.deliver(Look(empty, [], listed=True))
+    assert not w.eager  # empty: the drain deregisters it
 
 
 async def test_a_failed_describe_gives_each_waiter_its_own_error() -> None:
