@@ -639,16 +639,21 @@ class EcsCalls:
         self, cluster: str | None, arns: Iterable[str]
     ) -> list[Mapping[str, Any]]:
         """DescribeTasks (100 a call) of ``arns``, as ECS answered, unknown ones included."""
-        raw_tasks: list[Mapping[str, Any]] = []
-        for batch in _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH):
+
+        async def describe(batch: Sequence[str]) -> list[Mapping[str, Any]]:
             response = await self.transport.call(
                 "DescribeTasks",
                 {"cluster": cluster, "tasks": list(batch)},
                 check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
             )
-            raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
-            raw_tasks.extend(_unknown_tasks(batch, response))
-        return raw_tasks
+            found = [t for t in response.get("tasks") or [] if isinstance(t, Mapping)]
+            return found + _unknown_tasks(batch, response)
+
+        # The batches go out together (the read bucket paces them): a cluster's thousands of
+        # tasks must not wait on one round trip per 100.
+        batches = _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH)
+        answers = await asyncio.gather(*(describe(batch) for batch in batches))
+        return [task for answer in answers for task in answer]
 
     async def task_arns(
         self,

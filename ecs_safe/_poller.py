@@ -377,20 +377,29 @@ class Poller:
         return self.reads - before
 
     async def _cluster_round(self, cluster: str | None, watches: list[Watch]) -> None:
-        described: list[tuple[Watch, ContainerInstance]] = []
-        for start in range(0, len(watches), DESCRIBE_INSTANCES_BATCH):
-            batch = watches[start : start + DESCRIBE_INSTANCES_BATCH]
+
+        async def describe(batch: list[Watch]) -> list[tuple[Watch, ContainerInstance]]:
             self.reads += 1
             try:
                 answers = await self.calls.describe_instances([w.ref for w in batch], cluster)
             except Exception as exc:  # every waiter of the batch gets it (a bug included)
                 _fail(batch, exc)
-                continue
+                return []
+            out: list[tuple[Watch, ContainerInstance]] = []
             for watch in batch:
                 try:
-                    described.append((watch, _check_instance(watch, answers)))
+                    out.append((watch, _check_instance(watch, answers)))
                 except EcsSafeError as exc:
                     watch.deliver(exc)
+            return out
+
+        # The batches go out together (the read bucket paces them), not a round trip each.
+        batches = [
+            watches[start : start + DESCRIBE_INSTANCES_BATCH]
+            for start in range(0, len(watches), DESCRIBE_INSTANCES_BATCH)
+        ]
+        answered = await asyncio.gather(*(describe(batch) for batch in batches))
+        described = [pair for pairs in answered for pair in pairs]
         self.looks += len(watches)
         wanted = [w for w, instance in described if w.wants_list(instance)]
         try:
