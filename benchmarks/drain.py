@@ -43,7 +43,16 @@ if TYPE_CHECKING:
     from ecs_safe import EcsSafeClient
     from ecs_safe.local import LocalEcs
 
-__all__ = ["FLEET_SCALE", "SCALE", "Scheduler", "run_fleet", "run_single", "scaled_client", "seed"]
+__all__ = [
+    "FLEET_SCALE",
+    "SCALE",
+    "WIDE_SCALE",
+    "Scheduler",
+    "run_fleet",
+    "run_single",
+    "scaled_client",
+    "seed",
+]
 
 #: Real seconds per scenario second for the single drain: 0.2 runs its 67 s in 13.4 s (at
 #: 0.05 a moto request's real milliseconds added about 2 s to each lag).
@@ -51,6 +60,9 @@ SCALE = 0.2
 #: The same for the fleet: slower, since a fleet's pre-flights are hundreds of moto requests
 #: whose real milliseconds would otherwise count 20 times over.
 FLEET_SCALE = 0.25
+#: The fleet at concurrency = its size, in real time: one wave of 33 s, where the pre-flight's
+#: and the rounds' moto milliseconds, counted four times over at FLEET_SCALE, would add 20 s.
+WIDE_SCALE = 1.0
 #: Requests per instance, single-instance scenario (the fewest peer: 6).
 TARGET_REQUESTS = 6.0
 #: Median seconds from the last task stopped to the deregistration.
@@ -316,7 +328,12 @@ async def run_fleet(
 
 
 async def main_async(
-    local: LocalEcs, *, single_rounds: int, fleet: int, fleet_scale: float = FLEET_SCALE
+    local: LocalEcs,
+    *,
+    single_rounds: int,
+    fleet: int,
+    fleet_scale: float = FLEET_SCALE,
+    wide_scale: float = WIDE_SCALE,
 ) -> list[Result]:
     """Every scenario of this module, as `benchmarks.run` calls it (a smaller fleet scale, as
     ``--quick`` passes, runs the single drain no slower than that)."""
@@ -329,8 +346,6 @@ async def main_async(
             local, rounds=single_rounds, scale=single, poll_interval=2 * DEFAULT_POLL_INTERVAL
         )
     )
-    for concurrency in (10, fleet):
-        results.append(
-            await run_fleet(local, instances=fleet, concurrency=concurrency, scale=fleet_scale)
-        )
+    results.append(await run_fleet(local, instances=fleet, concurrency=10, scale=fleet_scale))
+    results.append(await run_fleet(local, instances=fleet, concurrency=fleet, scale=wide_scale))
     return results
