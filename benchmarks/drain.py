@@ -43,13 +43,26 @@ if TYPE_CHECKING:
     from ecs_safe import EcsSafeClient
     from ecs_safe.local import LocalEcs
 
-__all__ = ["FLEET_SCALE", "SCALE", "Scheduler", "run_fleet", "run_single", "scaled_client", "seed"]
+__all__ = [
+    "FLEET_SCALE",
+    "SCALE",
+    "WIDE_SCALE",
+    "Scheduler",
+    "run_fleet",
+    "run_single",
+    "scaled_client",
+    "seed",
+]
 
-#: Real seconds per scenario second for the single drain: 0.05 runs its 67 s in 3.35 s.
-SCALE = 0.05
+#: Real seconds per scenario second for the single drain: 0.2 runs its 67 s in 13.4 s (at
+#: 0.05 a moto request's real milliseconds added about 2 s to each lag).
+SCALE = 0.2
 #: The same for the fleet: slower, since a fleet's pre-flights are hundreds of moto requests
 #: whose real milliseconds would otherwise count 20 times over.
 FLEET_SCALE = 0.25
+#: The fleet at concurrency = its size, in real time: one wave of 33 s, where the pre-flight's
+#: and the rounds' moto milliseconds, counted four times over at FLEET_SCALE, would add 20 s.
+WIDE_SCALE = 1.0
 #: Requests per instance, single-instance scenario (the fewest peer: 6).
 TARGET_REQUESTS = 6.0
 #: Median seconds from the last task stopped to the deregistration.
@@ -211,11 +224,13 @@ async def run_single(
     rounds: int,
     scale: float = SCALE,
     min_interval: float = MIN_POLL_INTERVAL,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> Result:
     """One instance, two service tasks stopped 33 s and 67 s after DRAINING, ``rounds`` times.
 
-    ``min_interval`` is the poller's floor (scenario seconds): the default, or another to
-    show the trade between requests and lag.
+    ``min_interval`` is the poller's floor and ``poll_interval`` the drain's (scenario
+    seconds): the defaults, or others to show the trade between requests and lag (a quiet
+    instance is looked at every ``poll_interval``).
     """
     lags: list[float] = []
     requests: list[int] = []
@@ -229,7 +244,7 @@ async def run_single(
                     arn,
                     cluster=BENCH_CLUSTER,
                     timeout=600 * scale,
-                    poll_interval=DEFAULT_POLL_INTERVAL * scale,
+                    poll_interval=poll_interval * scale,
                     # The peers' scenario has no spare host: the room check (measured on its
                     # own in benchmarks.service_checks) would rightly refuse it.
                     require_room=False,
@@ -237,10 +252,16 @@ async def run_single(
             requests.append(_requests(local))
             lags.extend(lag / scale for lag in sched.lags())
     result = Result(
-        name=f"drain_single_floor{min_interval:g}",
+        name=f"drain_single_poll{poll_interval:g}",
         title="Drain one instance: 2 service tasks stopped 33 s / 67 s after DRAINING "
-        f"(poller floor {min_interval:g} s, scaled time x{scale:g})",
-        params={"rounds": rounds, "scale": scale, "min_interval": min_interval},
+        f"(poll_interval {poll_interval:g} s, poller floor {min_interval:g} s, "
+        f"scaled time x{scale:g})",
+        params={
+            "rounds": rounds,
+            "scale": scale,
+            "min_interval": min_interval,
+            "poll_interval": poll_interval,
+        },
     )
     result.metrics.update(
         {
@@ -257,8 +278,9 @@ async def run_single(
         Check("last task stopped -> deregistered (median)", median(lags), TARGET_LAG_S, " s")
     )
     result.notes.append(
-        "a look every MIN_POLL_INTERVAL (2 s) costs a describe each: with one instance alone "
-        "the describes are not shared, and requests per instance fall with the fleet size"
+        "fixed costs before any poll: describe, 2 ListTasks + DescribeTasks (pre-flight), "
+        "PutAttributes (mark), DRAINING, 2 ListTasks + DescribeTasks (the confirming list), "
+        "deregister = 10; a quiet instance costs a describe per poll_interval on top"
     )
     return result
 
@@ -283,8 +305,7 @@ async def run_fleet(
                 require_room=False,  # no spare hosts in the peers' scenario (as above)
             )
             took = (time.perf_counter() - start) / scale
-        poller = ecs._poller
-        assert poller is not None
+        stats = ecs.poll_stats
     result = Result(
         name=f"drain_fleet_{instances}_c{concurrency}",
         title=f"Drain a fleet of {instances} (1 service task each, stopped 33 s after DRAINING), "
@@ -297,8 +318,8 @@ async def run_fleet(
             "requests_per_instance": _requests(local) / instances,
             "deregistered": len(batch.succeeded),
             "lag_s_median": median([lag / scale for lag in sched.lags()]),
-            "poll_rounds": poller.rounds,
-            "reads_per_instance_per_round": poller.reads / max(poller.looks, 1),
+            "poll_rounds": stats.rounds,
+            "reads_per_instance_per_round": stats.reads_per_look,
         }
     )
     if concurrency >= instances:
@@ -307,16 +328,24 @@ async def run_fleet(
 
 
 async def main_async(
-    local: LocalEcs, *, single_rounds: int, fleet: int, fleet_scale: float = FLEET_SCALE
+    local: LocalEcs,
+    *,
+    single_rounds: int,
+    fleet: int,
+    fleet_scale: float = FLEET_SCALE,
+    wide_scale: float = WIDE_SCALE,
 ) -> list[Result]:
-    """Every scenario of this module, as `benchmarks.run` calls it."""
-    results = [await run_single(local, rounds=single_rounds)]
-    # The trade: a floor of poll_interval's default (5 s) halves the describes of a lone drain.
+    """Every scenario of this module, as `benchmarks.run` calls it (a smaller fleet scale, as
+    ``--quick`` passes, runs the single drain no slower than that)."""
+    single = min(SCALE, fleet_scale)
+    results = [await run_single(local, rounds=single_rounds, scale=single)]
+    # The trade: a quiet instance is looked at every poll_interval, so a longer one is fewer
+    # describes for a longer lag (about half of it, median).
     results.append(
-        await run_single(local, rounds=single_rounds, min_interval=DEFAULT_POLL_INTERVAL)
-    )
-    for concurrency in (10, fleet):
-        results.append(
-            await run_fleet(local, instances=fleet, concurrency=concurrency, scale=fleet_scale)
+        await run_single(
+            local, rounds=single_rounds, scale=single, poll_interval=2 * DEFAULT_POLL_INTERVAL
         )
+    )
+    results.append(await run_fleet(local, instances=fleet, concurrency=10, scale=fleet_scale))
+    results.append(await run_fleet(local, instances=fleet, concurrency=fleet, scale=wide_scale))
     return results

@@ -60,12 +60,11 @@ async def run(local: LocalEcs, *, instances: int) -> Result:
                 require_room=False,  # every host drains at once: no room by construction
             )
             took = time.perf_counter() - start
-        poller = ecs._poller
-        assert poller is not None
+        stats = ecs.poll_stats
         forwarded, throttled = proxy.counts()
     wait_phase = max(sched.deregistered_at.values()) - max(sched.draining_at.values())
     floor = floor_s(instances)
-    per_round = poller.reads / max(poller.looks, 1)
+    per_round = stats.reads_per_look
     result = Result(
         name=f"drain_buckets_{instances}",
         title=f"Drain {instances} instances at once through ECS's exact buckets (real time)",
@@ -80,8 +79,8 @@ async def run(local: LocalEcs, *, instances: int) -> Result:
             "wait_phase_over_floor": wait_phase / floor,
             "requests": forwarded,
             "throttled": throttled,
-            "poll_rounds": poller.rounds,
-            "poll_reads": poller.reads,
+            "poll_rounds": stats.rounds,
+            "poll_reads": stats.reads,
             "reads_per_instance_per_round": per_round,
             "deregistered": len(batch.succeeded),
         }

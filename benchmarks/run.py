@@ -38,6 +38,10 @@ from ecs_safe.local import LocalEcs
 __all__ = ["BENCHMARKS", "Sizes", "main", "run_benchmarks"]
 
 
+# Bound before `Sizes`, whose ``drain`` field hides the module inside the class body.
+_WIDE_SCALE = drain.WIDE_SCALE
+
+
 @dataclass(frozen=True)
 class Sizes:
     """How big each benchmark is."""
@@ -54,6 +58,8 @@ class Sizes:
     plans: tuple[int, int, tuple[int, ...]]  # (idle instances, rounds, busy instances)
     # (single-drain rounds, fleet size, fleet's time scale, instances through exact buckets)
     drain: tuple[int, int, float, int] = (5, 120, drain.FLEET_SCALE, 1000)
+    # The time scale of the fleet drained at concurrency = its size (real time by default).
+    drain_wide_scale: float = _WIDE_SCALE
     # Waves of (instances, services) for the service-aware checks' reads.
     service_checks: tuple[tuple[int, int], ...] = ((10, 3), (30, 5))
     # Rolling replacements of (instances, services, wave size, surge).
@@ -87,6 +93,7 @@ QUICK = Sizes(
     memory_rounds=1,
     targets=(100, 500, 1),
     drain=(1, 12, 0.1, 105),
+    drain_wide_scale=0.1,
     plans=(300, 1, (1, 3)),
     service_checks=((4, 2),),
     replace=((4, 2, 2, True),),
@@ -127,7 +134,13 @@ async def _targets(local: LocalEcs, sizes: Sizes) -> list[Result]:
 
 async def _drain(local: LocalEcs, sizes: Sizes) -> list[Result]:
     rounds, fleet_size, scale, _ = sizes.drain
-    return await drain.main_async(local, single_rounds=rounds, fleet=fleet_size, fleet_scale=scale)
+    return await drain.main_async(
+        local,
+        single_rounds=rounds,
+        fleet=fleet_size,
+        fleet_scale=scale,
+        wide_scale=sizes.drain_wide_scale,
+    )
 
 
 async def _drain_buckets(local: LocalEcs, sizes: Sizes) -> list[Result]:

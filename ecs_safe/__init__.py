@@ -108,7 +108,7 @@ if _typing.TYPE_CHECKING:
         ReplacementResult,
         ReplacementWave,
     )
-    from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome
+    from ecs_safe.results import BatchResult, DeregistrationResult, InstanceOutcome, PollStats
     from ecs_safe.retry import RetryConfig
     from ecs_safe.steady import NotStartedError
     from ecs_safe.sync import SyncEcsSafeClient
@@ -159,6 +159,7 @@ _LAZY: dict[str, str] = {
     "PlacementConstraint": "ecs_safe.models",
     "Policy": "ecs_safe.policy",
     "PolicyContext": "ecs_safe.policy",
+    "PollStats": "ecs_safe.results",
     "PortMapping": "ecs_safe.models",
     "ProtectStandaloneTasks": "ecs_safe.policy",
     "ProtectTermination": "ecs_safe.policy",
@@ -266,6 +267,7 @@ __all__ = [
     "Policy",
     "PolicyContext",
     "PolicyViolationError",
+    "PollStats",
     "PortMapping",
     "ProtectStandaloneTasks",
     "ProtectTermination",

@@ -58,6 +58,7 @@ from ecs_safe.models import (
 
 __all__ = [
     "GONE_REASONS",
+    "ClusterListing",
     "Deregistered",
     "EcsCalls",
     "InstanceAnswers",
@@ -101,6 +102,20 @@ class InstanceAnswers:
 
     found: dict[str, ContainerInstance]
     missing: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterListing:
+    """A cluster-wide task listing (`EcsCalls.cluster_task_arns`), or why it gave up.
+
+    Attributes:
+        arns: every task ARN of the cluster, desired status RUNNING then STOPPED; ``None``
+            when the listing would have cost more than its budget (it stopped there).
+        pages: the ListTasks calls made (paid for even when it gave up).
+    """
+
+    arns: list[str] | None
+    pages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +482,8 @@ class EcsCalls:
             raise next(iter(refused.values()))
         update.errors.update(refused)
         refs = [ref for ref in refs if instance_id_of(ref) not in refused]
-        for batch in _chunks(unique_refs(refs), UPDATE_STATE_BATCH):
+
+        async def send(batch: Sequence[str]) -> None:
             try:
                 answers = await self._instances_call(
                     _UPDATE, batch, cluster, UPDATE_STATE_BATCH, {"status": status}
@@ -477,7 +493,7 @@ class EcsCalls:
                 update.updated.update(verified or {})
                 failed = [ref for ref in batch if instance_id_of(ref) not in (verified or {})]
                 if not failed:
-                    continue
+                    return
                 if not keep_going:
                     if update.updated:
                         done = ", ".join(update.updated)
@@ -486,9 +502,20 @@ class EcsCalls:
                 update.errors.update(dict.fromkeys((instance_id_of(r) for r in failed), exc))
                 if verified is None:
                     update.unknown.update(instance_id_of(r) for r in failed)
-                continue
+                return
             update.updated.update(answers.found)
             update.failures.update(answers.missing)
+
+        batches = _chunks(unique_refs(refs), UPDATE_STATE_BATCH)
+        if keep_going:
+            # A fleet's batches go out together: the modify bucket paces them, and a thousand
+            # instances set DRAINING one call after another would wait on 100 round trips.
+            await asyncio.gather(*(send(batch) for batch in batches))
+        else:
+            # One after another: the first failure stops the rest, and its note names exactly
+            # the instances changed before it.
+            for batch in batches:
+                await send(batch)
         return update
 
     async def _verify_state(
@@ -561,17 +588,10 @@ class EcsCalls:
         count as being on it (fail closed), which only a per-instance listing can tell.
         """
         wanted: dict[str, list[Mapping[str, Any]]] = {instance_id_of(r): [] for r in refs}
-        arns: dict[str, None] = {}
-        spent = 0
-        for desired in ("RUNNING", "STOPPED"):
-            params = {"cluster": cluster, "desiredStatus": desired}
-            listing = pages(self.transport, "ListTasks", params, check=expect_task_list)
-            async with aclosing(listing) as listed_pages:
-                async for page in listed_pages:
-                    spent += 1
-                    arns.update(dict.fromkeys(str(a) for a in page.get("taskArns") or []))
-                    if spent + -(-len(arns) // DESCRIBE_TASKS_BATCH) > budget:
-                        return None
+        listing = await self.cluster_task_arns(cluster, budget=budget, describes=True)
+        if listing.arns is None:
+            return None
+        arns = listing.arns
         raw_tasks = await self._described_tasks(cluster, arns)
         if any("failureReason" in t for t in raw_tasks):
             return None
@@ -586,20 +606,54 @@ class EcsCalls:
             found[key].append(model)
         return found
 
+    async def cluster_task_arns(
+        self, cluster: str | None, *, budget: int, describes: bool
+    ) -> ClusterListing:
+        """Every task ARN of ``cluster`` (ListTasks, RUNNING and STOPPED, paginated), to a budget.
+
+        The one place that decides whether a cluster-wide listing still pays, for plans
+        (`cluster_tasks`) and for the drain poller's rounds alike: it stops, with ``arns=None``,
+        as soon as its cost would pass ``budget`` requests, what the instances' own listings
+        would cost. The cost is the pages read, plus, with ``describes``, the DescribeTasks
+        that describing every listed task would take (a plan describes them all; the poller
+        only those it has not seen, so it leaves them out).
+
+        Raises:
+            PaginationError: the listing repeated a token.
+        """
+        arns: dict[str, None] = {}
+        spent = 0
+        for desired in ("RUNNING", "STOPPED"):
+            params = {"cluster": cluster, "desiredStatus": desired}
+            listing = pages(self.transport, "ListTasks", params, check=expect_task_list)
+            async with aclosing(listing) as listed_pages:
+                async for page in listed_pages:
+                    spent += 1
+                    arns.update(dict.fromkeys(str(a) for a in page.get("taskArns") or []))
+                    cost = spent + (-(-len(arns) // DESCRIBE_TASKS_BATCH) if describes else 0)
+                    if cost > budget:
+                        return ClusterListing(None, spent)
+        return ClusterListing(list(arns), spent)
+
     async def _described_tasks(
         self, cluster: str | None, arns: Iterable[str]
     ) -> list[Mapping[str, Any]]:
         """DescribeTasks (100 a call) of ``arns``, as ECS answered, unknown ones included."""
-        raw_tasks: list[Mapping[str, Any]] = []
-        for batch in _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH):
+
+        async def describe(batch: Sequence[str]) -> list[Mapping[str, Any]]:
             response = await self.transport.call(
                 "DescribeTasks",
                 {"cluster": cluster, "tasks": list(batch)},
                 check=accounted("DescribeTasks", batch, "tasks", "taskArn"),
             )
-            raw_tasks.extend(t for t in response.get("tasks") or [] if isinstance(t, Mapping))
-            raw_tasks.extend(_unknown_tasks(batch, response))
-        return raw_tasks
+            found = [t for t in response.get("tasks") or [] if isinstance(t, Mapping)]
+            return found + _unknown_tasks(batch, response)
+
+        # The batches go out together (the read bucket paces them): a cluster's thousands of
+        # tasks must not wait on one round trip per 100.
+        batches = _chunks(list(dict.fromkeys(arns)), DESCRIBE_TASKS_BATCH)
+        answers = await asyncio.gather(*(describe(batch) for batch in batches))
+        return [task for answer in answers for task in answer]
 
     async def task_arns(
         self,
@@ -798,19 +852,23 @@ class EcsCalls:
                 check=listed(operation, "attributes"),
             )
 
-        for batch in _chunks(list(by_id), ATTRIBUTES_BATCH):
+        async def send_split(batch: Sequence[str]) -> None:
             try:
                 await send(batch)
-                continue
+                return
             except EcsSafeError as exc:
                 if len(batch) == 1:
                     errors[batch[0]] = exc
-                    continue
+                    return
             for key in batch:
                 try:
                     await send([key])
                 except EcsSafeError as exc:
                     errors[key] = exc
+
+        # The batches go out together (the modify bucket paces them): a fleet's marks must
+        # not wait on one round trip per 10 instances.
+        await asyncio.gather(*(send_split(b) for b in _chunks(list(by_id), ATTRIBUTES_BATCH)))
         return errors
 
     # ------------------------------------------------------------------ capacity providers

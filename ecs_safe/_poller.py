@@ -18,9 +18,20 @@ in one *round*:
 3. Describe only the listed tasks not already seen STOPPED (STOPPED is final), 100 a call.
 
 Each drain holds a `Watch` and awaits its instance's next `Look`; there is no per-instance
-timer. Rounds are paced to a budget: the poller spends ``share`` of the client's read rate
-(`RateLimits.read_per_s`; `DEFAULT_POLL_SHARE`, half, by default), so one instance is looked at
-every `MIN_POLL_INTERVAL` seconds and a thousand share the same reads. A watch's
+timer. How often rounds run adapts to what the last one saw:
+
+- **quiet**: every instance's counters still count its tasks and no listed task is stopping.
+  Nothing says the instance will empty soon, so the next round waits the drains'
+  ``poll_interval`` (`DEFAULT_POLL_INTERVAL`, 5 s): the lag budget. A task that stops
+  unannounced is seen within it, about half of it on average.
+- **eager**: a watch not looked at yet, or whose last look listed its tasks and found them
+  stopping (told to stop, ``desiredStatus`` STOPPED, not yet STOPPED: DEACTIVATING behind a
+  load balancer, STOPPING) or found the counters empty while the list is not. The instance
+  may empty any second, so the next round comes after `MIN_POLL_INTERVAL` (2 s).
+
+Either way rounds are paced to a budget: the poller spends ``share`` of the client's read
+rate (`RateLimits.read_per_s`; `DEFAULT_POLL_SHARE`, half, by default), so a thousand
+instances share the same reads and their rounds stretch with the fleet. A watch's
 ``max_interval`` (the drain's ``poll_interval``) bounds the wait between rounds: when the share
 cannot pay for rounds that often, the poller spends more than its share (the rate limiter still
 paces every call, so ECS never throttles it for that).
@@ -39,7 +50,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from ecs_safe._calls import GONE_REASONS, InstanceAnswers, PaginationError
+from ecs_safe._calls import GONE_REASONS, InstanceAnswers
 from ecs_safe._constants import (
     DEFAULT_POLL_SHARE,
     DESCRIBE_INSTANCES_BATCH,
@@ -55,6 +66,7 @@ from ecs_safe.errors import (
     EcsSafeError,
 )
 from ecs_safe.models import ContainerInstance, Task
+from ecs_safe.results import PollStats
 
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
@@ -126,6 +138,8 @@ class Watch:
         # What the last task list (at first, the pre-flight's) found live on the instance.
         self.tasks: list[Task] = list(tasks)
         self._latest: Look | BaseException | None = None
+        # The last look delivered (an error is not one): what the next round's interval reads.
+        self.last: Look | None = None
         self._fresh = asyncio.Event()
         self.closed = False
 
@@ -154,8 +168,10 @@ class Watch:
 
     def deliver(self, look: Look | BaseException) -> None:
         """Hand the waiter this round's look (or its error)."""
-        if isinstance(look, Look) and look.listed:
-            self.tasks = list(look.tasks)
+        if isinstance(look, Look):
+            self.last = look
+            if look.listed:
+                self.tasks = list(look.tasks)
         self._latest = look
         self._fresh.set()
 
@@ -169,6 +185,23 @@ class Watch:
         """
         counted = _counted(instance)
         return counted == 0 or counted > sum(1 for t in self.tasks if t.last_status in _COUNTED)
+
+    @property
+    def eager(self) -> bool:
+        """Whether the instance may empty any second (see the module: quiet or eager).
+
+        Not looked at yet, or its last look listed tasks that are stopping (told to stop,
+        not yet STOPPED) or that the counters no longer count: the next look comes after
+        the poller's floor rather than after ``max_interval``.
+        """
+        last = self.last
+        if last is None:
+            return True
+        if not last.listed or last.empty:
+            return False
+        return _counted(last.instance) == 0 or any(
+            t.desired_status == "STOPPED" for t in last.tasks
+        )
 
     def elapsed(self) -> float:
         """Seconds since the watch began."""
@@ -266,6 +299,10 @@ class Poller:
         #: Instances looked at, summed over rounds (reads / looks: the cost of one look).
         self.looks = 0
 
+    def stats(self) -> PollStats:
+        """The rounds, reads and looks so far."""
+        return PollStats(rounds=self.rounds, reads=self.reads, looks=self.looks)
+
     # -- watches ---------------------------------------------------------------------------
 
     def watch(
@@ -304,9 +341,16 @@ class Poller:
     # -- rounds ----------------------------------------------------------------------------
 
     def interval(self, reads: int) -> float:
-        """Seconds from the start of a round that cost ``reads`` to the start of the next."""
-        longest = min((w.max_interval for w in self._watches.values()), default=self.min_interval)
-        shortest = min(self.min_interval, longest)
+        """Seconds from the start of a round that cost ``reads`` to the start of the next.
+
+        The floor while any watch is eager, the shortest ``max_interval`` while all are quiet
+        (the module's two states); never less than the budget pays for, never more than that
+        shortest ``max_interval``.
+        """
+        watches = self._watches.values()
+        longest = min((w.max_interval for w in watches), default=self.min_interval)
+        eager = any(w.eager for w in watches)
+        shortest = min(self.min_interval, longest) if eager else longest
         paid = reads / self.budget if self.budget > 0 else math.inf
         return min(longest, max(shortest, paid))
 
@@ -333,20 +377,29 @@ class Poller:
         return self.reads - before
 
     async def _cluster_round(self, cluster: str | None, watches: list[Watch]) -> None:
-        described: list[tuple[Watch, ContainerInstance]] = []
-        for start in range(0, len(watches), DESCRIBE_INSTANCES_BATCH):
-            batch = watches[start : start + DESCRIBE_INSTANCES_BATCH]
+
+        async def describe(batch: list[Watch]) -> list[tuple[Watch, ContainerInstance]]:
             self.reads += 1
             try:
                 answers = await self.calls.describe_instances([w.ref for w in batch], cluster)
             except Exception as exc:  # every waiter of the batch gets it (a bug included)
                 _fail(batch, exc)
-                continue
+                return []
+            out: list[tuple[Watch, ContainerInstance]] = []
             for watch in batch:
                 try:
-                    described.append((watch, _check_instance(watch, answers)))
+                    out.append((watch, _check_instance(watch, answers)))
                 except EcsSafeError as exc:
                     watch.deliver(exc)
+            return out
+
+        # The batches go out together (the read bucket paces them), not a round trip each.
+        batches = [
+            watches[start : start + DESCRIBE_INSTANCES_BATCH]
+            for start in range(0, len(watches), DESCRIBE_INSTANCES_BATCH)
+        ]
+        answered = await asyncio.gather(*(describe(batch) for batch in batches))
+        described = [pair for pairs in answered for pair in pairs]
         self.looks += len(watches)
         wanted = [w for w, instance in described if w.wants_list(instance)]
         try:
@@ -395,50 +448,35 @@ class Poller:
         """The task ARNs to look at for ``watches``: the cluster's listing or each instance's."""
         per_instance = 2 * len(watches)
         if (memory.listing_pages or 2) < per_instance:
-            # The cluster's listing is tried with no more pages than the instances' listings
-            # would take; a cluster too big for that (many tasks on other instances) is left
-            # to them, so a round never costs more than twice the per-instance price.
-            try:
-                arns = await self._arns(cluster, None, memory, cap=len(watches))
-            except PaginationError as exc:
-                if exc.code != "PaginationCap":
-                    raise
+            # The cluster's listing is tried within the pages the instances' listings would
+            # take (`EcsCalls.cluster_task_arns`, the budget rule plans use too); a cluster
+            # too big for that (many tasks on other instances) is left to them, so a round
+            # never costs more than twice the per-instance price.
+            listing = await self.calls.cluster_task_arns(
+                cluster, budget=per_instance, describes=False
+            )
+            self.reads += listing.pages
+            if listing.arns is None:
                 memory.listing_pages = per_instance + 1
             else:
+                memory.listing_pages = listing.pages
                 # A task known to be on an instance not listed this round needs no describe.
                 wanted = {w.key for w in watches}
-                return [a for a in arns if a not in memory.where or memory.where[a] in wanted]
+                return [
+                    a for a in listing.arns if a not in memory.where or memory.where[a] in wanted
+                ]
         listings = await asyncio.gather(*(self._arns(cluster, w.ref, memory) for w in watches))
         return [arn for found in listings for arn in found]
 
-    async def _arns(
-        self,
-        cluster: str | None,
-        ref: str | None,
-        memory: _ClusterTasks,
-        *,
-        cap: int | None = None,
-    ) -> list[str]:
+    async def _arns(self, cluster: str | None, ref: str, memory: _ClusterTasks) -> list[str]:
+        """Both of one instance's task listings (desired RUNNING and STOPPED), every page."""
         arns: list[str] = []
-        pages = 0
         for desired in ("RUNNING", "STOPPED"):
-            try:
-                found = await self.calls.task_arns(
-                    cluster, desired, container_instance=ref, page_cap=cap
-                )
-            except PaginationError:
-                # The pages of a listing cut at its cap were read (and paid for) all the same.
-                self.reads += pages + (cap or 0)
-                raise
-            pages += max(1, math.ceil(len(found) / 100))
+            found = await self.calls.task_arns(cluster, desired, container_instance=ref)
+            self.reads += max(1, math.ceil(len(found) / 100))
             arns.extend(found)
-        self.reads += pages
-        if ref is None:
-            memory.listing_pages = pages
-        else:
-            # Listed on this instance: where a task is, even if its describe fails.
-            key = instance_id_of(ref)
-            memory.where.update(dict.fromkeys(arns, key))
+        # Listed on this instance: where a task is, even if its describe fails.
+        memory.where.update(dict.fromkeys(arns, instance_id_of(ref)))
         return arns
 
 

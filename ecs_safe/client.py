@@ -57,7 +57,7 @@ from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.notices import LifecycleActionNotice, NoticeError, parse_notice
 from ecs_safe.policy import Policy, default_policy
 from ecs_safe.ratelimit import RateLimiter, RateLimits
-from ecs_safe.results import BatchResult, DeregistrationResult
+from ecs_safe.results import BatchResult, DeregistrationResult, PollStats
 from ecs_safe.retry import RetryConfig
 from ecs_safe.steady import SteadyGate
 from ecs_safe.termination import TerminationOptions, Terminator
@@ -457,6 +457,16 @@ class EcsSafeClient:
         assert self._poller is not None, "made with the gate"
         return self._poller
 
+    @property
+    def poll_stats(self) -> PollStats:
+        """What this client's drain poller has spent so far: rounds, reads, looks.
+
+        All zero before the client is open (and again once it is closed).
+        """
+        if self._poller is None:
+            return PollStats(rounds=0, reads=0, looks=0)
+        return self._poller.stats()
+
     async def _autoscaling_transport(self) -> Transport:
         """The Auto Scaling transport, made on first need; closed with the client.
 
@@ -786,9 +796,10 @@ class EcsSafeClient:
                 instance ID (resolved in the cluster first), or a `ContainerInstance`.
             cluster: the cluster's short name or ARN; ``None`` is the default cluster.
             timeout: seconds the instance may take to empty, from the moment it is DRAINING.
-            poll_interval: the longest wait, in seconds, between two looks at the instance.
-                The poller looks more often when its read budget allows, down to every
-                `MIN_POLL_INTERVAL` (2 s), or every ``poll_interval`` if that is shorter.
+            poll_interval: the longest wait, in seconds, between two looks at the instance
+                (the lag budget: a task that stops unannounced is seen within it). While a
+                task is seen stopping the poller looks every `MIN_POLL_INTERVAL` (2 s), or
+                every ``poll_interval`` if that is shorter, as its read budget allows.
             on_timeout: at the deadline, ``"raise"`` `DrainTimeoutError` and leave the
                 instance DRAINING; ``"reactivate"``: set it ACTIVE again, then raise;
                 ``"force"``: deregister with force, if the policy allows it.

@@ -129,7 +129,7 @@ class DrainOptions:
         timeout: seconds the instance may take to empty, counted from the moment it is
             DRAINING.
         poll_interval: the longest wait, in seconds, between two looks at the instance (the
-            poller looks more often when its read budget allows, see `ecs_safe._poller`).
+            poller looks more often while a task is seen stopping, see `ecs_safe._poller`).
         on_timeout: ``"raise"``, ``"reactivate"`` or ``"force"``.
         standalone_tasks: ``"refuse"``, ``"wait"`` or ``"stop"``.
         take_over: act on an instance another ecs-safe run's mark holds, or that ECS managed
@@ -392,12 +392,15 @@ async def prepare(
     drainers: Mapping[str, OtherDrainer] | None = None,
     terminator: Terminator | None = None,
     terminations: Mapping[str, Termination] | None = None,
+    tasks: Sequence[Task] | None = None,
 ) -> DrainPlan:
     """Pre-flight one drain; refuse (raise) before any mutating call.
 
     ``snapshot``, when the caller already described the instance (a fleet run describes
     100 per call), saves describing it again; ``drainers``, when the caller already surveyed
-    the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again.
+    the other drainers of a whole wave (`ecs_safe.ownership.survey`), saves surveying again;
+    ``tasks``, when the caller already listed the instance's tasks (a fleet run lists the
+    cluster's once, `Gate.tasks_of_many`), saves listing them again.
     Another run's mark and ECS managed draining refuse unless ``take_over``. With
     ``terminator`` (``terminate=True``), the termination is surveyed too (``terminations``,
     when the caller surveyed a whole wave, saves that) and judged with the rest: a protected
@@ -426,7 +429,7 @@ async def prepare(
     if drainers is None:
         drainers = await ownership.survey(gate.calls, {ref: snapshot}, cluster, plan=dry_run)
     drainer = drainers.get(ref)
-    tasks = await gate.tasks(request)
+    tasks = list(tasks) if tasks is not None else await gate.tasks(request)
     standalone = [task for task in tasks if task.kind == "standalone"]
     blockers: list[Violation] = []
     if standalone and standalone_tasks == "refuse":

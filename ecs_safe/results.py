@@ -12,7 +12,7 @@ from ecs_safe.errors import EcsSafeError
 from ecs_safe.models import ContainerInstance, Task
 from ecs_safe.policy import Decision
 
-__all__ = ["BatchResult", "DeregistrationResult", "InstanceOutcome", "OutcomeStatus"]
+__all__ = ["BatchResult", "DeregistrationResult", "InstanceOutcome", "OutcomeStatus", "PollStats"]
 
 #: What happened to one instance of a batch.
 OutcomeStatus = Literal["deregistered", "would_deregister", "refused", "failed"]
@@ -133,3 +133,23 @@ class BatchResult(BaseModel):
     def _repr_html_(self) -> str:
         """Jupyter's rich display: one row per instance, in input order, under a summary."""
         return _html.batch_result(self)
+
+
+class PollStats(BaseModel):
+    """What a client's drain poller has spent so far (`EcsSafeClient.poll_stats`).
+
+    Every drain of a client is looked at in the rounds of its one poller; these counters
+    say what the waits cost, for a dashboard or a benchmark (they never reset while the
+    client is open).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    rounds: int = Field(description="Poll rounds run (each looks at every draining instance).")
+    reads: int = Field(description="ECS read requests the rounds made.")
+    looks: int = Field(description="Instances looked at, summed over the rounds.")
+
+    @property
+    def reads_per_look(self) -> float:
+        """Reads per instance per round: what looking at one draining instance costs."""
+        return self.reads / self.looks if self.looks else 0.0

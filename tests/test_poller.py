@@ -18,7 +18,7 @@ from drain_support import client
 from structlog.testing import capture_logs
 
 from ecs_safe import ClientException, ClientStateError, ContainerInstanceNotFoundError, EcsApiError
-from ecs_safe._calls import InstanceAnswers, PaginationError
+from ecs_safe._calls import ClusterListing, InstanceAnswers, PaginationError
 from ecs_safe._constants import MIN_POLL_INTERVAL
 from ecs_safe._poller import INTERRUPTED, Look, Poller, Watch
 from ecs_safe.local import LocalEcs
@@ -126,6 +126,22 @@ class FakeCalls:
         if page_cap is not None and math.ceil(len(found) / 100) > page_cap:
             raise PaginationError("too many pages", code="PaginationCap", operation="ListTasks")
         return found
+
+    async def cluster_task_arns(
+        self, cluster: str | None, *, budget: int, describes: bool
+    ) -> ClusterListing:
+        # As EcsCalls.cluster_task_arns: pages of 100, given up once past the budget.
+        assert not describes, "the poller describes only the tasks it has not seen"
+        arns: list[str] = []
+        spent = 0
+        for desired in ("RUNNING", "STOPPED"):
+            self.log.append(("ListTasks", (None, desired)))
+            found = [t.arn for t in self.tasks.values() if t.desired == desired]
+            spent += max(1, math.ceil(len(found) / 100))
+            if spent > budget:
+                return ClusterListing(None, spent)
+            arns.extend(found)
+        return ClusterListing(arns, spent)
 
     async def describe_tasks(
         self, arns: Sequence[str], cluster: str | None
@@ -293,7 +309,7 @@ async def test_a_cluster_too_big_to_list_is_left_to_the_instances_listings() -> 
     watches = [watch(p, calls, arn) for arn in arns]
     looks = [await w.next() for w in watches]
     listings = [args for op, args in calls.log if op == "ListTasks"]
-    # Tried for the cluster with a cap of 3 pages, then 2 per instance.
+    # Tried for the cluster within 6 pages (2 per instance), then 2 listings per instance.
     assert listings[0] == (None, "RUNNING")
     assert sorted(listings[1:]) == sorted((arn, d) for arn in arns for d in ("RUNNING", "STOPPED"))
     assert all(look.empty for look in looks)
@@ -344,10 +360,44 @@ async def test_rounds_are_paced_by_the_injected_clock() -> None:
     w = watch(p, calls, arn)
     for _ in range(4):
         await w.next()
-    assert clock.sleeps[:3] == [MIN_POLL_INTERVAL] * 3
-    assert calls.count("DescribeContainerInstances") == 4
+    # Quiet (the counters count the task): a round every poll_interval, the lag budget.
+    assert clock.sleeps[:3] == [5.0] * 3
+    assert calls.count("DescribeContainerInstances") >= 4
     assert p.rounds >= 4
+    # Told to stop, still STOPPING (the counters no longer count it, the list does): the
+    # instance may empty any second, so rounds come at the floor.
+    [task] = calls.on(arn)
+    calls.stop(task.arn, last="STOPPING")
+    look = await w.next()
+    while not look.listed:
+        look = await w.next()
+    assert look.tasks
+    assert not look.empty
+    await w.next()
+    assert clock.sleeps[-1] == MIN_POLL_INTERVAL
     w.close()
+
+
+def test_a_watch_is_eager_until_looked_at_and_while_its_tasks_are_stopping() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    arn = calls.add(1, tasks=1)
+    w = Watch(p, arn, CLUSTER, [], max_interval=5.0)
+    assert w.eager  # not looked at yet
+    [task] = calls.on(arn)
+    instance = ContainerInstance.model_validate(
+        {"containerInstanceArn": arn, "status": "DRAINING", "runningTasksCount": 1}
+    )
+    empty = instance.model_copy(update={"running_tasks_count": 0, "pending_tasks_count": 0})
+    w.deliver(Look(instance, [task.model()], listed=False))
+    assert not w.eager  # counted, not listed: quiet
+    w.deliver(Look(instance, [task.model()], listed=True))
+    assert not w.eager  # listed (a newcomer's check), running: quiet
+    calls.stop(task.arn, last="STOPPING")
+    w.deliver(Look(empty, [task.model()], listed=True))
+    assert w.eager  # desired STOPPED, not yet STOPPED
+    w.deliver(Look(empty, [], listed=True))
+    assert not w.eager  # empty: the drain deregisters it
 
 
 async def test_a_failed_describe_gives_each_waiter_its_own_error() -> None:
