@@ -11,7 +11,12 @@ import pytest
 from botocore.config import Config
 
 from ecs_safe.local import LocalEcs
-from ecs_safe.local.events import LIFECYCLE_DETAIL_TYPE, REBALANCE_DETAIL_TYPE, SPOT_DETAIL_TYPE
+from ecs_safe.local.events import (
+    LIFECYCLE_DETAIL_TYPE,
+    REBALANCE_DETAIL_TYPE,
+    SPOT_DETAIL_TYPE,
+    TASK_STATE_DETAIL_TYPE,
+)
 
 CLUSTER = "spot"
 
@@ -156,3 +161,31 @@ def test_reset_forgets_the_queues(ecs_env: LocalEcs) -> None:
     ecs_env.reset()
     ecs_env.lifecycle_actions.begin_termination("g", "h", "i-0123456789abcdef2")
     assert len(ecs_env.events.sent) == 1  # recorded, but no queue to deliver to
+
+
+def test_task_stops_reach_only_the_queues_that_ask(
+    ecs_env: LocalEcs, clients: tuple[Any, Any]
+) -> None:
+    """ECS Task State Change (EventBridge's shape) for each task the scheduler stops."""
+    sqs, ecs = clients
+    plain = ecs_env.events.create_queue("plain")
+    tasks_url = ecs_env.events.create_queue("task-events", task_events=True)
+    ecs_env.create_cluster(CLUSTER)
+    [old, _] = ecs_env.register_instances(CLUSTER, 2)
+    ecs_env.create_service(CLUSTER, "web", desired_count=1)
+    [task] = ecs_env.start_service_task(CLUSTER, old, "web")
+    ecs_env.scheduler.manage(CLUSTER, "web")
+    ecs.update_container_instances_state(
+        cluster=CLUSTER, containerInstances=[old], status="DRAINING"
+    )
+    ecs_env.scheduler.run_until_settled()
+    [event] = [e for e in received(sqs, tasks_url) if e["detail"]["taskArn"] == task]
+    assert (event["detail-type"], event["source"]) == (TASK_STATE_DETAIL_TYPE, "aws.ecs")
+    assert event["resources"] == [task]
+    detail = event["detail"]
+    assert (detail["lastStatus"], detail["desiredStatus"]) == ("STOPPED", "STOPPED")
+    assert detail["containerInstanceArn"] == old
+    assert detail["group"] == "service:web"
+    assert detail["clusterArn"].endswith(f":cluster/{CLUSTER}")
+    assert detail["stoppedReason"]
+    assert received(sqs, plain) == []

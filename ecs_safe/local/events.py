@@ -8,7 +8,10 @@ queues of moto's, which any SQS client reads over HTTP:
   instance enters ``Terminating:Wait`` (`LifecycleModel.begin_termination`);
 - ``EC2 Spot Instance Interruption Warning`` (source ``aws.ec2``, ``instance-action``
   ``terminate``) and ``EC2 Instance Rebalance Recommendation`` from
-  `LocalEcs.interrupt_spot` and `LocalEcs.recommend_rebalance`.
+  `LocalEcs.interrupt_spot` and `LocalEcs.recommend_rebalance`;
+- ``ECS Task State Change`` (source ``aws.ecs``, ``lastStatus`` STOPPED) for each task of a
+  service the scheduler manages that it stops or sees stopped, only to the queues created
+  with ``task_events=True`` (a worker that does not expect them never gets them).
 
 A queue gets either EventBridge's envelope (``version``, ``id``, ``detail-type``, ``source``,
 ``account``, ``time``, ``region``, ``resources``, ``detail``), or, with ``sns=True``, the
@@ -32,15 +35,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from ecs_safe.local.lifecycle import LifecycleAction
+    from ecs_safe.local.scheduler import TaskEvent
 
 __all__ = [
     "LIFECYCLE_DETAIL_TYPE",
     "REBALANCE_DETAIL_TYPE",
     "SPOT_DETAIL_TYPE",
+    "TASK_STATE_DETAIL_TYPE",
     "EventQueues",
     "lifecycle_event",
     "rebalance_event",
     "spot_interruption_event",
+    "task_stopped_event",
 ]
 
 #: EventBridge's detail-type of a terminate lifecycle action.
@@ -49,6 +55,8 @@ LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
 SPOT_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
 #: ... of a rebalance recommendation (earlier, with no ECS notice at all).
 REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
+#: ... of a task changing state (LocalEcs sends only its stops).
+TASK_STATE_DETAIL_TYPE: Final = "ECS Task State Change"
 _TERMINATING: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
 _SNS_TOPIC: Final = "ecs-safe-local-lifecycle"
 
@@ -146,6 +154,31 @@ def rebalance_event(instance_id: str, *, account: str, region: str, at: datetime
     )
 
 
+def task_stopped_event(event: TaskEvent, *, account: str, region: str) -> dict[str, Any]:
+    """The EventBridge event of a service task that stopped (the scheduler's record of it)."""
+    cluster_arn = f"arn:aws:ecs:{region}:{account}:cluster/{event.cluster}"
+    detail: dict[str, Any] = {
+        "clusterArn": cluster_arn,
+        "taskArn": event.task_arn,
+        "containerInstanceArn": event.container_instance_arn,
+        "group": f"service:{event.service}",
+        "lastStatus": "STOPPED",
+        "desiredStatus": "STOPPED",
+        "stoppedReason": event.reason,
+        "stoppedAt": _stamp(event.at),
+        "updatedAt": _stamp(event.at),
+    }
+    return _envelope(
+        TASK_STATE_DETAIL_TYPE,
+        "aws.ecs",
+        detail,
+        account=account,
+        region=region,
+        resources=[event.task_arn],
+        at=event.at,
+    )
+
+
 def _sns_notification(event: dict[str, Any], *, account: str, region: str) -> dict[str, Any]:
     """What SQS receives from an SNS topic: the lifecycle hook's own message, or the event."""
     if event["detail-type"] == LIFECYCLE_DETAIL_TYPE:
@@ -186,6 +219,7 @@ def _sns_notification(event: dict[str, Any], *, account: str, region: str) -> di
 class _Queue:
     url: str
     sns: bool
+    task_events: bool = False
 
 
 class EventQueues:
@@ -206,16 +240,20 @@ class EventQueues:
         self._queues: list[_Queue] = []
         self._sent: list[dict[str, Any]] = []
 
-    def create_queue(self, name: str = "ecs-safe-events", *, sns: bool = False) -> str:
+    def create_queue(
+        self, name: str = "ecs-safe-events", *, sns: bool = False, task_events: bool = False
+    ) -> str:
         """Create an SQS queue that gets every event from now on; returns its URL.
 
         With ``sns=True`` each message is an SNS notification wrapping the event, as when a
-        lifecycle hook notifies an SNS topic that the queue subscribes to.
+        lifecycle hook notifies an SNS topic that the queue subscribes to. With
+        ``task_events=True`` it also gets ECS Task State Change events (the scheduler's
+        task stops), which no other queue gets.
         """
         url = str(self._sqs().create_queue(QueueName=name)["QueueUrl"])
         with self._lock:
             if all(q.url != url for q in self._queues):
-                self._queues.append(_Queue(url, sns))
+                self._queues.append(_Queue(url, sns, task_events))
         return url
 
     @property
@@ -226,8 +264,11 @@ class EventQueues:
 
     def publish(self, event: dict[str, Any]) -> None:
         """Send ``event`` (EventBridge's shape) to every queue."""
+        task_event = event.get("detail-type") == TASK_STATE_DETAIL_TYPE
         with self._lock:
-            queues = list(self._queues)
+            queues = [q for q in self._queues if q.task_events or not task_event]
+            if task_event and not queues:
+                return  # asked for by no queue: not delivered, not recorded
             self._sent.append(event)
         for queue in queues:
             body = (
@@ -244,6 +285,12 @@ class EventQueues:
                 action, account=self._account, region=self._region, metadata=action.metadata
             )
         )
+
+    def tasks_stopped(self, events: list[TaskEvent]) -> None:
+        """Publish ECS Task State Change for each stop in a scheduler pass's events."""
+        for event in events:
+            if event.kind == "stopped":
+                self.publish(task_stopped_event(event, account=self._account, region=self._region))
 
     def spot_interruption(self, instance_id: str, *, at: datetime) -> dict[str, Any]:
         """Publish a Spot interruption notice; returns the event."""

@@ -343,8 +343,14 @@ class ServiceScheduler:
         lock: StateLock,
         *,
         clock: Callable[[], datetime] | None = None,
+        on_events: Callable[[list[TaskEvent]], None] | None = None,
     ) -> None:
-        """Act on the backend ``backend`` returns, under ``lock``; ``clock`` stamps events."""
+        """Act on the backend ``backend`` returns, under ``lock``; ``clock`` stamps events.
+
+        ``on_events`` is told of each pass's events once the pass has let go of the lock
+        (LocalEcs publishes ECS Task State Change events from them).
+        """
+        self._on_events = on_events
         self._backend = backend
         self._lock = lock
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -499,6 +505,9 @@ class ServiceScheduler:
                 _Pass(self, view, service=service, state=state, step=step, events=events).run()
             with self._guard:
                 self._record.extend(events)
+        if events and self._on_events is not None:
+            # Outside the lock: the listener may make requests to the server.
+            self._on_events(events)
         with self._ticked:
             self._ticked.notify_all()
         return events
