@@ -155,18 +155,6 @@ async def test_a_plain_ec2_instance_is_terminated_with_terminate_instances(
     assert terminate["params"] == {"InstanceIds": [ec2_id]}
 
 
-async def test_without_terminate_no_auto_scaling_or_ec2_call_is_made(
-    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
-) -> None:
-    ids, arns = _group(ecs_env)
-    result = await client.deregister_container_instance(arns[0], cluster=CLUSTER)
-    assert (result.terminated, result.termination) == (False, None)
-    assert not _terminated(ecs_env, ids[0])
-    # The Auto Scaling and EC2 clients were never even made: nothing to survey or to call.
-    assert set(client._others) == set()
-    assert not any(_calls(_audit(tmp_path), op) for op in _TERMINATE_OPERATIONS)
-
-
 async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
 ) -> None:
@@ -182,6 +170,20 @@ async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     )
     assert not _terminated(ecs_env, ids[0])
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
+    assert f"would terminate (auto-scaling, group {GROUP})" in plan._repr_html_()
+    # The survey reads are only made when terminate is asked: here they were.
+    assert set(client._others) == {"autoscaling", "ec2"}
+
+
+async def test_without_terminate_no_auto_scaling_or_ec2_client_or_call(
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+) -> None:
+    ids, arns = _group(ecs_env)
+    batch = await client.deregister_many(arns, cluster=CLUSTER)
+    assert all(o.result is not None and o.result.termination is None for o in batch.outcomes)
+    assert set(client._others) == set()  # never even made
+    assert ecs_env.service_call_log("autoscaling") == ecs_env.service_call_log("ec2") == []
+    assert not any(_terminated(ecs_env, i) for i in ids)
 
 
 @pytest.mark.parametrize("member", [True, False], ids=["auto-scaling", "ec2"])
@@ -281,7 +283,7 @@ def _protect_from_termination(env: LocalEcs, instance_id: str) -> None:
     )
 
 
-async def test_scale_in_protection_is_refused_before_draining(
+async def test_scale_in_protection_is_refused_before_draining_unless_allowed(
     ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
 ) -> None:
     ids, arns = _group(ecs_env)
@@ -296,6 +298,13 @@ async def test_scale_in_protection_is_refused_before_draining(
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
     [instance] = await client.describe_container_instances([arns[0]], cluster=CLUSTER)
     assert instance.status == "ACTIVE"
+
+    # Allowed: Auto Scaling's own termination goes ahead despite scale-in protection.
+    result = await client.deregister_container_instance(
+        arns[0], cluster=CLUSTER, terminate=True, allow_protected=True
+    )
+    assert result.terminated
+    assert _terminated(ecs_env, ids[0])
 
 
 async def test_termination_protection_is_refused_unless_allowed_and_then_reported(
@@ -326,18 +335,6 @@ async def test_termination_protection_is_refused_unless_allowed_and_then_reporte
     assert arn not in {i.container_instance_arn for i in listed}
 
 
-async def test_allow_protected_terminates_a_member_protected_from_scale_in(
-    ecs_env: LocalEcs, client: EcsSafeClient
-) -> None:
-    ids, arns = _group(ecs_env)
-    _protect_from_scale_in(ecs_env, ids[0])
-    result = await client.deregister_container_instance(
-        arns[0], cluster=CLUSTER, terminate=True, allow_protected=True
-    )
-    assert result.terminated
-    assert _terminated(ecs_env, ids[0])
-
-
 async def test_choices_without_terminate_are_bad_input_before_any_call(
     ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
 ) -> None:
@@ -353,13 +350,19 @@ async def test_choices_without_terminate_are_bad_input_before_any_call(
 # ------------------------------------------------------------------ fleets
 
 
+@pytest.mark.parametrize("drain", [False, True], ids=["deregister", "drain"])
 async def test_deregister_many_terminates_each_after_its_own_verified_deregistration(
-    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path, drain: bool
 ) -> None:
     ids, arns = _group(ecs_env, count=3)
     [plain] = ecs_env.register_instances(CLUSTER)
     batch = await client.deregister_many(
-        [*arns, plain], cluster=CLUSTER, terminate=True, decrement_desired_capacity=True
+        [*arns, plain],
+        cluster=CLUSTER,
+        drain=drain,
+        poll_interval=0.1,
+        terminate=True,
+        decrement_desired_capacity=True,
     )
     assert batch.ok
     results = [o.result for o in batch.outcomes]
@@ -493,3 +496,16 @@ def test_cli_reports_a_termination_refused_after_deregistration(ecs_env: LocalEc
     assert "IS deregistered" in outcome["error"]["message"]
     assert outcome["termination"]["terminated"] is False
     assert outcome["request_id"]  # the deregistration that did happen
+
+
+async def test_a_failed_termination_survey_fails_the_pre_flight_and_changes_nothing(
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+) -> None:
+    _ids, arns = _group(ecs_env)
+    ecs_env.inject_fault(
+        "DescribeAutoScalingInstances", code="AccessDenied", http_status=403, message="no"
+    )
+    batch = await client.deregister_many(arns, cluster=CLUSTER, terminate=True)
+    assert [o.status for o in batch.outcomes] == ["failed", "failed"]
+    assert all(o.error is not None and o.error.code == "AccessDenied" for o in batch.outcomes)
+    assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
