@@ -19,6 +19,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from botocore.config import Config
+from drain_support import client
+from lifecycle_support import StepClock
 from structlog.testing import capture_logs
 
 from ecs_safe import (
@@ -31,8 +33,6 @@ from ecs_safe import (
 )
 from ecs_safe.local import LocalEcs
 from ecs_safe.notices import LifecycleActionNotice, parse_notice
-from tests.drain_support import client
-from tests.lifecycle_support import StepClock
 
 CLUSTER = "hooked"
 GROUP = "hooked-asg"
