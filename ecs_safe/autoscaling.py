@@ -228,12 +228,12 @@ class _Heartbeats:
                     instance_id=self.notice.instance_id,
                     token=self.notice.token,
                 )
-            except EcsApiError as exc:
+            except EcsSafeError as exc:
                 # Retried already; the next one comes well before the hook's timeout.
                 _events.logger.warning(
                     "ecs_safe.lifecycle.heartbeat_failed", **_fields(self.notice), error=str(exc)
                 )
-                if not await _waiting(self.autoscaling, self.notice):
+                if await self._over():
                     self.ended = True
                     return
             else:
@@ -242,6 +242,13 @@ class _Heartbeats:
                     "ecs_safe.lifecycle.heartbeat", **_fields(self.notice), heartbeats=self.sent
                 )
             last = self.clock.now()
+
+    async def _over(self) -> bool:
+        """Whether a describe shows the action over; a describe that fails proves nothing."""
+        try:
+            return not await _waiting(self.autoscaling, self.notice)
+        except EcsSafeError:
+            return False
 
 
 # ----------------------------------------------------------------------------- the handler

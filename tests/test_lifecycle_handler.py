@@ -359,3 +359,46 @@ async def test_bad_input_is_refused_before_any_call(
         await ecs.handle_lifecycle_action(lifecycle if notice is None else notice, **kwargs)
     with pytest.raises(NoticeError, match="spot-interruption notice for i-1"):
         await ecs.handle_lifecycle_action(spot)
+
+
+@pytest.mark.usefixtures("instant_retries")
+async def test_a_lost_completion_is_verified_not_resent(
+    ecs_env: LocalEcs, aws: dict[str, Any]
+) -> None:
+    ids, queue = hooked_group(ecs_env, aws)
+    notice = scale_in(aws, queue, ids[1])
+    # CONTINUE takes effect, then the connection drops: the answer is lost.
+    ecs_env.inject_fault("autoscaling:CompleteLifecycleAction", after_acting=True, disconnect=True)
+    async with client(ecs_env) as ecs:
+        result = await ecs.handle_lifecycle_action(notice, clock=step_clock(ecs_env))
+    assert result.outcome == "deregistered"
+    assert (result.completed, result.completion_verified) == ("CONTINUE", True)
+    assert ecs_env.lifecycle_actions.action(notice.token or "").result == "CONTINUE"
+    assert ecs_env.calls("CompleteLifecycleAction") == 1  # read back, never sent again
+
+
+@pytest.mark.usefixtures("instant_retries")
+async def test_a_failed_heartbeat_is_logged_and_the_next_one_keeps_the_hook_alive(
+    ecs_env: LocalEcs, aws: dict[str, Any]
+) -> None:
+    ids, queue = hooked_group(ecs_env, aws)
+    [batch] = ecs_env.start_standalone_task(CLUSTER, arn_of(aws, ids[0]))
+    notice = scale_in(aws, queue, ids[0])
+    clock = step_clock(ecs_env)
+    # More failures than the retries: the first heartbeat fails outright.
+    ecs_env.inject_fault("RecordLifecycleActionHeartbeat", code="Throttling", times=20)
+    async with client(ecs_env) as ecs:
+        with capture_logs() as logs:
+            task = asyncio.create_task(ecs.handle_lifecycle_action(notice, clock=clock))
+            await clock.asleep(2, unless=task)
+            await beat(clock, task, 1, asleep=2)
+            assert [e["event"] for e in logs].count("ecs_safe.lifecycle.heartbeat_failed") == 1
+            ecs_env.clear_faults()
+            await beat(clock, task, 2, asleep=2)  # the next two go through: it never lapsed
+            action = ecs_env.lifecycle_actions.action(notice.token or "")
+            assert (action.state, action.heartbeats) == ("Terminating:Wait", 2)
+            ecs_env.stop_task(CLUSTER, batch)
+            await clock.advance(STEP, then_asleep=99, unless=task)
+            result = await task
+    assert result.outcome == "deregistered"
+    assert ecs_env.lifecycle_actions.action(notice.token or "").timed_out is False
