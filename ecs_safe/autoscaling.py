@@ -46,7 +46,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ecs_safe import _constants, _events, _targets
 from ecs_safe import drain as _drain
 from ecs_safe._validation import INSTANCE_ARN_RE, instance_id_of
-from ecs_safe.errors import ContainerInstanceNotFoundError, EcsApiError, EcsSafeError
+from ecs_safe.errors import (
+    ContainerInstanceNotFoundError,
+    EcsApiError,
+    EcsSafeError,
+    LifecycleActionNotFoundError,
+)
 from ecs_safe.notices import LifecycleActionNotice
 from ecs_safe.results import DeregistrationResult
 
@@ -233,7 +238,8 @@ class _Heartbeats:
                 _events.logger.warning(
                     "ecs_safe.lifecycle.heartbeat_failed", **_fields(self.notice), error=str(exc)
                 )
-                if await self._over():
+                # "No active Lifecycle Action" says it outright; any other failure is looked up.
+                if isinstance(exc, LifecycleActionNotFoundError) or await self._over():
                     self.ended = True
                     return
             else:
@@ -371,7 +377,9 @@ class _Run:
                 token=self.notice.token,
             )
         except EcsApiError as exc:
-            if await _waiting(self.autoscaling, self.notice):
+            if not isinstance(exc, LifecycleActionNotFoundError) and await _waiting(
+                self.autoscaling, self.notice
+            ):
                 raise
             self.notes.append(f"the lifecycle action was already over when completed ({exc})")
             return None, False

@@ -402,3 +402,29 @@ async def test_a_failed_heartbeat_is_logged_and_the_next_one_keeps_the_hook_aliv
             result = await task
     assert result.outcome == "deregistered"
     assert ecs_env.lifecycle_actions.action(notice.token or "").timed_out is False
+
+
+async def test_an_action_ended_elsewhere_while_held_is_left_alone(
+    ecs_env: LocalEcs, aws: dict[str, Any]
+) -> None:
+    ids, queue = hooked_group(ecs_env, aws)
+    ecs_env.start_standalone_task(CLUSTER, arn_of(aws, ids[0]))
+    notice = scale_in(aws, queue, ids[0])
+    clock = step_clock(ecs_env)
+    async with client(ecs_env) as ecs:
+        task = asyncio.create_task(ecs.handle_lifecycle_action(notice, clock=clock))
+        await clock.asleep(2, unless=task)  # held: the standalone task refused the drain
+        # An operator completes the action by hand; the instance goes.
+        aws["autoscaling"].complete_lifecycle_action(
+            LifecycleHookName=HOOK,
+            AutoScalingGroupName=GROUP,
+            LifecycleActionResult="ABANDON",
+            InstanceId=ids[0],
+        )
+        await clock.advance(STEP, then_asleep=99, unless=task)
+        result = await task
+    assert result.outcome == "action_ended"
+    assert result.completed is None
+    assert result.held
+    action = ecs_env.lifecycle_actions.action(notice.token or "")
+    assert (action.result, action.heartbeats) == ("ABANDON", 0)
