@@ -192,12 +192,12 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     CapacityTimeoutError: (EcsSafeError,),
     # Issue 12: deregistered, but the EC2 instance was not terminated (terminate=True).
     TerminationError: (EcsSafeError,),
+    # Issue 12: a queue message that is no notice ecs-safe handles (bad input, tests included).
+    NoticeError: (InvalidInputError,),
     # Issue 12: EC2 and Auto Scaling refusals worth telling apart.
     Ec2InstanceNotFoundError: (ClientException,),
     TerminationProtectedError: (ClientException,),
     LifecycleActionNotFoundError: (InvalidParameterException,),
-    # Issue 12: a queue message that is no notice ecs-safe handles (bad input, tests included).
-    NoticeError: (InvalidInputError,),
 }
 
 
