@@ -390,13 +390,12 @@ class _Replacement:
         """The live (ACTIVE or DRAINING) container instance of each EC2 ID registered."""
         if not ec2_ids:
             return {}
+        wanted = set(ec2_ids)
         found = await _targets.list_instances(
             self.gate.calls, cluster=self.cluster, ec2_instance_ids=list(ec2_ids)
         )
         return {
-            i.ec2_instance_id: i
-            for i in found
-            if i.ec2_instance_id and i.status in _LIVE and i.ec2_instance_id in ec2_ids
+            i.ec2_instance_id: i for i in found if i.ec2_instance_id in wanted and i.status in _LIVE
         }
 
     @staticmethod
