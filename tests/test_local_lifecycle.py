@@ -210,12 +210,25 @@ def test_without_a_hook_scale_in_terminates_at_once_and_leaves_the_cluster(
     ecs_env: LocalEcs, aws: Clients
 ) -> None:
     ecs_env.create_cluster(CLUSTER)
-    ids = list(ecs_env.create_auto_scaling_group(GROUP, CLUSTER, 2).instance_ids)
+    created = ecs_env.create_auto_scaling_group(GROUP, CLUSTER, 2)
+    ids = list(created.instance_ids)
+    ecs_env.create_service(CLUSTER, "web", desired_count=1)
+    [task] = ecs_env.start_service_task(CLUSTER, created.container_instance_arns[0], "web")
+    ecs_env.scheduler.manage(CLUSTER, "web")
     aws.autoscaling.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
     assert states(aws) == {ids[1]: "InService"}
     assert ec2_state(aws, ids[0]) == "terminated"
     assert registered(aws) == {ids[1]: "ACTIVE"}
     assert ecs_env.lifecycle_actions.advance(7200) == []
+    # The host's task stopped with it; the service scheduler replaces it on the other host.
+    ecs_env.scheduler.run_until_settled()
+    described = aws.ecs.describe_tasks(
+        cluster=CLUSTER, tasks=aws.ecs.list_tasks(cluster=CLUSTER)["taskArns"]
+    )["tasks"]
+    by_arn = {t["taskArn"]: t for t in described}
+    assert by_arn[task]["lastStatus"] == "STOPPED"
+    [replacement] = [t for t in described if t["lastStatus"] == "RUNNING"]
+    assert replacement["containerInstanceArn"] == created.container_instance_arns[1]
 
 
 def test_the_termination_policy_skips_protected_instances_and_balances_zones(

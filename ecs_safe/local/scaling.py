@@ -155,9 +155,19 @@ class GroupModel:
     # -- adopting moto's groups ----------------------------------------------------------
 
     def adopt(self) -> None:
-        """Make every group of the Region change its capacity through this model."""
-        for group in list(self._backend().autoscaling_groups.values()):
+        """Make every group of the Region change its capacity through this model.
+
+        Also gives every hook AWS's GlobalTimeout (moto fixes it at 48 hours), whichever
+        way it was made (PutLifecycleHook, or CreateAutoScalingGroup's hook list).
+        """
+        backend = self._backend()
+        for group in list(backend.autoscaling_groups.values()):
             self._adopt(group)
+        for hook in list(backend.lifecycle_hooks.values()):
+            hook.global_timeout = min(
+                int(MAX_GLOBAL_TIMEOUT.total_seconds()),
+                HEARTBEAT_TIMEOUTS_LIMIT * int(hook.heartbeat_timeout),
+            )
 
     def _adopt(self, group: FakeAutoScalingGroup) -> None:
         if group.__dict__.get(_ADOPTED):
@@ -245,6 +255,8 @@ class GroupModel:
             self.terminated(instance_id)
             return
         state.lifecycle_state = _WAIT
+        if any(a.instance_id == instance_id for a in self._lifecycle.waiting()):
+            return  # a test began its wait by hand: that action is the one to end
         with self._lock:
             metadata = self._metadata.get((group.name, str(hook.name)))
         self._lifecycle.begin_termination(
@@ -255,6 +267,24 @@ class GroupModel:
             default_result=str(hook.default_result),
             metadata=metadata,
         )
+
+    def entered_wait(self, group: str, instance_id: str) -> None:
+        """Mark a wait begun outside a scale-in (`LifecycleModel.begin_termination` by hand).
+
+        If the instance is an InService member of ``group``, moto's group reports it in
+        ``Terminating:Wait`` from now on and its desired capacity drops by one (not below
+        the min size), as in a scale-in: so no replacement is launched when it goes.
+        """
+        with self._exclusive():
+            found = self._backend().autoscaling_groups.get(group)
+            if found is None:
+                return
+            self._adopt(found)
+            for state in found.instance_states:
+                if state.instance.id == instance_id and state.lifecycle_state == _IN_SERVICE:
+                    state.lifecycle_state = _WAIT
+                    low, _, desired = _sizes(found)
+                    found.desired_capacity = max(low, desired - 1)
 
     # -- termination ---------------------------------------------------------------------
 
@@ -291,6 +321,7 @@ class GroupModel:
             "autoscaling:EnterStandby": adopting,
             "autoscaling:ExitStandby": adopting,
             "autoscaling:AttachInstances": adopting,
+            "autoscaling:DescribeLifecycleHooks": adopting,
             "ec2:TerminateInstances": self._terminate_instances,
         }
 
@@ -387,11 +418,7 @@ class GroupModel:
                     self._metadata.pop((group, name), None)
                 else:
                     self._metadata[group, name] = metadata
-            for hook in self._backend().describe_lifecycle_hooks(group, [name]):
-                beats = int(hook.heartbeat_timeout)
-                hook.global_timeout = min(
-                    int(MAX_GLOBAL_TIMEOUT.total_seconds()), HEARTBEAT_TIMEOUTS_LIMIT * beats
-                )
+            self.adopt()
 
         return after
 
