@@ -142,6 +142,12 @@ def deregistration_result(result: DeregistrationResult) -> str:
         pairs.append(("tasks seen", _tasks_summary(result.tasks)))
     if result.verified:
         pairs.append(("verified", "response lost; a describe proved the instance gone"))
+    if result.termination is not None:
+        done = "terminated" if result.terminated else "would terminate"
+        if not result.dry_run and not result.terminated:
+            done = "not terminated"
+        group = f", group {result.auto_scaling_group}" if result.auto_scaling_group else ""
+        pairs.append(("EC2 instance", f"{done} ({result.termination}{group})"))
     return _table(f"DeregistrationResult: {title}", _key_values(pairs))
 
 

@@ -188,7 +188,8 @@ class Terminator:
         try:
             found = await self.survey({request.instance: snapshot})
         except EcsApiError as exc:
-            raise gate.preflight_failed(request, exc) from None
+            gate.preflight_failed(request, exc)
+            raise
         return replace(request, termination=found[request.instance])
 
     async def finish(

@@ -182,6 +182,7 @@ async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     )
     assert not _terminated(ecs_env, ids[0])
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
+    assert f"would terminate (auto-scaling, group {GROUP})" in plan._repr_html_()
 
 
 @pytest.mark.parametrize("member", [True, False], ids=["auto-scaling", "ec2"])
@@ -353,13 +354,19 @@ async def test_choices_without_terminate_are_bad_input_before_any_call(
 # ------------------------------------------------------------------ fleets
 
 
+@pytest.mark.parametrize("drain", [False, True], ids=["deregister", "drain"])
 async def test_deregister_many_terminates_each_after_its_own_verified_deregistration(
-    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path, drain: bool
 ) -> None:
     ids, arns = _group(ecs_env, count=3)
     [plain] = ecs_env.register_instances(CLUSTER)
     batch = await client.deregister_many(
-        [*arns, plain], cluster=CLUSTER, terminate=True, decrement_desired_capacity=True
+        [*arns, plain],
+        cluster=CLUSTER,
+        drain=drain,
+        poll_interval=0.1,
+        terminate=True,
+        decrement_desired_capacity=True,
     )
     assert batch.ok
     results = [o.result for o in batch.outcomes]
@@ -493,3 +500,16 @@ def test_cli_reports_a_termination_refused_after_deregistration(ecs_env: LocalEc
     assert "IS deregistered" in outcome["error"]["message"]
     assert outcome["termination"]["terminated"] is False
     assert outcome["request_id"]  # the deregistration that did happen
+
+
+async def test_a_failed_termination_survey_fails_the_pre_flight_and_changes_nothing(
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+) -> None:
+    _ids, arns = _group(ecs_env)
+    ecs_env.inject_fault(
+        "DescribeAutoScalingInstances", code="AccessDenied", http_status=403, message="no"
+    )
+    batch = await client.deregister_many(arns, cluster=CLUSTER, terminate=True)
+    assert [o.status for o in batch.outcomes] == ["failed", "failed"]
+    assert all(o.error is not None and o.error.code == "AccessDenied" for o in batch.outcomes)
+    assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
