@@ -1238,7 +1238,7 @@ class EcsSafeClient:
             require_room: see `drain_and_deregister`.
             steady_timeout: seconds the steady-state gate waits before each drain.
             allow_protected: terminate even instances protected from scale-in or with EC2
-                termination protection (the policy's ``protect-termination`` rule refuses
+                termination protection (the policy's ``termination-protection`` rule refuses
                 them otherwise, and the wave stops before anything changes).
             progress: called with ``ecs_safe.replace.*`` events and each drain's events.
 
