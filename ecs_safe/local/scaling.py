@@ -379,7 +379,7 @@ class GroupModel:
             )
             raise EcsError(_VALIDATION, msg)
         group, state = found[0]
-        if state.lifecycle_state != _IN_SERVICE:
+        if state.lifecycle_state not in {_IN_SERVICE, "Standby"}:
             # AWS: the instance is already on its way out; the call changes nothing.
             msg = f"The instance {instance_id} is not in InService or Standby."
             raise EcsError(_VALIDATION, msg)
