@@ -155,18 +155,6 @@ async def test_a_plain_ec2_instance_is_terminated_with_terminate_instances(
     assert terminate["params"] == {"InstanceIds": [ec2_id]}
 
 
-async def test_without_terminate_no_auto_scaling_or_ec2_call_is_made(
-    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
-) -> None:
-    ids, arns = _group(ecs_env)
-    result = await client.deregister_container_instance(arns[0], cluster=CLUSTER)
-    assert (result.terminated, result.termination) == (False, None)
-    assert not _terminated(ecs_env, ids[0])
-    # The Auto Scaling and EC2 clients were never even made: nothing to survey or to call.
-    assert set(client._others) == set()
-    assert not any(_calls(_audit(tmp_path), op) for op in _TERMINATE_OPERATIONS)
-
-
 async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
 ) -> None:
@@ -183,6 +171,19 @@ async def test_a_dry_run_says_how_it_would_terminate_and_changes_nothing(
     assert not _terminated(ecs_env, ids[0])
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
     assert f"would terminate (auto-scaling, group {GROUP})" in plan._repr_html_()
+    # The survey reads are only made when terminate is asked: here they were.
+    assert set(client._others) == {"autoscaling", "ec2"}
+
+
+async def test_without_terminate_no_auto_scaling_or_ec2_client_or_call(
+    ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
+) -> None:
+    ids, arns = _group(ecs_env)
+    batch = await client.deregister_many(arns, cluster=CLUSTER)
+    assert all(o.result is not None and o.result.termination is None for o in batch.outcomes)
+    assert set(client._others) == set()  # never even made
+    assert ecs_env.service_call_log("autoscaling") == ecs_env.service_call_log("ec2") == []
+    assert not any(_terminated(ecs_env, i) for i in ids)
 
 
 @pytest.mark.parametrize("member", [True, False], ids=["auto-scaling", "ec2"])
@@ -282,7 +283,7 @@ def _protect_from_termination(env: LocalEcs, instance_id: str) -> None:
     )
 
 
-async def test_scale_in_protection_is_refused_before_draining(
+async def test_scale_in_protection_is_refused_before_draining_unless_allowed(
     ecs_env: LocalEcs, client: EcsSafeClient, tmp_path: Path
 ) -> None:
     ids, arns = _group(ecs_env)
@@ -297,6 +298,13 @@ async def test_scale_in_protection_is_refused_before_draining(
     assert [r for r in _audit(tmp_path) if r.get("kind") == "intent"] == []
     [instance] = await client.describe_container_instances([arns[0]], cluster=CLUSTER)
     assert instance.status == "ACTIVE"
+
+    # Allowed: Auto Scaling's own termination goes ahead despite scale-in protection.
+    result = await client.deregister_container_instance(
+        arns[0], cluster=CLUSTER, terminate=True, allow_protected=True
+    )
+    assert result.terminated
+    assert _terminated(ecs_env, ids[0])
 
 
 async def test_termination_protection_is_refused_unless_allowed_and_then_reported(
@@ -325,18 +333,6 @@ async def test_termination_protection_is_refused_unless_allowed_and_then_reporte
     assert not _terminated(ecs_env, ec2_id)
     listed = await client.list_container_instances(cluster=CLUSTER)
     assert arn not in {i.container_instance_arn for i in listed}
-
-
-async def test_allow_protected_terminates_a_member_protected_from_scale_in(
-    ecs_env: LocalEcs, client: EcsSafeClient
-) -> None:
-    ids, arns = _group(ecs_env)
-    _protect_from_scale_in(ecs_env, ids[0])
-    result = await client.deregister_container_instance(
-        arns[0], cluster=CLUSTER, terminate=True, allow_protected=True
-    )
-    assert result.terminated
-    assert _terminated(ecs_env, ids[0])
 
 
 async def test_choices_without_terminate_are_bad_input_before_any_call(
