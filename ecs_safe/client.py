@@ -1327,6 +1327,7 @@ class EcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         require_room: bool = True,
         steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT,
+        allow_protected: bool = False,
         progress: ProgressCallback | None = None,
     ) -> _replace.ReplacementResult:
         """Replace every instance of an Auto Scaling group, wave by wave, never unsafely.
@@ -1358,6 +1359,9 @@ class EcsSafeClient:
             standalone_tasks: see `drain_and_deregister`.
             require_room: see `drain_and_deregister`.
             steady_timeout: seconds the steady-state gate waits before each drain.
+            allow_protected: terminate even instances protected from scale-in or with EC2
+                termination protection (the policy's ``termination-protection`` rule refuses
+                them otherwise, and the wave stops before anything changes).
             progress: called with ``ecs_safe.replace.*`` events and each drain's events.
 
         Returns:
@@ -1386,6 +1390,7 @@ class EcsSafeClient:
             resume=check_bool(resume, "resume"),
             steady_timeout=check_positive_number(steady_timeout, "steady_timeout"),
             progress=check_progress(progress),
+            allow_protected=check_bool(allow_protected, "allow_protected"),
         )
         options = _drain.DrainOptions(
             timeout=timeout,

@@ -233,6 +233,8 @@ class ReplaceSettings:
         drain_options: each instance's drain (timeout, standalone tasks, room, ...).
         steady_timeout: seconds the steady-state gate waits before each drain.
         progress: the caller's progress callback.
+        allow_protected: terminate even instances protected from scale-in or with EC2
+            termination protection (refused by `ecs_safe.policy.ProtectTermination` otherwise).
     """
 
     group: str
@@ -246,6 +248,7 @@ class ReplaceSettings:
     drain_options: DrainOptions | None = None
     steady_timeout: float = _constants.DEFAULT_STEADY_TIMEOUT
     progress: ProgressCallback | None = None
+    allow_protected: bool = False
 
 
 def plan_waves(instance_ids: Sequence[str], wave_size: int) -> list[list[str]]:
@@ -387,13 +390,12 @@ class _Replacement:
         """The live (ACTIVE or DRAINING) container instance of each EC2 ID registered."""
         if not ec2_ids:
             return {}
+        wanted = set(ec2_ids)
         found = await _targets.list_instances(
             self.gate.calls, cluster=self.cluster, ec2_instance_ids=list(ec2_ids)
         )
         return {
-            i.ec2_instance_id: i
-            for i in found
-            if i.ec2_instance_id and i.status in _LIVE and i.ec2_instance_id in ec2_ids
+            i.ec2_instance_id: i for i in found if i.ec2_instance_id in wanted and i.status in _LIVE
         }
 
     @staticmethod
@@ -575,7 +577,10 @@ class _Replacement:
         terminator = Terminator(
             self.autoscaling,
             self.ec2,
-            TerminationOptions(decrement_desired_capacity=decrement),
+            TerminationOptions(
+                decrement_desired_capacity=decrement,
+                allow_protected=self.settings.allow_protected,
+            ),
         )
         return fleet.FleetSettings(
             cluster=self.cluster,

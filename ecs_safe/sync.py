@@ -673,6 +673,7 @@ class SyncEcsSafeClient:
         standalone_tasks: StandaloneTasks = "refuse",
         require_room: bool = True,
         steady_timeout: float = DEFAULT_STEADY_TIMEOUT,
+        allow_protected: bool = False,
         progress: ProgressCallback | None = None,
     ) -> ReplacementResult:
         """Replace every instance of an Auto Scaling group, wave by wave, never unsafely.
@@ -694,6 +695,7 @@ class SyncEcsSafeClient:
             standalone_tasks=standalone_tasks,
             require_room=require_room,
             steady_timeout=steady_timeout,
+            allow_protected=allow_protected,
             progress=progress,
         )
 

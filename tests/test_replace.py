@@ -31,6 +31,7 @@ from ecs_safe import (
     DisruptionBudgets,
     EcsSafeClient,
     InvalidInputError,
+    PolicyViolationError,
     default_policy,
 )
 from ecs_safe.cli import app
@@ -308,3 +309,33 @@ def test_the_cli_plans_as_json_and_refuses_a_run_without_an_audit_log(
     assert unlogged.exit_code == 2
     assert "needs --audit-log" in unlogged.output
     assert _sizes(ecs_env) == (0, 12, 12)
+
+
+async def test_a_protected_instance_stops_the_run_before_anything_changes(
+    ecs_env: LocalEcs, fleet: list[str], tmp_path: Path
+) -> None:
+    autoscaling = boto3.session.Session(
+        aws_access_key_id=ecs_env.access_key_id,
+        aws_secret_access_key=ecs_env.secret_access_key,
+        region_name=ecs_env.region_name,
+    ).client("autoscaling", endpoint_url=ecs_env.endpoint_url)
+    autoscaling.set_instance_protection(
+        AutoScalingGroupName=GROUP, InstanceIds=fleet[:1], ProtectedFromScaleIn=True
+    )
+    log = tmp_path / "audit.jsonl"
+    async with EcsSafeClient(**ecs_env.client_kwargs(), audit_log=log) as ecs:
+        result = await ecs.replace_auto_scaling_group(
+            GROUP, cluster=CLUSTER, wave_size=WAVE, **FAST
+        )
+    assert result.status == "stopped"
+    assert isinstance(result.error, PolicyViolationError)
+    assert [v.rule for v in result.error.decision.violations] == ["termination-protection"]
+    # The rest of its wave was judged safe and replaced; no wave started after it.
+    assert sorted(result.terminated) == sorted(fleet[1:WAVE])
+    assert len(result.waves) == 1
+    assert fleet[0] in _members(ecs_env)  # the protected one: untouched, still serving
+    assert _sizes(ecs_env) == (0, 12, 12)
+    # Stopped is not finished: a new run is refused, this one is to be resumed.
+    async with EcsSafeClient(**ecs_env.client_kwargs(), audit_log=log) as ecs:
+        with pytest.raises(InvalidInputError, match=f"--resume {result.run_id}"):
+            await ecs.replace_auto_scaling_group(GROUP, cluster=CLUSTER, **FAST)

@@ -79,6 +79,12 @@ class ProgressDisplay:
             return
         name = event.get("event")
         ref = event.get("container_instance_arn") or event.get("container_instance")
+        old = event.get("old_instances")
+        started = name == "ecs_safe.replace.started"
+        if started and isinstance(old, int) and self._overall is not None:
+            # A replacement learns its size once it has read the group.
+            self._progress.update(self._overall, total=old)
+            return
         if name == "ecs_safe.batch.progress":
             self.advance(str(ref) if ref else None)
             return

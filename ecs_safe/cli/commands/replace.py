@@ -36,6 +36,7 @@ from ecs_safe.cli.commands.drain import BudgetOpt, NoRoomCheckOpt, parse_budget
 from ecs_safe.cli.execution import Connection, cli_policy, execute
 from ecs_safe.cli.logs import logging_configured
 from ecs_safe.cli.options import (
+    AllowProtectedOpt,
     AuditLogOpt,
     ClusterOpt,
     DryRunOpt,
@@ -110,6 +111,7 @@ def replace(  # noqa: PLR0917 - typer maps each option to a parameter
     steady_timeout: SteadyTimeoutOpt = DEFAULT_STEADY_TIMEOUT,
     no_room_check: NoRoomCheckOpt = False,
     budget: BudgetOpt = None,
+    allow_protected: AllowProtectedOpt = False,
     dry_run: DryRunOpt = False,
     region: RegionOpt = None,
     endpoint_url: EndpointOpt = None,
@@ -154,6 +156,7 @@ def replace(  # noqa: PLR0917 - typer maps each option to a parameter
                     standalone_tasks=standalone_tasks.value,
                     require_room=not no_room_check,
                     steady_timeout=steady_timeout,
+                    allow_protected=allow_protected,
                     progress=shown.callback,
                 )
         return ReplaceReport(result)
