@@ -339,7 +339,7 @@ class _Slot:
             held = limiter.in_flight(self._service)
             await held.acquire()
             try:
-                await bucket.take()
+                await limiter.acquire(self._operation, self._service)
             except BaseException:
                 held.release()
                 raise
