@@ -19,6 +19,7 @@ import structlog
 from aiobotocore.config import AioConfig
 
 from ecs_safe import EcsSafeClient, RateLimits
+from ecs_safe._constants import MAX_POOL_CONNECTIONS
 from ecs_safe.client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ __all__ = [
 BENCH_CLUSTER = "bench"
 
 # What `EcsSafeClient` sets on the aiobotocore client it creates (see ecs_safe/client.py).
-_MAX_POOL_CONNECTIONS = 64
+_MAX_POOL_CONNECTIONS = MAX_POOL_CONNECTIONS
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ __all__ = [
     "LIFECYCLE_ON_FAILURE_VALUES",
     "LIST_PAGE_CAP",
     "MAX_POLL_INTERVAL",
+    "MAX_POOL_CONNECTIONS",
     "MIN_POLL_INTERVAL",
     "MUTATING_OPERATIONS",
     "ON_TIMEOUT_VALUES",
@@ -81,6 +82,10 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- ECS batch sizes
 
+#: HTTP connections the client's aiobotocore client keeps per service; also the most requests
+#: the rate limiter lets hold a token at once per service (`ecs_safe.ratelimit`), so that a
+#: token is taken when a connection can send the request, not long before.
+MAX_POOL_CONNECTIONS: Final = 64
 #: DescribeContainerInstances takes at most 100 instances a call.
 DESCRIBE_INSTANCES_BATCH: Final = 100
 #: DescribeTasks takes at most 100 tasks a call.

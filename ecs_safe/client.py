@@ -385,7 +385,7 @@ class EcsSafeClient:
             retries={"total_max_attempts": 1},
             connect_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
-            max_pool_connections=64,
+            max_pool_connections=_constants.MAX_POOL_CONNECTIONS,
         )
         # Before the connection, so that an audit log that cannot be opened fails first.
         self._audit = self._start_audit()

@@ -48,6 +48,7 @@ from typing import Final, Literal
 from ecs_safe._constants import (
     ECS_MODIFY_OPERATIONS,
     ECS_READ_OPERATIONS,
+    MAX_POOL_CONNECTIONS,
     MUTATING_OPERATIONS,
     SERVICE_BUCKETS,
     SQS_MODIFY_OPERATIONS,
@@ -317,19 +318,34 @@ def _bucket(
 class _Slot:
     """One request's hold on its bucket: taken on entry, told of a throttle on exit."""
 
-    __slots__ = ("_bucket", "_limiter", "_operation", "_service", "_started")
+    __slots__ = ("_bucket", "_held", "_limiter", "_operation", "_service", "_started")
 
     def __init__(self, limiter: RateLimiter, operation: str, service: str) -> None:
         self._limiter = limiter
         self._operation = operation
         self._service = service
         self._bucket: TokenBucket | None = None
+        self._held: asyncio.Semaphore | None = None
         self._started = 0.0
 
     async def __aenter__(self) -> None:
         limiter = self._limiter
-        await limiter.acquire(self._operation, self._service)
-        self._bucket = limiter.bucket(self._operation, self._service)
+        bucket = limiter.bucket(self._operation, self._service)
+        if bucket is not None:
+            # A connection first, the token after: a token taken while the request then
+            # waits for one of the pool's connections is counted by ECS much later, and a
+            # backlog of such requests reaches ECS in a bunch that its bucket, capped at
+            # its burst while they waited, refuses (1,000 deregistrations at once were
+            # throttled so on a loaded machine).
+            held = limiter.in_flight(self._service)
+            await held.acquire()
+            try:
+                await limiter.acquire(self._operation, self._service)
+            except BaseException:
+                held.release()
+                raise
+            self._held = held
+        self._bucket = bucket
         self._started = limiter.clock()
 
     async def __aexit__(
@@ -338,6 +354,9 @@ class _Slot:
         exc: BaseException | None,
         _tb: TracebackType | None,
     ) -> None:
+        if self._held is not None:
+            self._held.release()
+            self._held = None
         if self._bucket is not None and isinstance(exc, ThrottlingException):
             self._bucket.throttled(self._started)
 
@@ -365,6 +384,7 @@ class RateLimiter:
         #: The clock the buckets run on (the running loop's by default).
         self.clock: Clock = clock or _loop_time
         self._sleep = sleep
+        self._in_flight: dict[str, asyncio.Semaphore] = {}
         self._buckets: dict[tuple[str, CallKind], TokenBucket | None] = {
             ("ecs", "read"): _bucket(
                 limits.read_per_s, limits.read_burst, limits, self.clock, sleep
@@ -373,6 +393,13 @@ class RateLimiter:
                 limits.modify_per_s, limits.modify_burst, limits, self.clock, sleep
             ),
         }
+
+    def in_flight(self, service: str) -> asyncio.Semaphore:
+        """The bound on requests of ``service`` holding a token at once (the pool's size)."""
+        held = self._in_flight.get(service)
+        if held is None:
+            held = self._in_flight[service] = asyncio.Semaphore(MAX_POOL_CONNECTIONS)
+        return held
 
     @staticmethod
     def kind_of(operation: str, service: str = "ecs") -> CallKind:
