@@ -9,7 +9,8 @@ audit of mutating calls apply to them as to ECS's.
 A mutating call whose response may be lost after it acted is never sent again blind: each
 passes the transport a ``verify`` that reads the effect back (docs/reliability.md):
 
-- CompleteLifecycleAction: the instance left its ``*:Wait`` state, or is gone;
+- CompleteLifecycleAction: the instance is past its ``*:Wait`` state (``Terminating:Proceed``,
+  ``Terminated``, ...), or gone from the group;
 - TerminateInstanceInAutoScalingGroup: the instance is ``Terminating*``/``Terminated`` or gone
   (and, when decrementing, the desired capacity went down);
 - UpdateAutoScalingGroup: the group's sizes read back as asked;
@@ -52,8 +53,13 @@ _T = TypeVar("_T")
 AUTOSCALING_GROUPS_BATCH: Final = 100
 #: The tag Auto Scaling puts on each instance it launches: the group's name.
 GROUP_TAG: Final = "aws:autoscaling:groupName"
-# The states an instance holds while a lifecycle hook waits for its action.
-_WAIT_STATES: Final = frozenset({"Terminating:Wait", "Pending:Wait"})
+# The states that prove a lifecycle action was completed: past the hook's wait, on the way
+# out (CONTINUE or ABANDON of a terminate hook, ABANDON of a launch hook) or in (CONTINUE of a
+# launch hook). Not InService: an instance with no action at all is InService too, and a
+# terminate hook's instance never returns to it.
+_PAST_WAIT_STATES: Final = frozenset(
+    {"Terminating", "Terminating:Proceed", "Terminated", "Pending:Proceed"}
+)
 # EC2 states that prove a TerminateInstances took effect.
 _ENDING_STATES: Final = frozenset({"shutting-down", "terminated"})
 
@@ -243,7 +249,11 @@ class AutoScalingCalls:
         Returns:
             ``True`` when the response was lost (or a retry was refused because the first
             attempt had worked: "No active Lifecycle Action found") and a describe showed the
-            instance out of its ``*:Wait`` state, or gone; ``False`` on a plain success.
+            instance past its ``*:Wait`` state, or gone; ``False`` on a plain success.
+
+        Raises:
+            LifecycleActionNotFoundError: no action was waiting, and none is known to have
+                been completed by this call (completed earlier, timed out, wrong token).
         """
         if result not in ("CONTINUE", "ABANDON"):
             raise InvalidInputError(f"result must be 'CONTINUE' or 'ABANDON', got {result!r}")
@@ -258,12 +268,12 @@ class AutoScalingCalls:
         return await self._verified_call("CompleteLifecycleAction", params, verify)
 
     async def _left_wait(self, instance_id: str) -> bool:
-        """Whether the instance is out of its hook's wait state (or out of the group)."""
+        """Whether the instance is past its hook's wait state (or out of the group)."""
         try:
             found = await self.describe_instances([instance_id])
         except EcsApiError:
             return False  # a describe that fails proves nothing
-        return all(i.lifecycle_state not in _WAIT_STATES for i in found)
+        return all(i.lifecycle_state in _PAST_WAIT_STATES for i in found)
 
     @staticmethod
     def _action_params(

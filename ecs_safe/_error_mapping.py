@@ -22,16 +22,19 @@ from ecs_safe.errors import (
     ClientException,
     ClusterNotFoundException,
     CredentialsError,
+    Ec2InstanceNotFoundError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    LifecycleActionNotFoundError,
     ServerException,
+    TerminationProtectedError,
     ThrottlingException,
 )
 
-__all__ = ["api_error_from_exception", "map_errors", "redact"]
+__all__ = ["SERVICE_CODES", "api_error_from_exception", "map_errors", "redact"]
 
 # botocore's standard retry mode (botocore.retries.standard and botocore/data/_retry.json) is the
 # reference for what is transient; tests/test_error_mapping.py compares these with botocore's
@@ -98,6 +101,61 @@ _CODE_TO_CLASS: Mapping[str, type[EcsApiError]] = {
     **dict.fromkeys(THROTTLING_CODES, ThrottlingException),
     **dict.fromkeys(CREDENTIALS_CODES, CredentialsError),
 }
+#: What a code means depends on the service that sent it: each service's own codes, looked up
+#: before the generic ones above. Throttles need no entry: Auto Scaling's ``Throttling``, EC2's
+#: ``RequestLimitExceeded`` (HTTP 503) and SQS's ``RequestThrottled`` (HTTP 403) are in botocore's
+#: throttling list, so every service's throttle is a `ThrottlingException` and slows that
+#: service's bucket (`ecs_safe.ratelimit`, AIMD).
+SERVICE_CODES: Final[Mapping[str, Mapping[str, type[EcsApiError]]]] = {
+    "autoscaling": {
+        # Auto Scaling answers bad parameters and wrong states alike with ValidationError
+        # (an unknown group, an instance not in the group, no lifecycle action waiting).
+        "ValidationError": InvalidParameterException,
+        # Another scaling activity or update of the group is in progress: it ends by itself.
+        "ScalingActivityInProgress": ServerException,
+        "ResourceContention": ServerException,
+        "ResourceInUse": ClientException,
+        "AlreadyExists": ClientException,
+        "LimitExceeded": ClientException,  # a quota (groups, hooks), not a rate
+        "ServiceLinkedRoleFailure": AccessDeniedException,
+    },
+    "ec2": {
+        "InvalidInstanceID.NotFound": Ec2InstanceNotFoundError,
+        "InvalidInstanceID.Malformed": InvalidParameterException,
+        "InvalidParameterValue": InvalidParameterException,
+        "InvalidParameterCombination": InvalidParameterException,
+        "MissingParameter": InvalidParameterException,
+        "IncorrectInstanceState": ClientException,
+        "OperationNotPermitted": ClientException,  # TerminateInstances: see `_refined`
+        "InternalError": ServerException,
+        "Unavailable": ServerException,
+    },
+    "sqs": {
+        "AWS.SimpleQueueService.NonExistentQueue": ClientException,
+        "QueueDoesNotExist": ClientException,
+        "ReceiptHandleIsInvalid": InvalidParameterException,
+        "InvalidParameterValue": InvalidParameterException,
+        "InvalidAddress": InvalidParameterException,
+        "AWS.SimpleQueueService.InternalError": ServerException,
+        "InternalError": ServerException,
+    },
+}
+# Auto Scaling's ValidationError for a lifecycle action that is not (or no longer) waiting.
+_NO_LIFECYCLE_ACTION = re.compile(r"(?i)no active lifecycle action")
+
+
+def _refined(
+    cls: type[EcsApiError] | None, code: str, message: str, operation: str
+) -> type[EcsApiError] | None:
+    """A more specific class for a code whose meaning depends on the operation or message."""
+    if cls is InvalidParameterException and _NO_LIFECYCLE_ACTION.search(message):
+        return LifecycleActionNotFoundError
+    if code == "OperationNotPermitted" and operation == "TerminateInstances":
+        # EC2's answer to terminating an instance with disableApiTermination set.
+        return TerminationProtectedError
+    return cls
+
+
 _CREDENTIALS_ADVICE = (
     "the AWS credentials were refused or have expired: refresh them (a new session token, "
     "`aws sso login`) or fix them (profile_name=/session=, or the standard AWS credential chain); "
@@ -169,7 +227,7 @@ def redact(text: str) -> str:
     return text
 
 
-def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
+def _from_client_error(exc: bce.ClientError, operation: str, service: str) -> EcsApiError:
     response: Mapping[str, Any] = exc.response or {}
     error: Mapping[str, Any] = response.get("Error") or {}
     meta: Mapping[str, Any] = response.get("ResponseMetadata") or {}
@@ -179,7 +237,8 @@ def _from_client_error(exc: bce.ClientError, operation: str) -> EcsApiError:
     message = redact(str(error.get("Message") or "") or "no message in the response")
     request_id = meta.get("RequestId") or None
 
-    cls: type[EcsApiError] | None = _CODE_TO_CLASS.get(code)
+    own = SERVICE_CODES.get(service, {})
+    cls = _refined(own.get(code) or _CODE_TO_CLASS.get(code), code, message, operation)
     if cls is CredentialsError:
         message = f"{message} ({_CREDENTIALS_ADVICE})"
     # botocore reports an HTML error page (proxy, load balancer) with the status as the code.
@@ -255,17 +314,21 @@ def _malformed(exc: BaseException, operation: str) -> EcsApiError:
     )
 
 
-def api_error_from_exception(exc: BaseException, operation: str) -> EcsSafeError | None:
+def api_error_from_exception(
+    exc: BaseException, operation: str, service: str = "ecs"
+) -> EcsSafeError | None:
     """Translate one lower-level exception into ours, or return ``None`` if it is not ours to map.
 
     Args:
         exc: what botocore, aiohttp or the socket layer raised.
-        operation: the ECS operation being called, e.g. ``"DescribeTasks"``.
+        operation: the operation being called, e.g. ``"DescribeTasks"``.
+        service: the service it was sent to, as botocore names it (``"ecs"``,
+            ``"autoscaling"``, ``"ec2"``, ``"sqs"``): picks its own codes (`SERVICE_CODES`).
     """
     if isinstance(exc, EcsSafeError):
         return exc
     if isinstance(exc, bce.ClientError):
-        return _from_client_error(exc, operation)
+        return _from_client_error(exc, operation, service)
     if isinstance(exc, bce.ParamValidationError):
         return InvalidInputError(f"{operation}: {redact(str(exc))}")
     if isinstance(exc, bce.SSLError):
@@ -351,19 +414,20 @@ def _redact_chain(exc: BaseException) -> bool:
 
 
 @contextmanager
-def map_errors(operation: str) -> Iterator[None]:
+def map_errors(operation: str, service: str = "ecs") -> Iterator[None]:
     """Re-raise botocore/aiohttp/socket errors inside the block as typed ecs-safe errors.
 
     The original exception is kept as ``__cause__``, with secret-looking text in it (and in its
-    own cause chain) redacted. Exceptions that are not about talking to ECS (programming
-    errors, cancellation) pass through untouched.
+    own cause chain) redacted. Exceptions that are not about talking to AWS (programming
+    errors, cancellation) pass through untouched. ``service`` is the service called (its own
+    error codes, `SERVICE_CODES`, come first).
     """
     try:
         yield
     except EcsSafeError:
         raise
     except Exception as exc:
-        mapped = api_error_from_exception(exc, operation)
+        mapped = api_error_from_exception(exc, operation, service)
         if mapped is None:
             raise
         # Redacted in place, not copied: a copy would still have the original as __context__.

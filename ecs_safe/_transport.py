@@ -5,7 +5,7 @@ retries (`ecs_safe.retry`), error mapping (`ecs_safe._error_mapping`) and the au
 mutating calls (`ecs_safe.audit`) each apply to every request, and each lives in exactly one
 place.
 
-There is one transport per service client (ECS today; EC2 and EC2 Auto Scaling come through
+There is one transport per service client (ECS, EC2, EC2 Auto Scaling and SQS, all through
 the same class): each knows its ``service``, which picks its rate-limit buckets, and all of a
 client's transports share one `RateLimiter`, one `RetryConfig` and one audit run.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ecs_safe import _constants, _events
 from ecs_safe._error_mapping import map_errors, redact
 from ecs_safe.audit import INTENT, OUTCOME
-from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError
+from ecs_safe.errors import EcsApiError, EcsSafeError, InvalidInputError, ThrottlingException
 from ecs_safe.ratelimit import RateLimiter
 from ecs_safe.retry import RetryConfig, retrying
 
@@ -71,6 +71,10 @@ def _may_have_acted(exc: Exception) -> bool:
     """
     if isinstance(exc, InvalidInputError):
         return False  # botocore refused the parameters; nothing was sent
+    if isinstance(exc, ThrottlingException):
+        # A throttle is refused before acting, whatever its status: EC2 sends its
+        # RequestLimitExceeded as a 503, SQS its RequestThrottled as a 403.
+        return False
     if isinstance(exc, EcsApiError):
         if exc.code in _NOT_SENT_CODES:
             return False
@@ -167,7 +171,7 @@ class Transport:
                     intent_seq = audit.write(INTENT, operation=operation, params=kwargs)["seq"]
                 trail.attempts = number
                 try:
-                    with map_errors(operation):
+                    with map_errors(operation, self.service):
                         response = await method(**kwargs)
                     if check is not None:
                         check(response)
@@ -205,10 +209,6 @@ class Transport:
             raise
         self._outcome(audit, intent_seq, operation, trail, response=response)
         return response
-
-    # TODO(issue 9): the error map (`ecs_safe._error_mapping.map_errors`) takes no service yet;
-    # when EC2 and Auto Scaling calls arrive it must learn their throttle codes
-    # (RequestLimitExceeded, Throttling) and this transport pass ``self.service`` to it.
 
     @staticmethod
     async def _verified(verify: Verify, exc: EcsApiError, trail: _Trail) -> Response | None:

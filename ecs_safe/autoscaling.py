@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ecs_safe import _constants, _events, _targets
 from ecs_safe import drain as _drain
-from ecs_safe._validation import cluster_name_of, instance_id_of
+from ecs_safe._validation import INSTANCE_ARN_RE, instance_id_of
 from ecs_safe.errors import ContainerInstanceNotFoundError, EcsApiError, EcsSafeError
 from ecs_safe.notices import LifecycleActionNotice
 from ecs_safe.results import DeregistrationResult
@@ -178,7 +178,9 @@ class LifecycleActionResult(BaseModel):
         description="Why the drain could not finish, as in the ecs_safe.lifecycle.alert event.",
     )
     error: EcsSafeError | None = Field(
-        default=None, description="The drain's last failure, when it failed."
+        default=None,
+        description="The drain's last failure, when it failed (also when a later attempt "
+        "of a hold went through: it is why the instance was held).",
     )
     attempts: int = Field(default=0, description="Drain attempts made.")
     notes: list[str] = Field(default_factory=list, description="What else is worth saying.")
@@ -200,6 +202,17 @@ class _Heartbeats:
     sent: int = 0
     ended: bool = False
     """Set when Auto Scaling said the action is over (a heartbeat was refused)."""
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        """End the heartbeats (before the completion: none may race it)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def run(self) -> None:
         last = self.since
@@ -215,12 +228,12 @@ class _Heartbeats:
                     instance_id=self.notice.instance_id,
                     token=self.notice.token,
                 )
-            except EcsApiError as exc:
+            except EcsSafeError as exc:
                 # Retried already; the next one comes well before the hook's timeout.
                 _events.logger.warning(
                     "ecs_safe.lifecycle.heartbeat_failed", **_fields(self.notice), error=str(exc)
                 )
-                if not await _waiting(self.autoscaling, self.notice):
+                if await self._over():
                     self.ended = True
                     return
             else:
@@ -229,6 +242,13 @@ class _Heartbeats:
                     "ecs_safe.lifecycle.heartbeat", **_fields(self.notice), heartbeats=self.sent
                 )
             last = self.clock.now()
+
+    async def _over(self) -> bool:
+        """Whether a describe shows the action over; a describe that fails proves nothing."""
+        try:
+            return not await _waiting(self.autoscaling, self.notice)
+        except EcsSafeError:
+            return False
 
 
 # ----------------------------------------------------------------------------- the handler
@@ -288,7 +308,9 @@ class _Run:
             if found is None or found.status not in ("ACTIVE", "DRAINING"):
                 return False
             self.arn = found.container_instance_arn
-            self.cluster = cluster_name_of(self.arn or "")
+            # Today's (long) ARNs name the cluster: the one the instance was found in.
+            match = INSTANCE_ARN_RE.match(self.arn or "")
+            self.cluster = match.group("cluster") if match else None
         return self.arn is not None
 
     async def attempt(self, until: datetime) -> DeregistrationResult | EcsSafeError | None:
@@ -337,6 +359,7 @@ class _Run:
         self, result: Literal["CONTINUE", "ABANDON"]
     ) -> tuple[Literal["CONTINUE", "ABANDON"] | None, bool]:
         """CompleteLifecycleAction; (the result sent, or None if the action was over; verified)."""
+        await self.beats.stop()
         if self.beats.ended:
             return None, False
         try:
@@ -412,11 +435,12 @@ class _Run:
         pause = min(self.beats.interval, HOLD_RETRY_INTERVAL)
         while not self.beats.ended and (left := self.remaining(hold)) > 0:
             await self.settings.clock.sleep(min(pause, left))
-            if self.beats.ended:
-                break
+            if self.beats.ended or self.remaining(hold) <= 0:
+                break  # at the deadline no drain has time left to finish
             attempt = await self.attempt(hold)
             if not isinstance(attempt, EcsSafeError):
-                return await self.deregistered(attempt, **held)
+                # The error stays in the result: it is why the instance was held.
+                return await self.deregistered(attempt, error=error, **held)
             error = attempt
         if self.beats.ended:
             return self.result("action_ended", error=error, **held)
@@ -537,13 +561,11 @@ async def handle_lifecycle_action(
             "(a duplicate or redelivered notice, another handler, or the hook timed out)"
         )
         return run.result("action_ended")
-    beating = asyncio.create_task(beats.run())
+    beats.start()
     try:
         return await run.handle()
     finally:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
+        await beats.stop()
 
 
 def _global_timeout(hook: LifecycleHook) -> float:

@@ -13,8 +13,11 @@ The whole tree, so that a reader sees it at once::
         ├── ClientException
         │   ├── ContainerInstanceNotFoundError
         │   │   └── DrainNotFoundError         (also a PartialDrainError)
-        │   └── DrainRejectedError             (also a PartialDrainError)
+        │   ├── DrainRejectedError             (also a PartialDrainError)
+        │   ├── Ec2InstanceNotFoundError       EC2 knows no such instance
+        │   └── TerminationProtectedError      EC2 refused: the instance has termination protection
         ├── InvalidParameterException
+        │   └── LifecycleActionNotFoundError   Auto Scaling has no such lifecycle action waiting
         ├── ClusterNotFoundException
         ├── AccessDeniedException
         │   └── CredentialsError               bad, expired or missing credentials (not retried)
@@ -44,14 +47,17 @@ __all__ = [
     "DrainNotFoundError",
     "DrainRejectedError",
     "DrainTimeoutError",
+    "Ec2InstanceNotFoundError",
     "EcsApiError",
     "EcsConnectionError",
     "EcsSafeError",
     "InvalidInputError",
     "InvalidParameterException",
+    "LifecycleActionNotFoundError",
     "PartialDrainError",
     "PolicyViolationError",
     "ServerException",
+    "TerminationProtectedError",
     "ThrottlingException",
 ]
 
@@ -221,6 +227,28 @@ class ContainerInstanceNotFoundError(ClientException):
 
 class InvalidParameterException(EcsApiError):
     """ECS rejected a parameter (also its refusal of an unforced deregistration with tasks)."""
+
+
+class Ec2InstanceNotFoundError(ClientException):
+    """EC2 knows no instance of that ID (``InvalidInstanceID.NotFound``) in this Region."""
+
+
+class TerminationProtectedError(ClientException):
+    """EC2 refused to terminate an instance whose ``disableApiTermination`` is set.
+
+    EC2 answers ``OperationNotPermitted``; ecs-safe does not lift the protection: that is the
+    owner's decision (``aws ec2 modify-instance-attribute --no-disable-api-termination``).
+    """
+
+
+class LifecycleActionNotFoundError(InvalidParameterException):
+    """Auto Scaling has no lifecycle action waiting for that instance and hook.
+
+    It was completed already, timed out (the hook's default result applied), or never began
+    (the token or instance is wrong). Auto Scaling answers ``ValidationError`` "No active
+    Lifecycle Action found". After a CompleteLifecycleAction whose response was lost, ecs-safe
+    checks the instance instead of raising this (`docs/reliability.md`).
+    """
 
 
 class ClusterNotFoundException(EcsApiError):

@@ -288,7 +288,7 @@ def _lifecycle(message: Mapping[str, Any], **common: Any) -> LifecycleActionNoti
         "instance_id": _required(message, "EC2InstanceId", what),
         "group": _required(message, "AutoScalingGroupName", what),
         "hook": _required(message, "LifecycleHookName", what),
-        "token": message.get("LifecycleActionToken"),
+        "token": message.get("LifecycleActionToken") or None,
         "transition": transition,
         "metadata": message.get("NotificationMetadata"),
     }

@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy on loopback, in front of an ECS endpoint (usually `LocalEcs`).
 
-Tests point an `EcsSafeClient` at `FaultProxy.endpoint_url` and tell the proxy, per ECS
-operation (the ``X-Amz-Target`` header), what the next requests receive::
+Tests point an `EcsSafeClient` at `FaultProxy.endpoint_url` and tell the proxy, per
+operation (the ``X-Amz-Target`` header of ECS and SQS, the ``Action`` of an EC2 or Auto
+Scaling query-protocol form), what the next requests receive::
 
     async with FaultProxy(local.endpoint_url) as proxy:
         proxy.inject("DeregisterContainerInstance", Fault.RESET, after_upstream=True)
@@ -11,7 +12,10 @@ operation (the ``X-Amz-Target`` header), what the next requests receive::
 
 A fault applies ``times`` times, then requests pass through again. With ``after_upstream``
 the request is forwarded first, so the upstream acts, and only its response is replaced: a
-lost response. Every request is recorded (`Seen`).
+lost response. Every request is recorded (`Seen`). An AWS error for a query-protocol request
+is the XML that service sends (EC2's ``<Response><Errors>``, Auto Scaling's
+``<ErrorResponse>``) with its own code: a throttle is EC2's ``RequestLimitExceeded`` (503) or
+Auto Scaling's ``Throttling``; a garbled 200 is a body no XML parser reads.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import asyncio
 import contextlib
 import enum
 import json
+import re
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,6 +42,16 @@ _HOP_HEADERS = frozenset(
     {"connection", "content-length", "content-encoding", "host", "keep-alive", "transfer-encoding"}
 )
 _AMZ_JSON = "application/x-amz-json-1.1"
+_FORM = "application/x-www-form-urlencoded"
+# The service a request is signed for: ``Credential=AKID/DATE/REGION/SERVICE/aws4_request``.
+_SIGNED_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+#: The query-protocol services' own errors, by fault: (code, HTTP status).
+_QUERY_ERRORS = {
+    ("ec2", "throttle"): ("RequestLimitExceeded", 503),
+    ("ec2", "denied"): ("UnauthorizedOperation", 403),
+    ("autoscaling", "throttle"): ("Throttling", 400),
+    ("autoscaling", "denied"): ("AccessDenied", 403),
+}
 
 
 class Fault(enum.StrEnum):
@@ -117,7 +133,7 @@ class Seen:
     """One request the proxy received."""
 
     operation: str
-    """The ECS operation (``X-Amz-Target`` without its prefix), or ``""``."""
+    """The operation (``X-Amz-Target`` without its prefix, or the form's ``Action``), or ``""``."""
     fault: Fault
     """What the request received."""
     forwarded: bool
@@ -237,8 +253,8 @@ class FaultProxy:
         return pending
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
         body = await request.read()
+        operation = _operation_of(request, body)
         pending = self._take(operation)
         fault = pending.fault if pending is not None else Fault.PASS
         forward = fault is Fault.PASS or (pending is not None and pending.after_upstream)
@@ -282,6 +298,11 @@ class FaultProxy:
             message = f"The security token {token} is invalid; request: {dict(request.headers)}"
             error = {"__type": "UnrecognizedClientException", "message": message}
             return _json(400, json.dumps(error).encode(), request_id=True)
+        service = _service_of(request)
+        if request.content_type == _FORM and service is not None:
+            query = _query_fault(fault, service)
+            if query is not None:
+                return query
         if fault in _AWS_ERRORS:
             code, message = _AWS_ERRORS[fault]
             error = {"__type": code, "message": message}
@@ -303,6 +324,45 @@ class FaultProxy:
         await response.prepare(request)
         await response.write(full[: len(full) // 2])
         return _abort(request, response)
+
+
+def _operation_of(request: web.Request, body: bytes) -> str:
+    """The operation: ``X-Amz-Target`` names it (JSON protocols), or the ``Action`` (query)."""
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        return target.removeprefix(_TARGET_PREFIX).rsplit(".", 1)[-1]
+    if request.content_type == _FORM:
+        form = urllib.parse.parse_qs(body.decode(errors="replace"))
+        return (form.get("Action") or [""])[0]
+    return ""
+
+
+def _service_of(request: web.Request) -> str | None:
+    found = _SIGNED_SERVICE.search(request.headers.get("Authorization", ""))
+    return found.group(1) if found else None
+
+
+def _query_fault(fault: Fault, service: str) -> web.Response | None:
+    """What an EC2 or Auto Scaling endpoint sends for ``fault``, where it differs from ECS."""
+    if fault is Fault.GARBAGE:
+        return web.Response(status=200, body=b"not xml at all <<<", content_type="text/xml")
+    error = _QUERY_ERRORS.get((service, str(fault)))
+    if error is None:
+        return None
+    code, status = error
+    message = "Rate exceeded" if fault is Fault.THROTTLE else "You are not authorized"
+    if service == "ec2":
+        xml = (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            "</Errors><RequestID>proxy-00000000</RequestID></Response>"
+        )
+    else:
+        xml = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>proxy-00000000</RequestId>"
+            "</ErrorResponse>"
+        )
+    return web.Response(status=status, body=xml.encode(), content_type="text/xml")
 
 
 def _json(status: int, body: bytes, *, request_id: bool) -> web.Response:

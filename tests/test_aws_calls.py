@@ -13,8 +13,9 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.config import Config
+from fault_proxy import Fault, FaultProxy
 
-from ecs_safe import EcsSafeClient, InvalidInputError
+from ecs_safe import EcsSafeClient, InvalidInputError, LifecycleActionNotFoundError, RetryConfig
 from ecs_safe._aws_calls import AutoScalingGroupNotFoundError
 from ecs_safe.local import LocalEcs
 
@@ -152,3 +153,65 @@ async def test_a_lifecycle_action_is_completed(ecs_env: LocalEcs, client: EcsSaf
     )
     assert verified is False
     assert (action.state, action.result) == ("Terminated", "CONTINUE")
+
+
+async def test_a_lifecycle_action_that_is_not_waiting_is_a_typed_error(
+    ecs_env: LocalEcs, client: EcsSafeClient
+) -> None:
+    [member] = _group(ecs_env, count=1)
+    calls = await client._autoscaling_calls()
+    with pytest.raises(LifecycleActionNotFoundError):
+        await calls.complete_lifecycle_action(
+            group="web", hook="drain", instance_id=member, result="CONTINUE"
+        )
+
+
+def _proxied(env: LocalEcs, proxy: FaultProxy, **kwargs: Any) -> EcsSafeClient:
+    return EcsSafeClient(
+        endpoint_url=proxy.endpoint_url,
+        region_name=env.region_name,
+        session=env.session(),
+        retry=RetryConfig(max_attempts=3),
+        **kwargs,
+    )
+
+
+@pytest.mark.usefixtures("instant_retries")
+async def test_a_refused_retry_after_a_lost_completion_is_verified_not_raised(
+    ecs_env: LocalEcs,
+) -> None:
+    # The first response is lost after Auto Scaling acted, and the read that would prove it
+    # fails too: the retry is sent, refused ("No active Lifecycle Action found") because the
+    # first attempt worked, and that refusal is checked by a read, not raised.
+    [member] = _group(ecs_env, count=1)
+    action = ecs_env.lifecycle_actions.begin_termination("web", "drain", member)
+    async with FaultProxy(ecs_env.endpoint_url) as proxy, _proxied(ecs_env, proxy) as client:
+        proxy.inject("CompleteLifecycleAction", Fault.RESET, after_upstream=True)
+        proxy.inject("DescribeAutoScalingInstances", Fault.DENIED)
+        calls = await client._autoscaling_calls()
+        verified = await calls.complete_lifecycle_action(
+            group="web", hook="drain", instance_id=member, result="CONTINUE", token=action.token
+        )
+        assert verified is True
+        assert proxy.forwarded("CompleteLifecycleAction") == 2  # the second one refused
+        assert proxy.faulted("DescribeAutoScalingInstances") == 1
+    assert (action.state, action.result) == ("Terminated", "CONTINUE")
+
+
+@pytest.mark.usefixtures("instant_retries")
+async def test_each_services_throttles_slow_that_services_bucket(ecs_env: LocalEcs) -> None:
+    members = _group(ecs_env, count=1)
+    async with FaultProxy(ecs_env.endpoint_url) as proxy, _proxied(ecs_env, proxy) as client:
+        proxy.inject("TerminateInstances", Fault.THROTTLE, times=2)  # EC2's 503
+        ec2 = await client._ec2_calls()
+        assert await ec2.terminate_instances(members) is False
+        limiter = client._opened().calls.transport.limiter
+        ec2_bucket = limiter.bucket("TerminateInstances", "ec2")
+        group_bucket = limiter.bucket("TerminateInstanceInAutoScalingGroup", "autoscaling")
+        assert ec2_bucket is not None
+        assert group_bucket is not None
+        # Two throttles in a row lower EC2's modify rate; Auto Scaling's is its own.
+        assert ec2_bucket.decreases == 1
+        assert ec2_bucket.rate() < ec2_bucket.per_s
+        assert group_bucket.decreases == 0
+        assert proxy.forwarded("TerminateInstances") == 1

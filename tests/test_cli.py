@@ -879,6 +879,15 @@ def test_demo_runs_the_whole_story() -> None:
     assert [m.split(" task on ")[0] for m in moves] == ["started a 'api'", "stopped a 'api'"] * 2
     assert "(api host 1)" in moves[1]
     assert "(api host 2)" in moves[3]
+    # The scale-in: held in Terminating:Wait, drained, deregistered, continued, terminated.
+    scale_in = " ".join(out.split("8. A scale-in, handled end to end")[1].split())
+    for said in (
+        ": Terminating:Wait",
+        "deregistered (verified) in cluster demo; CompleteLifecycleAction CONTINUE",
+        "stopped a 'shop' task on",
+        "gone from the group, terminated only now.",
+    ):
+        assert said in scale_in, said
     assert "Traceback" not in result.stderr
 
 

@@ -15,12 +15,15 @@ from ecs_safe.errors import (
     ClientException,
     ClusterNotFoundException,
     CredentialsError,
+    Ec2InstanceNotFoundError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    LifecycleActionNotFoundError,
     ServerException,
+    TerminationProtectedError,
     ThrottlingException,
 )
 
@@ -486,3 +489,130 @@ def test_credentials_not_found_or_not_loaded_are_a_credentials_error(exc: Except
     assert not err.retryable
     assert err.code == type(exc).__name__
     assert "refresh" in err.message
+
+
+# ----------------------------------------------------------------------------- other services
+
+
+def mapped_from(service: str, exc: BaseException, operation: str) -> EcsSafeError:
+    """Map an error of ``service`` through the context manager, as its transport does."""
+    with pytest.raises(EcsSafeError) as exc_info, map_errors(operation, service):
+        raise exc
+    direct = api_error_from_exception(exc, operation, service)
+    assert type(direct) is type(exc_info.value)
+    return exc_info.value
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "status", "operation"),
+    [
+        ("ec2", "RequestLimitExceeded", 503, "TerminateInstances"),
+        ("autoscaling", "Throttling", 400, "CompleteLifecycleAction"),
+        ("sqs", "RequestThrottled", 403, "ReceiveMessage"),
+        ("sqs", "ThrottlingException", 400, "DeleteMessage"),
+    ],
+)
+def test_each_services_throttle_is_a_retried_throttle(
+    service: str, code: str, status: int, operation: str
+) -> None:
+    error = mapped_from(service, client_error(code, "Rate exceeded", status=status), operation)
+    assert type(error) is ThrottlingException
+    assert error.retryable is True
+    assert (error.code, error.http_status, error.operation) == (code, status, operation)
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "message", "operation", "cls", "retryable"),
+    [
+        (
+            "autoscaling",
+            "ValidationError",
+            "No active Lifecycle Action found with instance ID i-0123456789abcdef0",
+            "CompleteLifecycleAction",
+            LifecycleActionNotFoundError,
+            False,
+        ),
+        (
+            "autoscaling",
+            "ValidationError",
+            "AutoScalingGroup name not found - null",
+            "UpdateAutoScalingGroup",
+            InvalidParameterException,
+            False,
+        ),
+        (
+            "autoscaling",
+            "ScalingActivityInProgress",
+            "Scaling activity 1234 is in progress and blocks this action",
+            "UpdateAutoScalingGroup",
+            ServerException,
+            True,
+        ),
+        (
+            "autoscaling",
+            "LimitExceeded",
+            "You have reached the limit of Auto Scaling groups",
+            "UpdateAutoScalingGroup",
+            ClientException,
+            False,
+        ),
+        (
+            "ec2",
+            "InvalidInstanceID.NotFound",
+            "The instance ID 'i-0123456789abcdef0' does not exist",
+            "TerminateInstances",
+            Ec2InstanceNotFoundError,
+            False,
+        ),
+        (
+            "ec2",
+            "OperationNotPermitted",
+            "The instance 'i-0123456789abcdef0' may not be terminated. Modify its "
+            "'disableApiTermination' instance attribute and try again.",
+            "TerminateInstances",
+            TerminationProtectedError,
+            False,
+        ),
+        ("ec2", "OperationNotPermitted", "no", "ModifyInstanceAttribute", ClientException, False),
+        (
+            "ec2",
+            "UnauthorizedOperation",
+            "denied",
+            "TerminateInstances",
+            AccessDeniedException,
+            False,
+        ),
+        ("ec2", "InternalError", "oops", "DescribeInstances", ServerException, True),
+        ("sqs", "ReceiptHandleIsInvalid", "bad", "DeleteMessage", InvalidParameterException, False),
+        ("sqs", "QueueDoesNotExist", "gone", "ReceiveMessage", ClientException, False),
+    ],
+)
+def test_service_codes_map_to_typed_errors(
+    service: str,
+    code: str,
+    message: str,
+    operation: str,
+    cls: type[EcsApiError],
+    retryable: bool,
+) -> None:
+    error = mapped_from(service, client_error(code, message), operation)
+    assert type(error) is cls
+    assert error.retryable is retryable
+    assert error.code == code
+
+
+def test_a_service_code_means_nothing_special_to_ecs() -> None:
+    # ECS has no ValidationError of its own: the generic map decides (a plain EcsApiError).
+    error = mapped(client_error("ValidationError", "No active Lifecycle Action found"))
+    assert type(error) is EcsApiError
+
+
+def test_other_services_messages_are_redacted() -> None:
+    secret = "IQoJb3JpZ2luX2VjEJr" + "A" * 120
+    error = mapped_from(
+        "autoscaling",
+        client_error("ValidationError", f"bad token={secret} for the hook"),
+        "CompleteLifecycleAction",
+    )
+    assert secret not in str(error)
+    assert "token=***" in str(error)

@@ -44,6 +44,7 @@ from structlog.testing import capture_logs
 
 from ecs_safe import (
     AccessDeniedException,
+    AuditLog,
     DeregistrationResult,
     EcsApiError,
     EcsConnectionError,
@@ -556,3 +557,353 @@ async def test_fault_matrix(
         )
     )
     assert broken == [], f"{cell.id}: {_detail(result, error)}"
+
+
+# =========================================================================== the other calls
+#
+# The mutating calls of the Auto Scaling / EC2 call layer (`ecs_safe._aws_calls`) and ECS's
+# attribute calls (the ownership marks), each made on its own through the client's call layers
+# and the proxy, under the same faults, with the same invariants in call form:
+#
+# - typed, bounded and recovered as above;
+# - verified: a call whose response may be lost (CompleteLifecycleAction,
+#   TerminateInstanceInAutoScalingGroup, UpdateAutoScalingGroup, TerminateInstances) reaches
+#   the upstream at most once and, having acted, is never reported failed; the idempotent ones
+#   (RecordLifecycleActionHeartbeat, PutAttributes, DeleteAttributes) may be sent again;
+# - honest: a reported success is true (the effect is read back without the proxy);
+# - audited: one intent and one outcome record, ``verified`` exactly for a lost response
+#   proven by a read, ``error`` exactly when the call raised.
+
+AWS_CLUSTER = "matrix-aws"
+AWS_GROUP = "matrix-asg"
+SIZES_GROUP = "matrix-sizes"
+HOOK = "matrix-hook"
+MARK = "matrix.mark"
+AMI = "ami-1e749f67"
+
+COMPLETE = "CompleteLifecycleAction"
+HEARTBEAT = "RecordLifecycleActionHeartbeat"
+TERMINATE_IN_GROUP = "TerminateInstanceInAutoScalingGroup"
+UPDATE_GROUP = "UpdateAutoScalingGroup"
+TERMINATE = "TerminateInstances"
+PUT_ATTRIBUTES = "PutAttributes"
+DELETE_ATTRIBUTES = "DeleteAttributes"
+#: The calls verified by a read after a lost response (never sent again once they acted).
+VERIFIED_CALLS = frozenset({COMPLETE, TERMINATE_IN_GROUP, UPDATE_GROUP, TERMINATE})
+
+AWS_ONCE = (
+    Fault.THROTTLE,
+    Fault.THROTTLE_429,
+    Fault.HTML_5XX,
+    Fault.RESET,
+    Fault.HANG,
+    Fault.GARBAGE,
+    Fault.TRUNCATED,
+)
+AWS_ALWAYS = (Fault.THROTTLE, Fault.HTML_5XX, Fault.RESET, Fault.DENIED)
+AWS_LOST_ONCE = (Fault.RESET, Fault.HTML_5XX, Fault.HANG, Fault.GARBAGE, Fault.TRUNCATED)
+AWS_LOST_ALWAYS = (Fault.RESET, Fault.HTML_5XX)
+
+
+@dataclass
+class Target:
+    """What one call cell acts on (an instance, a value) and how to read its effect."""
+
+    ref: str
+    token: str | None = None
+    value: int = 0
+
+
+@dataclass
+class AwsPool:
+    """Fresh targets per cell, seeded once for the module."""
+
+    group_instances: deque[str]
+    ec2_instances: deque[str]
+    container_instances: deque[str]
+    sizes: Iterator[int]
+
+
+def _raw(local: LocalEcs, service: str) -> Any:
+    """A plain botocore client straight to the endpoint (made once: a client costs ~0.5 s)."""
+    key = (local.endpoint_url, service)
+    if key not in _RAW_CLIENTS:
+        raw = botocore.session.get_session()
+        raw.set_credentials(local.access_key_id, local.secret_access_key)
+        _RAW_CLIENTS[key] = raw.create_client(
+            service, region_name=local.region_name, endpoint_url=local.endpoint_url
+        )
+    return _RAW_CLIENTS[key]
+
+
+_RAW_CLIENTS: dict[tuple[str, str], Any] = {}
+
+
+def aws_cells() -> Iterator[Cell]:
+    for operation in (
+        COMPLETE,
+        HEARTBEAT,
+        TERMINATE_IN_GROUP,
+        UPDATE_GROUP,
+        TERMINATE,
+        PUT_ATTRIBUTES,
+        DELETE_ATTRIBUTES,
+    ):
+        yield Cell(operation, Fault.PASS)
+        yield from (Cell(operation, fault) for fault in AWS_ONCE)
+        yield from (Cell(operation, fault, times=ALWAYS) for fault in AWS_ALWAYS)
+        yield from (Cell(operation, fault, True) for fault in AWS_LOST_ONCE)
+        yield from (Cell(operation, fault, True, ALWAYS) for fault in AWS_LOST_ALWAYS)
+
+
+AWS_CELLS = [pytest.param(c, id=c.id) for c in aws_cells()]
+
+
+@pytest.fixture(scope="module")
+def aws_pool(local_ecs: LocalEcs) -> AwsPool:
+    """A group, plain EC2 instances and container instances, one of each kind per cell.
+
+    No reset: the ECS matrix's pool shares the endpoint; these names are the section's own.
+    """
+    per_kind = len(AWS_CELLS) // 7 + 1
+    autoscaling = _raw(local_ecs, "autoscaling")
+    ec2 = _raw(local_ecs, "ec2")
+    ec2.create_launch_template(
+        LaunchTemplateName=f"{AWS_GROUP}-lt", LaunchTemplateData={"ImageId": AMI}
+    )
+    members = 3 * per_kind  # lifecycle actions, heartbeats, terminations in the group
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=AWS_GROUP,
+        LaunchTemplate={"LaunchTemplateName": f"{AWS_GROUP}-lt", "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=members,
+        DesiredCapacity=members,
+        AvailabilityZones=[f"{local_ecs.region_name}a"],
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=SIZES_GROUP,
+        LaunchTemplate={"LaunchTemplateName": f"{AWS_GROUP}-lt", "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=0,
+        DesiredCapacity=0,
+        AvailabilityZones=[f"{local_ecs.region_name}a"],
+    )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[AWS_GROUP])
+    reservation = ec2.run_instances(ImageId=AMI, MinCount=per_kind, MaxCount=per_kind)
+    local_ecs.create_cluster(AWS_CLUSTER)
+    return AwsPool(
+        group_instances=deque(i["InstanceId"] for i in group["AutoScalingGroups"][0]["Instances"]),
+        ec2_instances=deque(i["InstanceId"] for i in reservation["Instances"]),
+        container_instances=deque(local_ecs.register_instances(AWS_CLUSTER, count=2 * per_kind)),
+        sizes=iter(range(1, 10_000)),
+    )
+
+
+def _seed(operation: str, local: LocalEcs, pool: AwsPool) -> Target:
+    if operation in (COMPLETE, HEARTBEAT):
+        instance_id = pool.group_instances.popleft()
+        action = local.lifecycle_actions.begin_termination(AWS_GROUP, HOOK, instance_id)
+        return Target(instance_id, token=action.token)
+    if operation == TERMINATE_IN_GROUP:
+        return Target(pool.group_instances.popleft())
+    if operation == UPDATE_GROUP:
+        return Target(SIZES_GROUP, value=next(pool.sizes))
+    if operation == TERMINATE:
+        return Target(pool.ec2_instances.popleft())
+    arn = pool.container_instances.popleft()
+    if operation == DELETE_ATTRIBUTES:
+        _raw(local, "ecs").put_attributes(
+            cluster=AWS_CLUSTER,
+            attributes=[{"name": MARK, "value": "v1", "targetId": arn.rsplit("/", 1)[-1]}],
+        )
+    return Target(arn)
+
+
+async def _act(operation: str, ecs: EcsSafeClient, target: Target) -> bool | None:
+    """Make the one call; its own return value (``True``: verified after a lost response)."""
+    if operation in (COMPLETE, HEARTBEAT, TERMINATE_IN_GROUP, UPDATE_GROUP):
+        autoscaling = await ecs._autoscaling_calls()
+        if operation == COMPLETE:
+            return await autoscaling.complete_lifecycle_action(
+                group=AWS_GROUP,
+                hook=HOOK,
+                instance_id=target.ref,
+                result="CONTINUE",
+                token=target.token,
+            )
+        if operation == HEARTBEAT:
+            await autoscaling.record_heartbeat(
+                group=AWS_GROUP, hook=HOOK, instance_id=target.ref, token=target.token
+            )
+            return None
+        if operation == TERMINATE_IN_GROUP:
+            return await autoscaling.terminate_instance(target.ref, decrement_desired_capacity=True)
+        await autoscaling.set_sizes(target.ref, max_size=target.value)
+        return None
+    if operation == TERMINATE:
+        return await (await ecs._ec2_calls()).terminate_instances([target.ref])
+    calls = ecs._opened().calls
+    send = calls.put_attributes if operation == PUT_ATTRIBUTES else calls.delete_attributes
+    errors = await send(AWS_CLUSTER, MARK, {target.ref: "v1"})
+    for error in errors.values():
+        raise error
+    return None
+
+
+def _done(operation: str, local: LocalEcs, target: Target) -> bool:
+    """Whether the call's effect is there, read straight from the endpoint."""
+    if operation in (COMPLETE, HEARTBEAT):
+        assert target.token is not None
+        action = local.lifecycle_actions.action(target.token)
+        return action.state == "Terminated" if operation == COMPLETE else action.heartbeats > 0
+    if operation == TERMINATE_IN_GROUP:
+        found = _raw(local, "autoscaling").describe_auto_scaling_instances(
+            InstanceIds=[target.ref]
+        )["AutoScalingInstances"]
+        return all(str(i["LifecycleState"]).startswith("Terminat") for i in found)
+    if operation == UPDATE_GROUP:
+        groups = _raw(local, "autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[target.ref]
+        )["AutoScalingGroups"]
+        return int(groups[0]["MaxSize"]) == target.value
+    if operation == TERMINATE:
+        reservations = _raw(local, "ec2").describe_instances(InstanceIds=[target.ref])
+        [instance] = reservations["Reservations"][0]["Instances"]
+        return instance["State"]["Name"] in {"shutting-down", "terminated"}
+    # Every attribute, filtered here: moto ignores ListAttributes' attributeName.
+    listed = _raw(local, "ecs").list_attributes(
+        cluster=AWS_CLUSTER, targetType="container-instance"
+    )["attributes"]
+    marked = any(
+        a.get("name") == MARK and a.get("targetId", "").endswith(target.ref.rsplit("/", 1)[-1])
+        for a in listed
+    )
+    return marked if operation == PUT_ATTRIBUTES else not marked
+
+
+def check_call_invariants(
+    cell: Cell,
+    *,
+    returned: bool | None,
+    error: BaseException | None,
+    done: bool,
+    proxy: FaultProxy,
+    elapsed: float,
+    records: Sequence[MutableMapping[str, Any]],
+) -> list[str]:
+    """Every invariant this call cell breaks, in words (empty when all hold)."""
+    broken: list[str] = []
+    faulty = cell.fault is not Fault.PASS
+    retryable = cell.fault not in NOT_RETRYABLE
+    verified_call = cell.operation in VERIFIED_CALLS
+    faulted = proxy.faulted(cell.operation)
+
+    # typed
+    if error is not None and not isinstance(error, EcsSafeError):
+        broken.append(f"untyped error {type(error).__module__}.{type(error).__name__}")
+    persistent = faulty and cell.times == ALWAYS and not cell.after_upstream
+    if persistent and not isinstance(error, EXPECTED_ERROR[cell.fault]):
+        broken.append(
+            f"a persistent {cell.fault} surfaced as {type(error).__name__}, "
+            f"not {EXPECTED_ERROR[cell.fault].__name__}"
+        )
+
+    # bounded
+    if faulty and faulted == 0:
+        broken.append("the fault was never exercised (the cell tests nothing)")
+    if faulted > MAX_ATTEMPTS:
+        broken.append(f"{faulted} faulted attempts, more than max_attempts={MAX_ATTEMPTS}")
+    if faulty and cell.times == ALWAYS:
+        # A lost response of a verified call is proven by a read after its first attempt.
+        lost_verified = cell.after_upstream and verified_call
+        expected = 1 if lost_verified or not retryable else MAX_ATTEMPTS
+        if faulted != expected:
+            broken.append(f"{faulted} attempts under a persistent {cell.fault}, not {expected}")
+    if elapsed > TIME_BOUND_S:
+        broken.append(f"took {elapsed:.2f}s, more than {TIME_BOUND_S:.2f}s")
+
+    # recovered
+    if (not faulty or (retryable and cell.times == 1)) and (error is not None or not done):
+        broken.append(f"one {cell.fault} ended in {type(error).__name__} (done: {done})")
+
+    # verified
+    if verified_call:
+        if proxy.forwarded(cell.operation) > 1:
+            broken.append(
+                f"{cell.operation} reached the upstream {proxy.forwarded(cell.operation)} times"
+            )
+        if done and error is not None:
+            broken.append(f"the call took effect but raised {type(error).__name__}")
+        lost = cell.after_upstream
+        if returned is not None and returned is not lost:
+            broken.append(
+                f"returned verified={returned} for a {'lost' if lost else 'plain'} response"
+            )
+
+    # honest
+    if error is None and not done:
+        broken.append("reported a success whose effect is not there")
+
+    # audited
+    intents = [r for r in records if r["kind"] == "intent" and r["operation"] == cell.operation]
+    outcomes = [r for r in records if r["kind"] == "outcome" and r["operation"] == cell.operation]
+    if len(intents) != 1 or len(outcomes) != 1:
+        broken.append(f"{len(intents)} intent(s) and {len(outcomes)} outcome(s), not one each")
+    else:
+        expected_result = (
+            "error"
+            if error is not None
+            else "verified"
+            if verified_call and cell.after_upstream
+            else "ok"
+        )
+        if outcomes[0]["result"] != expected_result:
+            broken.append(f"audit outcome {outcomes[0]['result']!r}, not {expected_result!r}")
+        if outcomes[0]["intent_seq"] != intents[0]["seq"]:
+            broken.append("the outcome does not point at its intent")
+    return broken
+
+
+@pytest.mark.parametrize("cell", AWS_CELLS)
+async def test_call_fault_matrix(
+    cell: Cell,
+    local_ecs: LocalEcs,
+    aws_pool: AwsPool,
+    proxy: FaultProxy,
+    session: AioSession,
+    tmp_path: Path,
+) -> None:
+    target = _seed(cell.operation, local_ecs, aws_pool)
+    if cell.fault is not Fault.PASS:
+        proxy.inject(
+            cell.operation, cell.fault, times=cell.times, after_upstream=cell.after_upstream
+        )
+    audit = tmp_path / "audit.jsonl"
+    returned: bool | None = None
+    error: BaseException | None = None
+    async with EcsSafeClient(
+        endpoint_url=proxy.endpoint_url,
+        region_name=local_ecs.region_name,
+        session=session,
+        retry=RetryConfig(max_attempts=MAX_ATTEMPTS),
+        rate_limits=RateLimits.unlimited(),
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        audit_log=audit,
+    ) as ecs:
+        started = time.monotonic()
+        try:
+            returned = await _act(cell.operation, ecs, target)
+        except Exception as exc:  # judged by the invariants, typed or not
+            error = exc
+        elapsed = time.monotonic() - started
+    broken = check_call_invariants(
+        cell,
+        returned=returned,
+        error=error,
+        done=_done(cell.operation, local_ecs, target),
+        proxy=proxy,
+        elapsed=elapsed,
+        records=AuditLog.read(audit),
+    )
+    assert broken == [], f"{cell.id}: {type(error).__name__ if error else 'ok'} {error or ''}"

@@ -353,5 +353,25 @@ def test_operation_names_of_other_services(ecs_env: LocalEcs, clients: tuple[Any
     with pytest.raises(ClientError) as info:
         autoscaling.describe_auto_scaling_groups()
     assert info.value.response["Error"]["Code"] == "Throttling"
-    assert ecs_env.call_log == ["autoscaling:DescribeAutoScalingGroups"]
+    assert ecs_env.call_log == []  # ECS's only
+    assert ecs_env.service_call_log() == ["autoscaling:DescribeAutoScalingGroups"]
+    assert ecs_env.service_call_log("autoscaling") == ecs_env.service_call_log()
     assert ecs_env.calls("DescribeAutoScalingGroups") == 1
+
+
+def test_a_wait_begun_by_hand_is_what_the_group_reports(
+    waiting: tuple[LocalEcs, str], clients: tuple[Any, Any]
+) -> None:
+    local, instance_id = waiting
+    _, autoscaling = clients
+    local.lifecycle_actions.begin_termination("asg", "drain", instance_id)
+    described = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])
+    assert described["AutoScalingInstances"][0]["LifecycleState"] == "Terminating:Wait"
+    [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["asg"])[
+        "AutoScalingGroups"
+    ]
+    assert group["DesiredCapacity"] == 1
+    local.lifecycle_actions.complete("asg", "drain", "CONTINUE", instance_id=instance_id)
+    # A scale-in: nothing replaces it.
+    assert len(members(autoscaling)) == 1
+    assert instance_id not in members(autoscaling)

@@ -27,12 +27,14 @@ from ecs_safe import (
     DrainNotFoundError,
     DrainRejectedError,
     DrainTimeoutError,
+    Ec2InstanceNotFoundError,
     EcsApiError,
     EcsConnectionError,
     EcsSafeClient,
     EcsSafeError,
     InvalidInputError,
     InvalidParameterException,
+    LifecycleActionNotFoundError,
     NoticeError,
     NotStartedError,
     PaginationError,
@@ -41,6 +43,7 @@ from ecs_safe import (
     RateLimits,
     RetryConfig,
     ServerException,
+    TerminationProtectedError,
     ThrottlingException,
     Violation,
     default_policy,
@@ -185,6 +188,10 @@ ERROR_TREE: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     NotStartedError: (EcsSafeError,),
     # Issue 12: a queue message that is no notice ecs-safe handles (bad input, tests included).
     NoticeError: (InvalidInputError,),
+    # Issue 12: EC2 and Auto Scaling refusals worth telling apart.
+    Ec2InstanceNotFoundError: (ClientException,),
+    TerminationProtectedError: (ClientException,),
+    LifecycleActionNotFoundError: (InvalidParameterException,),
 }
 
 

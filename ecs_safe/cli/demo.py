@@ -46,6 +46,12 @@ _WEB_POOL: Final = "attribute:pool == web"
 # api, seeded for the last steps, on its own pool: one task per host (distinctInstance).
 _API_POOL: Final = "attribute:pool == api"
 _API_BUDGET: Final = "api=1"
+# The last step's Auto Scaling group, its terminate hook and the service on it.
+_DEMO_GROUP: Final = "demo-asg"
+_DEMO_HOOK: Final = "drain-first"
+_SHOP_POOL: Final = "attribute:pool == shop"
+# Auto Scaling's smallest HeartbeatTimeout: a heartbeat would go every 10 s.
+_HOOK_HEARTBEAT_TIMEOUT: Final = 30
 
 
 async def run_demo() -> None:
@@ -71,6 +77,8 @@ async def run_demo() -> None:
         budget = DisruptionBudget("api", max_unavailable=1)
         async with connection.open(cli_policy().with_rules(DisruptionBudgets(budget))) as ecs:
             await _service_steps(out, local, ecs)
+        async with connection.open(cli_policy()) as ecs:
+            await _scale_in_step(out, local, ecs)
     out.print()
     out.rule(f"done in {time.monotonic() - started:.1f} s")
     out.print(
@@ -326,3 +334,83 @@ def _show_moves(out: Console, role_of: Callable[[str], str], record: Sequence[Ta
                 f"{event.running} running, {event.pending} pending after"
             )
         )
+
+
+async def _scale_in_step(out: Console, local: LocalEcs, ecs: EcsSafeClient) -> None:
+    """A scale-in through a terminate lifecycle hook: drain, deregister, CONTINUE, terminated."""
+    group = local.create_auto_scaling_group(_DEMO_GROUP, _DEMO_CLUSTER, 2)
+    for host in group.container_instance_arns:
+        local.put_attribute(_DEMO_CLUSTER, host, "pool", "shop")
+    local.create_service(_DEMO_CLUSTER, "shop", desired_count=1, member_of=_SHOP_POOL)
+    local.scheduler.manage(_DEMO_CLUSTER, "shop")
+    await local.scheduler.settle()
+    [placed] = [e for e in local.scheduler.events_for("shop") if e.kind == "started"]
+    leaving, host = placed.ec2_instance_id, placed.container_instance_arn
+    # The operator's side (the group's hook, the scale-in): a plain Auto Scaling client.
+    async with local.session().create_client(
+        "autoscaling", endpoint_url=local.endpoint_url, region_name=local.region_name
+    ) as autoscaling:
+        await autoscaling.put_lifecycle_hook(
+            LifecycleHookName=_DEMO_HOOK,
+            AutoScalingGroupName=_DEMO_GROUP,
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+            HeartbeatTimeout=_HOOK_HEARTBEAT_TIMEOUT,
+            DefaultResult="ABANDON",
+        )
+        out.print()
+        out.rule(Text("8. A scale-in, handled end to end", style="bold"), align="left")
+        out.print(
+            Text(
+                f"Auto Scaling group {_DEMO_GROUP} has 2 instances in the cluster, one running "
+                f"service 'shop', and a terminate lifecycle hook ({_DEMO_HOOK}, "
+                f"HeartbeatTimeout {_HOOK_HEARTBEAT_TIMEOUT} s). The group lets go of the "
+                "shop host:",
+                style="italic",
+            )
+        )
+        out.print(
+            Text(
+                f"$ aws autoscaling terminate-instance-in-auto-scaling-group --instance-id "
+                f"{leaving} --should-decrement-desired-capacity",
+                style="bold cyan",
+            )
+        )
+        local.scheduler.reset_record()
+        await autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=leaving, ShouldDecrementDesiredCapacity=True
+        )
+        out.print(f"  {leaving}: {await _lifecycle_state(autoscaling, leaving)}")
+        [event] = [
+            e for e in local.events.sent if e.get("detail", {}).get("EC2InstanceId") == leaving
+        ]
+        out.print(
+            Text(
+                f"The hook's event ({event['detail-type']}) names the instance, the group and "
+                "the hook, but no cluster. The handler finds the container instance, drains "
+                "it and deregisters it, heartbeating meanwhile, and only then lets it go:",
+                style="italic",
+            )
+        )
+        out.print(Text("$ python: await ecs.handle_lifecycle_action(event)", style="bold cyan"))
+        result = await ecs.handle_lifecycle_action(event, poll_interval=0.1)
+        if result.outcome != "deregistered" or result.completed != "CONTINUE":
+            raise DemoError(f"the scale-in should end deregistered; got {result.outcome}")
+        out.print(
+            Text(
+                f"  {short(host)} deregistered (verified) in cluster {result.cluster}; "
+                f"CompleteLifecycleAction {result.completed}; {result.heartbeats} heartbeat(s) "
+                f"(one every {result.heartbeat_interval:g} s)"
+            )
+        )
+        _show_moves(
+            out, lambda ref: "leaving" if ref == host else "the other", local.scheduler.record
+        )
+        out.print(
+            f"  {leaving}: {await _lifecycle_state(autoscaling, leaving)}, terminated only now."
+        )
+
+
+async def _lifecycle_state(autoscaling: Any, instance_id: str) -> str:
+    found = await autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])
+    states = [i["LifecycleState"] for i in found["AutoScalingInstances"]]
+    return states[0] if states else "gone from the group"

@@ -1,7 +1,7 @@
 """`LocalEcs`: an ECS-compatible endpoint inside your process, for demos, notebooks and tests.
 
 It serves moto's ECS (and the EC2 that ECS needs) on loopback, with seeding helpers, fault
-injection and a per-operation request counter::
+injection (ECS, Auto Scaling, EC2 and SQS operations) and a per-operation request counter::
 
     from ecs_safe import EcsSafeClient
     from ecs_safe.local import LocalEcs
@@ -27,8 +27,10 @@ The package's files each model one part:
   that opt in (``create_service(..., scheduler=True)``); see its docstring for the API;
 - `state_lock`: requests shared, scheduler passes exclusive, over moto's state;
 - `instances`, `query`: container instance listing, filters and tags; `autoscaling`,
-  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks; `events`: lifecycle and
-  Spot events on SQS queues, in EventBridge's shape.
+  `lifecycle`: Auto Scaling groups and terminate lifecycle hooks; `scaling`: groups losing
+  instances through the terminate hook (``Terminating:Wait``), termination leaving the
+  cluster, new instances joining it; `events`: lifecycle, Spot and task events on SQS
+  queues, in EventBridge's shape.
 
 Things to know:
 

@@ -268,6 +268,24 @@ class GroupModel:
             metadata=metadata,
         )
 
+    def entered_wait(self, group: str, instance_id: str) -> None:
+        """Mark a wait begun outside a scale-in (`LifecycleModel.begin_termination` by hand).
+
+        If the instance is an InService member of ``group``, moto's group reports it in
+        ``Terminating:Wait`` from now on and its desired capacity drops by one (not below
+        the min size), as in a scale-in: so no replacement is launched when it goes.
+        """
+        with self._exclusive():
+            found = self._backend().autoscaling_groups.get(group)
+            if found is None:
+                return
+            self._adopt(found)
+            for state in found.instance_states:
+                if state.instance.id == instance_id and state.lifecycle_state == _IN_SERVICE:
+                    state.lifecycle_state = _WAIT
+                    low, _, desired = _sizes(found)
+                    found.desired_capacity = max(low, desired - 1)
+
     # -- termination ---------------------------------------------------------------------
 
     def terminated(self, instance_id: str) -> None:

@@ -14,13 +14,14 @@ from ecs_safe.local import tasks
 from ecs_safe.local.autoscaling import AutoScalingSeeding
 from ecs_safe.local.events import EventQueues
 from ecs_safe.local.instances import ContainerInstanceModel
-from ecs_safe.local.lifecycle import LifecycleModel
+from ecs_safe.local.lifecycle import LifecycleAction, LifecycleModel
 from ecs_safe.local.names import last_segment
 from ecs_safe.local.scaling import GroupModel
 from ecs_safe.local.scheduler import SchedulerError, ServiceScheduler
 from ecs_safe.local.state_lock import StateLock
 from ecs_safe.local.traffic import (
     INTERNAL_HEADER,
+    SERVICES,
     Fault,
     Handler,
     Traffic,
@@ -73,7 +74,8 @@ class LocalEcs(AutoScalingSeeding):
     `create_service`, `start_service_task`, `start_standalone_task`, ...), simulation of task
     states (`set_task_transitions`, `set_task_status`), ECS's service scheduler for the
     services that opt in (`scheduler`), fault injection (`inject_fault`) and a count of the
-    requests (ECS, Auto Scaling, EC2, SQS) the server received (`calls`, `call_log`).
+    requests (ECS, Auto Scaling, EC2, SQS) the server received (`calls`, `call_log`,
+    `service_call_log`).
 
     Args:
         region_name: The Region the seeding helpers use and `client_kwargs` names.
@@ -135,7 +137,7 @@ class LocalEcs(AutoScalingSeeding):
         self._lifecycle_actions = LifecycleModel(
             # The end of a wait terminates the instance as Auto Scaling does.
             self.terminate_instance,
-            on_begin=self._events.lifecycle_action_began,
+            on_begin=self._lifecycle_action_began,
         )
         self._groups = GroupModel(
             self._autoscaling_backend,
@@ -374,12 +376,24 @@ class LocalEcs(AutoScalingSeeding):
 
     @property
     def call_log(self) -> list[str]:
-        """The operations requested, in order of arrival (a copy).
+        """The ECS operations requested, in order of arrival (a copy).
 
-        ECS's by their name (``"DescribeTasks"``), the others' with their service
-        (``"autoscaling:CompleteLifecycleAction"``).
+        Only ECS's, so that ``call_log == []`` still means "not one ECS call" whatever else
+        the code under test asked; `service_call_log` gives the other services'.
         """
-        return self._traffic.log()
+        return self._traffic.log("ecs")
+
+    def service_call_log(self, service: str | None = None) -> list[str]:
+        """The operations requested of one service, or of every service (None), in order.
+
+        ``service`` is ``"ecs"``, ``"autoscaling"``, ``"ec2"`` or ``"sqs"``. ECS's operations
+        are listed by their name (``"DescribeTasks"``), the others' with their service
+        (``"autoscaling:CompleteLifecycleAction"``), as `inject_fault` names them.
+        """
+        if service is not None and service not in SERVICES:
+            msg = f"service must be one of {', '.join(SERVICES)}, not {service!r}"
+            raise ValueError(msg)
+        return self._traffic.log(service)
 
     def reset_calls(self) -> None:
         """Forget the requests counted so far."""
@@ -519,8 +533,17 @@ class LocalEcs(AutoScalingSeeding):
 
     @property
     def lifecycle_actions(self) -> LifecycleModel:
-        """Terminate lifecycle actions (``Terminating:Wait``) and their clock."""
+        """Terminate lifecycle actions (``Terminating:Wait``) and their clock.
+
+        A group's scale-in over HTTP starts them (`ecs_safe.local.scaling`); a test may also
+        begin one by hand, which moto's group then reports too.
+        """
         return self._lifecycle_actions
+
+    def _lifecycle_action_began(self, action: LifecycleAction) -> None:
+        if self.is_running:
+            self._groups.entered_wait(action.group, action.instance_id)
+        self._events.lifecycle_action_began(action)
 
     # -- events (EventBridge's shape, on SQS) ---------------------------------------------------
 

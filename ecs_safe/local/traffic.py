@@ -228,10 +228,13 @@ class Traffic:
         with self._lock:
             return self._counts[operation]
 
-    def log(self) -> list[str]:
-        """The operations requested, in order of arrival (a copy)."""
+    def log(self, service: str | None = "ecs") -> list[str]:
+        """The operations requested of ``service`` (None: of every service), in order."""
         with self._lock:
-            return list(self._log)
+            logged = list(self._log)
+        if service is None:
+            return logged
+        return [key for key in logged if service_of(key) == service]
 
     def reset_calls(self) -> None:
         """Forget the requests counted so far."""
@@ -450,6 +453,12 @@ def _operation_names(service: str) -> frozenset[str]:
 
     model = botocore.session.get_session().get_service_model(service)
     return frozenset(model.operation_names)
+
+
+def service_of(key: str) -> str:
+    """The service of an operation as `check_operation` names it (``"ecs"`` for a bare name)."""
+    service, sep, _ = key.partition(":")
+    return service if sep else "ecs"
 
 
 def _qualified(service: str, operation: str) -> str:
