@@ -416,3 +416,17 @@ async def test_an_event_in_flight_keeps_its_message_hidden(
     assert extended[0] == 3
     assert extended[-1] == 0  # handed back
     assert [o.status for o in seen.seen] == ["handed_back"]
+
+
+async def test_without_a_cluster_each_instance_is_found_where_it_is(ecs_env: LocalEcs) -> None:
+    ecs_env.create_cluster("other")
+    ecs_env.register_instances("other")
+    ecs_env.create_cluster(CLUSTER)
+    [arn] = ecs_env.register_instances(CLUSTER)
+    async with client(ecs_env) as ecs:
+        [ec2_id] = await ec2_ids(ecs, [arn])
+        outcome = await ecs.handle_event(ecs_env.interrupt_spot(ec2_id, drain=False))
+        missing = await ecs.handle_event(ecs_env.interrupt_spot("i-0123456789abcdef0"))
+    assert (outcome.action, outcome.container_instance_arn) == ("deregistered", arn)
+    assert outcome.cluster == CLUSTER
+    assert (missing.status, missing.action) == ("ignored", "none")
