@@ -430,3 +430,21 @@ async def test_without_a_cluster_each_instance_is_found_where_it_is(ecs_env: Loc
     assert (outcome.action, outcome.container_instance_arn) == ("deregistered", arn)
     assert outcome.cluster == CLUSTER
     assert (missing.status, missing.action) == ("ignored", "none")
+
+
+def test_the_ledger_reads_its_history_back() -> None:
+    ledger = Ledger(
+        history=[
+            {"kind": EVENT_STARTED, "keys": ["event:a", "spot:i-1"]},
+            {"kind": EVENT_STARTED, "keys": ["event:b"]},
+            {"kind": EVENT_DONE, "keys": ["event:b"]},
+            {"kind": "intent", "keys": ["event:c"]},  # another kind of record: skipped
+        ]
+    )
+    assert ledger.state(["event:a"]) == "started"
+    assert ledger.state(["spot:i-1"]) == "started"
+    assert ledger.state(["event:b"]) == "done"
+    assert ledger.state(["event:a", "event:b"]) == "done"
+    assert ledger.state(["event:c"]) == "new"
+    ledger.started(["event:b"])  # a start never overwrites an end
+    assert ledger.state(["event:b"]) == "done"
