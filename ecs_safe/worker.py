@@ -344,12 +344,9 @@ class Ledger:
         for key in keys:
             if not isinstance(key, str):
                 continue
-            # A started event never overwrites a done one (a resumed handling's start).
-            if state is None:
-                state = self._keys.get(key) or "started"
-            self._keys[key] = state
+            # A start never overwrites an end (a resumed handling's start comes after one).
+            self._keys[key] = state or self._keys.get(key) or "started"
             self._keys.move_to_end(key)
-            state = None if state == "started" else state
         while len(self._keys) > _constants.WORKER_LEDGER_KEYS:
             self._keys.popitem(last=False)
 
@@ -364,10 +361,7 @@ class Ledger:
         """Record that the event is about to be acted on (before anything is done)."""
         if self._audit is not None:
             self._audit.write(EVENT_STARTED, keys=list(keys), event=fields)
-        for key in keys:
-            if self._keys.get(key) != "done":
-                self._keys[key] = "started"
-                self._keys.move_to_end(key)
+        self._remember(keys, None)
 
     def done(self, keys: Sequence[str], outcome: EventOutcome) -> None:
         """Record the event's outcome (before its message is deleted).
@@ -378,11 +372,7 @@ class Ledger:
         """
         if self._audit is not None:
             self._audit.write(EVENT_DONE, keys=list(keys), outcome=outcome.to_event())
-        for key in keys:
-            self._keys[key] = "done"
-            self._keys.move_to_end(key)
-        while len(self._keys) > _constants.WORKER_LEDGER_KEYS:
-            self._keys.popitem(last=False)
+        self._remember(keys, "done")
 
 
 # ----------------------------------------------------------------------------- the Spot cordon

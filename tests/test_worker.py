@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from ecs_safe import AuditLog, EcsSafeClient, SyncEcsSafeClient
 from ecs_safe import drain as _drain
+from ecs_safe._aws_calls import QueueCalls
 from ecs_safe.local import LocalEcs
 from ecs_safe.worker import EVENT_DONE, EVENT_STARTED, EventOutcome, Ledger, Worker
 
@@ -372,3 +373,78 @@ def test_the_sync_client_handles_one_event(ecs_env: LocalEcs) -> None:
         again = ecs.handle_event(json.dumps(event))
     assert (first.status, first.action) == ("handled", "logged")
     assert again.status == "duplicate"
+
+
+async def test_an_event_in_flight_keeps_its_message_hidden(
+    ecs_env: LocalEcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a Spot drain waits (a standalone task), the message's visibility is extended by
+    the whole timeout, every third of it; then the stop hands it back (visibility 0)."""
+    ecs_env.create_cluster(CLUSTER)
+    [arn] = ecs_env.register_instances(CLUSTER)
+    ecs_env.start_standalone_task(CLUSTER, arn)
+    url = ecs_env.events.create_queue("spot-hidden")
+    extended: list[int] = []
+    kept = asyncio.Event()
+    extend = QueueCalls.extend_visibility
+
+    async def spy(self: QueueCalls, queue_url: str, receipt_handle: str, seconds: int) -> None:
+        await extend(self, queue_url, receipt_handle, seconds)
+        extended.append(seconds)
+        if seconds:
+            kept.set()
+
+    monkeypatch.setattr(QueueCalls, "extend_visibility", spy)
+    seen = Outcomes()
+    async with client(ecs_env) as ecs:
+        [ec2_id] = await ec2_ids(ecs, [arn])
+        ecs_env.interrupt_spot(ec2_id, drain=False)
+        watching = asyncio.create_task(
+            ecs.watch(
+                url,
+                cluster=CLUSTER,
+                wait_seconds=1,
+                visibility_timeout=3,
+                stop=seen.stop,
+                grace_period=0,
+                on_outcome=seen,
+            )
+        )
+        await kept.wait()
+        seen.stop.set()
+        await watching
+    assert extended[0] == 3
+    assert extended[-1] == 0  # handed back
+    assert [o.status for o in seen.seen] == ["handed_back"]
+
+
+async def test_without_a_cluster_each_instance_is_found_where_it_is(ecs_env: LocalEcs) -> None:
+    ecs_env.create_cluster("other")
+    ecs_env.register_instances("other")
+    ecs_env.create_cluster(CLUSTER)
+    [arn] = ecs_env.register_instances(CLUSTER)
+    async with client(ecs_env) as ecs:
+        [ec2_id] = await ec2_ids(ecs, [arn])
+        outcome = await ecs.handle_event(ecs_env.interrupt_spot(ec2_id, drain=False))
+        missing = await ecs.handle_event(ecs_env.interrupt_spot("i-0123456789abcdef0"))
+    assert (outcome.action, outcome.container_instance_arn) == ("deregistered", arn)
+    assert outcome.cluster == CLUSTER
+    assert (missing.status, missing.action) == ("ignored", "none")
+
+
+def test_the_ledger_reads_its_history_back() -> None:
+    ledger = Ledger(
+        history=[
+            {"kind": EVENT_STARTED, "keys": ["event:a", "spot:i-1"]},
+            {"kind": EVENT_STARTED, "keys": ["event:b"]},
+            {"kind": EVENT_DONE, "keys": ["event:b"]},
+            {"kind": "intent", "keys": ["event:c"]},  # another kind of record: skipped
+        ]
+    )
+    assert ledger.state(["event:a"]) == "started"
+    assert ledger.state(["spot:i-1"]) == "started"
+    assert ledger.state(["event:b"]) == "done"
+    assert ledger.state(["event:a", "event:b"]) == "done"
+    assert ledger.state(["event:c"]) == "new"
+    ledger.started(["event:b"])  # a start never overwrites an end
+    assert ledger.state(["event:b"]) == "done"
