@@ -262,6 +262,11 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
     return bytes(raw)
 
 
+def _is_sqs(environ: WSGIEnvironment) -> bool:
+    """Whether a request is SQS's (JSON protocol: its target names the service)."""
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith(_SQS_TARGET_PREFIX)
+
+
 def _classify(environ: WSGIEnvironment) -> _Request | None:
     """The operation a request asks for; None for what is not an AWS call (moto's own API)."""
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
@@ -314,7 +319,9 @@ class TrafficMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Count the request, answer an injected fault, or serve it (LocalEcs's model or moto)."""
-        if self._state_lock is None:
+        if self._state_lock is None or _is_sqs(environ):
+            # SQS's queues are no state the scheduler or the seeding touch, and a long poll
+            # (ReceiveMessage waits up to 20 s) holding the lock would hold them all back.
             return self._route(environ, start_response)
         with self._state_lock.shared():
             return self._route(environ, start_response)
