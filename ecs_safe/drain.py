@@ -33,11 +33,13 @@ The steps take the client's `Gate` (and, to cordon only, its `EcsCalls`; to wait
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 from ecs_safe import _constants, _events, ownership
+from ecs_safe._batching import TurnBatcher
 from ecs_safe._calls import state_failure
 from ecs_safe._constants import OnTimeout, StandaloneTasks
 from ecs_safe._gate import Request, WaveMember
@@ -812,11 +814,8 @@ class DrainRun:
     draining: list[str] = field(default_factory=list)
     deregistered: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    # The drains waiting to be set DRAINING together (`_cordon`), and the task sending them.
-    _cordons: list[tuple[DrainPlan, asyncio.Future[EcsSafeError | None]]] = field(
-        default_factory=list, repr=False
-    )
-    _senders: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    # The drains waiting to be set DRAINING together (`_cordon`), made with the first.
+    _cordons: TurnBatcher[DrainPlan, EcsSafeError | None] | None = field(default=None, repr=False)
 
     def _move(self, label: str, to: list[str]) -> None:
         for where in (self.pending, self.maybe_draining, self.draining):
@@ -847,30 +846,15 @@ class DrainRun:
         Raises:
             EcsSafeError: the instance could not be set DRAINING.
         """
-        future: asyncio.Future[EcsSafeError | None] = asyncio.get_running_loop().create_future()
-        self._cordons.append((plan, future))
-        if len(self._cordons) == 1:
-            self._senders.add(sender := asyncio.create_task(self._send_cordons(gate)))
-            sender.add_done_callback(self._senders.discard)
-        failure = await asyncio.shield(future)
+        if self._cordons is None:
+            self._cordons = TurnBatcher(functools.partial(self._send_cordons, gate))
+        failure = await self._cordons.submit(plan)
         if failure is not None:
             raise failure
 
-    async def _send_cordons(self, gate: Gate) -> None:
-        await asyncio.sleep(0)  # the other drains of this turn join the batch
-        batch, self._cordons = self._cordons, []
-        try:
-            errors = await start_draining(gate, [plan for plan, _ in batch], self.cluster)
-        except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for plan, future in batch:
-            if not future.done():
-                future.set_result(errors.get(instance_id_of(plan.ref)))
+    async def _send_cordons(self, gate: Gate, plans: list[DrainPlan]) -> list[EcsSafeError | None]:
+        errors = await start_draining(gate, plans, self.cluster)
+        return [errors.get(instance_id_of(plan.ref)) for plan in plans]
 
     async def drain(
         self,

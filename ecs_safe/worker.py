@@ -68,6 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ecs_safe import _constants, _events, _targets
 from ecs_safe import drain as _drain
+from ecs_safe._batching import TurnBatcher
 from ecs_safe._progress import ProgressCallback, report
 from ecs_safe._validation import check_choice, check_positive_number, classify, instance_id_of
 from ecs_safe.audit import AuditLog
@@ -410,34 +411,19 @@ class _Cordon:
 
     gate: Gate
     cluster: str | None
-    _waiting: list[tuple[str, asyncio.Future[_Cordoned]]] = field(default_factory=list)
-    _senders: set[asyncio.Task[None]] = field(default_factory=set)
+    _batcher: TurnBatcher[str, _Cordoned] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._batcher = TurnBatcher(self._cordon_all)
 
     async def drain(self, ec2_id: str) -> _Cordoned:
         """Set the instance DRAINING (with the others of this turn); where it is, or why not."""
-        future: asyncio.Future[_Cordoned] = asyncio.get_running_loop().create_future()
-        self._waiting.append((ec2_id, future))
-        if len(self._waiting) == 1:
-            self._senders.add(sender := asyncio.create_task(self._send()))
-            sender.add_done_callback(self._senders.discard)
-        # Shielded: a cancelled event must not abandon the others' mutating call mid-flight.
-        return await asyncio.shield(future)
+        # Shielded (TurnBatcher): a cancelled event never abandons the others' mutating call.
+        return await self._batcher.submit(ec2_id)
 
-    async def _send(self) -> None:
-        await asyncio.sleep(0)  # the notices of this turn join the batch
-        batch, self._waiting = self._waiting, []
-        try:
-            found = await self._cordon([ec2_id for ec2_id, _ in batch])
-        except BaseException as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for ec2_id, future in batch:
-            if not future.done():
-                future.set_result(found[ec2_id])
+    async def _cordon_all(self, ec2_ids: list[str]) -> list[_Cordoned]:
+        found = await self._cordon(ec2_ids)
+        return [found[ec2_id] for ec2_id in ec2_ids]
 
     async def _locate(self, ec2_ids: list[str]) -> dict[str, ContainerInstance]:
         calls = self.gate.calls

@@ -49,6 +49,8 @@ __all__ = [
     "task_stopped_event",
 ]
 
+# Written out from AWS's documentation here, not imported from `ecs_safe._constants`: LocalEcs
+# is what the product is tested against, so a wrong name on the product's side must fail.
 #: EventBridge's detail-type of a terminate lifecycle action.
 LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
 #: ... of a Spot interruption notice (two minutes before the instance goes).
