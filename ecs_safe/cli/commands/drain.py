@@ -65,6 +65,7 @@ from ecs_safe.cli.reports import (
     Outcome,
     outcomes_of_batch,
 )
+from ecs_safe.cli.signals import stop_signals
 from ecs_safe.cli.targets import Selectors, select
 from ecs_safe.errors import EcsSafeError, InvalidInputError
 from ecs_safe.policy import DisruptionBudgets
@@ -249,7 +250,6 @@ def _signals() -> Iterator[list[str]]:
     The drain then reports how far each instance got instead of dying mid-sentence; the list
     yielded receives the signal's name.
     """
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     received: list[str] = []
 
@@ -258,17 +258,8 @@ def _signals() -> Iterator[list[str]]:
             received.append(sig.name)
             task.cancel()
 
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Not on Windows, nor off the main thread: there the default handling stays.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-    try:
+    with stop_signals(on_signal):
         yield received
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 def _uncancel() -> None:

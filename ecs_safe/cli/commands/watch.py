@@ -42,6 +42,7 @@ from ecs_safe.cli.options import (
 )
 from ecs_safe.cli.rendering import error_line, for_display, stdout_console
 from ecs_safe.cli.reports import JSON_SCHEMA_VERSION
+from ecs_safe.cli.signals import stop_signals
 from ecs_safe.errors import EcsSafeError
 
 if TYPE_CHECKING:
@@ -224,7 +225,6 @@ class _Printer:
 @contextlib.contextmanager
 def _signals(stop: asyncio.Event) -> Iterator[list[str]]:
     """SIGTERM/SIGINT: the first sets ``stop`` (graceful), the second cancels (hand back now)."""
-    loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     received: list[str] = []
 
@@ -235,16 +235,8 @@ def _signals(stop: asyncio.Event) -> Iterator[list[str]]:
         elif task is not None:
             task.cancel()
 
-    installed = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-    try:
+    with stop_signals(on_signal):
         yield received
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
 
 
 def watch(  # noqa: PLR0917 - typer maps each option to a parameter
