@@ -262,6 +262,100 @@ class _ClusterTasks:
     listing_pages: int | None = None
 
 
+class _Confirming:
+    """One round's task describes for the instances it lists, each look delivered when whole.
+
+    A task never moves, so the cluster's memory (`_ClusterTasks.where`) says which instance
+    each listed task ARN is on, for every task described before (the pre-flight's included)
+    or listed on its instance. The ARNs are described 100 a call, grouped by instance, and an
+    instance's look is delivered once every batch holding one of its tasks is in. A listed
+    ARN of unknown place may be on any instance: the batches holding one block every look
+    until they are in. The judgement is the one a single describe of every task makes: an
+    instance is judged only on the describes of every task that may be on it, a failed
+    describe fails its instances (fail closed), STOPPED is final.
+    """
+
+    def __init__(
+        self, wanted: list[tuple[Watch, ContainerInstance]], fresh: list[str], memory: _ClusterTasks
+    ) -> None:
+        self.memory = memory
+        # Instance ID -> its waiters (two drains may watch one instance) and its description.
+        self.pending: dict[str, list[tuple[Watch, ContainerInstance]]] = {}
+        for watch, instance in wanted:
+            self.pending.setdefault(watch.key, []).append((watch, instance))
+        self.tasks: dict[str, list[Task]] = {key: [] for key in self.pending}
+        where = memory.where
+        unknown = [a for a in fresh if where.get(a) not in self.pending]
+        grouped: dict[str, list[str]] = {key: [] for key in self.pending}
+        for arn in fresh:
+            home = where.get(arn)
+            if home in grouped:
+                grouped[home].append(arn)
+        # Unknown first, then instance by instance: as few calls as one describe of them all.
+        ordered = unknown + [arn for arns in grouped.values() for arn in arns]
+        self.batches = [
+            ordered[start : start + DESCRIBE_TASKS_BATCH]
+            for start in range(0, len(ordered), DESCRIBE_TASKS_BATCH)
+        ]
+        strangers = set(unknown)
+        self.blocking = {i for i, b in enumerate(self.batches) if strangers.intersection(b)}
+        self.waits: dict[str, set[int]] = {key: set() for key in self.pending}
+        for index, batch in enumerate(self.batches):
+            for arn in batch:
+                if arn not in strangers:
+                    self.waits[where[arn]].add(index)
+
+    def described(self, index: int, live: list[Task], stopped: set[str]) -> None:
+        """Batch ``index`` answered: note its tasks, deliver the looks now whole."""
+        memory = self.memory
+        memory.stopped |= stopped
+        for arn in stopped:
+            memory.where.pop(arn, None)
+        for task in live:
+            arn = task.task_arn or ""
+            remembered = memory.where.get(arn)
+            home = instance_id_of(task.container_instance_arn or "")
+            if home:
+                memory.where[arn] = home
+            homes = {h for h in (home, remembered) if h}
+            if not homes:
+                # A task whose describe failed (reason other than MISSING) and whose instance
+                # is unknown: it keeps every candidate non-empty (fail closed). It was in a
+                # blocking batch, so no look has gone yet.
+                for tasks in self.tasks.values():
+                    tasks.append(task)
+                continue
+            # Where it was remembered and where it is described, if they ever differed (a
+            # task never moves, so they do not): each instance it may be on counts it.
+            for key in homes:
+                if key in self.tasks:
+                    self.tasks[key].append(task)
+        self._settled(index)
+
+    def failed(self, index: int, exc: BaseException) -> None:
+        """Batch ``index`` failed: fail every look still waiting on it (all, if blocking)."""
+        if index in self.blocking:
+            keys = list(self.pending)
+        else:
+            keys = [key for key in self.pending if index in self.waits[key]]
+        _fail([w for key in keys for w, _ in self.pending.pop(key)], exc)
+        self._settled(index)
+
+    def _settled(self, index: int) -> None:
+        self.blocking.discard(index)
+        for waits in self.waits.values():
+            waits.discard(index)
+        self.deliver_ready()
+
+    def deliver_ready(self) -> None:
+        """Deliver every look whose tasks are all described (none while a stranger is not)."""
+        if self.blocking:
+            return
+        for key in [k for k in self.pending if not self.waits[k]]:
+            for watch, instance in self.pending.pop(key):
+                watch.deliver(Look(instance, list(self.tasks[key]), listed=True))
+
+
 class Poller:
     """The rounds of one client: every watched instance looked at together, to a budget.
 
@@ -401,46 +495,51 @@ class Poller:
         answered = await asyncio.gather(*(describe(batch) for batch in batches))
         described = [pair for pairs in answered for pair in pairs]
         self.looks += len(watches)
-        wanted = [w for w, instance in described if w.wants_list(instance)]
-        try:
-            listed = await self._list(cluster, wanted)
-        except Exception as exc:  # only the waiters whose tasks were being listed
-            _fail(wanted, exc)
-            listed = None
-        asked = {id(w) for w in wanted}
+        wanted: list[tuple[Watch, ContainerInstance]] = []
         for watch, instance in described:
-            if id(watch) not in asked:
+            if watch.wants_list(instance):
+                wanted.append((watch, instance))
+            else:
+                # Nothing to confirm: its look goes now, not after the others' task describes.
                 watch.deliver(Look(instance, watch.tasks, listed=False))
-            elif listed is not None:
-                watch.deliver(Look(instance, listed[watch.key], listed=True))
+        await self._list(cluster, wanted)
 
-    async def _list(self, cluster: str | None, watches: list[Watch]) -> dict[str, list[Task]]:
-        """The live tasks of each of ``watches``' instances, by instance ID."""
-        if not watches:
-            return {}
+    async def _list(
+        self, cluster: str | None, wanted: list[tuple[Watch, ContainerInstance]]
+    ) -> None:
+        """List the tasks of ``wanted``'s instances, describe them, deliver each listed look.
+
+        Each look goes out as soon as every task that may be on its instance is described
+        (`_Confirming`): a fleet's first deregistrations wait on one DescribeTasks, not on
+        the twenty that describe all its tasks. A failed listing fails every waiter; a failed
+        describe, those whose tasks it held (every one still waiting, if it held a task of
+        unknown place).
+        """
+        if not wanted:
+            return
         memory = self._clusters.setdefault(cluster, _ClusterTasks())
-        wanted = {w.key for w in watches}
-        arns = await self._listed_arns(cluster, watches, memory)
+        watches = [w for w, _ in wanted]
+        try:
+            arns = await self._listed_arns(cluster, watches, memory)
+        except Exception as exc:  # only the waiters whose tasks were being listed
+            _fail(watches, exc)
+            return
         fresh = [a for a in dict.fromkeys(arns) if a not in memory.stopped]
-        self.reads += math.ceil(len(fresh) / DESCRIBE_TASKS_BATCH)
-        live, stopped = await self.calls.describe_tasks(fresh, cluster)
-        memory.stopped |= stopped
-        for arn in stopped:
-            memory.where.pop(arn, None)
-        out: dict[str, list[Task]] = {key: [] for key in wanted}
-        for task in live:
-            arn = task.task_arn or ""
-            home = instance_id_of(task.container_instance_arn or "") or memory.where.get(arn)
-            if task.container_instance_arn:
-                memory.where[arn] = home or ""
-            if home in out:
-                out[home].append(task)
-            elif not home:
-                # A task whose describe failed (reason other than MISSING) and whose instance
-                # is unknown: it keeps every candidate non-empty (fail closed).
-                for tasks in out.values():
-                    tasks.append(task)
-        return out
+        confirming = _Confirming(wanted, fresh, memory)
+        self.reads += len(confirming.batches)
+        confirming.deliver_ready()
+
+        async def describe(index: int, batch: list[str]) -> None:
+            try:
+                answer = await self.calls.describe_tasks(batch, cluster)
+            except Exception as exc:  # its waiters get it (a bug included), the others go on
+                confirming.failed(index, exc)
+                return
+            confirming.described(index, *answer)
+
+        # The batches go out together (the read bucket paces them); each look is delivered
+        # when the last batch it waits for is in.
+        await asyncio.gather(*(describe(i, b) for i, b in enumerate(confirming.batches)))
 
     async def _listed_arns(
         self, cluster: str | None, watches: list[Watch], memory: _ClusterTasks

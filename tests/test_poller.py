@@ -72,6 +72,12 @@ class FakeCalls:
     hold: asyncio.Event | None = None
     missing_reason: dict[str, str] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
+    # DescribeTasks of a batch holding one of these ARNs waits for its event / raises.
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
+    failing: dict[str, BaseException] = field(default_factory=dict)
+    # The batches DescribeTasks answered, in order; `answered` is set after each.
+    answers: list[list[str]] = field(default_factory=list)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, n: int, *, tasks: int = 0, counted: int | None = None) -> str:
         arn = instance_arn(n)
@@ -146,7 +152,15 @@ class FakeCalls:
     async def describe_tasks(
         self, arns: Sequence[str], cluster: str | None
     ) -> tuple[list[Task], set[str]]:
+        assert len(arns) <= 100
         self.log.append(("DescribeTasks", list(arns)))
+        for arn in arns:
+            if arn in self.held:
+                await self.held[arn].wait()
+            if arn in self.failing:
+                raise self.failing[arn]
+        self.answers.append(list(arns))
+        self.answered.set()
         live = [self.tasks[a] for a in arns if self.tasks[a].last != "STOPPED"]
         models = [t.model() for t in live if t.arn not in self.unknown]
         # A describe failure other than MISSING: kept, with nothing known but its ARN.
@@ -248,7 +262,7 @@ async def test_a_task_seen_stopped_is_never_described_again() -> None:
     calls.stop(last.arn, "STOPPING")
     w = watch(p, calls, arn)
     assert not (await w.next()).empty
-    assert calls.count("DescribeTasks") == 1
+    assert calls.count("DescribeTasks") == 3  # 251 tasks, 100 a call
     calls.stop(last.arn)
     assert (await w.next()).empty
     [*_, (_, described)] = [entry for entry in calls.log if entry[0] == "DescribeTasks"]
@@ -335,6 +349,141 @@ async def test_a_task_of_unknown_place_keeps_every_candidate_non_empty() -> None
     assert calls.count("ListTasks") == 2  # the cluster listing
     assert not any(look.empty for look in looks)
     for w in watches:
+        w.close()
+
+
+# A guard, not a measure: a poller that held every look behind the slowest describe would
+# wait here for ever, and the test must fail instead.
+HANG_GUARD_S = 30.0
+
+
+async def _answered(calls: FakeCalls, count: int) -> None:
+    """Until DescribeTasks has answered ``count`` batches (each answer sets the event)."""
+    async with asyncio.timeout(HANG_GUARD_S):
+        while len(calls.answers) < count:
+            calls.answered.clear()
+            await calls.answered.wait()
+
+
+def _emptied(calls: FakeCalls, arns: Sequence[str]) -> None:
+    for arn in arns:
+        for task in calls.on(arn):
+            calls.stop(task.arn)
+
+
+async def test_a_look_goes_out_when_its_own_tasks_are_described() -> None:
+    """Pipelined: the first instance's look while the second's describe is still held."""
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
+    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
+    for w in watches.values():
+        await w.next()  # the first round: counters count the tasks, no list
+    _emptied(calls, [first, second])
+    release = asyncio.Event()
+    calls.held[calls.on(second)[0].arn] = release
+    async with asyncio.timeout(HANG_GUARD_S):
+        look = await watches[first].next()
+    assert look.listed
+    assert look.empty
+    # Grouped by instance (the pre-flight said where each task is): one batch each.
+    batches = [args for op, args in calls.log if op == "DescribeTasks"]
+    assert sorted(map(sorted, batches)) == sorted(
+        sorted(t.arn for t in calls.on(arn)) for arn in (first, second)
+    )
+    earlier = watches[second].last
+    assert earlier is not None
+    assert not earlier.listed
+    release.set()
+    assert (await watches[second].next()).empty
+    for w in watches.values():
+        w.close()
+
+
+async def test_an_instance_with_more_tasks_than_a_batch_waits_for_all_its_batches() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    big, small = calls.add(1, tasks=150), calls.add(2, tasks=10)
+    watches = {arn: watch(p, calls, arn) for arn in (big, small)}
+    for w in watches.values():
+        await w.next()
+    last = calls.on(big)[-1]
+    _emptied(calls, [big, small])
+    calls.stop(last.arn, "STOPPING")
+    release = asyncio.Event()
+    calls.held[calls.on(big)[0].arn] = release  # the big one's first batch is held
+    await _answered(calls, 1)
+    # Its other batch (with the small one's tasks) is in; the big one is not whole yet.
+    assert not watches[big].last.listed  # type: ignore[union-attr]
+    release.set()
+    look = await watches[big].next()
+    assert [t.task_arn for t in look.tasks] == [last.arn]
+    assert not look.empty
+    assert (await watches[small].next()).empty
+    for w in watches.values():
+        w.close()
+
+
+@pytest.mark.parametrize("on_watched", [False, True])
+async def test_a_task_of_unknown_place_holds_every_look_until_described(on_watched: bool) -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
+    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
+    for w in watches.values():
+        await w.next()
+    _emptied(calls, [first, second])
+    # A task the poller never saw (started since the pre-flight): it may be on either.
+    stranger = FakeTask(task_arn(7777), first if on_watched else instance_arn(999))
+    calls.tasks[stranger.arn] = stranger
+    release = asyncio.Event()
+    calls.held[stranger.arn] = release
+    await _answered(calls, 2)  # every batch but the stranger's is in
+    assert not any(w.last.listed for w in watches.values())  # type: ignore[union-attr]
+    release.set()
+    looks = {arn: await w.next() for arn, w in watches.items()}
+    assert looks[second].empty
+    assert looks[first].empty is not on_watched
+    if on_watched:
+        assert [t.task_arn for t in looks[first].tasks] == [stranger.arn]
+    for w in watches.values():
+        w.close()
+
+
+async def test_a_failed_task_describe_fails_its_instances_and_no_other() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
+    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
+    for w in watches.values():
+        await w.next()
+    _emptied(calls, [first, second])
+    calls.failing[calls.on(first)[0].arn] = EcsApiError("denied", code="AccessDeniedException")
+    with pytest.raises(EcsApiError):
+        await watches[first].next()  # fail closed: not judged on a partial answer
+    assert (await watches[second].next()).empty
+    for w in watches.values():
+        w.close()
+
+
+async def test_a_failed_describe_of_a_task_of_unknown_place_fails_every_instance() -> None:
+    calls, clock = FakeCalls(), FakeClock()
+    p = poller(calls, clock)
+    first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
+    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
+    for w in watches.values():
+        await w.next()
+    _emptied(calls, [first, second])
+    stranger = FakeTask(task_arn(7777), instance_arn(999))
+    calls.tasks[stranger.arn] = stranger
+    calls.failing[stranger.arn] = EcsApiError("throttled", code="ServerException")
+    errors = []
+    for w in watches.values():
+        with pytest.raises(EcsApiError) as caught:
+            await w.next()
+        errors.append(caught.value)
+    assert errors[0] is not errors[1]  # each waiter its own copy
+    for w in watches.values():
         w.close()
 
 
