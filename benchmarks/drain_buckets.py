@@ -37,6 +37,7 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aiobotocore.config import AioConfig
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
@@ -44,7 +45,7 @@ from benchmarks._harness import (
     BENCH_CLUSTER,
     Check,
     Result,
-    baseline_client,
+    baseline_config,
     ecs_safe_client,
     interleaved,
     median,
@@ -74,6 +75,10 @@ TARGET_READS_PER_ROUND = 0.1
 STOP_AFTER_S = 5.0
 #: Seconds between the starts of two of the baseline's rounds (ecs-safe's poller floor).
 BASELINE_POLL_S = 2.0
+# Requests of one kind the baseline has in flight at once (fewer than its 64 connections).
+_IN_FLIGHT = 50
+# botocore's standard retry mode, with room for the throttles that jitter still causes.
+_BASELINE_RETRIES = {"mode": "standard", "max_attempts": 10}
 # How often the proxy's throttle count is sampled, to say when throttles came.
 _SAMPLE_S = 0.05
 
@@ -87,12 +92,24 @@ def floor_s(instances: int) -> float:
 
 
 class _Pacer:
-    """A careful script's pacing: ECS's documented bucket, kept on the client side."""
+    """A careful script's pacing: ECS's documented bucket, kept on the client side.
+
+    A token is taken once the request has one of the few connections it may use
+    (`_IN_FLIGHT`): a token taken while the request then waits for a connection would reach
+    ECS late, bunched with the next, and be throttled.
+    """
 
     def __init__(self, burst: int, per_s: float) -> None:
         self.burst, self.per_s = burst, per_s
         self.tokens = float(burst)
         self.updated = time.monotonic()
+        self.slots = asyncio.Semaphore(_IN_FLIGHT)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self.slots:
+            await self.take()
+            yield
 
     async def take(self) -> None:
         now = time.monotonic()
@@ -119,12 +136,12 @@ class _Script:
 
     async def describe(self, arns: Sequence[str]) -> list[Any]:
         async def one(batch: Sequence[str]) -> list[Any]:
-            await self.read.take()
-            answer = self._count(
-                await self.client.describe_container_instances(
-                    cluster=self.cluster, containerInstances=list(batch)
+            async with self.read.slot():
+                answer = self._count(
+                    await self.client.describe_container_instances(
+                        cluster=self.cluster, containerInstances=list(batch)
+                    )
                 )
-            )
             return list(answer["containerInstances"])
 
         batches = [arns[i : i + 100] for i in range(0, len(arns), 100)]
@@ -141,11 +158,11 @@ class _Script:
         for desired in ("RUNNING", "STOPPED"):
             token: str | None = None
             while True:
-                await self.read.take()
                 params: dict[str, Any] = {"cluster": self.cluster, "desiredStatus": desired}
                 if token:
                     params["nextToken"] = token
-                page = self._count(await self.client.list_tasks(**params))
+                async with self.read.slot():
+                    page = self._count(await self.client.list_tasks(**params))
                 arns.extend(page.get("taskArns", []))
                 token = page.get("nextToken")
                 if not token:
@@ -153,10 +170,10 @@ class _Script:
         fresh = [a for a in dict.fromkeys(arns) if a not in stopped]
 
         async def one(batch: Sequence[str]) -> tuple[list[Any], bool]:
-            await self.read.take()
-            answer = self._count(
-                await self.client.describe_tasks(cluster=self.cluster, tasks=batch)
-            )
+            async with self.read.slot():
+                answer = self._count(
+                    await self.client.describe_tasks(cluster=self.cluster, tasks=batch)
+                )
             failed = any(f.get("reason") != "MISSING" for f in answer.get("failures", []))
             return list(answer["tasks"]), failed
 
@@ -173,20 +190,20 @@ class _Script:
         await asyncio.gather(*(self._draining(arns[i : i + 10]) for i in range(0, len(arns), 10)))
 
     async def _draining(self, batch: Sequence[str]) -> None:
-        await self.modify.take()
-        self._count(
-            await self.client.update_container_instances_state(
-                cluster=self.cluster, containerInstances=list(batch), status="DRAINING"
+        async with self.modify.slot():
+            self._count(
+                await self.client.update_container_instances_state(
+                    cluster=self.cluster, containerInstances=list(batch), status="DRAINING"
+                )
             )
-        )
 
     async def deregister(self, arn: str) -> None:
-        await self.modify.take()
-        self._count(
-            await self.client.deregister_container_instance(
-                cluster=self.cluster, containerInstance=arn, force=False
+        async with self.modify.slot():
+            self._count(
+                await self.client.deregister_container_instance(
+                    cluster=self.cluster, containerInstance=arn, force=False
+                )
             )
-        )
 
 
 async def drain_fleet(client: ECSClient, cluster: str, arns: Sequence[str]) -> tuple[int, int]:
@@ -364,8 +381,11 @@ def _ecs_safe_side(local: LocalEcs, instances: int) -> Side:
 
 def _baseline_side(local: LocalEcs) -> Side:
     async def side(url: str, arns: list[str]) -> dict[str, Any]:
+        config = baseline_config().merge(AioConfig(retries=_BASELINE_RETRIES))
         async with (
-            baseline_client(local, endpoint_url=url, botocore_retries=True) as client,
+            local.session().create_client(
+                "ecs", region_name=local.region_name, endpoint_url=url, config=config
+            ) as client,
             _timer() as out,
         ):
             _, retries = await drain_fleet(client, BENCH_CLUSTER, arns)
