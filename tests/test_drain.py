@@ -463,7 +463,7 @@ async def test_standalone_stop_stops_each_once(env: LocalEcs) -> None:
     assert all("ecs-safe: draining" in t["stoppedReason"] for t in stopped)
 
 
-# ----------------------------------------------------------------------------- the pre-flight's list
+# ------------------------------------------------------------------------ the pre-flight's list
 # A real drain's pre-flight lists only desired-RUNNING tasks (one ListTasks fewer): a task
 # already told to stop leaves by itself. Each test shows the unsafe case is still caught.
 
