@@ -7,7 +7,11 @@ time* so that they run in seconds:
 
 - ``drain_single``: one instance, two service tasks stopped 33 s and 67 s after DRAINING;
   requests per instance (target <= 6), and the lag from the last task stopped to the
-  deregistration (target: median <= 5 s). Repeated ``rounds`` times.
+  deregistration (target: median <= 5 s). Repeated ``rounds`` times; once by polling alone,
+  and once with a task-events queue (``task_events_queue``): the scheduler then also sends
+  each stop's ECS Task State Change event to it, as an EventBridge rule would (at once: the
+  real rule's delivery lag, typically under a second, is not in the numbers), and the SQS
+  requests are counted apart from ECS's.
 - ``drain_fleet``: 120 instances, one service task each, stopped 33 s after DRAINING, at the
   default concurrency (10) and at 120; wall time and requests per instance (peers: 66-94 s,
   5.2-18.9 requests).
@@ -26,6 +30,7 @@ from __future__ import annotations
 import heapq
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,13 +39,12 @@ from typing import TYPE_CHECKING, Any
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 
-from benchmarks._harness import BENCH_CLUSTER, Check, Result, ecs_safe_client, median
-from ecs_safe import RateLimits
+from benchmarks._harness import BENCH_CLUSTER, Check, Result, median
+from ecs_safe import EcsSafeClient, RateLimits
 from ecs_safe._constants import DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL
 from ecs_safe._poller import Poller
 
 if TYPE_CHECKING:
-    from ecs_safe import EcsSafeClient
     from ecs_safe.local import LocalEcs
 
 __all__ = [
@@ -85,6 +89,8 @@ class Scheduler:
     tasks: dict[str, list[tuple[str, float]]]  # instance ID -> (task ARN, delay in seconds)
     stopped_at: dict[str, float] = field(default_factory=dict)  # instance ID -> last stop
     deregistered_at: dict[str, float] = field(default_factory=dict)
+    # Send each stop's ECS Task State Change event (to LocalEcs's task-events queues).
+    events: bool = False
     draining_at: dict[str, float] = field(default_factory=dict)
     stops: int = 0
     # One thread stops every task when due, straight in moto's backend (what StopTask's handler
@@ -147,6 +153,32 @@ class Scheduler:
             heapq.heappush(self._due, (time.perf_counter() + delay, instance, task))
             self._wake.notify()
 
+    def stopped_event(self, instance: str, task: str) -> dict[str, Any]:
+        """The ECS Task State Change event of ``task`` stopping, as EventBridge sends it."""
+        region = self.local.region_name
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "ECS Task State Change",
+            "source": "aws.ecs",
+            "account": DEFAULT_ACCOUNT_ID,
+            "time": at,
+            "region": region,
+            "resources": [task],
+            "detail": {
+                "clusterArn": f"arn:aws:ecs:{region}:{DEFAULT_ACCOUNT_ID}:cluster/{self.cluster}",
+                "taskArn": task,
+                "containerInstanceArn": (
+                    f"arn:aws:ecs:{region}:{DEFAULT_ACCOUNT_ID}:container-instance/"
+                    f"{self.cluster}/{instance}"
+                ),
+                "lastStatus": "STOPPED",
+                "desiredStatus": "STOPPED",
+                "stoppedReason": "Stopped by the benchmark's scheduler",
+            },
+        }
+
     def _serve(self) -> None:
         while True:
             with self._wake:
@@ -157,6 +189,9 @@ class Scheduler:
                     return
                 _, instance, task = heapq.heappop(self._due)
             self._backend.stop_task(self.cluster, task, "Stopped by the benchmark's scheduler")
+            if self.events:
+                # After the stop, as ECS emits it; to every task-events queue of LocalEcs.
+                self.local.events.publish(self.stopped_event(instance, task))
             with self._lock:
                 self.stops += 1
                 self.stopped_at[instance] = max(
@@ -185,19 +220,29 @@ def scaled_limits(scale: float) -> RateLimits:
 
 @asynccontextmanager
 async def scaled_client(
-    local: LocalEcs, scale: float, *, min_interval: float = MIN_POLL_INTERVAL
+    local: LocalEcs,
+    scale: float,
+    *,
+    min_interval: float = MIN_POLL_INTERVAL,
+    task_events_queue: str | None = None,
 ) -> AsyncIterator[EcsSafeClient]:
     """An `EcsSafeClient` paced in scaled time: its buckets and its poller's floor scaled.
 
     The poller is the client's own, rebuilt with the scaled minimum interval (a private of the
-    client: the benchmark reaches in, as the tests do with the transport).
+    client: the benchmark reaches in, as the tests do with the transport), keeping the
+    client's task-events loop when ``task_events_queue`` is given.
     """
     limits = scaled_limits(scale)
-    async with ecs_safe_client(local, rate_limits=limits) as ecs:
+    async with EcsSafeClient(
+        **local.client_kwargs(), rate_limits=limits, task_events_queue=task_events_queue
+    ) as ecs:
         gate = ecs._gate
         assert gate is not None
         ecs._poller = Poller(
-            gate.calls, read_per_s=limits.read_per_s, min_interval=min_interval * scale
+            gate.calls,
+            read_per_s=limits.read_per_s,
+            min_interval=min_interval * scale,
+            events=ecs._task_events,
         )
         yield ecs
 
@@ -218,6 +263,12 @@ def _requests(local: LocalEcs) -> int:
     return len(local.call_log)
 
 
+# The SQS requests the client makes (LocalEcs's own SendMessage, the events, are not).
+_SQS_CLIENT_OPERATIONS = frozenset(
+    {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:DeleteMessageBatch"}
+)
+
+
 async def run_single(
     local: LocalEcs,
     *,
@@ -225,21 +276,35 @@ async def run_single(
     scale: float = SCALE,
     min_interval: float = MIN_POLL_INTERVAL,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
+    task_events: bool = False,
 ) -> Result:
     """One instance, two service tasks stopped 33 s and 67 s after DRAINING, ``rounds`` times.
 
     ``min_interval`` is the poller's floor and ``poll_interval`` the drain's (scenario
     seconds): the defaults, or others to show the trade between requests and lag (a quiet
-    instance is looked at every ``poll_interval``).
+    instance is looked at every ``poll_interval``). With ``task_events`` the client reads a
+    task-events queue that the scheduler sends each stop's event to: the rounds come when an
+    event says so, and every `TASK_EVENTS_POLL_FACTOR` ``poll_interval`` as a safety net.
     """
     lags: list[float] = []
     requests: list[int] = []
-    async with scaled_client(local, scale, min_interval=min_interval) as ecs:
+    sqs: list[int] = []
+    receives: list[int] = []
+    queue = None
+    if task_events:
+        queue = local.events.create_queue("bench-task-events", task_events=True)
+    async with scaled_client(
+        local, scale, min_interval=min_interval, task_events_queue=queue
+    ) as ecs:
         for _ in range(rounds):
             plan = seed(local, 1, [33.0 * scale, 67.0 * scale])
+            if task_events:
+                # The seed resets LocalEcs (its queues too): the queue is made again, same URL.
+                assert local.events.create_queue("bench-task-events", task_events=True) == queue
             [arn] = plan
             local.reset_calls()
-            with Scheduler(local, BENCH_CLUSTER, {arn.rsplit("/", 1)[-1]: plan[arn]}) as sched:
+            tasks = {arn.rsplit("/", 1)[-1]: plan[arn]}
+            with Scheduler(local, BENCH_CLUSTER, tasks, events=task_events) as sched:
                 await ecs.drain_and_deregister(
                     arn,
                     cluster=BENCH_CLUSTER,
@@ -250,17 +315,23 @@ async def run_single(
                     require_room=False,
                 )
             requests.append(_requests(local))
+            ours = [op for op in local.service_call_log("sqs") if op in _SQS_CLIENT_OPERATIONS]
+            sqs.append(len(ours))
+            receives.append(ours.count("sqs:ReceiveMessage"))
             lags.extend(lag / scale for lag in sched.lags())
+    suffix = "_events" if task_events else ""
+    how = "with task events" if task_events else "polling only"
     result = Result(
-        name=f"drain_single_poll{poll_interval:g}",
+        name=f"drain_single_poll{poll_interval:g}{suffix}",
         title="Drain one instance: 2 service tasks stopped 33 s / 67 s after DRAINING "
-        f"(poll_interval {poll_interval:g} s, poller floor {min_interval:g} s, "
+        f"({how}, poll_interval {poll_interval:g} s, poller floor {min_interval:g} s, "
         f"scaled time x{scale:g})",
         params={
             "rounds": rounds,
             "scale": scale,
             "min_interval": min_interval,
             "poll_interval": poll_interval,
+            "task_events": task_events,
         },
     )
     result.metrics.update(
@@ -271,17 +342,33 @@ async def run_single(
             "lag_s_max": max(lags),
         }
     )
+    if task_events:
+        result.metrics.update(
+            {
+                "sqs_requests_median": median(sqs),
+                "sqs_requests_max": max(sqs),
+                "sqs_receives_median": median(receives),
+            }
+        )
     result.checks.append(
-        Check("requests per instance (median)", median(requests), TARGET_REQUESTS, "")
+        Check("ECS requests per instance (median)", median(requests), TARGET_REQUESTS, "")
     )
     result.checks.append(
         Check("last task stopped -> deregistered (median)", median(lags), TARGET_LAG_S, " s")
     )
     result.notes.append(
-        "fixed costs before any poll: describe, 2 ListTasks + DescribeTasks (pre-flight), "
-        "PutAttributes (mark), DRAINING, 2 ListTasks + DescribeTasks (the confirming list), "
-        "deregister = 10; a quiet instance costs a describe per poll_interval on top"
+        "fixed ECS costs before any look: describe, ListTasks (desired RUNNING) + DescribeTasks "
+        "+ DescribeServices (pre-flight), PutAttributes (mark), DRAINING, then the confirming "
+        "round's 2 ListTasks + DescribeTasks and the deregistration = 10; on top, one describe "
+        "per round (the first look, then one per poll_interval while quiet, or, with task "
+        "events, one per event and one per safety-net interval)"
     )
+    if task_events:
+        result.notes.append(
+            "SQS requests (ReceiveMessage long polls of up to 20 s, one DeleteMessageBatch per "
+            "receive that got messages) are counted apart; they are not ECS's buckets. The "
+            "events reach the queue at once here; EventBridge's delivery adds its lag"
+        )
     return result
 
 
@@ -339,6 +426,8 @@ async def main_async(
     ``--quick`` passes, runs the single drain no slower than that)."""
     single = min(SCALE, fleet_scale)
     results = [await run_single(local, rounds=single_rounds, scale=single)]
+    # The same drain woken by task events, in the same run: ECS and SQS requests, lag.
+    results.append(await run_single(local, rounds=single_rounds, scale=single, task_events=True))
     # The trade: a quiet instance is looked at every poll_interval, so a longer one is fewer
     # describes for a longer lag (about half of it, median).
     results.append(

@@ -16,7 +16,7 @@ passes the transport a ``verify`` that reads the effect back (docs/reliability.m
 - UpdateAutoScalingGroup: the group's sizes read back as asked;
 - TerminateInstances: every instance is ``shutting-down`` or ``terminated`` (or gone).
 
-RecordLifecycleActionHeartbeat, DeleteMessage and ChangeMessageVisibility are idempotent: a
+RecordLifecycleActionHeartbeat, DeleteMessage(Batch) and ChangeMessageVisibility are idempotent: a
 retry does what the lost attempt did, so they are retried like reads.
 """
 
@@ -27,7 +27,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVar
 
 from ecs_safe._calls import listed, pages
-from ecs_safe._constants import AUTOSCALING_INSTANCES_BATCH, DESCRIBE_EC2_INSTANCES_BATCH
+from ecs_safe._constants import (
+    AUTOSCALING_INSTANCES_BATCH,
+    DESCRIBE_EC2_INSTANCES_BATCH,
+    RECEIVE_BATCH,
+)
 from ecs_safe._transport import Response, Transport, Verify
 from ecs_safe.errors import EcsApiError, InvalidInputError
 from ecs_safe.models import (
@@ -544,6 +548,28 @@ class QueueCalls:
                 "ReceiptHandle": _name(receipt_handle, "receipt_handle"),
             },
         )
+
+    async def delete_many(self, queue_url: str, receipt_handles: Sequence[str]) -> int:
+        """DeleteMessageBatch, 10 a call (idempotent); returns how many SQS failed to delete.
+
+        A message SQS could not delete (``Failed``) comes back after its visibility timeout;
+        the caller decides whether that matters.
+        """
+        queue_url = _name(queue_url, "queue_url")
+        handles = [_name(h, "receipt_handle") for h in receipt_handles]
+        failed = 0
+        for batch in _chunks(handles, RECEIVE_BATCH):
+            response = await self.transport.call(
+                "DeleteMessageBatch",
+                {
+                    "QueueUrl": queue_url,
+                    "Entries": [
+                        {"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(batch)
+                    ],
+                },
+            )
+            failed += len(response.get("Failed") or [])
+        return failed
 
     async def extend_visibility(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
         """ChangeMessageVisibility: keep the message hidden ``seconds`` more from now."""

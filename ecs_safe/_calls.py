@@ -540,15 +540,18 @@ class EcsCalls:
 
     # ------------------------------------------------------------------ tasks
 
-    async def list_tasks(self, ref: str, cluster: str | None) -> list[Task]:
+    async def list_tasks(
+        self, ref: str, cluster: str | None, *, told_to_stop: bool = True
+    ) -> list[Task]:
         """Every task on the instance whose ``lastStatus`` is not STOPPED, classified.
 
         Lists tasks whose desired status is RUNNING and those already told to stop (STOPPED
         desired status, which includes tasks still STOPPING/DEACTIVATING), paginated, then
-        describes them 100 a call.
+        describes them 100 a call. ``told_to_stop=False`` leaves the second listing out: only
+        the tasks whose desired status is RUNNING (a drain's pre-flight, `ecs_safe.drain`).
         """
         arns: list[str] = []
-        for desired in ("RUNNING", "STOPPED"):
+        for desired in ("RUNNING", "STOPPED") if told_to_stop else ("RUNNING",):
             arns.extend(await self.task_arns(cluster, desired, container_instance=ref))
         live, _stopped = await self.describe_tasks(arns, cluster)
         return live

@@ -64,6 +64,10 @@ __all__ = [
     "SPOT_NOTICE_SECONDS",
     "SQS_MODIFY_OPERATIONS",
     "STANDALONE_TASKS_VALUES",
+    "TASK_EVENTS_BACKOFF",
+    "TASK_EVENTS_POLL_FACTOR",
+    "TASK_EVENTS_WAIT_SECONDS",
+    "TASK_STATE_DETAIL_TYPE",
     "TERMINATING_TRANSITION",
     "TEST_NOTIFICATION_EVENT",
     "UPDATE_STATE_BATCH",
@@ -261,6 +265,15 @@ DEFAULT_POLL_SHARE: Final = 0.5
 #: seen, and the instance deregistered, within about this long). A drain whose
 #: ``poll_interval`` is shorter lowers it to that.
 MIN_POLL_INTERVAL: Final = 2.0
+#: With a task-events queue (`ecs_safe._task_events`), the events say when to look, and the
+#: rounds are a safety net: a quiet instance is looked at every this many ``poll_interval``
+#: (30 s by default), the most a lost or late event can add to the lag.
+TASK_EVENTS_POLL_FACTOR: Final = 6
+#: ReceiveMessage's long-poll wait on the task-events queue (SQS's longest: the fewest receives).
+TASK_EVENTS_WAIT_SECONDS: Final = 20
+#: Seconds the task-events loop waits before receiving again after a receive failed (an
+#: outage, throttling past the retries); the rounds meanwhile come as without events.
+TASK_EVENTS_BACKOFF: Final = 5.0
 
 # ----------------------------------------------------------------------------- termination
 
@@ -311,6 +324,8 @@ LIFECYCLE_DETAIL_TYPE: Final = "EC2 Instance-terminate Lifecycle Action"
 SPOT_DETAIL_TYPE: Final = "EC2 Spot Instance Interruption Warning"
 #: ... of a rebalance recommendation (earlier, with no ECS notice at all).
 REBALANCE_DETAIL_TYPE: Final = "EC2 Instance Rebalance Recommendation"
+#: ... of an ECS task changing state (what wakes the drain poller, `ecs_safe._task_events`).
+TASK_STATE_DETAIL_TYPE: Final = "ECS Task State Change"
 #: The lifecycle transition of an instance leaving its Auto Scaling group.
 TERMINATING_TRANSITION: Final = "autoscaling:EC2_INSTANCE_TERMINATING"
 #: The ``Event`` of the notification Auto Scaling sends when a hook's target is set up.

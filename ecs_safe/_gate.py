@@ -199,14 +199,19 @@ class Gate:
         _events.log_failed(exc, cluster=request.cluster, container_instance=request.instance)
         return exc
 
-    async def tasks(self, request: Request) -> list[Task]:
+    async def tasks(self, request: Request, *, told_to_stop: bool = True) -> list[Task]:
         """The tasks on the instance, for a decision.
+
+        ``told_to_stop=False``: only those whose desired status is RUNNING (one ListTasks
+        fewer), for a caller that needs no task already told to stop (`EcsCalls.list_tasks`).
 
         Raises:
             EcsApiError: the listing failed (see `preflight_failed`).
         """
         try:
-            return await self.calls.list_tasks(request.instance, request.cluster)
+            return await self.calls.list_tasks(
+                request.instance, request.cluster, told_to_stop=told_to_stop
+            )
         except EcsApiError as exc:
             self.preflight_failed(request, exc)
             raise

@@ -36,6 +36,15 @@ instances share the same reads and their rounds stretch with the fleet. A watch'
 cannot pay for rounds that often, the poller spends more than its share (the rate limiter still
 paces every call, so ECS never throttles it for that).
 
+With a task-events queue (``EcsSafeClient(task_events_queue=...)``, `ecs_safe._task_events`), a
+loop beside the rounds long-polls the queue while anything is watched, and an ECS Task State
+Change event for a watched instance `wake`-s the poller: the next round runs at once (within the
+budget), however long the wait. Events are hints: the round judges as always. So the waits
+become a safety net for a lost or late event (`Poller.interval`): a quiet instance is looked at
+every `TASK_EVENTS_POLL_FACTOR` x ``poll_interval`` (30 s), an eager one every
+``poll_interval`` (a stopping task's STOPPED event is on its way), a new one after the floor.
+While the loop cannot receive (an SQS outage), the waits are those without events.
+
 The client owns one poller, so concurrent `drain_and_deregister` calls and a fleet drain share
 its rounds. It sits below the workflows, over the call layer (`ecs_safe._calls.EcsCalls`).
 """
@@ -56,6 +65,7 @@ from ecs_safe._constants import (
     DESCRIBE_INSTANCES_BATCH,
     DESCRIBE_TASKS_BATCH,
     MIN_POLL_INTERVAL,
+    TASK_EVENTS_POLL_FACTOR,
 )
 from ecs_safe._validation import instance_id_of
 from ecs_safe.errors import (
@@ -70,6 +80,7 @@ from ecs_safe.results import PollStats
 
 if TYPE_CHECKING:
     from ecs_safe._calls import EcsCalls
+    from ecs_safe._task_events import TaskEvents
 
 __all__ = ["INTERRUPTED", "Look", "Poller", "Watch"]
 
@@ -367,6 +378,8 @@ class Poller:
             whose ``max_interval`` is shorter lowers it to that).
         clock: seconds, monotonic (injectable for tests).
         sleep: waits that many seconds (injectable for tests).
+        events: the task-events loop (`ecs_safe._task_events.TaskEvents`) run beside the
+            rounds while anything is watched; ``None``: rounds on time alone.
     """
 
     def __init__(
@@ -378,6 +391,7 @@ class Poller:
         min_interval: float = MIN_POLL_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        events: TaskEvents | None = None,
     ) -> None:
         self.calls = calls
         self.budget = read_per_s * share
@@ -392,6 +406,12 @@ class Poller:
         self.reads = 0
         #: Instances looked at, summed over rounds (reads / looks: the cost of one look).
         self.looks = 0
+        #: The task-events loop, if the client has a queue (see the module: it wakes rounds).
+        self.events = events
+        # Set by `wake`: the wait before the next round is cut short.
+        self._woken = asyncio.Event()
+        # The current run's events loop, while it runs (one per `_run`).
+        self._listener: asyncio.Task[None] | None = None
 
     def stats(self) -> PollStats:
         """The rounds, reads and looks so far."""
@@ -439,26 +459,103 @@ class Poller:
 
         The floor while any watch is eager, the shortest ``max_interval`` while all are quiet
         (the module's two states); never less than the budget pays for, never more than that
-        shortest ``max_interval``.
+        shortest ``max_interval``. While task events are `listening`, the events say when to
+        look and these waits are the safety net for a lost or late one: the floor only for a
+        watch not looked at yet, ``max_interval`` while one is eager (its tasks' STOPPED
+        events are on their way), and `TASK_EVENTS_POLL_FACTOR` x ``max_interval`` while all
+        are quiet, which is also the longest wait.
         """
         watches = self._watches.values()
         longest = min((w.max_interval for w in watches), default=self.min_interval)
+        floor = min(self.min_interval, longest)
         eager = any(w.eager for w in watches)
-        shortest = min(self.min_interval, longest) if eager else longest
+        if self.listening:
+            cap = longest * TASK_EVENTS_POLL_FACTOR
+            fresh = any(w.last is None for w in watches)
+            shortest = floor if fresh else longest if eager else cap
+        else:
+            cap = longest
+            shortest = floor if eager else longest
         paid = reads / self.budget if self.budget > 0 else math.inf
-        return min(longest, max(shortest, paid))
+        return min(cap, max(shortest, paid))
+
+    @property
+    def listening(self) -> bool:
+        """Whether task events can wake the rounds now: the loop runs and its receives work."""
+        listener = self._listener
+        return (
+            self.events is not None
+            and self.events.live
+            and listener is not None
+            and not listener.done()
+        )
+
+    def wake(self, container_instance: str | None = None) -> bool:
+        """Cut the wait before the next round short: it runs at once, within the read budget.
+
+        With ``container_instance`` (an ID or ARN), only if a watch is on that instance. Wakes
+        before the next round starts are one round (a receive's events are debounced so); a
+        wake during a round asks for another right after it (the round may have looked too
+        early). A wake is a hint: the round judges as always.
+
+        Returns:
+            Whether it woke the poller (something is watched, and it is that instance).
+        """
+        if not self._watches:
+            return False
+        if container_instance is not None:
+            key = instance_id_of(container_instance)
+            if all(w.key != key for w in self._watches.values()):
+                return False
+        self._woken.set()
+        return True
 
     async def _run(self) -> None:
-        while self._watches:
-            started = self.clock()
+        loop = asyncio.get_running_loop()
+        # The events loop lives as long as this run: it stops when nothing is watched (this
+        # task is cancelled) and when the client closes.
+        listener = None if self.events is None else loop.create_task(self.events.listen(self))
+        self._listener = listener
+        try:
+            while self._watches:
+                # A wake from here on asks for the round after this one.
+                self._woken.clear()
+                started = self.clock()
+                try:
+                    reads = await self.round()
+                except Exception as exc:  # a bug here must end the waits, not hang them
+                    _fail(list(self._watches.values()), exc)
+                    reads = 0
+                if self._watches:
+                    await self._pause(started, reads)
+        finally:
+            if listener is not None:
+                listener.cancel()
+            if self._listener is listener:
+                self._listener = None
+
+    async def _pause(self, started: float, reads: int) -> None:
+        """Wait out `interval` from ``started``; a `wake` cuts it to what the budget pays."""
+        interval = self.interval(reads)
+        if not self._woken.is_set():
+            wait = started + interval - self.clock()
+            if wait <= 0:
+                return
+            sleeper = asyncio.ensure_future(self._sleep(wait))
+            woken = asyncio.ensure_future(self._woken.wait())
             try:
-                reads = await self.round()
-            except Exception as exc:  # a bug here must end the waits, not hang them
-                _fail(list(self._watches.values()), exc)
-                reads = 0
-            wait = started + self.interval(reads) - self.clock()
-            if wait > 0 and self._watches:
-                await self._sleep(wait)
+                await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                woken.cancel()
+            if not self._woken.is_set():
+                return
+        # Woken: no sooner than the budget pays for the last round (an event storm on a busy
+        # cluster must not spend more than the poller's share of the reads).
+        paid = reads / self.budget if self.budget > 0 else math.inf
+        wait = started + min(interval, paid) - self.clock()
+        if wait > 0:
+            await self._sleep(wait)
 
     async def round(self) -> int:
         """Look at every watched instance once; deliver each look. Returns the reads made."""

@@ -35,6 +35,7 @@ from ecs_safe._error_mapping import map_errors
 from ecs_safe._gate import Gate, Request
 from ecs_safe._poller import Poller
 from ecs_safe._progress import ProgressCallback, check_progress
+from ecs_safe._task_events import TaskEvents
 from ecs_safe._transport import Transport
 from ecs_safe._validation import (
     InstanceInput,
@@ -174,6 +175,13 @@ class EcsSafeClient:
             attribute ``ecs-safe.drain-run``, `ecs_safe.ownership`); by default its audit run's
             ID, else a new one. Another run refuses an instance marked by this one unless it
             takes over; give a crashed run's ID to carry on as that run.
+        task_events_queue: the URL of an SQS queue that an EventBridge rule sends this
+            cluster's ``ECS Task State Change`` events to, dedicated to this client (it deletes
+            every message it reads). While anything drains, the client long-polls it, and an
+            event about a draining instance wakes the drain poller at once: a drain is
+            deregistered about a second after its last task stops, and the rounds between
+            events are a safety net (every 6 ``poll_interval`` while quiet). Events are hints:
+            the task list still judges. See the drain guide, "Waking on task events".
     """
 
     def __init__(
@@ -190,6 +198,7 @@ class EcsSafeClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         audit_log: AuditLog | str | os.PathLike[str] | None = None,
         run_id: str | None = None,
+        task_events_queue: str | None = None,
     ) -> None:
         for name, value in (
             ("region_name", region_name),
@@ -198,6 +207,15 @@ class EcsSafeClient:
         ):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidInputError(f"{name} must be a non-empty str or None, got {value!r}")
+        if task_events_queue is not None and (
+            not isinstance(task_events_queue, str)
+            or not task_events_queue.startswith(("https://", "http://"))
+        ):
+            raise InvalidInputError(
+                "task_events_queue must be an SQS queue URL (https://sqs...) or None, got "
+                f"{task_events_queue!r}"
+            )
+        self._task_events_queue = task_events_queue
         endpoint_url = validate_endpoint_url(endpoint_url)
         if session is not None and not isinstance(session, AioSession):
             raise InvalidInputError(
@@ -232,6 +250,8 @@ class EcsSafeClient:
         self._gate: Gate | None = None
         # The one drain poller of the client: every drain it runs is looked at in its rounds.
         self._poller: Poller | None = None
+        # The task-events loop that wakes it (with ``task_events_queue``), made with it.
+        self._task_events: TaskEvents | None = None
         # Auto Scaling is made on first need (most clients never ask for a group): the
         # session and config it is made with, its transport, and a lock so that two first
         # calls at once make one client.
@@ -365,7 +385,11 @@ class EcsSafeClient:
         calls.run_id = self._run_id or (self._audit.run_id if self._audit else calls.run_id)
         calls.transport_for = self._detection_transport
         self._gate = Gate(calls, self._policy, self._audit)
-        self._poller = Poller(calls, read_per_s=self.rate_limits.read_per_s)
+        if self._task_events_queue is not None:
+            self._task_events = TaskEvents(self._task_events_queue, self._queue_calls)
+        self._poller = Poller(
+            calls, read_per_s=self.rate_limits.read_per_s, events=self._task_events
+        )
         self._state = _State.OPENED
 
     async def __aenter__(self) -> Self:
@@ -432,6 +456,10 @@ class EcsSafeClient:
         if self._poller is not None:
             self._poller.close()
             self._poller = None
+        events, self._task_events = self._task_events, None
+        if events is not None:
+            # Its long poll ends before the SQS client it reads through is closed.
+            await events.aclose()
         self._create = None
         if stack is not None:
             await stack.aclose()

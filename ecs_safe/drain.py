@@ -431,8 +431,16 @@ async def prepare(
     if drainers is None:
         drainers = await ownership.survey(gate.calls, {ref: snapshot}, cluster, plan=dry_run)
     drainer = drainers.get(ref)
-    tasks = list(tasks) if tasks is not None else await gate.tasks(request)
-    standalone = [task for task in tasks if task.kind == "standalone"]
+    if tasks is None:
+        # A real drain lists only the tasks it will move, stop or wait for (desired RUNNING):
+        # one already told to stop (STOPPING, DEACTIVATING) leaves by itself, is refused by
+        # nothing here, and is seen by the wait's own listings, which take both desired
+        # statuses. A plan lists both, to name them.
+        tasks = await gate.tasks(request, told_to_stop=dry_run)
+    tasks = list(tasks)
+    # Only tasks that draining would leave running: a standalone task already told to stop
+    # ends by itself (the wait sees it go), whichever listing the plan came from.
+    standalone = [t for t in tasks if t.kind == "standalone" and t.desired_status != "STOPPED"]
     blockers: list[Violation] = []
     if standalone and standalone_tasks == "refuse":
         blockers.append(standalone_violation(ref, standalone))

@@ -14,6 +14,10 @@ queue (or a Lambda function) meets all of them. `parse_notice` turns any of them
 - any of these as an SQS message body (a JSON string), or as the SQS message itself (its
   ``Body``, or a Lambda record's ``body``), or as a Lambda record from SNS (``Sns``).
 
+`parse_task_state_change` reads the same shapes for EventBridge's ``ECS Task State Change``: not a
+notice that an instance is leaving, but the hint that wakes the drain poller
+(`EcsSafeClient(task_events_queue=...)`, see the drain guide's "Waking on task events").
+
 Anything else raises `NoticeError`, including Auto Scaling's ``autoscaling:TEST_NOTIFICATION``
 (sent once when a hook or notification configuration is created) and launch lifecycle
 actions: ecs-safe acts only on instances that are leaving. ``NoticeError.kind`` tells a worker
@@ -34,6 +38,7 @@ from ecs_safe._constants import (
     LIFECYCLE_DETAIL_TYPE,
     REBALANCE_DETAIL_TYPE,
     SPOT_DETAIL_TYPE,
+    TASK_STATE_DETAIL_TYPE,
     TERMINATING_TRANSITION,
     TEST_NOTIFICATION_EVENT,
 )
@@ -46,7 +51,9 @@ __all__ = [
     "NoticeErrorKind",
     "RebalanceNotice",
     "SpotInterruptionNotice",
+    "TaskStateChange",
     "parse_notice",
+    "parse_task_state_change",
 ]
 
 #: Why a body is not a notice: it is not JSON or lacks a field (``"malformed"``), it is Auto
@@ -166,6 +173,38 @@ class RebalanceNotice(_Notice):
         return f"rebalance:{self.instance_id}:{self.time.isoformat() if self.time else ''}"
 
 
+class TaskStateChange(_Notice):
+    """An ECS task changed state: EventBridge's ``ECS Task State Change`` (source ``aws.ecs``).
+
+    Not a `Notice` (nothing is leaving): the hint that wakes the drain poller when a task on
+    an instance it watches stops. The drain still judges by the task list; this says only
+    when to look.
+    """
+
+    kind: Literal["task-state-change"] = "task-state-change"
+    """The event's kind, for telling events apart."""
+    task_arn: str
+    """The task (``taskArn``)."""
+    container_instance_arn: str | None = None
+    """Where it runs (``containerInstanceArn``); ``None`` for Fargate tasks."""
+    cluster_arn: str | None = None
+    """Its cluster (``clusterArn``)."""
+    last_status: str | None = None
+    """The status it reached (``lastStatus``): ``RUNNING``, ``STOPPING``, ``STOPPED``, ..."""
+    desired_status: str | None = None
+    """The status it is headed for (``desiredStatus``)."""
+    group: str | None = None
+    """``service:NAME`` for a service's task (``group``)."""
+    time: datetime | None = None
+    """When the change happened (the event's ``time``)."""
+    event_id: str | None = None
+    """The EventBridge event ID."""
+    account: str | None = None
+    """The AWS account."""
+    region: str | None = None
+    """The Region."""
+
+
 _N = TypeVar("_N", bound=_Notice)
 
 #: A notice ecs-safe acts on; ``notice.kind`` tells which.
@@ -186,12 +225,55 @@ def parse_notice(body: str | bytes | Mapping[str, Any]) -> Notice:
         NoticeError: the body is not JSON, lacks a field, is Auto Scaling's test notification
             or is an event ecs-safe does not act on; ``kind`` says which.
     """
+    return _notice(_innermost(body))
+
+
+def parse_task_state_change(body: str | bytes | Mapping[str, Any]) -> TaskStateChange:
+    """Parse EventBridge's ``ECS Task State Change`` from any shape `parse_notice` reads.
+
+    Args:
+        body: An SQS message body (a JSON string or bytes), the decoded JSON, or an SQS message
+            or Lambda record holding one; SNS's wrapping is undone as for notices.
+
+    Returns:
+        The `TaskStateChange`.
+
+    Raises:
+        NoticeError: the body is not JSON or lacks a field (``"malformed"``), or is some other
+            event or notice (``"unsupported"``).
+    """
+    event = _innermost(body)
+    detail_type = event.get("detail-type")
+    if detail_type != TASK_STATE_DETAIL_TYPE:
+        msg = f"not an ECS Task State Change event (detail-type {detail_type!r})"
+        raise NoticeError(msg, kind="unsupported" if detail_type else "malformed")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        msg = f"the {detail_type!r} event has no detail object"
+        raise NoticeError(msg)
+    fields = {
+        "task_arn": _required(detail, "taskArn", detail_type),
+        "container_instance_arn": detail.get("containerInstanceArn") or None,
+        "cluster_arn": detail.get("clusterArn"),
+        "last_status": detail.get("lastStatus"),
+        "desired_status": detail.get("desiredStatus"),
+        "group": detail.get("group"),
+        "time": event.get("time"),
+        "event_id": event.get("id"),
+        "account": event.get("account"),
+        "region": event.get("region"),
+    }
+    return _build(TaskStateChange, fields, detail_type)
+
+
+def _innermost(body: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object inside every wrapper (SQS, SNS, a Lambda record) of ``body``."""
     value: Any = body
     for _ in range(_MAX_WRAPPERS):
-        value = _decode(value)
-        inner = _unwrap(value)
+        decoded = _decode(value)
+        inner = _unwrap(decoded)
         if inner is None:
-            return _notice(value)
+            return decoded
         value = inner
     msg = f"a notice wrapped more than {_MAX_WRAPPERS} times is not one ecs-safe reads"
     raise NoticeError(msg)

@@ -247,6 +247,9 @@ class SyncEcsSafeClient:
         read_timeout: seconds to wait for each HTTP response.
         audit_log: a path or an `AuditLog`: see `EcsSafeClient`. Records are written on the
             client's loop thread, each before the call that made it returns.
+        run_id: the run ID this client marks the instances it drains with: see `EcsSafeClient`.
+        task_events_queue: an SQS queue of ECS Task State Change events that wakes the drain
+            poller: see `EcsSafeClient`.
 
     Raises:
         InvalidInputError: a bad argument (the same checks as `EcsSafeClient`).
@@ -269,6 +272,7 @@ class SyncEcsSafeClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         audit_log: AuditLog | str | os.PathLike[str] | None = None,
         run_id: str | None = None,
+        task_events_queue: str | None = None,
     ) -> None:
         async def open_client() -> EcsSafeClient:
             # Created and entered on the loop: an aiobotocore client is bound to its loop.
@@ -284,6 +288,7 @@ class SyncEcsSafeClient:
                 read_timeout=read_timeout,
                 audit_log=audit_log,
                 run_id=run_id,
+                task_events_queue=task_events_queue,
             )
             return await client.__aenter__()
 

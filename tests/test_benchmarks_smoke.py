@@ -25,6 +25,7 @@ EXPECTED = {
     "memory",
     "targets",
     "drain_single_poll5",
+    "drain_single_poll5_events",
     "drain_single_poll10",
     "drain_fleet_12_c10",
     "drain_fleet_12_c12",

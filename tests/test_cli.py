@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drain_support import ecs_backend
 from typer.testing import CliRunner, Result
 
 from ecs_safe.cli import JSON_SCHEMA_VERSION, app
@@ -573,6 +574,71 @@ def test_drain_waits_for_the_tasks_then_deregisters(seeded: Seeded) -> None:
     assert outcome["status"] == "deregistered"
     assert outcome["forced"] is False
     assert seeded.local.calls("UpdateContainerInstancesState") == 1
+
+
+def test_drain_with_task_events_is_woken_by_the_stop_events(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--task-events: the stops' events end the wait; an hour's --poll-interval never does."""
+    local = seeded.local
+    queue = local.events.create_queue("cli-task-events", task_events=True)
+    backend = ecs_backend(local)
+    describe = backend.describe_container_instances
+
+    def stop_and_announce() -> None:
+        for task in seeded.busy_tasks:
+            local.stop_task(CLUSTER, task)
+            local.events.publish(
+                {
+                    "detail-type": "ECS Task State Change",
+                    "source": "aws.ecs",
+                    "detail": {
+                        "taskArn": task,
+                        "containerInstanceArn": seeded.busy,
+                        "lastStatus": "STOPPED",
+                        "desiredStatus": "STOPPED",
+                    },
+                }
+            )
+
+    stopper = threading.Thread(target=stop_and_announce)
+    started = threading.Event()
+
+    def first_look_then_stop(cluster: str, refs: list[str]) -> Any:
+        # The drain's first look is answered (both tasks running) before the tasks stop, so
+        # only a woken round can see them gone.
+        answer = describe(cluster, refs)
+        instances, _failures = answer
+        if not started.is_set() and any(i.status == "DRAINING" for i in instances):
+            started.set()
+            stopper.start()
+        return answer
+
+    monkeypatch.setattr(backend, "describe_container_instances", first_look_then_stop)
+    result = invoke(
+        seeded,
+        "drain",
+        "--task-events",
+        queue,
+        "--poll-interval",
+        "3600",
+        "--timeout",
+        "60",
+        "-o",
+        "json",
+        seeded.busy,
+    )
+    stopper.join()
+    assert result.exit_code == 0, result.output
+    assert statuses(as_json(result)) == ["deregistered"]
+    assert "sqs:DeleteMessageBatch" in local.service_call_log("sqs")
+
+
+def test_drain_refuses_a_task_events_value_that_is_no_queue_url(seeded: Seeded) -> None:
+    result = invoke(seeded, "drain", "--task-events", "my-queue", seeded.busy)
+    assert result.exit_code == 2
+    assert "task_events_queue" in result.stderr
+    assert seeded.mutating_calls() == 0
 
 
 def test_drain_timeout_exits_4_and_leaves_the_instance_draining(seeded: Seeded) -> None:

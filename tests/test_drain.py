@@ -257,9 +257,10 @@ async def test_polls_describe_and_list_tasks_only_once_the_counters_say_empty(
     looks = events(logs, "ecs_safe.drain.progress")
     assert [e["running_tasks_count"] for e in looks[:3]] == [1, 1, 1]
     assert looks[-1]["remaining_tasks"] == 0
-    # The pre-flight lists (2 ListTasks, 1 DescribeTasks); the waits describe the instance
-    # only, until its counters say empty; then one list confirms it, and it goes.
-    assert env.calls("ListTasks") == 2 + 2
+    # The pre-flight lists what the drain moves (1 ListTasks, desired RUNNING, and 1
+    # DescribeTasks); the waits describe the instance only, until its counters say empty; then
+    # one list of both desired statuses confirms it, and it goes.
+    assert env.calls("ListTasks") == 1 + 2
     assert env.calls("DescribeTasks") == 1 + 1
     assert env.calls("DescribeContainerInstances") >= 1 + len(looks)
     assert env.call_log[-1] == "DeregisterContainerInstance"
@@ -272,7 +273,7 @@ async def test_a_drain_that_times_out_keeps_its_task(env: LocalEcs) -> None:
     async with client(env) as ecs:
         with pytest.raises(DrainTimeoutError):
             await ecs.drain_and_deregister(arn, cluster=CLUSTER, timeout=0.3, poll_interval=0.05)
-    assert env.calls("ListTasks") == 2  # the counters never said empty
+    assert env.calls("ListTasks") == 1  # the pre-flight's; the counters never said empty
     assert task in {t.task_arn for t in (await _remaining(env, arn))}
 
 
@@ -460,6 +461,92 @@ async def test_standalone_stop_stops_each_once(env: LocalEcs) -> None:
     stopped = env_ecs(env).describe_tasks(cluster=CLUSTER, tasks=standalone)["tasks"]
     assert {t["lastStatus"] for t in stopped} == {"STOPPED"}
     assert all("ecs-safe: draining" in t["stoppedReason"] for t in stopped)
+
+
+# ------------------------------------------------------------------------ the pre-flight's list
+# A real drain's pre-flight lists only desired-RUNNING tasks (one ListTasks fewer): a task
+# already told to stop leaves by itself. Each test shows the unsafe case is still caught.
+
+
+async def test_a_stopping_task_unseen_by_the_pre_flight_is_waited_for(env: LocalEcs) -> None:
+    """Counters at zero, a task STOPPING: the pre-flight skips it, the wait's list sees it."""
+    arn = one_instance(env)
+    [task] = env.start_service_task(CLUSTER, arn, "web")
+    env.set_task_status(CLUSTER, task, "STOPPING")
+    env.reset_calls()
+    scheduler = after_looks(2, lambda: env.set_task_status(CLUSTER, task, "STOPPED"))
+    async with client(env) as ecs:
+        with capture_logs() as logs:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, progress=scheduler, **FAST)
+    assert scheduler.acted  # deregistered only after the task was STOPPED
+    looks = events(logs, "ecs_safe.drain.progress")
+    assert [e["remaining_task_arns"] for e in looks[:2]] == [[task], [task]]
+    assert env.call_log[:3] == ["DescribeContainerInstances", "ListTasks", "PutAttributes"]
+
+
+async def test_a_stopping_standalone_task_does_not_refuse_and_is_waited_for(
+    env: LocalEcs,
+) -> None:
+    """Told to stop already, it ends by itself: nothing for "refuse" to protect; still waited."""
+    arn = one_instance(env)
+    [task] = env.start_standalone_task(CLUSTER, arn)
+    env.set_task_status(CLUSTER, task, "STOPPING")
+    scheduler = after_looks(2, lambda: env.set_task_status(CLUSTER, task, "STOPPED"))
+    async with client(env) as ecs:
+        plan = await ecs.deregister_many([arn], cluster=CLUSTER, drain=True, dry_run=True)
+        [planned] = plan.outcomes
+        # The plan decides as the real run (no refusal) and still names the stopping task.
+        assert planned.result is not None
+        assert [t.task_arn for t in planned.result.tasks] == [task]
+        result = await ecs.drain_and_deregister(arn, cluster=CLUSTER, progress=scheduler, **FAST)
+    assert scheduler.acted
+    assert result.forced is False
+    assert env.calls("StopTask") == 0
+
+
+async def test_a_running_standalone_task_is_still_refused_before_draining(env: LocalEcs) -> None:
+    arn = one_instance(env)
+    [running] = env.start_standalone_task(CLUSTER, arn)
+    [stopping] = env.start_standalone_task(CLUSTER, arn, family="other")
+    env.set_task_status(CLUSTER, stopping, "STOPPING")
+    async with client(env) as ecs:
+        with pytest.raises(PolicyViolationError) as caught:
+            await ecs.drain_and_deregister(arn, cluster=CLUSTER, **FAST)
+    [violation] = caught.value.decision.violations
+    assert violation.rule == STANDALONE_TASKS_RULE
+    assert running in violation.message
+    assert stopping not in violation.message
+    assert mutating_calls(env) == 0
+
+
+async def test_a_task_placed_during_the_drain_is_caught_by_the_confirming_list(
+    env: LocalEcs,
+) -> None:
+    """A task started on the DRAINING instance after the pre-flight keeps it registered."""
+    arn = one_instance(env)
+    [old] = env.start_service_task(CLUSTER, arn, "web")
+    placed: list[str] = []
+
+    def place_then_stop() -> None:
+        placed.extend(env.start_standalone_task(CLUSTER, arn))
+        env.set_task_status(CLUSTER, placed[0], "DEACTIVATING")  # in no counter
+        env.stop_task(CLUSTER, old)
+
+    stop_new = after_looks(3, lambda: env.set_task_status(CLUSTER, placed[0], "STOPPED"))
+    seen: list[Mapping[str, Any]] = []
+    first = after_looks(1, place_then_stop, seen)
+
+    def progress(event: Mapping[str, Any]) -> None:
+        first(event)
+        if first.acted:
+            stop_new(event)
+
+    async with client(env) as ecs:
+        await ecs.drain_and_deregister(
+            arn, cluster=CLUSTER, standalone_tasks="wait", progress=progress, **FAST
+        )
+    assert stop_new.acted  # not deregistered while the new task was DEACTIVATING
+    assert any(e["remaining_task_arns"] == placed for e in seen)
 
 
 # ----------------------------------------------------------------------------- policy pre-check

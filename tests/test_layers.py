@@ -8,7 +8,7 @@ functions. The layers, top to bottom (docs/architecture.md draws them):
     client       client
     workflows    drain, fleet, replace, termination
     gate         _gate, ownership, steady
-    calls        _calls, _checks, _targets, _poller, _aws_calls
+    calls        _calls, _checks, _targets, _poller, _task_events, _aws_calls
     transport    _transport
     foundation   everything else: errors, models, policy, results, retry, ratelimit, audit, ...
     constants    _constants (imports nothing from the package)
@@ -32,7 +32,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ecs_safe"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("constants", frozenset({"_constants"})),
     ("transport", frozenset({"_transport"})),
-    ("calls", frozenset({"_calls", "_checks", "_targets", "_poller", "_aws_calls"})),
+    (
+        "calls",
+        frozenset({"_calls", "_checks", "_targets", "_poller", "_task_events", "_aws_calls"}),
+    ),
     ("gate", frozenset({"_gate", "ownership", "steady"})),
     ("workflows", frozenset({"drain", "fleet", "termination", "autoscaling", "replace", "worker"})),
     ("client", frozenset({"client"})),

@@ -57,8 +57,17 @@ class Connection:
     client_kwargs: Mapping[str, Any] = field(default_factory=dict)
     """Extra `EcsSafeClient` keywords (the demo passes a LocalEcs session)."""
 
-    def open(self, policy: Policy, *, audit_log: Path | None = None) -> EcsSafeClient:
-        """A new (unopened) `EcsSafeClient` for this connection (appending to ``audit_log``)."""
+    def open(
+        self,
+        policy: Policy,
+        *,
+        audit_log: Path | None = None,
+        task_events: str | None = None,
+    ) -> EcsSafeClient:
+        """A new (unopened) `EcsSafeClient` for this connection (appending to ``audit_log``).
+
+        ``task_events``: the ``--task-events`` queue that wakes its drains.
+        """
         # Imported here: the client pulls in aiobotocore, which --help must not pay for.
         from ecs_safe.client import EcsSafeClient  # noqa: PLC0415
 
@@ -69,6 +78,8 @@ class Connection:
             "profile_name": self.profile,
             **self.client_kwargs,
         }
+        if task_events is not None:
+            kwargs["task_events_queue"] = task_events
         return EcsSafeClient(policy=policy, audit_log=audit_log, **kwargs)
 
 

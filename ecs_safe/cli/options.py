@@ -40,6 +40,7 @@ __all__ = [
     "StandaloneTasksOpt",
     "StatusOpt",
     "SteadyTimeoutOpt",
+    "TaskEventsOpt",
     "TerminateOpt",
     "TerminationArgs",
     "TimeoutOpt",
@@ -239,6 +240,19 @@ AuditLogOpt = Annotated[
         "file, each written before the call returns (see the docs' reliability page).",
         envvar="ECS_SAFE_AUDIT_LOG",
         dir_okay=False,
+        show_default=False,
+    ),
+]
+TaskEventsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--task-events",
+        metavar="QUEUE_URL",
+        help="An SQS queue that an EventBridge rule sends the cluster's ECS Task State Change "
+        "events to, for this run alone (its messages are deleted once read): a stop event "
+        "wakes the drain at once, and the looks between events are a safety net (see the "
+        "docs' drain page, Waking on task events).",
+        envvar="ECS_SAFE_TASK_EVENTS",
         show_default=False,
     ),
 ]

@@ -52,6 +52,7 @@ from ecs_safe.cli.options import (
     StandaloneTasksOpt,
     StatusOpt,
     SteadyTimeoutOpt,
+    TaskEventsOpt,
     TerminateOpt,
     TerminationArgs,
     TimeoutOpt,
@@ -375,6 +376,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
     profile: ProfileOpt = None,
     output: OutputOpt = OutputFormat.TEXT,
     audit_log: AuditLogOpt = None,
+    task_events: TaskEventsOpt = None,
     log_format: LogFormatOpt = LogFormat.CONSOLE,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -403,7 +405,7 @@ def drain(  # noqa: PLR0917 - typer maps each option to a parameter
         policy = cli_policy()
         if budgets:
             policy = policy.with_rules(DisruptionBudgets(*budgets))
-        async with connection.open(policy, audit_log=audit_log) as ecs:
+        async with connection.open(policy, audit_log=audit_log, task_events=task_events) as ecs:
             selection = await select(ecs, targets, selectors, cluster=cluster)
             report = await run_drain(
                 ecs,

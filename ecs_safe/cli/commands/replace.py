@@ -51,6 +51,7 @@ from ecs_safe.cli.options import (
     StandaloneTasks,
     StandaloneTasksOpt,
     SteadyTimeoutOpt,
+    TaskEventsOpt,
     TimeoutOpt,
     VerboseOpt,
 )
@@ -118,6 +119,7 @@ def replace(  # noqa: PLR0917 - typer maps each option to a parameter
     profile: ProfileOpt = None,
     output: OutputOpt = OutputFormat.TEXT,
     audit_log: AuditLogOpt = None,
+    task_events: TaskEventsOpt = None,
     log_format: LogFormatOpt = LogFormat.CONSOLE,
     verbose: VerboseOpt = 0,
 ) -> None:
@@ -141,7 +143,7 @@ def replace(  # noqa: PLR0917 - typer maps each option to a parameter
         policy = cli_policy().with_rules(
             DisruptionBudgets(*(parse_budget(text) for text in budget or ()))
         )
-        async with connection.open(policy, audit_log=audit_log) as ecs:
+        async with connection.open(policy, audit_log=audit_log, task_events=task_events) as ecs:
             with ProgressDisplay("replacing", total=0) as shown:
                 result = await ecs.replace_auto_scaling_group(
                     auto_scaling_group,

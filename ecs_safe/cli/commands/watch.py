@@ -38,6 +38,7 @@ from ecs_safe.cli.options import (
     OutputOpt,
     ProfileOpt,
     RegionOpt,
+    TaskEventsOpt,
     VerboseOpt,
 )
 from ecs_safe.cli.rendering import error_line, for_display, stdout_console
@@ -251,6 +252,7 @@ def watch(  # noqa: PLR0917 - typer maps each option to a parameter
     wait_seconds: WaitSecondsOpt = WORKER_WAIT_SECONDS,
     max_events: MaxEventsOpt = None,
     audit_log: AuditLogOpt = None,
+    task_events: TaskEventsOpt = None,
     region: RegionOpt = None,
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
@@ -270,7 +272,9 @@ def watch(  # noqa: PLR0917 - typer maps each option to a parameter
     async def work() -> WatchSummary:
         stop = asyncio.Event()
         with _signals(stop) as received:
-            async with connection.open(cli_policy(), audit_log=audit_log) as ecs:
+            async with connection.open(
+                cli_policy(), audit_log=audit_log, task_events=task_events
+            ) as ecs:
                 try:
                     summary = await ecs.watch(
                         queue,
