@@ -365,6 +365,14 @@ async def _answered(calls: FakeCalls, count: int) -> None:
             await calls.answered.wait()
 
 
+async def _looked_at(p: Poller, calls: FakeCalls, arns: Sequence[str]) -> dict[str, Watch]:
+    """A watch of each instance, past its first round (counters count its tasks: no list)."""
+    watches = {arn: watch(p, calls, arn) for arn in arns}
+    for w in watches.values():
+        await w.next()
+    return watches
+
+
 def _emptied(calls: FakeCalls, arns: Sequence[str]) -> None:
     for arn in arns:
         for task in calls.on(arn):
@@ -376,9 +384,7 @@ async def test_a_look_goes_out_when_its_own_tasks_are_described() -> None:
     calls, clock = FakeCalls(), FakeClock()
     p = poller(calls, clock)
     first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
-    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
-    for w in watches.values():
-        await w.next()  # the first round: counters count the tasks, no list
+    watches = await _looked_at(p, calls, (first, second))
     _emptied(calls, [first, second])
     release = asyncio.Event()
     calls.held[calls.on(second)[0].arn] = release
@@ -404,9 +410,7 @@ async def test_an_instance_with_more_tasks_than_a_batch_waits_for_all_its_batche
     calls, clock = FakeCalls(), FakeClock()
     p = poller(calls, clock)
     big, small = calls.add(1, tasks=150), calls.add(2, tasks=10)
-    watches = {arn: watch(p, calls, arn) for arn in (big, small)}
-    for w in watches.values():
-        await w.next()
+    watches = await _looked_at(p, calls, (big, small))
     last = calls.on(big)[-1]
     _emptied(calls, [big, small])
     calls.stop(last.arn, "STOPPING")
@@ -429,9 +433,7 @@ async def test_a_task_of_unknown_place_holds_every_look_until_described(on_watch
     calls, clock = FakeCalls(), FakeClock()
     p = poller(calls, clock)
     first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
-    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
-    for w in watches.values():
-        await w.next()
+    watches = await _looked_at(p, calls, (first, second))
     _emptied(calls, [first, second])
     # A task the poller never saw (started since the pre-flight): it may be on either.
     stranger = FakeTask(task_arn(7777), first if on_watched else instance_arn(999))
@@ -454,9 +456,7 @@ async def test_a_failed_task_describe_fails_its_instances_and_no_other() -> None
     calls, clock = FakeCalls(), FakeClock()
     p = poller(calls, clock)
     first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
-    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
-    for w in watches.values():
-        await w.next()
+    watches = await _looked_at(p, calls, (first, second))
     _emptied(calls, [first, second])
     calls.failing[calls.on(first)[0].arn] = EcsApiError("denied", code="AccessDeniedException")
     with pytest.raises(EcsApiError):
@@ -470,9 +470,7 @@ async def test_a_failed_describe_of_a_task_of_unknown_place_fails_every_instance
     calls, clock = FakeCalls(), FakeClock()
     p = poller(calls, clock)
     first, second = calls.add(1, tasks=100), calls.add(2, tasks=100)
-    watches = {arn: watch(p, calls, arn) for arn in (first, second)}
-    for w in watches.values():
-        await w.next()
+    watches = await _looked_at(p, calls, (first, second))
     _emptied(calls, [first, second])
     stranger = FakeTask(task_arn(7777), instance_arn(999))
     calls.tasks[stranger.arn] = stranger
