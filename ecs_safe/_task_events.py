@@ -161,23 +161,12 @@ class TaskEvents:
             try:
                 event = parse_task_state_change(message.body)
             except NoticeError as exc:
-                self.ignored += 1
-                _events.logger.debug(
-                    "ecs_safe.task_events.ignored",
-                    message_id=message.message_id,
-                    reason=exc.kind,
-                    error=str(exc),
-                )
+                self._ignore(message, exc.kind, error=str(exc))
                 continue
             where = event.container_instance_arn
             if where is None or not poller.wake(where):
-                self.ignored += 1
-                _events.logger.debug(
-                    "ecs_safe.task_events.ignored",
-                    message_id=message.message_id,
-                    reason="not watched",
-                    task_arn=event.task_arn,
-                    container_instance_arn=where,
+                self._ignore(
+                    message, "not watched", task_arn=event.task_arn, container_instance_arn=where
                 )
                 continue
             self.wakes += 1
@@ -187,6 +176,16 @@ class TaskEvents:
                 container_instance_arn=where,
                 last_status=event.last_status,
             )
+
+    def _ignore(self, message: QueueMessage, reason: str, **fields: object) -> None:
+        """Count a message that woke nothing, and say why (at debug: it is not a fault)."""
+        self.ignored += 1
+        _events.logger.debug(
+            "ecs_safe.task_events.ignored",
+            message_id=message.message_id,
+            reason=reason,
+            **fields,
+        )
 
     async def _delete(self, queue: QueueCalls, messages: Sequence[QueueMessage]) -> None:
         try:
