@@ -476,8 +476,12 @@ class Poller:
         else:
             cap = longest
             shortest = floor if eager else longest
-        paid = reads / self.budget if self.budget > 0 else math.inf
+        paid = self._paid(reads)
         return min(cap, max(shortest, paid))
+
+    def _paid(self, reads: int) -> float:
+        """Seconds the poller's share of the read rate takes to pay for ``reads``."""
+        return reads / self.budget if self.budget > 0 else math.inf
 
     @property
     def listening(self) -> bool:
@@ -552,7 +556,7 @@ class Poller:
                 return
         # Woken: no sooner than the budget pays for the last round (an event storm on a busy
         # cluster must not spend more than the poller's share of the reads).
-        paid = reads / self.budget if self.budget > 0 else math.inf
+        paid = self._paid(reads)
         wait = started + min(interval, paid) - self.clock()
         if wait > 0:
             await self._sleep(wait)
