@@ -329,6 +329,21 @@ def check_bool(value: Any, argument: str) -> bool:
     return value
 
 
+def check_queue_url(value: Any, argument: str, *, optional: bool = False) -> str | None:
+    """Require an SQS queue URL (``https://sqs...``; ``http://`` for a local endpoint).
+
+    With ``optional``, ``None`` is accepted (and returned) too.
+    """
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        also = " or None" if optional else ""
+        raise InvalidInputError(
+            f"{argument} must be an SQS queue URL (https://sqs...){also}, got {value!r}"
+        )
+    return value
+
+
 def check_choice(value: Any, argument: str, choices: tuple[_T, ...]) -> _T:
     """Require ``value`` to be one of ``choices``."""
     for choice in choices:

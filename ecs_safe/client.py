@@ -45,6 +45,7 @@ from ecs_safe._validation import (
     check_instance_status,
     check_name,
     check_positive_number,
+    check_queue_url,
     check_same_cluster,
     validate_cluster,
     validate_container_instance,
@@ -207,15 +208,9 @@ class EcsSafeClient:
         ):
             if value is not None and (not isinstance(value, str) or not value):
                 raise InvalidInputError(f"{name} must be a non-empty str or None, got {value!r}")
-        if task_events_queue is not None and (
-            not isinstance(task_events_queue, str)
-            or not task_events_queue.startswith(("https://", "http://"))
-        ):
-            raise InvalidInputError(
-                "task_events_queue must be an SQS queue URL (https://sqs...) or None, got "
-                f"{task_events_queue!r}"
-            )
-        self._task_events_queue = task_events_queue
+        self._task_events_queue = check_queue_url(
+            task_events_queue, "task_events_queue", optional=True
+        )
         endpoint_url = validate_endpoint_url(endpoint_url)
         if session is not None and not isinstance(session, AioSession):
             raise InvalidInputError(
@@ -1523,10 +1518,7 @@ class EcsSafeClient:
             InvalidInputError: bad arguments (before any request).
             EcsApiError: the queue cannot be read (no such queue, access denied).
         """
-        if not isinstance(queue_url, str) or not queue_url.startswith(("https://", "http://")):
-            raise InvalidInputError(
-                f"queue_url must be an SQS queue URL (https://sqs...), got {queue_url!r}"
-            )
+        check_queue_url(queue_url, "queue_url")
         if stop is not None and not isinstance(stop, asyncio.Event):
             raise InvalidInputError(f"stop must be an asyncio.Event or None, got {stop!r}")
         settings = _worker.WorkerSettings(
