@@ -20,6 +20,7 @@ Set ``ECS_SAFE_MATRIX_OUT=path.json`` to dump every cell's outcome (for docs/rel
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -66,8 +67,11 @@ from ecs_safe.local import LocalEcs
 MAX_ATTEMPTS = 3
 READ_TIMEOUT = 0.25
 CONNECT_TIMEOUT = 0.5
-# Whatever a cell does, it must end within this (hangs cost READ_TIMEOUT per attempt).
-TIME_BOUND_S = MAX_ATTEMPTS * (READ_TIMEOUT + 0.2) + 3.0
+# A cell still running after this is reported as hung. Boundedness itself is judged by counts
+# (faulted attempts, scheduled retries), never by wall time: on a shared machine a healthy cell
+# can take several times its usual 1-3 s, so the guard is far above any honest duration and
+# only catches a wait that never ends.
+HANG_GUARD_S = 120.0
 ALWAYS = 1000
 CLUSTER = "matrix"
 DAEMON_SERVICE = "agent"
@@ -333,7 +337,7 @@ def write_matrix(path: Path, records: Sequence[Record]) -> None:
     document = {
         "max_attempts": MAX_ATTEMPTS,
         "read_timeout_s": READ_TIMEOUT,
-        "time_bound_s": TIME_BOUND_S,
+        "hang_guard_s": HANG_GUARD_S,
         "cells": [asdict(r) for r in records],
         "passed": sum(1 for r in records if not r.violations),
         "failed": sum(1 for r in records if r.violations),
@@ -458,8 +462,8 @@ def check_invariants(
     retries = [e for e in logs if e["event"] == "ecs_safe.retry.scheduled"]
     if any(e["attempt"] >= MAX_ATTEMPTS for e in retries):
         broken.append("a retry was scheduled after the last attempt")
-    if elapsed > TIME_BOUND_S:
-        broken.append(f"took {elapsed:.2f}s, more than {TIME_BOUND_S:.2f}s")
+    if elapsed >= HANG_GUARD_S:
+        broken.append(f"hung: still running after {HANG_GUARD_S:.0f}s")
 
     # recovered
     if faulty and retryable and cell.times == 1:
@@ -521,7 +525,9 @@ async def test_fault_matrix(
         ) as ecs:
             started = time.monotonic()
             try:
-                result = await scenario.action(ecs, instance, CLUSTER)
+                result = await asyncio.wait_for(
+                    scenario.action(ecs, instance, CLUSTER), HANG_GUARD_S
+                )
             except Exception as exc:  # judged by the invariants, typed or not
                 error = exc
             elapsed = time.monotonic() - started
@@ -819,8 +825,8 @@ def check_call_invariants(
         expected = 1 if lost_verified or not retryable else MAX_ATTEMPTS
         if faulted != expected:
             broken.append(f"{faulted} attempts under a persistent {cell.fault}, not {expected}")
-    if elapsed > TIME_BOUND_S:
-        broken.append(f"took {elapsed:.2f}s, more than {TIME_BOUND_S:.2f}s")
+    if elapsed >= HANG_GUARD_S:
+        broken.append(f"hung: still running after {HANG_GUARD_S:.0f}s")
 
     # recovered
     if (not faulty or (retryable and cell.times == 1)) and (error is not None or not done):
@@ -893,7 +899,7 @@ async def test_call_fault_matrix(
     ) as ecs:
         started = time.monotonic()
         try:
-            returned = await _act(cell.operation, ecs, target)
+            returned = await asyncio.wait_for(_act(cell.operation, ecs, target), HANG_GUARD_S)
         except Exception as exc:  # judged by the invariants, typed or not
             error = exc
         elapsed = time.monotonic() - started
