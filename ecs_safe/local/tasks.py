@@ -166,12 +166,13 @@ class TaskDescriber:
 
     moto's DescribeTasks scans every task of every cluster for each requested one (by
     substring), ignores the cluster and reports nothing for an unknown task, and builds its
-    serializer (the service model included) again on every request: ~90 ms for 100 tasks of a
-    2,000-task fleet. Here each cluster's tasks are indexed by ID (rebuilt only when moto adds
-    a task), only the request's cluster is searched, an unknown task is a ``MISSING`` failure
-    as ECS reports it, and moto's own serializer renders the tasks, built once and with its
-    attribute look-ups memoised, so that the tasks' JSON is exactly moto's. Each described
-    task is advanced as moto advances it (its transitions, `FROZEN_TRANSITION` or not).
+    serializer (the service model included) again on every request: ~60 ms for 100 tasks of a
+    2,000-task cluster, ~100 ms of a 6,000-task one (``benchmarks/local_ops.py``). Here each
+    cluster's tasks are indexed by ID (rebuilt only when moto adds a task), only the request's
+    cluster is searched, an unknown task is a ``MISSING`` failure as ECS reports it, and
+    moto's own serializer renders the tasks, built once and with its attribute look-ups
+    memoised, so that the tasks' JSON is exactly moto's. Each described task is advanced as
+    moto advances it (its transitions, `FROZEN_TRANSITION` or not).
 
     Requests moto would refuse (no such cluster, no tasks) are left to moto, for its errors.
     """
