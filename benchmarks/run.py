@@ -22,6 +22,7 @@ from benchmarks import (
     drain,
     drain_buckets,
     fleet,
+    local_ops,
     memory,
     percall,
     plans,
@@ -68,6 +69,8 @@ class Sizes:
     worker: tuple[int, int] = (100, 500)
     # Runs of each side of the exact-bucket drain (ecs-safe, the baseline), interleaved.
     drain_buckets_rounds: int = 2
+    # LocalEcs's DescribeTasks vs moto's: (tasks in the cluster, samples per side).
+    local_ops: tuple[int, int] = (2000, 30)
 
 
 FULL = Sizes(
@@ -101,6 +104,7 @@ QUICK = Sizes(
     replace=((4, 2, 2, True),),
     worker=(12, 30),
     drain_buckets_rounds=1,
+    local_ops=(200, 3),
 )
 
 Benchmark = Callable[[LocalEcs, Sizes], Awaitable[list[Result]]]
@@ -170,6 +174,11 @@ async def _worker(local: LocalEcs, sizes: Sizes) -> list[Result]:
     return [await worker.run(local, spot=spot, logged=logged)]
 
 
+async def _local_ops(local: LocalEcs, sizes: Sizes) -> list[Result]:
+    tasks, samples = sizes.local_ops
+    return [await local_ops.run(local, tasks=tasks, samples=samples)]
+
+
 #: Every benchmark, by the name ``--only`` takes, in the order they run.
 BENCHMARKS: dict[str, Benchmark] = {
     "startup": _startup,
@@ -184,6 +193,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "service_checks": _service_checks,
     "replace": _replace,
     "worker": _worker,
+    "local_ops": _local_ops,
 }
 
 

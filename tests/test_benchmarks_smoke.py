@@ -34,6 +34,7 @@ EXPECTED = {
     "service_checks_4x2",
     "replace_4_w2_surge",
     "worker_12",
+    "local_ops",
 }
 
 

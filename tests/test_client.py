@@ -660,23 +660,16 @@ async def test_a_task_in_describe_failures_for_another_reason_counts_as_standalo
 ) -> None:
     # Only MISSING proves a task gone: any other failure leaves it unknown, and an unknown
     # task must be protected like a standalone one (fail closed).
-    from moto.core.responses import ActionResult  # noqa: PLC0415
-    from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: PLC0415
+    # LocalEcs answers DescribeTasks itself (not moto): its answer is the one replaced.
+    from ecs_safe.local.tasks import TaskDescriber  # noqa: PLC0415
 
     (arn,) = ecs_env.register_instances(cluster)
     (task,) = ecs_env.start_standalone_task(cluster, arn)
 
-    def describe_tasks(self: Any) -> Any:
-        return ActionResult(
-            {
-                "tasks": [],
-                "failures": [
-                    {"arn": t, "reason": "ACCESS_DENIED"} for t in self._get_param("tasks")
-                ],
-            }
-        )
+    def describe(self: Any, backend: Any, name: str, refs: list[str], tags: bool) -> Any:
+        return {"tasks": [], "failures": [{"arn": t, "reason": "ACCESS_DENIED"} for t in refs]}
 
-    monkeypatch.setattr(EC2ContainerServiceResponse, "describe_tasks", describe_tasks)
+    monkeypatch.setattr(TaskDescriber, "describe", describe)
     policy = default_policy().with_rules(ProtectStandaloneTasks())
     async with EcsSafeClient(**ecs_env.client_kwargs(), policy=policy) as ecs:
         [unknown] = await ecs.list_tasks(arn, cluster=cluster)

@@ -148,6 +148,7 @@ class LocalEcs(AutoScalingSeeding):
             clusters=lambda: set(self._ecs_backend().clusters),
         )
         self._instances = ContainerInstanceModel(self._ecs_backend, report_inactive=report_inactive)
+        self._describe_tasks = tasks.TaskDescriber(self._ecs_backend)
 
     def __repr__(self) -> str:
         where = self._endpoint_url or "stopped"
@@ -356,6 +357,7 @@ class LocalEcs(AutoScalingSeeding):
         self._traffic.clear_faults()
         self._traffic.reset_calls()
         self._instances.reset()
+        self._describe_tasks.reset()
         self._lifecycle_actions.reset()
         self._groups.reset()
         self._events.reset()
@@ -640,6 +642,7 @@ class LocalEcs(AutoScalingSeeding):
             **self._scheduler.handlers(),
             "StopTask": tasks.stop_task_handler(self._ecs_backend),
             "ListTasks": tasks.list_tasks_handler(self._ecs_backend),
+            "DescribeTasks": self._describe_tasks,
         }
 
     def _require_running(self) -> None:
