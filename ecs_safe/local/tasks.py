@@ -6,9 +6,10 @@ import functools
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ecs_safe.local.names import last_segment
+from ecs_safe.local.serializing import memo_picker
 
 if TYPE_CHECKING:
     from moto.ecs.models import EC2ContainerServiceBackend, Task
@@ -259,31 +260,15 @@ def _serialized_tasks(found: list[Task], tags: bool) -> dict[str, Any]:
 
 @functools.cache
 def _serializer_parts() -> tuple[Any, Any, Any]:
-    """DescribeTasks's operation model, moto's JSON serializer and a memoising value picker.
+    """DescribeTasks's operation model, moto's JSON serializer and the memoising value picker.
 
     moto loads the service model for every response; its shapes are the same each time, so
-    one load serves every request. The picker tries the same candidate attribute names for the
-    same (class, member, shape) every time; they are computed once (values are still read
-    from each object).
+    one load serves every request. The picker is the one every LocalEcs response uses
+    (`ecs_safe.local.serializing`).
     """
-    from moto.core.serialize import XFormedAttributePicker, get_serializer_class  # noqa: PLC0415
+    from moto.core.serialize import get_serializer_class  # noqa: PLC0415
     from moto.core.utils import get_service_model  # noqa: PLC0415
 
     service = get_service_model("ecs")
     operation = service.operation_model("DescribeTasks")
-
-    class MemoPicker(XFormedAttributePicker):
-        """moto's picker, with each (class, key, shape)'s candidate names computed once."""
-
-        _keys: ClassVar[dict[tuple[type, str, int], tuple[str, ...]]] = {}
-
-        def get_possible_keys(self, context: Any) -> Any:
-            # The shapes live as long as `operation` (cached here), so their id()s are stable.
-            key = (type(context.obj), context.key, id(context.shape))
-            keys = self._keys.get(key)
-            if keys is None:
-                keys = tuple(super().get_possible_keys(context))
-                self._keys[key] = keys
-            return iter(keys)
-
-    return operation, get_serializer_class("ecs", "json"), MemoPicker
+    return operation, get_serializer_class("ecs", "json"), memo_picker()
