@@ -34,6 +34,7 @@ __all__ = [
     "ResponseCheck",
     "Transport",
     "Verify",
+    "open_http_session",
     "request_id_of",
 ]
 
@@ -259,6 +260,37 @@ class Transport:
 
 #: The transport of the ECS client (the name from before there were other services).
 EcsTransport = Transport
+
+
+async def open_http_session(client: Any) -> bool:
+    """Have an aiobotocore client open its HTTP session now, not on its first request.
+
+    aiobotocore makes the session lazily, building its TLS context (reading the CA bundle, in
+    a thread) before the first request goes out: 40-60 ms on the benchmark machine, every
+    new client. A fleet run's first describe waited for it, and every deregistration waited
+    for that describe. Opened with the client, the first request goes straight out.
+
+    Only aiobotocore's internals are touched here, each looked up with ``getattr``: a version
+    that moved them keeps the lazy session, nothing worse. A session that cannot be made now
+    (a CA bundle that cannot be read) is left for the first request, whose error is mapped
+    and retried like any other. Returns whether the session was opened.
+    """
+    endpoint = getattr(client, "_endpoint", None)
+    http = getattr(endpoint, "http_session", None)
+    get_session = getattr(http, "_get_session", None)
+    proxies = getattr(http, "_proxy_config", None)
+    host = getattr(endpoint, "host", None)
+    proxy_url_for = getattr(proxies, "proxy_url_for", None)
+    if get_session is None or proxy_url_for is None or not isinstance(host, str):
+        return False
+    try:
+        await get_session(proxy_url_for(host))
+    except Exception as exc:  # the first request reports it, mapped, as it always did
+        _events.logger.debug(
+            "ecs_safe.transport.session_deferred", error_type=type(exc).__name__, error=str(exc)
+        )
+        return False
+    return True
 
 
 def request_id_of(response: Mapping[str, Any]) -> str | None:

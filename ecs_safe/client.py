@@ -36,7 +36,7 @@ from ecs_safe._gate import Gate, Request
 from ecs_safe._poller import Poller
 from ecs_safe._progress import ProgressCallback, check_progress
 from ecs_safe._task_events import TaskEvents
-from ecs_safe._transport import Transport
+from ecs_safe._transport import Transport, open_http_session
 from ecs_safe._validation import (
     InstanceInput,
     check_bool,
@@ -420,6 +420,8 @@ class EcsSafeClient:
                         config=config,
                     )
                 )
+            # Its TLS context is built now rather than ahead of the first request.
+            await open_http_session(ecs_client)
         except BaseException as exc:
             await stack.aclose()
             if isinstance(exc, EcsSafeError) and exc.code == "NoRegionError":
