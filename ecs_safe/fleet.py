@@ -10,7 +10,10 @@ A run goes in phases, so that what can be batched is batched across the whole fl
    position that names it gets the same outcome.
 2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
    call per instance). A describe that fails fails its instances with its typed error (a
-   pre-flight that could not be done is not a refusal), and nothing is done to them.
+   pre-flight that could not be done is not a refusal), and nothing is done to them. A real
+   run without ``drain`` is pipelined: the first ``concurrency`` instances are described on
+   their own, so deregistrations start after one short round trip, and each later batch is
+   described while the earlier ones are being deregistered.
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
    Instance, through the same decision gate (`ecs_safe._gate.Gate`) as
    `EcsSafeClient.deregister_container_instance`. With ``drain``: the
@@ -159,6 +162,7 @@ class _FleetRun:
         # Each instance's termination (with ``terminate=True``), from the batched survey.
         self.terminations: dict[int, Termination] = {}
         self.slots = asyncio.Semaphore(settings.concurrency)
+        self.slots_total = settings.concurrency
         self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
         self.done = 0
         # The first position of each distinct instance, with its reference ...
@@ -171,9 +175,11 @@ class _FleetRun:
         if self.drain:
             # Every drain pre-flight comes before any instance is touched.
             await self._drain_all(await self._describe_all())
-        else:
-            # Pipelined: each batch's deregistrations start as soon as its describe returns.
+        elif self.dry_run:
+            # A plan mutates nothing: its describes (the fewest, 100 a call) go out together.
             await asyncio.gather(*(self._describe_then_deregister(c) for c in self._batches()))
+        else:
+            await self._pipeline(self._pipeline_batches())
         outcomes = [o for o in self.outcomes if o is not None]
         assert len(outcomes) == len(self.items), "every input gets exactly one outcome"
         result = BatchResult(outcomes=outcomes)
@@ -310,6 +316,43 @@ class _FleetRun:
         index_of = {instance_id_of(ref): index for index, ref in self.refs.items()}
         batches = self.gate.calls.describe_batches(self.refs.values())
         return [[index_of[instance_id_of(ref)] for ref in batch] for batch in batches]
+
+    def _pipeline_batches(self) -> list[list[int]]:
+        """A real run's describe batches: ``concurrency`` instances first, then 100 a call.
+
+        The deregistrations wait for their describe, and ECS's modify bucket starts full: a
+        first describe of 100 (the slowest read of the run) would leave the burst unspent
+        for its whole round trip, and a large fleet then ends that much later. A short first
+        describe fills every slot as soon as it can; the others are described while those
+        deregistrations go on. It costs at most one describe more than ceil(N/100).
+        """
+        batches = self._batches()
+        first = self.slots_total
+        flat = [index for batch in batches for index in batch]
+        if len(batches) == 1 or len(flat) <= first:
+            return batches
+        size = _constants.DESCRIBE_INSTANCES_BATCH
+        rest = flat[first:]
+        return [flat[:first], *(rest[i : i + size] for i in range(0, len(rest), size))]
+
+    async def _pipeline(self, batches: list[list[int]]) -> None:
+        """Describe the batches one after another; each one's deregistrations start at once.
+
+        One describe in flight at a time: the next batch is described while the last one's
+        deregistrations go on, and no describe goes out ahead of the deregistrations it
+        could delay (a describe of 100 is the slowest call of the run, for ECS to answer and
+        for the client to parse).
+        """
+        async with asyncio.TaskGroup() as group:
+            for chunk in batches:
+                snapshots = await self._survey(await self._describe(chunk))
+                lists = await self._task_lists(snapshots)
+                for index, snapshot in snapshots.items():
+                    if index in lists:
+                        group.create_task(self._deregister(index, snapshot, lists[index]))
+                # One turn of the loop: the batch's deregistrations take their slots (and
+                # send) before the next describe asks for one, so it queues behind them.
+                await asyncio.sleep(0)
 
     def _request(self, index: int) -> Request:
         return Request(

@@ -56,14 +56,42 @@ async def test_250_instances_with_describes_batched_across_the_fleet(
     assert batch.ok
     assert [o.container_instance for o in batch.outcomes] == arns
     assert {o.status for o in batch.outcomes} == {"deregistered"}
-    assert env.calls("DescribeContainerInstances") == 3  # 100 + 100 + 50
+    # The first `concurrency` (10) on their own, so deregistrations start after a short
+    # round trip, then 100 a call: 10 + 100 + 100 + 40.
+    assert env.calls("DescribeContainerInstances") == 4
     assert env.calls("DeregisterContainerInstance") == 250
-    assert len(env.call_log) == 253  # 1.012 calls per instance
+    assert len(env.call_log) == 254  # 1.016 calls per instance
     # Every call took a token of ECS's buckets (burst 100 less the jitter allowance): the 250
-    # deregistrations from the modify bucket (40/s), the 3 describes from the read bucket
+    # deregistrations from the modify bucket (40/s), the 4 describes from the read bucket
     # (20/s). What that costs in time is proven on a virtual clock (test_ratelimit.py).
     shapes = {(b.capacity, round(b.per_s)): spy.count(b) for b in spy.buckets()}
-    assert shapes == {(96, 40): 250, (98, 20): 3}
+    assert shapes == {(96, 40): 250, (98, 20): 4}
+
+
+async def test_a_real_run_describes_each_batch_while_the_one_before_is_deregistered(
+    env: LocalEcs,
+) -> None:
+    arns = env.register_instances(CLUSTER, 130)
+    async with client(env) as ecs:
+        batch = await ecs.deregister_many(arns, cluster=CLUSTER, concurrency=5)
+    assert {o.status for o in batch.outcomes} == {"deregistered"}
+    log = env.call_log  # in the order the server received them
+    describes = [i for i, op in enumerate(log) if op == "DescribeContainerInstances"]
+    # 5 + 100 + 25: the first deregistration follows the short first describe, and the
+    # second describe goes out only after it (no describe of 100 before any deregistration).
+    assert len(describes) == 3
+    first_deregistration = log.index("DeregisterContainerInstance")
+    assert describes[0] < first_deregistration < describes[1]
+    assert log.count("DeregisterContainerInstance") == 130
+
+
+async def test_a_plan_describes_100_a_call_and_nothing_more(env: LocalEcs) -> None:
+    arns = env.register_instances(CLUSTER, 130)
+    async with client(env) as ecs:
+        batch = await ecs.deregister_many(arns, cluster=CLUSTER, dry_run=True, concurrency=5)
+    assert {o.status for o in batch.outcomes} == {"would_deregister"}
+    assert env.calls("DescribeContainerInstances") == 2  # 100 + 30
+    assert mutating_calls(env) == 0
 
 
 async def test_concurrency_never_exceeds_the_bound(
