@@ -7,11 +7,12 @@ the other in alternating order (A B, B A, A B, ...), and reports medians and the
 
 from __future__ import annotations
 
+import gc
 import logging
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "baseline_client",
     "baseline_config",
     "ecs_safe_client",
+    "frozen_heap",
     "interleaved",
     "log_to_devnull",
     "median",
@@ -47,6 +49,25 @@ BENCH_CLUSTER = "bench"
 
 # What `EcsSafeClient` sets on the aiobotocore client it creates (see ecs_safe/client.py).
 _MAX_POOL_CONNECTIONS = MAX_POOL_CONNECTIONS
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Collect, then freeze everything the process holds, for one timed run.
+
+    LocalEcs serves from the benchmark's own process, so its moto state (thousands of
+    instances and tasks, the clients of earlier rounds) would be traversed by every full
+    collection the client under test sets off: a cost no client talking to ECS pays, and
+    one that lands at random inside a run of a few seconds. Frozen objects are skipped by the
+    collector (`gc.freeze`); what the run allocates, the client's own and the server's, is
+    collected as usual. Every side of a comparison is timed inside it alike.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from benchmarks._harness import (
     Result,
     baseline_client,
     ecs_safe_client,
+    frozen_heap,
     median,
 )
 from benchmarks.throttle_proxy import (
@@ -83,24 +84,30 @@ async def _run_side(
     """One fleet run through the proxy: its seconds and the instances not deregistered."""
     if side in _LIMITS:
         async with ecs_safe_client(local, endpoint_url=proxy.url, rate_limits=_LIMITS[side]) as ecs:
-            proxy.reset()
-            start = time.perf_counter()
-            batch = await ecs.deregister_many(refs, cluster=BENCH_CLUSTER, concurrency=CONCURRENCY)
-            return time.perf_counter() - start, len(batch.outcomes) - len(batch.succeeded)
+            with frozen_heap():
+                proxy.reset()
+                start = time.perf_counter()
+                batch = await ecs.deregister_many(
+                    refs, cluster=BENCH_CLUSTER, concurrency=CONCURRENCY
+                )
+                seconds = time.perf_counter() - start
+            return seconds, len(batch.outcomes) - len(batch.succeeded)
     async with baseline_client(
         local, endpoint_url=proxy.url, botocore_retries=side == "naive_retrying"
     ) as plain:
-        proxy.reset()
-        start = time.perf_counter()
-        try:
-            failed = await deregister_fleet(plain, BENCH_CLUSTER, refs, concurrency=CONCURRENCY)
-        except Exception:  # a throttled describe sinks the whole naive run
-            failed = len(refs)
-        return time.perf_counter() - start, failed
+        with frozen_heap():
+            proxy.reset()
+            start = time.perf_counter()
+            try:
+                failed = await deregister_fleet(plain, BENCH_CLUSTER, refs, concurrency=CONCURRENCY)
+            except Exception:  # a throttled describe sinks the whole naive run
+                failed = len(refs)
+            return time.perf_counter() - start, failed
 
 
 def _new_stats(sides: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
-    return {side: {"seconds": [], "throttled": [], "requests": [], "failed": []} for side in sides}
+    keys = ("seconds", "throttled", "requests", "failed", "first_modify", "after_last_modify")
+    return {side: {key: [] for key in keys} for side in sides}
 
 
 async def _rounds(
@@ -126,13 +133,28 @@ async def _rounds(
             record["throttled"].append(throttled)
             record["requests"].append(forwarded + throttled)
             record["failed"].append(failed)
+            modifies = [a.at for a in proxy.timeline() if a.kind == "modify"]
+            record["first_modify"].append(modifies[0] if modifies else math.nan)
+            record["after_last_modify"].append(seconds - modifies[-1] if modifies else math.nan)
+
+
+def _describes(side: str, instances: int) -> int:
+    """The describes a side needs: ecs-safe's first one is of ``CONCURRENCY`` instances."""
+    if side in _LIMITS and instances > max(CONCURRENCY, DESCRIBE_BATCH):
+        return 1 + math.ceil((instances - CONCURRENCY) / DESCRIBE_BATCH)
+    return math.ceil(instances / DESCRIBE_BATCH)
 
 
 def _summary(
-    stats: dict[str, dict[str, list[float]]], floor: float, logical: int
+    stats: dict[str, dict[str, list[float]]], floor: float, instances: int
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for side, record in stats.items():
+        logical = _describes(side, instances) + instances
+        # Where the time goes: until the first deregistration reached the proxy, and after
+        # the last one did (the rest is the buckets' pace).
+        summary[f"{side}_first_modify_median_s"] = median(record["first_modify"])
+        summary[f"{side}_after_last_modify_median_s"] = median(record["after_last_modify"])
         summary[f"{side}_median_s"] = median(record["seconds"])
         summary[f"{side}_vs_floor"] = median(record["seconds"]) / floor if floor else math.nan
         summary[f"{side}_vs_floor_max"] = max(record["seconds"]) / floor if floor else math.nan
@@ -149,7 +171,6 @@ async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
     left = 1 - OTHER_TOOL_SHARE
     shared_buckets = {k: BucketSpec(b.burst, b.per_s * left) for k, b in ECS_BUCKETS.items()}
     shared_floor = minimum_seconds(calls, shared_buckets)
-    logical = sum(calls.values())
     stats = _new_stats(_SIDES)
     shared = _new_stats(_SHARED_SIDES)
     async with ThrottlingProxy(local.endpoint_url) as proxy:
@@ -170,8 +191,8 @@ async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
     )
     result.metrics["floor_s"] = floor
     result.metrics["shared_floor_s"] = shared_floor
-    summary = _summary(stats, floor, logical)
-    summary.update(_summary(shared, shared_floor, logical))
+    summary = _summary(stats, floor, instances)
+    summary.update(_summary(shared, shared_floor, instances))
     result.metrics.update(summary)
     result.checks.append(
         Check(
@@ -203,7 +224,8 @@ async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
         )
     result.notes.append(
         "retries = requests the proxy received minus the logical calls "
-        f"({calls['read']} describes + {calls['modify']} deregistrations)"
+        f"({calls['read']} describes, ecs-safe {_describes('ecs_safe', instances)}, "
+        f"+ {calls['modify']} deregistrations)"
     )
     result.notes.append(
         f"shared_*: another tool spends {OTHER_TOOL_SHARE:.0%} of each bucket through the same "

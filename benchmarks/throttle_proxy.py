@@ -26,6 +26,7 @@ from aiohttp import web
 
 __all__ = [
     "ECS_BUCKETS",
+    "Arrival",
     "BucketSpec",
     "Kind",
     "ThrottlingProxy",
@@ -80,6 +81,16 @@ def minimum_seconds(calls: dict[Kind, int], buckets: dict[Kind, BucketSpec] = EC
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One request as the proxy saw it: seconds after `ThrottlingProxy.reset`, and its fate."""
+
+    at: float
+    operation: str
+    kind: Kind
+    forwarded: bool
+
+
 @dataclass
 class TokenBucket:
     """A token bucket: starts full, refills continuously, one token per request."""
@@ -132,6 +143,9 @@ class ThrottlingProxy:
         self._other: asyncio.Task[None] | None = None
         self._other_taken: Counter[Kind] = Counter()
         self._other_refused: Counter[Kind] = Counter()
+        # Every proxied request since the last reset: (arrival, operation, forwarded).
+        self._timeline: list[Arrival] = []
+        self._reset_at = time.monotonic()
 
     @property
     def url(self) -> str:
@@ -150,11 +164,18 @@ class ThrottlingProxy:
             self._throttled.clear()
             self._other_taken.clear()
             self._other_refused.clear()
+            self._timeline = []
+            self._reset_at = time.monotonic()
 
     def counts(self) -> tuple[int, int]:
         """Requests forwarded and requests throttled since the last `reset`."""
         with self._lock:
             return sum(self._forwarded.values()), sum(self._throttled.values())
+
+    def timeline(self) -> list[Arrival]:
+        """Every proxied request since the last `reset`, in order of arrival."""
+        with self._lock:
+            return list(self._timeline)
 
     def other_counts(self) -> tuple[int, int]:
         """Tokens the other tool took and the times it found its bucket empty (`share`)."""
@@ -246,6 +267,8 @@ class ThrottlingProxy:
         with self._lock:
             allowed = self._buckets[kind].take()
             (self._forwarded if allowed else self._throttled)[kind] += 1
+            at = time.monotonic() - self._reset_at
+            self._timeline.append(Arrival(at, operation, kind, forwarded=allowed))
         if not allowed:
             return web.Response(
                 status=400,
