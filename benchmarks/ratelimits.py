@@ -138,19 +138,12 @@ async def _rounds(
             record["after_last_modify"].append(seconds - modifies[-1] if modifies else math.nan)
 
 
-def _describes(side: str, instances: int) -> int:
-    """The describes a side needs: ecs-safe's first one is of ``CONCURRENCY`` instances."""
-    if side in _LIMITS and instances > max(CONCURRENCY, DESCRIBE_BATCH):
-        return 1 + math.ceil((instances - CONCURRENCY) / DESCRIBE_BATCH)
-    return math.ceil(instances / DESCRIBE_BATCH)
-
-
 def _summary(
     stats: dict[str, dict[str, list[float]]], floor: float, instances: int
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for side, record in stats.items():
-        logical = _describes(side, instances) + instances
+        logical = math.ceil(instances / DESCRIBE_BATCH) + instances
         # Where the time goes: until the first deregistration reached the proxy, and after
         # the last one did (the rest is the buckets' pace).
         summary[f"{side}_first_modify_median_s"] = median(record["first_modify"])
@@ -224,8 +217,7 @@ async def run(local: LocalEcs, *, instances: int, rounds: int) -> Result:
         )
     result.notes.append(
         "retries = requests the proxy received minus the logical calls "
-        f"({calls['read']} describes, ecs-safe {_describes('ecs_safe', instances)}, "
-        f"+ {calls['modify']} deregistrations)"
+        f"({calls['read']} describes + {calls['modify']} deregistrations)"
     )
     result.notes.append(
         f"shared_*: another tool spends {OTHER_TOOL_SHARE:.0%} of each bucket through the same "

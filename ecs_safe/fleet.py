@@ -11,9 +11,9 @@ A run goes in phases, so that what can be batched is batched across the whole fl
 2. Describe every instance, 100 per DescribeContainerInstances call across the fleet (not one
    call per instance). A describe that fails fails its instances with its typed error (a
    pre-flight that could not be done is not a refusal), and nothing is done to them. A real
-   run without ``drain`` is pipelined: the first ``concurrency`` instances are described on
-   their own, so deregistrations start after one short round trip, and each later batch is
-   described while the earlier ones are being deregistered.
+   run without ``drain`` is pipelined: its smallest batch is described first, so that
+   deregistrations start after the shortest round trip, and each later batch is described
+   while the earlier ones are being deregistered.
 3. Per instance, at most ``concurrency`` at a time: the policy check and DeregisterContainer-
    Instance, through the same decision gate (`ecs_safe._gate.Gate`) as
    `EcsSafeClient.deregister_container_instance`. With ``drain``: the
@@ -162,7 +162,6 @@ class _FleetRun:
         # Each instance's termination (with ``terminate=True``), from the batched survey.
         self.terminations: dict[int, Termination] = {}
         self.slots = asyncio.Semaphore(settings.concurrency)
-        self.slots_total = settings.concurrency
         self.outcomes: list[InstanceOutcome | None] = [None] * len(items)
         self.done = 0
         # The first position of each distinct instance, with its reference ...
@@ -318,30 +317,24 @@ class _FleetRun:
         return [[index_of[instance_id_of(ref)] for ref in batch] for batch in batches]
 
     def _pipeline_batches(self) -> list[list[int]]:
-        """A real run's describe batches: ``concurrency`` instances first, then 100 a call.
+        """A real run's describe batches (100 a call, no more calls), the smallest first.
 
-        The deregistrations wait for their describe, and ECS's modify bucket starts full: a
-        first describe of 100 (the slowest read of the run) would leave the burst unspent
-        for its whole round trip, and a large fleet then ends that much later. A short first
-        describe fills every slot as soon as it can; the others are described while those
-        deregistrations go on. It costs at most one describe more than ceil(N/100).
+        The deregistrations wait for their describe, and ECS's modify bucket starts full:
+        while the first describe is out, the burst goes unspent. The partial batch (say the
+        50 of 250 instances) is the quickest to describe and to parse, so it goes first and
+        the deregistrations start one short round trip in; the others are described while
+        those go on.
         """
-        batches = self._batches()
-        first = self.slots_total
-        flat = [index for batch in batches for index in batch]
-        if len(batches) == 1 or len(flat) <= first:
-            return batches
-        size = _constants.DESCRIBE_INSTANCES_BATCH
-        rest = flat[first:]
-        return [flat[:first], *(rest[i : i + size] for i in range(0, len(rest), size))]
+        return sorted(self._batches(), key=len)
 
     async def _pipeline(self, batches: list[list[int]]) -> None:
         """Describe the batches one after another; each one's deregistrations start at once.
 
-        One describe in flight at a time: the next batch is described while the last one's
-        deregistrations go on, and no describe goes out ahead of the deregistrations it
-        could delay (a describe of 100 is the slowest call of the run, for ECS to answer and
-        for the client to parse).
+        One describe in flight at a time, and it takes its turn for a slot behind the batch
+        before: the next batch is described just as the last of those deregistrations gets
+        going, while they go on, and never ahead of the deregistrations it would delay (a
+        describe of 100 is the slowest call of the run, for ECS to answer and for the client
+        to parse).
         """
         async with asyncio.TaskGroup() as group:
             for chunk in batches:
